@@ -1,0 +1,167 @@
+"""``acecost.analyze``: trace -> infer bits -> count costs -> Report."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from fractions import Fraction
+from importlib import metadata
+from typing import Iterable, Mapping
+
+from acecost.bits.levels import dtype_bits, normalize, unknown
+from acecost.bits.value import make_value
+from acecost.errors import AcecostError
+from acecost.interpret import Interpreter, Options
+from acecost.report import ParamRecord, Report, Totals, exact_number
+from acecost.tally import Tally
+from acecost.trace import leaves_of, trace
+
+Override = tuple[re.Pattern, int | None, int | None]
+
+
+def parse_override(spec: str) -> Override:
+    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference."""
+    if "=" not in spec:
+        raise AcecostError(f"bad --bits {spec!r}: expected REGEX=A,W, e.g. 'stage1/.*=8,4'")
+    pattern, _, bits = spec.rpartition("=")
+    parts = bits.split(",")
+    if len(parts) != 2:
+        raise AcecostError(f"bad --bits {spec!r}: give two widths A,W (either may be empty)")
+    widths = []
+    for part in parts:
+        part = part.strip()
+        if not part:
+            widths.append(None)
+        elif part.isdigit() and int(part) >= 1:
+            widths.append(int(part))
+        else:
+            raise AcecostError(f"bad --bits {spec!r}: {part!r} is not a positive integer")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise AcecostError(f"bad --bits {spec!r}: invalid regex: {exc}") from None
+    return compiled, widths[0], widths[1]
+
+
+def _overrides(overrides) -> list[Override]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return [(re.compile(k), *v) for k, v in overrides.items()]
+    out = []
+    for item in overrides:
+        out.append(parse_override(item) if isinstance(item, str) else
+                   (re.compile(item[0]) if isinstance(item[0], str) else item[0], item[1], item[2]))
+    return out
+
+
+def _check_float_bits(float_bits):
+    if float_bits == "dtype":
+        return float_bits
+    try:
+        value = int(float_bits)
+    except (TypeError, ValueError):
+        raise AcecostError(f"float_bits must be a positive integer or 'dtype', got {float_bits!r}") from None
+    if value < 1 or value != float_bits and str(value) != str(float_bits):
+        raise AcecostError(f"float_bits must be a positive integer or 'dtype', got {float_bits!r}")
+    return value
+
+
+def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
+            overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+    """Cost of ``fn(*args)``: MACs, ACE, BOPs, CPU64, size and elementwise work.
+
+    ``args`` leaves may be arrays or ``jax.ShapeDtypeStruct``; the function is
+    traced abstractly, never run. Leaves of the arguments in
+    ``params_argnums`` are the parameters (for size and layer names).
+    ``overrides`` maps a layer-name regex to ``(activation_bits,
+    weight_bits)`` (or is a list of ``'REGEX=A,W'`` strings); overrides and
+    :func:`acecost.tag` win over inference. ``while_trips`` gives the trip
+    count of while loops whose count is not static.
+    """
+    options = Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
+                      while_trips=while_trips)
+    params_argnums = tuple(params_argnums)
+    closed = trace(fn, args)
+    leaves = leaves_of(args, params_argnums)
+    jaxpr = closed.jaxpr
+    if len(leaves) != len(jaxpr.invars):  # a leaf jax does not treat as an array
+        leaves = [None] * len(jaxpr.invars)
+    param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
+    interp = Interpreter(options, param_sizes)
+    inputs = []
+    for var, leaf in zip(jaxpr.invars, leaves):
+        aval = var.aval
+        if leaf is not None and leaf.is_param:
+            why = f"parameter '{leaf.path}' ({aval.dtype}) is used without a quantizer"
+            origins, pname = {leaf.path}, leaf.path
+        else:
+            label = leaf.path if leaf is not None else "input"
+            why = f"model input '{label}' ({aval.dtype}) is used without a quantizer"
+            origins, pname = set(), None
+        lv = normalize(unknown(why), aval.dtype)
+        inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname)))
+    tally = Tally()
+    interp.run(jaxpr, closed.consts, inputs, "", tally)
+    return build_report(tally, leaves, options, name)
+
+
+def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
+                   while_trips: int | None = None) -> Report:
+    """:func:`analyze` for an :class:`acecost.Target`."""
+    return analyze(target.fn, *target.args, float_bits=float_bits,
+                   params_argnums=target.params_argnums, overrides=overrides,
+                   while_trips=while_trips, name=target.name)
+
+
+def _size(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("acecost", "jax", "flax"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Report:
+    records = tally.records
+    macs = sum(r.macs for r in records)
+    binary = sum(r.macs for r in records if r.binary)
+    params = []
+    for leaf in leaves:
+        if leaf is None or not leaf.is_param:
+            continue
+        used = tally.param_bits.get(leaf.path)
+        bits = used if used is not None else dtype_bits(leaf.dtype)
+        size = _size(leaf.shape)
+        params.append(ParamRecord(path=leaf.path, shape=list(leaf.shape), dtype=str(leaf.dtype),
+                                  bits=bits, size_bits=size * bits,
+                                  used_in="dot/conv" if used is not None else "elementwise"))
+    by_category: Counter = Counter()
+    by_layer: Counter = Counter()
+    for (scope, category), ops in tally.elementwise.items():
+        by_category[category] += ops
+        by_layer[scope or "top level"] += ops
+    unsupported = sorted(tally.unsupported.values(), key=lambda e: -e["count"])
+    warnings = list(dict.fromkeys(tally.warnings))
+    for entry in unsupported:
+        warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
+                        f"{', '.join(entry['scopes'][:3])}): its cost is not counted.")
+    totals = Totals(
+        macs=macs, binary_macs=binary, ace=sum(r.ace for r in records),
+        cpu64=exact_number(Fraction(binary, 64) + (macs - binary)),
+        size_bits=sum(p.size_bits for p in params), params=sum(_size(p.shape) for p in params),
+        elementwise_ops=sum(by_category.values()),
+        complete=not tally.incomplete and not unsupported)
+    meta = {**_versions(), "float_bits": options.float_bits, "target": name}
+    return Report(totals=totals, layers=records, params=params,
+                  elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
+                  warnings=warnings, unsupported=unsupported, loops=tally.loops,
+                  branches=tally.branches, meta=meta)

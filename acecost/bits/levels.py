@@ -1,0 +1,154 @@
+"""The level-structure lattice: what the analysis knows about a value's levels.
+
+A dot/conv operand costs ``ceil(log2 n)`` bits when it takes at most ``n``
+distinct values once a scale (and offset) that does not vary along the
+contracting dimensions is factored out. :class:`Levels` records exactly what is
+needed to decide that:
+
+* ``count`` / ``axes`` -- at any position the value is one of at most
+  ``count`` values, and that set of values may differ only along ``axes``
+  (the axes its scale or offset varies along). ``count=None`` means no
+  level structure is proven.
+* ``lo`` / ``hi`` / ``integral`` -- a global range and whether every value is
+  an integer. An integral value in ``[lo, hi]`` has at most ``hi-lo+1``
+  levels everywhere, which is how clip + round quantizers are recognised.
+* ``const`` -- the value is a compile-time constant (a literal or a folded
+  constant); constants carry no evidence of quantization on their own.
+* ``tag`` -- a bit-width the user declared with :func:`acecost.tag`.
+* ``why`` -- a short account of where the structure came from or where the
+  chain of evidence broke, shown in warnings.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+#: Distinct values beyond which a float constant table is no evidence.
+MAX_TABLE_LEVELS = 256
+
+
+@dataclass(frozen=True)
+class Levels:
+    count: int | None = None
+    axes: frozenset[int] = field(default_factory=frozenset)
+    lo: float | None = None
+    hi: float | None = None
+    integral: bool = False
+    const: bool = False
+    tag: int | None = None
+    why: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.count is not None
+
+    def with_(self, **changes) -> "Levels":
+        return replace(self, **changes)
+
+
+def unknown(why: str, *, lo=None, hi=None, integral=False) -> Levels:
+    return Levels(count=None, lo=lo, hi=hi, integral=integral, why=why)
+
+
+def ceil_log2(n: int) -> int:
+    """Bits needed for ``n`` levels, at least 1 (a 1-level operand is still read)."""
+    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def _range_count(lo, hi) -> int | None:
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return max(1, int(math.floor(hi)) - int(math.ceil(lo)) + 1)
+
+
+def is_float8(dtype) -> bool:
+    return np.dtype(dtype).kind == "V" or "float8" in str(dtype) or "float4" in str(dtype)
+
+
+def dtype_bits(dtype) -> int:
+    """Storage width of a dtype in bits (int4 -> 4, bool -> 1)."""
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return 1
+    name = str(dt)
+    for width in (2, 4):
+        if name in (f"int{width}", f"uint{width}"):
+            return width
+    if "float8" in name:
+        return 8
+    if "float4" in name:
+        return 4
+    return dt.itemsize * 8
+
+
+def is_integer_dtype(dtype) -> bool:
+    dt = np.dtype(dtype)
+    return dt.kind in "iu" or str(dt) in ("int2", "int4", "uint2", "uint4")
+
+
+def normalize(lv: Levels, dtype) -> Levels:
+    """Fold in what the dtype proves, and the level count a range proves.
+
+    Integer dtypes bound the value; bool has two levels; float8 has at most
+    256. An integral value within ``[lo, hi]`` has ``hi - lo + 1`` levels,
+    the same set everywhere (so no varying axes).
+    """
+    dt = np.dtype(dtype)
+    lo, hi, integral = lv.lo, lv.hi, lv.integral
+    if dt == np.bool_:
+        lo, hi, integral = (0 if lo is None else max(lo, 0)), (1 if hi is None else min(hi, 1)), True
+    elif is_integer_dtype(dt):
+        info = _iinfo(dt)
+        lo = info[0] if lo is None else max(lo, info[0])
+        hi = info[1] if hi is None else min(hi, info[1])
+        integral = True
+    count, axes, why = lv.count, lv.axes, lv.why
+    if integral:
+        rc = _range_count(lo, hi)
+        if rc is not None and (count is None or rc <= count):
+            if count is None and not lv.integral and not lv.const:
+                why = f"{dt} values in [{_fmt(lo)}, {_fmt(hi)}]"
+            count, axes = rc, frozenset()
+    if is_float8(dt) and (count is None or count > 256):
+        count, axes, why = 256, frozenset(), f"{dt} storage"
+    return replace(lv, count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
+
+
+def _iinfo(dt) -> tuple[int, int]:
+    name = str(dt)
+    special = {"int2": (-2, 1), "uint2": (0, 3), "int4": (-8, 7), "uint4": (0, 15)}
+    if name in special:
+        return special[name]
+    info = np.iinfo(dt)
+    return int(info.min), int(info.max)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "?"
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def describe_range(lv: Levels) -> str:
+    return f"[{_fmt(lv.lo)}, {_fmt(lv.hi)}]"
+
+
+def from_constant(value) -> Levels:
+    """Levels of a concrete constant: its distinct values, when few."""
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return Levels(count=1, const=True, why="empty constant")
+    try:
+        flat = arr.astype(np.float64).ravel()
+    except (TypeError, ValueError):
+        return Levels(count=1, const=True, why="constant")
+    finite = flat[np.isfinite(flat)]
+    lo = float(finite.min()) if finite.size else None
+    hi = float(finite.max()) if finite.size else None
+    integral = bool(finite.size == flat.size and np.all(np.floor(flat) == flat))
+    uniq = np.unique(flat).size if flat.size <= 1 << 20 else None
+    count = uniq if uniq is not None and (uniq <= MAX_TABLE_LEVELS or integral) else None
+    what = "scalar constant" if arr.ndim == 0 else f"constant table of {uniq} distinct values"
+    return Levels(count=count, lo=lo, hi=hi, integral=integral, const=arr.size == 1, why=what)

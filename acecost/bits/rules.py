@@ -1,0 +1,340 @@
+"""Bit-width rules: one small function per primitive.
+
+Each rule takes the equation and the abstract :class:`Value` of every input
+and returns the :class:`Levels` of the output. The interpreter then folds in
+what the output dtype proves (:func:`levels.normalize`) and moves varying
+axes for shape primitives, so rules only state what the primitive itself
+does. A primitive with no rule here and no structure from its dtype is
+conservatively "no level structure": its consumers fall back to float bits
+with a warning naming it.
+
+To support a new primitive, add one function and register it with
+``@rule("name")``.
+"""
+from __future__ import annotations
+
+import math
+from functools import reduce
+from typing import Callable, Sequence
+
+import numpy as np
+
+from acecost.bits.axes import axis_map
+from acecost.bits.levels import MAX_TABLE_LEVELS, Levels, describe_range, unknown
+from acecost.bits.value import Value
+
+Rule = Callable[[object, Sequence[Value], str], Levels]
+BIT_RULES: dict[str, Rule] = {}
+
+
+def rule(*names: str):
+    def register(fn: Rule) -> Rule:
+        for name in names:
+            BIT_RULES[name] = fn
+        return fn
+
+    return register
+
+
+def levels_of(eqn, ins: Sequence[Value], scope: str) -> Levels:
+    fn = BIT_RULES.get(eqn.primitive.name)
+    if fn is None:
+        return unknown(f"no bit rule for `{eqn.primitive.name}` at {scope or 'top level'}")
+    return fn(eqn, ins, scope)
+
+
+# --------------------------------------------------------------- helpers
+
+def _evidence(ins: Sequence[Value]) -> list[Value]:
+    return [v for v in ins if v.levels.known and not v.levels.const]
+
+
+def _first_unknown_why(ins: Sequence[Value]) -> str:
+    for v in ins:
+        if not v.levels.known:
+            return v.levels.why
+    return ""
+
+
+def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
+    """Levels of any elementwise function of ``ins``.
+
+    At a fixed position every unstructured operand is one value, so the
+    output takes at most the product of the structured operands' level
+    counts; its level set varies along their axes and along every axis an
+    unstructured operand (a scale, an offset) varies along.
+    """
+    evidence = _evidence(ins)
+    if not evidence:
+        if all(v.levels.const for v in ins):
+            return Levels(count=1, const=True, why="constant")
+        return unknown(_first_unknown_why(ins))
+    count = reduce(lambda a, b: a * b, (v.levels.count for v in evidence), 1)
+    axes = frozenset().union(*(v.levels.axes for v in evidence))
+    axes |= frozenset().union(*(v.vary for v in ins if not v.levels.known))
+    if len(evidence) == 1:
+        why = evidence[0].levels.why
+        scaled = [v for v in ins if not v.levels.known]
+        if scaled and prim in ("mul", "div", "add", "sub"):
+            why = f"{why}, {'scaled' if prim in ('mul', 'div') else 'offset'} at {scope or 'top level'}"
+    else:
+        why = f"{prim} of {len(evidence)} quantized values at {scope or 'top level'}"
+    tag = evidence[0].levels.tag if len(evidence) == 1 and not evidence[0].levels.axes else None
+    return Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None)
+
+
+_TAG_KEEPING = {"mul", "div", "convert_element_type"}
+
+
+def _all_integral(ins: Sequence[Value]) -> bool:
+    return all(v.levels.integral for v in ins)
+
+
+def _bounds(v: Value):
+    return v.levels.lo, v.levels.hi
+
+
+def _interval(op, a, b):
+    (alo, ahi), (blo, bhi) = a, b
+    if None in (alo, ahi, blo, bhi):
+        return None, None
+    corners = [op(x, y) for x in (alo, ahi) for y in (blo, bhi)]
+    if any(isinstance(c, float) and math.isnan(c) for c in corners):
+        return None, None
+    return min(corners), max(corners)
+
+
+def _const_scalar(v: Value):
+    lv = v.levels
+    if lv.const and lv.lo is not None and lv.lo == lv.hi:
+        return lv.lo
+    return None
+
+
+# ------------------------------------------------------ elementwise rules
+
+_GENERIC = (
+    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
+    "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
+    "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
+    "population_count clz eq ne lt le gt ge imag real conj complex "
+).split()
+
+
+@rule(*_GENERIC)
+def _generic(eqn, ins, scope):
+    return combine(ins, eqn.primitive.name, scope)
+
+
+@rule("add", "add_any", "sub")
+def _add_sub(eqn, ins, scope):
+    lv = combine(ins, eqn.primitive.name, scope)
+    if len(ins) != 2:
+        return lv
+    op = (lambda x, y: x - y) if eqn.primitive.name == "sub" else (lambda x, y: x + y)
+    if eqn.primitive.name == "sub":
+        lo, hi = _interval(lambda x, y: x - y, _bounds(ins[0]), _bounds(ins[1]))
+    else:
+        lo, hi = _interval(op, _bounds(ins[0]), _bounds(ins[1]))
+    return lv.with_(lo=lo, hi=hi, integral=_all_integral(ins))
+
+
+@rule("mul")
+def _mul(eqn, ins, scope):
+    lv = combine(ins, "mul", scope)
+    lo, hi = _interval(lambda x, y: x * y, _bounds(ins[0]), _bounds(ins[1]))
+    return lv.with_(lo=lo, hi=hi, integral=_all_integral(ins))
+
+
+@rule("div")
+def _div(eqn, ins, scope):
+    lv = combine(ins, "div", scope)
+    c = _const_scalar(ins[1])
+    if c:
+        lo, hi = _interval(lambda x, y: x / y, _bounds(ins[0]), (c, c))
+        return lv.with_(lo=lo, hi=hi, integral=ins[0].levels.integral and abs(c) == 1)
+    return lv
+
+
+@rule("neg")
+def _neg(eqn, ins, scope):
+    lv = combine(ins, "neg", scope)
+    lo, hi = _bounds(ins[0])
+    return lv.with_(lo=None if hi is None else -hi, hi=None if lo is None else -lo,
+                    integral=ins[0].levels.integral)
+
+
+@rule("abs")
+def _abs(eqn, ins, scope):
+    lv = combine(ins, "abs", scope)
+    lo, hi = _bounds(ins[0])
+    if lo is not None and hi is not None:
+        m = max(abs(lo), abs(hi))
+        lo, hi = (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), m
+    elif lo is None or hi is None:
+        lo, hi = 0.0, None
+    return lv.with_(lo=lo, hi=hi, integral=ins[0].levels.integral)
+
+
+def _max_of(vals):
+    return None if any(v is None for v in vals) else max(vals)
+
+
+def _min_of(vals):
+    return None if any(v is None for v in vals) else min(vals)
+
+
+def _known_max(vals):
+    known = [v for v in vals if v is not None]
+    return max(known) if known else None
+
+
+def _known_min(vals):
+    known = [v for v in vals if v is not None]
+    return min(known) if known else None
+
+
+@rule("max")
+def _max(eqn, ins, scope):
+    lv = combine(ins, "max", scope)
+    return lv.with_(lo=_known_max([v.levels.lo for v in ins]),
+                    hi=_max_of([v.levels.hi for v in ins]), integral=_all_integral(ins))
+
+
+@rule("min")
+def _min(eqn, ins, scope):
+    lv = combine(ins, "min", scope)
+    return lv.with_(lo=_min_of([v.levels.lo for v in ins]),
+                    hi=_known_min([v.levels.hi for v in ins]), integral=_all_integral(ins))
+
+
+@rule("clamp")
+def _clamp(eqn, ins, scope):
+    """clamp(lo, x, hi); bounds given in either order are read as an interval."""
+    low, x, high = ins
+    lv = combine(ins, "clamp", scope)
+    a, b = low.levels.lo, high.levels.hi
+    if a is not None and b is not None and a > b:
+        a, b = b, a
+    lo = _known_max([x.levels.lo, a])
+    hi = _known_min([x.levels.hi, b])
+    integral = x.levels.integral and low.levels.integral and high.levels.integral
+    return lv.with_(lo=lo, hi=hi, integral=integral, why=lv.why or f"clip to [{a}, {b}]")
+
+
+def _rounding(name):
+    fn = {"round": lambda v: float(np.round(v)), "floor": math.floor, "ceil": math.ceil}[name]
+
+    def rounding(eqn, ins, scope):
+        x = ins[0]
+        lv = combine(ins, name, scope)
+        lo = None if x.levels.lo is None else fn(x.levels.lo)
+        hi = None if x.levels.hi is None else fn(x.levels.hi)
+        if lo is None or hi is None:
+            if not lv.known:
+                lv = lv.with_(why=f"`{name}` at {scope or 'top level'} makes integers but they are "
+                              f"unbounded (no clip to a range before or after it)")
+        else:
+            lv = lv.with_(why=f"{name} of a value clipped to {describe_range(x.levels)}")
+        return lv.with_(lo=lo, hi=hi, integral=True, tag=None)
+
+    return rounding
+
+
+for _name in ("round", "floor", "ceil"):
+    rule(_name)(_rounding(_name))
+
+
+@rule("sign")
+def _sign(eqn, ins, scope):
+    return Levels(count=2, lo=-1.0, hi=1.0, integral=True,
+                  why="sign (0 counted as +1, the binary-kernel convention)")
+
+
+@rule("select_n")
+def _select_n(eqn, ins, scope):
+    cases = ins[1:]
+    if not all(v.levels.known for v in cases):
+        return combine(cases, "select_n", scope)
+    count = sum(v.levels.count for v in cases)
+    axes = frozenset().union(*(v.levels.axes for v in cases))
+    lo = _min_of([v.levels.lo for v in cases])
+    hi = _max_of([v.levels.hi for v in cases])
+    return Levels(count=count, axes=axes, lo=lo, hi=hi, integral=_all_integral(cases),
+                  const=False, why=f"select between {len(cases)} values of {count} levels in all")
+
+
+# ----------------------------------------------------------- shape rules
+
+_PASS_THROUGH = (
+    "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p "
+    "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
+    "optimization_barrier convert_element_type bitcast_convert_type"
+).split()
+
+
+@rule(*_PASS_THROUGH)
+def _pass_through(eqn, ins, scope):
+    lv = ins[0].levels
+    if eqn.primitive.name == "bitcast_convert_type":
+        return unknown(f"bitcast at {scope}")
+    return lv.with_(axes=axis_map(eqn)(lv.axes))
+
+
+@rule("pad")
+def _pad(eqn, ins, scope):
+    x, pad_value = ins[0], ins[1]
+    lv = x.levels
+    if not lv.known:
+        return lv
+    c = _const_scalar(pad_value)
+    inside = c is not None and lv.integral and lv.lo is not None and lv.lo <= c <= lv.hi
+    count = lv.count if inside else lv.count + 1
+    return lv.with_(count=count, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
+                    hi=_known_max([lv.hi, c]) if lv.hi is not None else None,
+                    integral=lv.integral and c is not None and float(c).is_integer())
+
+
+@rule("concatenate")
+def _concatenate(eqn, ins, scope):
+    if not all(v.levels.known for v in ins):
+        return combine(ins, "concatenate", scope)
+    return Levels(count=sum(v.levels.count for v in ins),
+                  axes=frozenset().union(*(v.levels.axes for v in ins)),
+                  lo=_min_of([v.levels.lo for v in ins]), hi=_max_of([v.levels.hi for v in ins]),
+                  integral=_all_integral(ins), why="concatenation of quantized values")
+
+
+@rule("reduce_max", "reduce_min")
+def _reduce_extreme(eqn, ins, scope):
+    lv = ins[0].levels
+    reduced = set(eqn.params["axes"])
+    if lv.known and not (lv.axes & reduced):
+        return lv.with_(axes=axis_map(eqn)(lv.axes), const=False)
+    return unknown(lv.why or f"reduction at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
+
+
+@rule("gather", "dynamic_index_in_dim")
+def _gather(eqn, ins, scope):
+    """A lookup returns entries of its table: at most the table's distinct values."""
+    table = ins[0]
+    lv = table.levels
+    if lv.known and not lv.axes:
+        return lv.with_(const=False, why=lv.why if not lv.const else "lookup in a constant table")
+    if lv.known or table.size <= MAX_TABLE_LEVELS:
+        count = min(lv.count * table.size if lv.known else table.size, table.size)
+        return Levels(count=count, lo=lv.lo, hi=lv.hi, integral=lv.integral,
+                      why=f"lookup in a table of {table.size} entries")
+    return unknown(lv.why or f"gather from a large table at {scope}", lo=lv.lo, hi=lv.hi,
+                   integral=lv.integral)
+
+
+@rule("iota")
+def _iota(eqn, ins, scope):
+    return Levels(lo=0, integral=True, why="iota")
+
+
+@rule("dot_general", "conv_general_dilated")
+def _contraction(eqn, ins, scope):
+    return unknown(f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
+                   "(a sum of products has no level structure)")

@@ -1,0 +1,62 @@
+"""The abstract value the interpreter keeps for every jaxpr variable."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from acecost.bits.levels import Levels
+
+_atom_ids = itertools.count(1)
+
+#: A linear form over "atoms": ((atom_id, coefficient), ...). Sums and
+#: differences of the same atoms cancel, which is how straight-through
+#: estimators (``x + stop_gradient(q - x)``) are seen to forward ``q``.
+Form = tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class Value:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    levels: Levels
+    #: axes along which the value itself may vary (what a scale made from it varies along)
+    vary: frozenset[int]
+    #: parameter leaves (by path) the value is an elementwise/shape function of
+    origins: frozenset[str] = frozenset()
+    form: Form = ()
+    #: the parameter path, for values that *are* a parameter leaf
+    name: str | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    def with_(self, **changes) -> "Value":
+        return replace(self, **changes)
+
+
+def nontrivial_axes(shape) -> frozenset[int]:
+    return frozenset(i for i, d in enumerate(shape) if d != 1)
+
+
+def new_atom_form() -> Form:
+    return ((next(_atom_ids), 1.0),)
+
+
+def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
+    shape = tuple(int(d) for d in shape)
+    vary = nontrivial_axes(shape) if vary is None else frozenset(vary) & nontrivial_axes(shape)
+    return Value(shape, np.dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
+
+
+def combine_forms(forms_and_signs) -> Form:
+    acc: dict[int, float] = {}
+    for form, sign in forms_and_signs:
+        for atom, coeff in form:
+            acc[atom] = acc.get(atom, 0.0) + sign * coeff
+    return tuple(sorted((a, c) for a, c in acc.items() if c != 0.0))
+
+
+EMPTY = field(default_factory=frozenset)

@@ -1,0 +1,228 @@
+"""What changed in cost between two reports, and where.
+
+Works on the JSON form of reports (``acecost analyze --format json``), so a
+baseline committed months ago still compares with today's report. Layers are
+matched by name; the records of one name (a layer called in a loop, or a
+conv plus its bias dot) are summed first, so a layer is one row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acecost.errors import ConfigError
+from acecost.units import Number
+
+SCHEMA_VERSION = 1
+TOTAL_KEYS = ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops")
+REQUIRED_TOTALS = ("macs", "binary_macs", "ace", "cpu64", "size_bits")
+TOTAL_LABELS = {
+    "macs": "MACs",
+    "binary_macs": "BOPs",
+    "ace": "ACE",
+    "cpu64": "CPU64",
+    "size_bits": "size (bits)",
+    "params": "params",
+    "elementwise_ops": "elementwise",
+}
+
+
+@dataclass
+class TotalDelta:
+    key: str
+    label: str
+    base: Number
+    new: Number
+    delta: Number
+    pct: float | None  # None when base is 0 and new is not
+
+
+@dataclass
+class LayerCost:
+    """All records of one layer name, summed."""
+
+    name: str
+    records: int = 0
+    macs: Number = 0
+    binary_macs: Number = 0
+    ace: Number = 0
+    bits: set[tuple[Any, Any]] = field(default_factory=set)
+
+    @property
+    def bits_label(self) -> str:
+        """``8x8`` (activations x weights), or ``mixed`` across records."""
+        if len(self.bits) == 1:
+            a, w = next(iter(self.bits))
+            return f"{a}x{w}"
+        return "mixed" if self.bits else "-"
+
+
+@dataclass
+class LayerDelta:
+    name: str
+    status: str  # "changed", "added" or "removed"
+    base_macs: Number
+    new_macs: Number
+    base_ace: Number
+    new_ace: Number
+    base_bits: str
+    new_bits: str
+
+    @property
+    def delta_macs(self) -> Number:
+        return self.new_macs - self.base_macs
+
+    @property
+    def delta_ace(self) -> Number:
+        return self.new_ace - self.base_ace
+
+    @property
+    def pct_ace(self) -> float | None:
+        if self.base_ace:
+            return self.delta_ace / self.base_ace * 100
+        return 0.0 if self.delta_ace == 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "delta_macs": self.delta_macs,
+            "delta_ace": self.delta_ace,
+            "pct_ace": self.pct_ace,
+        }
+
+
+@dataclass
+class ReportDiff:
+    base_meta: dict[str, Any]
+    new_meta: dict[str, Any]
+    totals: list[TotalDelta]
+    changed: list[LayerDelta]  # in both reports, cost or bits differ; by |ACE delta|
+    added: list[LayerDelta]  # only in the new report; by ACE
+    removed: list[LayerDelta]  # only in the base report; by ACE
+    unchanged: int
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        cut = slice(None, top)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "base": self.base_meta,
+            "new": self.new_meta,
+            "totals": {t.key: {k: v for k, v in asdict(t).items() if k != "key"} for t in self.totals},
+            "layers": {
+                "changed": [d.to_dict() for d in self.changed[cut]],
+                "added": [d.to_dict() for d in self.added[cut]],
+                "removed": [d.to_dict() for d in self.removed[cut]],
+                "changed_count": len(self.changed),
+                "added_count": len(self.added),
+                "removed_count": len(self.removed),
+                "unchanged_count": self.unchanged,
+            },
+        }
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def validate_report(data: object, source: str) -> dict[str, Any]:
+    """Check the parts of the report schema that budgets and diffs rely on."""
+    if not isinstance(data, dict) or not isinstance(data.get("totals"), dict):
+        raise ConfigError(f"{source}: not an acecost report (no 'totals'); "
+                          "write one with 'acecost analyze --format json'")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ConfigError(f"{source}: unsupported report schema_version {version!r} "
+                          f"(this acecost reads {SCHEMA_VERSION})")
+    totals = data["totals"]
+    for key in REQUIRED_TOTALS:
+        if not _is_number(totals.get(key)):
+            raise ConfigError(f"{source}: totals.{key} is missing or not a number")
+    layers = data.get("layers", [])
+    if not isinstance(layers, list):
+        raise ConfigError(f"{source}: 'layers' must be a list")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{source}: layers[{i}] is not an object")
+        for key in ("macs", "ace"):
+            if not _is_number(layer.get(key)):
+                raise ConfigError(f"{source}: layers[{i}].{key} is missing or not a number")
+    return data
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read and validate a JSON report file; every problem is one ConfigError line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    return validate_report(data, str(path))
+
+
+def aggregate_layers(report: dict[str, Any]) -> dict[str, LayerCost]:
+    """Sum the records of each layer name (unnamed records: by primitive)."""
+    layers: dict[str, LayerCost] = {}
+    for rec in report.get("layers", []):
+        name = rec.get("name") or f"<unnamed {rec.get('primitive', 'op')}>"
+        cost = layers.setdefault(name, LayerCost(name))
+        cost.records += 1
+        cost.macs += rec["macs"]
+        cost.ace += rec["ace"]
+        if rec.get("binary"):
+            cost.binary_macs += rec["macs"]
+        cost.bits.add((rec.get("bits_a"), rec.get("bits_w")))
+    return layers
+
+
+def _pct(base: Number, new: Number) -> float | None:
+    if base:
+        return (new - base) / base * 100
+    return 0.0 if new == base else None
+
+
+def diff_reports(base: dict[str, Any], new: dict[str, Any]) -> ReportDiff:
+    """Totals and per-layer deltas from ``base`` to ``new`` (both report dicts)."""
+    totals = []
+    for key in TOTAL_KEYS:
+        b, n = base["totals"].get(key), new["totals"].get(key)
+        if _is_number(b) and _is_number(n):
+            totals.append(TotalDelta(key, TOTAL_LABELS[key], b, n, n - b, _pct(b, n)))
+    old_layers, new_layers = aggregate_layers(base), aggregate_layers(new)
+    changed, added, removed, unchanged = [], [], [], 0
+    for name, n in new_layers.items():
+        b = old_layers.get(name)
+        if b is None:
+            added.append(LayerDelta(name, "added", 0, n.macs, 0, n.ace, "-", n.bits_label))
+            continue
+        d = LayerDelta(name, "changed", b.macs, n.macs, b.ace, n.ace, b.bits_label, n.bits_label)
+        same = (b.macs, b.ace, b.binary_macs, b.records, b.bits) == (
+            n.macs, n.ace, n.binary_macs, n.records, n.bits)
+        if same:
+            unchanged += 1
+        else:
+            changed.append(d)
+    for name, b in old_layers.items():
+        if name not in new_layers:
+            removed.append(LayerDelta(name, "removed", b.macs, 0, b.ace, 0, b.bits_label, "-"))
+
+    def impact(d: LayerDelta) -> tuple:
+        return (-abs(d.delta_ace), -abs(d.delta_macs), d.name)
+
+    return ReportDiff(
+        base_meta=dict(base.get("meta", {})),
+        new_meta=dict(new.get("meta", {})),
+        totals=totals,
+        changed=sorted(changed, key=impact),
+        added=sorted(added, key=impact),
+        removed=sorted(removed, key=impact),
+        unchanged=unchanged,
+    )

@@ -1,0 +1,273 @@
+"""Rules for equations that carry sub-jaxprs: calls, loops, branches.
+
+Each rule walks the body into a child :class:`Tally` and merges it into the
+parent with the number of times the body runs: ``scan`` by its length, a
+``while`` by the trip count read from the fori-loop pattern (or the user's
+``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps its
+most expensive branch and lists them all. A primitive carrying a jaxpr that
+no rule names is walked once, with a warning.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+
+from acecost.bits.levels import Levels, normalize, unknown
+from acecost.bits.value import Value, make_value
+from acecost.tally import Tally
+
+HigherOrderRule = Callable[..., list[Value]]
+HIGHER_ORDER: dict[str, HigherOrderRule] = {}
+
+#: How many times a loop body is re-walked looking for stable carry levels.
+MAX_FIXPOINT_STEPS = 4
+
+
+def higher_order(*names: str):
+    def register(fn):
+        for name in names:
+            HIGHER_ORDER[name] = fn
+        return fn
+
+    return register
+
+
+def call_rule(eqn) -> HigherOrderRule | None:
+    rule = HIGHER_ORDER.get(eqn.primitive.name)
+    if rule is not None:
+        return rule
+    if _subjaxprs(eqn):
+        return _unknown_call
+    return None
+
+
+def _subjaxprs(eqn) -> list:
+    found = []
+    for value in eqn.params.values():
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        found.extend(v for v in items if isinstance(v, (ClosedJaxpr, Jaxpr)))
+    return found
+
+
+def _unpack(j) -> tuple[Jaxpr, list]:
+    return (j.jaxpr, list(j.consts)) if isinstance(j, ClosedJaxpr) else (j, [])
+
+
+def _outs(interp, eqn, values: list[Value]) -> list[Value]:
+    return [interp.rebind(v, var.aval) for v, var in zip(values, eqn.outvars)]
+
+
+# ---------------------------------------------------------------- calls
+
+@higher_order("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint",
+              "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin",
+              "xla_call", "named_call")
+def _call(interp, eqn, ins, scope, tally):
+    sub = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
+    jaxpr, consts = _unpack(sub)
+    args = ins[len(ins) - len(jaxpr.invars):]
+    return _outs(interp, eqn, interp.run(jaxpr, consts, args, scope, tally))
+
+
+def _unknown_call(interp, eqn, ins, scope, tally):
+    subs = _subjaxprs(eqn)
+    jaxpr, consts = _unpack(subs[0])
+    if len(subs) == 1 and len(jaxpr.invars) == len(ins) and len(jaxpr.outvars) == len(eqn.outvars):
+        tally.warnings.append(f"{scope or 'top level'}: `{eqn.primitive.name}` has no rule; its body "
+                              "was counted once, as a plain call.")
+        return _outs(interp, eqn, interp.run(jaxpr, consts, ins, scope, tally))
+    tally.add_unsupported(eqn.primitive.name, scope or "top level")
+    return [interp.register(make_value(v.aval.shape, v.aval.dtype, normalize(
+        unknown(f"output of unsupported `{eqn.primitive.name}`"), v.aval.dtype))) for v in eqn.outvars]
+
+
+# ---------------------------------------------------------------- loops
+
+def _same(a: Value, b: Value) -> bool:
+    la, lb = a.levels, b.levels
+    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag) == \
+        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag) and a.vary == b.vary and a.origins == b.origins
+
+
+def _join(a: Value, b: Value, scope: str) -> Value:
+    """What a loop carry can be on any iteration (widening: a growing bound is dropped)."""
+    if _same(a, b):
+        return a
+    la, lb = a.levels, b.levels
+    where = scope or "top level"
+    if la.integral and lb.integral:
+        lo = la.lo if la.lo is not None and lb.lo is not None and lb.lo >= la.lo else None
+        hi = la.hi if la.hi is not None and lb.hi is not None and lb.hi <= la.hi else None
+        lv = Levels(lo=lo, hi=hi, integral=True, why=f"loop carry at {where}")
+    elif la.known and lb.known and la.count >= lb.count and lb.axes <= la.axes:
+        lv = la.with_(const=False)
+    else:
+        lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
+    return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)
+
+
+def _slice_leading(interp, v: Value) -> Value:
+    lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0))
+    return interp.register(make_value(v.shape[1:], v.dtype, lv,
+                                      frozenset(a - 1 for a in v.vary if a > 0), v.origins, v.name))
+
+
+def _stack_leading(interp, v: Value, length: int) -> Value:
+    axes = frozenset(a + 1 for a in v.levels.axes) | ({0} if v.levels.known and not v.levels.const else set())
+    vary = frozenset(a + 1 for a in v.vary) | {0}
+    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes)),
+                                      vary, v.origins, v.name))
+
+
+def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope):
+    """Walk a loop body until its carries' levels stop changing."""
+    for step in range(MAX_FIXPOINT_STEPS + 1):
+        child = Tally()
+        body_in = fixed + [interp.register(c) for c in carry] + rest
+        outs = interp.run(jaxpr, consts, body_in, scope, child)
+        joined = [_join(a, b, scope) for a, b in zip(carry, outs[:len(carry)])]
+        settled = [_same(a, j) for a, j in zip(carry, joined)]
+        if all(settled):
+            return child, outs, carry
+        carry = joined
+        if step == MAX_FIXPOINT_STEPS - 1:
+            carry = [c if ok else c.with_(levels=normalize(
+                unknown(f"loop carry at {scope or 'top level'} does not settle"), c.dtype))
+                for c, ok in zip(carry, settled)]
+    return child, outs, carry
+
+
+@higher_order("scan")
+def _scan(interp, eqn, ins, scope, tally):
+    p = eqn.params
+    jaxpr, consts = _unpack(p["jaxpr"])
+    n_consts, n_carry, length = p["num_consts"], p["num_carry"], int(p["length"])
+    fixed, carry, xs = ins[:n_consts], ins[n_consts:n_consts + n_carry], ins[n_consts + n_carry:]
+    xs = [_slice_leading(interp, x) for x in xs]
+    child, outs, carry = _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, xs, scope)
+    tally.merge(child, length)
+    tally.loops.append({"scope": scope or "top level", "kind": "scan", "trips": length, "exact": True})
+    ys = [_stack_leading(interp, y, length) for y in outs[n_carry:]]
+    return _outs(interp, eqn, carry + ys)
+
+
+def fori_trip_count(eqn, carry: list[Value]) -> int | None:
+    """Trip count of ``while i < n: i += 1`` with static ``i`` and ``n``, else None."""
+    p = eqn.params
+    cond, body = p["cond_jaxpr"].jaxpr, p["body_jaxpr"].jaxpr
+    cn, bn = p["cond_nconsts"], p["body_nconsts"]
+    if len(cond.eqns) != 1 or cond.eqns[0].primitive.name != "lt":
+        return None
+    i_var, n_var = cond.eqns[0].invars
+    cvars = list(cond.invars[cn:])
+    if i_var not in cvars:
+        return None
+    k = cvars.index(i_var)
+    bvars, bouts = list(body.invars[bn:]), list(body.outvars)
+    if not _increments_by_one(body, bvars[k], bouts[k]):
+        return None
+    if isinstance(n_var, Literal):
+        upper = float(n_var.val)
+    elif n_var in cvars:
+        m = cvars.index(n_var)
+        if bouts[m] is not bvars[m]:
+            return None
+        upper = _static(carry[m])
+    else:
+        return None
+    lower = _static(carry[k])
+    if upper is None or lower is None:
+        return None
+    return max(0, int(upper) - int(lower))
+
+
+def _static(v: Value) -> float | None:
+    lv = v.levels
+    return lv.lo if lv.lo is not None and lv.lo == lv.hi else None
+
+
+def _increments_by_one(body, i_in, i_out) -> bool:
+    for e in body.eqns:
+        if i_out in e.outvars:
+            if e.primitive.name != "add":
+                return False
+            a, b = e.invars
+            for x, y in ((a, b), (b, a)):
+                if x is i_in and isinstance(y, Literal) and float(y.val) == 1:
+                    return True
+            return False
+    return False
+
+
+@higher_order("while")
+def _while(interp, eqn, ins, scope, tally):
+    p = eqn.params
+    cn, bn = p["cond_nconsts"], p["body_nconsts"]
+    cconsts, bconsts, carry = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
+    trips = fori_trip_count(eqn, carry)
+    body, body_consts = _unpack(p["body_jaxpr"])
+    cond, cond_consts = _unpack(p["cond_jaxpr"])
+    child, outs, carry = _walk_to_fixpoint(interp, body, body_consts, bconsts, carry, [], scope)
+    cond_tally = Tally()
+    interp.run(cond, cond_consts, cconsts + carry, scope, cond_tally)
+    where = scope or "top level"
+    exact = trips is not None
+    if trips is None and interp.options.while_trips is not None:
+        trips = int(interp.options.while_trips)
+        tally.warnings.append(f"{where}: while loop trip count is not static; counted "
+                              f"{trips} iterations as given by --while-trips.")
+    per_iteration = trips is None
+    if per_iteration:
+        trips = 1
+        tally.warnings.append(
+            f"{where}: while loop trip count is data-dependent; its cost is PER ITERATION "
+            "(counted once). Give the count with --while-trips N (while_trips=N).")
+        tally.incomplete.append(f"while loop at {where} has an unknown trip count")
+    tally.merge(child, trips, per_iteration=per_iteration)
+    tally.merge(cond_tally, trips + (0 if per_iteration else 1), per_iteration=per_iteration)
+    tally.loops.append({"scope": where, "kind": "while", "trips": None if per_iteration else trips,
+                        "exact": exact})
+    return _outs(interp, eqn, carry)
+
+
+# ------------------------------------------------------------- branches
+
+@higher_order("cond")
+def _cond(interp, eqn, ins, scope, tally):
+    operands = ins[1:]
+    results = []
+    for i, branch in enumerate(eqn.params["branches"]):
+        jaxpr, consts = _unpack(branch)
+        child = Tally()
+        outs = interp.run(jaxpr, consts, operands, scope, child)
+        results.append((child, outs))
+    best = max(range(len(results)), key=lambda i: results[i][0].cost_key())
+    for i, (child, _) in enumerate(results):
+        tally.merge(child, costs=(i == best))
+    tally.branches.append({
+        "scope": scope or "top level", "chosen": best,
+        "branches": [{"index": i, "macs": c.cost_key()[1], "ace": c.cost_key()[0],
+                      "elementwise_ops": c.cost_key()[2]} for i, (c, _) in enumerate(results)]})
+    joined = results[0][1]
+    for _, outs in results[1:]:
+        joined = [_join(a, b, scope) for a, b in zip(joined, outs)]
+    return _outs(interp, eqn, joined)
+
+
+# ------------------------------------------------------------- sharding
+
+@higher_order("shard_map")
+def _shard_map(interp, eqn, ins, scope, tally):
+    jaxpr, consts = _unpack(eqn.params["jaxpr"])
+    mesh = eqn.params["mesh"]
+    devices = int(getattr(mesh, "size", 0) or 1)
+    child = Tally()
+    outs = interp.run(jaxpr, consts, ins, scope, child)
+    tally.merge(child, devices)
+    axes = dict(getattr(mesh, "shape", {}) or {})
+    tally.loops.append({"scope": scope or "top level", "kind": "shard_map", "trips": devices,
+                        "exact": True, "mesh": {str(k): int(v) for k, v in axes.items()}})
+    tally.warnings.append(f"{scope or 'top level'}: shard_map body counted once per device: "
+                          f"x{devices} (mesh {axes}).")
+    return _outs(interp, eqn, outs)

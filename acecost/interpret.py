@@ -1,0 +1,251 @@
+"""The walker: one pass over a closed jaxpr, in program order.
+
+For every equation it asks the bit rules (:mod:`acecost.bits.rules`) what
+the output's level structure is, and the cost tables (:mod:`acecost.cost`)
+what the equation costs. Equations that carry sub-jaxprs (calls, loops,
+branches) are handled by :mod:`acecost.higher_order`, which calls back into
+:meth:`Interpreter.run` with a child tally and a multiplier.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from jax.extend.core import Literal
+
+from acecost.bits.axes import AXIS_MAPS, axis_map
+from acecost.bits.levels import Levels, ceil_log2, dtype_bits, from_constant, normalize, unknown
+from acecost.bits.rules import _PASS_THROUGH, levels_of
+from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
+from acecost.cost.elementwise import elementwise_cost
+from acecost.cost.macs import MAC_RULES
+from acecost.report import OpRecord
+from acecost.tally import Tally
+
+
+@dataclass
+class Options:
+    float_bits: int | str = 16
+    #: (pattern, activation bits, weight bits); None keeps the inferred width
+    overrides: list[tuple[re.Pattern, int | None, int | None]] = field(default_factory=list)
+    while_trips: int | None = None
+
+
+_LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
+_SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
+_WRAPPER = re.compile(r"[A-Za-z_][\w.]*\((.*)\)")
+
+
+def clean_scope(name_stack) -> str:
+    """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers."""
+    parts = []
+    for part in str(name_stack).split("/"):
+        while (m := _WRAPPER.fullmatch(part)) is not None:
+            part = m.group(1)
+        if part:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def join_scope(outer: str, inner: str) -> str:
+    return "/".join(p for p in (outer, inner) if p)
+
+
+class Interpreter:
+    def __init__(self, options: Options, param_sizes: dict[str, int]):
+        self.options = options
+        self.param_sizes = param_sizes
+        self.atoms: dict[int, Value] = {}
+        self._unnamed = 0
+
+    # ------------------------------------------------------------ values
+    def register(self, value: Value) -> Value:
+        """Give a newly computed value its own atom for linear-form tracking."""
+        form = new_atom_form()
+        value = value.with_(form=form)
+        self.atoms[form[0][0]] = value
+        return value
+
+    def constant(self, val, aval) -> Value:
+        lv = normalize(from_constant(val), aval.dtype)
+        shape = tuple(getattr(aval, "shape", ()))
+        arr = np.asarray(val)
+        vary = frozenset() if arr.size <= 1 else None
+        return self.register(make_value(shape, aval.dtype, lv, vary))
+
+    def read(self, env: dict, var) -> Value:
+        if isinstance(var, Literal):
+            return self.constant(var.val, var.aval)
+        return env[var]
+
+    def rebind(self, value: Value, aval, fresh: bool = False) -> Value:
+        """The same value seen through another variable (a sub-jaxpr's input)."""
+        shape = tuple(getattr(aval, "shape", ()))
+        dtype = np.dtype(getattr(aval, "dtype", value.dtype))
+        if shape == value.shape and dtype == value.dtype:
+            return self.register(value) if fresh else value
+        lv = value.levels
+        if len(shape) != len(value.shape):
+            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset())
+            vary = None
+        else:
+            vary = value.vary
+        lv = normalize(lv, dtype)
+        return self.register(make_value(shape, dtype, lv, vary, value.origins, value.name))
+
+    # -------------------------------------------------------------- walk
+    def run(self, jaxpr, consts: Sequence, args: Sequence[Value], scope: str, tally: Tally) -> list[Value]:
+        from acecost.higher_order import call_rule
+
+        env: dict = {}
+        for var, val in zip(jaxpr.constvars, consts):
+            env[var] = self.constant(val, var.aval)
+        for var, val in zip(jaxpr.invars, args):
+            env[var] = self.rebind(val, var.aval)
+        for eqn in jaxpr.eqns:
+            ins = [self.read(env, v) for v in eqn.invars]
+            escope = join_scope(scope, clean_scope(eqn.source_info.name_stack))
+            handler = call_rule(eqn)
+            if handler is not None:
+                outs = handler(self, eqn, ins, escope, tally)
+            else:
+                outs = self.first_order(eqn, ins, escope, tally)
+            for var, val in zip(eqn.outvars, outs):
+                if type(var).__name__ != "DropVar":
+                    env[var] = val
+        return [self.read(env, v) for v in jaxpr.outvars]
+
+    # ---------------------------------------------------- plain primitives
+    def first_order(self, eqn, ins: list[Value], scope: str, tally: Tally) -> list[Value]:
+        name = eqn.primitive.name
+        if name in MAC_RULES:
+            self.contraction(eqn, ins, scope, tally)
+        else:
+            cost = elementwise_cost(eqn)
+            if cost is None:
+                tally.add_unsupported(name, scope or "top level")
+            elif cost[1]:
+                tally.elementwise[(scope, cost[0])] += cost[1]
+        return self.outputs(eqn, ins, scope)
+
+    def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
+        name = eqn.primitive.name
+        linear = self._linear_form(eqn, ins)
+        if linear is not None and len(linear) == 1 and linear[0][1] == 1.0:
+            target = self.atoms.get(linear[0][0])
+            out_aval = eqn.outvars[0].aval
+            if target is not None and target.shape == tuple(out_aval.shape):
+                return [target.with_(form=linear)]
+        base = levels_of(eqn, ins, scope)
+        shape_op = name in AXIS_MAPS or name in _PASS_THROUGH
+        elementwise = not shape_op and name not in MAC_RULES and all(
+            v.shape == tuple(eqn.outvars[0].aval.shape) or not v.shape for v in ins)
+        outs = []
+        for var in eqn.outvars:
+            aval = var.aval
+            if not hasattr(aval, "shape"):
+                outs.append(self.register(make_value((), np.float32, unknown("token"))))
+                continue
+            lv = normalize(base, aval.dtype)
+            if shape_op and ins:
+                vary = axis_map(eqn)(ins[0].vary)
+                origins = ins[0].origins
+            elif elementwise:
+                vary = frozenset().union(*(v.vary for v in ins))
+                origins = frozenset().union(*(v.origins for v in ins))
+            else:
+                vary = None
+                origins = frozenset() if name in MAC_RULES else frozenset().union(*(v.origins for v in ins))
+            value = make_value(aval.shape, aval.dtype, lv, vary, origins)
+            if linear is not None:
+                value = value.with_(form=linear)
+                outs.append(value)
+            else:
+                outs.append(self.register(value))
+        return outs
+
+    def _linear_form(self, eqn, ins):
+        """The linear form of add/sub/neg/identity results, else None."""
+        name = eqn.primitive.name
+        out_shape = tuple(eqn.outvars[0].aval.shape) if eqn.outvars and hasattr(eqn.outvars[0].aval, "shape") else None
+        if name in _LINEAR_SIGN and len(ins) == 2 and all(v.shape == out_shape for v in ins):
+            return combine_forms([(ins[0].form, 1.0), (ins[1].form, _LINEAR_SIGN[name])])
+        if name == "neg":
+            return combine_forms([(ins[0].form, -1.0)])
+        if name in _SAME_VALUE and len(eqn.outvars) == 1:
+            return ins[0].form
+        if name == "convert_element_type" and ins[0].dtype.kind == "f" and \
+                np.dtype(eqn.params["new_dtype"]).kind == "f":
+            return ins[0].form
+        return None
+
+    # -------------------------------------------------------- contractions
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally) -> None:
+        prim = eqn.primitive.name
+        c = MAC_RULES[prim](eqn)
+        lhs, rhs = ins[0], ins[1]
+        weight_is_lhs = bool(self._param_origin(lhs)) and not self._param_origin(rhs)
+        layer = scope or self._name_from_params(rhs, lhs) or self._unnamed_layer(prim)
+        bl, src_l, fb_l = self.operand_bits(lhs, c.lhs_contracting)
+        br, src_r, fb_r = self.operand_bits(rhs, c.rhs_contracting)
+        act_side, w_side = ("rhs", "lhs") if weight_is_lhs else ("lhs", "rhs")
+        bits = {"lhs": [bl, src_l, fb_l], "rhs": [br, src_r, fb_r]}
+        for pattern, a_bits, w_bits in self.options.overrides:
+            if pattern.search(layer):
+                for side, b in ((act_side, a_bits), (w_side, w_bits)):
+                    if b is not None:
+                        bits[side] = [b, f"override --bits {pattern.pattern}", None]
+        for side, value, contracting in (("lhs", lhs, c.lhs_contracting), ("rhs", rhs, c.rhs_contracting)):
+            b, src, reason = bits[side]
+            if reason:
+                tally.warnings.append(
+                    f"{layer}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
+                    f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{layer}=A,W'.")
+            origin = self._param_origin(value)
+            if origin:
+                tally.use_param(origin, b)
+        a_bits, w_bits = bits[act_side][0], bits[w_side][0]
+        tally.records.append(OpRecord(
+            name=layer, primitive=prim,
+            lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
+            out_shape=list(eqn.outvars[0].aval.shape),
+            bits_a=a_bits, bits_w=w_bits,
+            bits_a_source=bits[act_side][1], bits_w_source=bits[w_side][1],
+            multiplier=1, macs=c.macs, ace=c.macs * a_bits * w_bits,
+            binary=a_bits == 1 and w_bits == 1, weight_operand=w_side))
+
+    def operand_bits(self, value: Value, contracting: frozenset[int]) -> tuple[int, str, str | None]:
+        """(bits, where they came from, why it fell back to float or None)."""
+        lv = value.levels
+        if lv.tag is not None:
+            return lv.tag, f"acecost.tag(bits={lv.tag})", None
+        if lv.known and not (lv.axes & contracting):
+            return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.known:
+            reason = (f"its scale varies along contracting dimension(s) "
+                      f"{sorted(lv.axes & contracting)} ({lv.why})")
+        else:
+            reason = lv.why or "no proven level structure"
+        fb = self.options.float_bits
+        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
+        return width, f"float, no level structure ({reason})", reason
+
+    def _param_origin(self, value: Value) -> str | None:
+        """The parameter this operand essentially is (largest origin, not a scale)."""
+        if not value.origins:
+            return None
+        best = max(value.origins, key=lambda p: self.param_sizes.get(p, 0))
+        return best if self.param_sizes.get(best, 0) >= value.size else None
+
+    def _name_from_params(self, *operands: Value) -> str | None:
+        for value in operands:
+            origin = self._param_origin(value)
+            if origin:
+                return origin.rsplit("/", 1)[0] if "/" in origin else origin
+        return None
+
+    def _unnamed_layer(self, prim: str) -> str:
+        self._unnamed += 1
+        return f"{prim}_{self._unnamed}"

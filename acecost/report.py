@@ -1,0 +1,152 @@
+"""The analysis result: per-operation records, parameters, totals.
+
+Plain data classes; pandas appears only in :meth:`Report.to_pandas`.
+``to_dict`` is the stable, JSON-ready form the CLI prints and the budget,
+diff and plot commands read back with :meth:`Report.from_dict`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class OpRecord:
+    """One dot/conv equation (all its executions, if it sits in a loop)."""
+
+    name: str
+    primitive: str
+    lhs_shape: list[int]
+    rhs_shape: list[int]
+    out_shape: list[int]
+    bits_a: int
+    bits_w: int
+    bits_a_source: str
+    bits_w_source: str
+    multiplier: int
+    macs: int
+    ace: int
+    binary: bool
+    per_iteration: bool = False
+    weight_operand: str = "rhs"
+
+    @property
+    def macs_per_call(self) -> int:
+        return self.macs // self.multiplier if self.multiplier else self.macs
+
+
+@dataclass
+class ParamRecord:
+    path: str
+    shape: list[int]
+    dtype: str
+    bits: int
+    size_bits: int
+    used_in: str = "elementwise"  # "dot/conv" when its width came from a contraction
+
+
+@dataclass
+class Totals:
+    macs: int = 0
+    binary_macs: int = 0
+    ace: int = 0
+    cpu64: int | float = 0
+    size_bits: int = 0
+    params: int = 0
+    elementwise_ops: int = 0
+    complete: bool = True
+
+    @property
+    def bops(self) -> int:
+        return self.binary_macs
+
+    @property
+    def other_macs(self) -> int:
+        return self.macs - self.binary_macs
+
+    @property
+    def binary_fraction(self) -> float:
+        return self.binary_macs / self.macs if self.macs else 0.0
+
+
+def exact_number(x: Fraction | int) -> int | float:
+    """An integer stays an integer; a true fraction becomes a float."""
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else float(x)
+
+
+@dataclass
+class Report:
+    totals: Totals
+    layers: list[OpRecord] = field(default_factory=list)
+    params: list[ParamRecord] = field(default_factory=list)
+    elementwise_by_category: dict[str, int] = field(default_factory=dict)
+    elementwise_by_layer: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    unsupported: list[dict[str, Any]] = field(default_factory=list)
+    loops: list[dict[str, Any]] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ views
+    @property
+    def fallbacks(self) -> list[OpRecord]:
+        """Records with an operand counted at float width for lack of evidence."""
+        return [r for r in self.layers if "no level structure" in r.bits_a_source
+                or "no level structure" in r.bits_w_source]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "meta": dict(self.meta),
+            "totals": asdict(self.totals),
+            "elementwise": {
+                "by_category": dict(sorted(self.elementwise_by_category.items())),
+                "by_layer": dict(self.elementwise_by_layer),
+            },
+            "layers": [asdict(r) for r in self.layers],
+            "params": [asdict(p) for p in self.params],
+            "loops": list(self.loops),
+            "branches": list(self.branches),
+            "warnings": list(self.warnings),
+            "unsupported": list(self.unsupported),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        if not isinstance(data, dict) or "totals" not in data:
+            raise ValueError("not an acecost report (no 'totals')")
+        known = {f.name for f in fields(Totals)}
+        totals = Totals(**{k: v for k, v in data["totals"].items() if k in known})
+        rec_fields = {f.name for f in fields(OpRecord)}
+        par_fields = {f.name for f in fields(ParamRecord)}
+        ew = data.get("elementwise", {})
+        return cls(
+            totals=totals,
+            layers=[OpRecord(**{k: v for k, v in r.items() if k in rec_fields})
+                    for r in data.get("layers", [])],
+            params=[ParamRecord(**{k: v for k, v in p.items() if k in par_fields})
+                    for p in data.get("params", [])],
+            elementwise_by_category=dict(ew.get("by_category", {})),
+            elementwise_by_layer=dict(ew.get("by_layer", {})),
+            warnings=list(data.get("warnings", [])),
+            unsupported=list(data.get("unsupported", [])),
+            loops=list(data.get("loops", [])),
+            branches=list(data.get("branches", [])),
+            meta=dict(data.get("meta", {})),
+        )
+
+    def to_pandas(self):
+        import pandas as pd
+
+        rows = [asdict(r) for r in self.layers]
+        columns = [f.name for f in fields(OpRecord)]
+        return pd.DataFrame(rows, columns=columns)
+
+    def summary(self) -> str:
+        t = self.totals
+        return (f"MACs {t.macs:,}  BOPs {t.binary_macs:,}  ACE {t.ace:,}  CPU64 {t.cpu64:,}  "
+                f"size {t.size_bits:,} bits  elementwise {t.elementwise_ops:,}")

@@ -1,0 +1,229 @@
+"""Load what the user names -> a function and its abstract arguments.
+
+A target is a Python file (``model.py``), an importable ``pkg.module:attr``
+or a bundled ``zoo:NAME``. A file or module offers one of:
+
+* ``acecost_model()`` returning ``(fn, args)`` or a :class:`Target`;
+* a Flax linen Module (instance, or class with no required fields), used
+  with an input shape: variables come from ``jax.eval_shape(module.init)``;
+* a Flax NNX Module class whose constructor takes only ``rngs``, likewise.
+
+Importing a model file runs its top-level code (definitions); nothing here
+runs the model on data.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from acecost.errors import TargetError
+
+ENTRY_FUNCTION = "acecost_model"
+
+
+@dataclass
+class Target:
+    """A function, its positional arguments, and which of them are parameters."""
+
+    fn: Callable
+    args: tuple
+    params_argnums: tuple[int, ...] = (0,)
+    name: str | None = None
+    description: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise TargetError(f"Target.fn is not callable (got {type(self.fn).__name__})")
+        if not isinstance(self.args, tuple):
+            self.args = tuple(self.args) if isinstance(self.args, list) else (self.args,)
+        self.params_argnums = tuple(self.params_argnums)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(p) for p in str(text).replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise TargetError(f"bad input shape {text!r}: expected comma-separated integers like 1,224,224,3") from None
+    if not shape or any(d < 1 for d in shape):
+        raise TargetError(f"bad input shape {text!r}: dimensions must be positive integers")
+    return shape
+
+
+def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str = "float32",
+            **zoo_options) -> Target:
+    """The :class:`Target` for a file path, ``module:attr`` or ``zoo:NAME``."""
+    if spec.startswith("zoo:"):
+        from acecost import zoo
+
+        return zoo.get(spec[4:]).build(**{k: v for k, v in zoo_options.items() if v is not None})
+    path = Path(spec)
+    if spec.endswith(".py") or path.exists():
+        module = load_file(path)
+        label = str(path)
+    elif ":" in spec or "." in spec:
+        mod_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(mod_name)
+        except Exception as exc:
+            raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+        entry = entry or attr or None
+        label = spec
+    else:
+        raise TargetError(f"no such file: {spec} (a target is a .py file, pkg.module:attr or zoo:NAME)")
+    return from_module(module, label, entry, input_shape, dtype)
+
+
+def load_file(path: Path):
+    if not path.exists():
+        raise TargetError(f"no such file: {path}")
+    if path.is_dir() or path.suffix != ".py":
+        raise TargetError(f"not a Python file: {path}")
+    name = f"acecost_model_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise TargetError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
+    except Exception as exc:
+        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}") from exc
+    return module
+
+
+def _where(exc: BaseException, path: Path | None) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if path is not None:
+        mine = [f for f in frames if Path(f.filename).resolve() == path.resolve()]
+        if mine:
+            return f"{path}:{mine[-1].lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(path)
+
+
+def from_module(module, label: str, entry: str | None, input_shape, dtype: str) -> Target:
+    path = Path(module.__file__) if getattr(module, "__file__", None) else None
+    if entry:
+        if not hasattr(module, entry):
+            raise TargetError(f"{label} has no {entry!r} (found: {', '.join(_candidates(module)) or 'nothing usable'})")
+        obj = getattr(module, entry)
+    elif hasattr(module, ENTRY_FUNCTION):
+        obj = getattr(module, ENTRY_FUNCTION)
+    else:
+        modules = [n for n, o in vars(module).items() if _is_module(o) and _defined_in(o, module)]
+        if len(modules) != 1:
+            found = f"several Modules ({', '.join(modules)}); pick one with --entry" if modules else \
+                "no acecost_model() function and no Flax Module"
+            raise TargetError(f"no entry point in {label}: looked for {ENTRY_FUNCTION}() or a Flax "
+                              f"Module; found {found}")
+        obj = getattr(module, modules[0])
+        entry = modules[0]
+    name = entry or ENTRY_FUNCTION
+    if _is_module(obj):
+        return module_target(obj, input_shape, dtype, label=f"{label}:{name}")
+    if callable(obj):
+        return _call_entry(obj, label, name, path)
+    raise TargetError(f"{label}:{name} is a {type(obj).__name__}, not a function or Flax Module")
+
+
+def _candidates(module) -> list[str]:
+    return [n for n, o in vars(module).items()
+            if not n.startswith("_") and (callable(o) or _is_module(o)) and _defined_in(o, module)]
+
+
+def _defined_in(obj, module) -> bool:
+    owner = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
+    return getattr(owner, "__module__", None) == module.__name__
+
+
+def _is_module(obj) -> bool:
+    try:
+        import flax.linen as nn
+        from flax import nnx
+    except ImportError:  # pragma: no cover
+        return False
+    cls = obj if inspect.isclass(obj) else type(obj)
+    return issubclass(cls, (nn.Module, nnx.Module))
+
+
+def _call_entry(fn, label, name, path) -> Target:
+    required = [p for p in inspect.signature(fn).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if required:
+        raise TargetError(f"{label}:{name} takes arguments ({', '.join(p.name for p in required)}); "
+                          f"an entry must be callable with none and return (fn, args) or acecost.Target")
+    try:
+        result = fn()
+    except Exception as exc:
+        raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, Target):
+        result.name = result.name or f"{label}:{name}"
+        return result
+    if isinstance(result, tuple) and len(result) == 2 and callable(result[0]):
+        fn_, args = result
+        return Target(fn_, args if isinstance(args, tuple) else (args,), name=f"{label}:{name}")
+    raise TargetError(f"{label}:{name}() must return (fn, args) or acecost.Target, "
+                      f"got {type(result).__name__}")
+
+
+def module_target(obj, input_shape, dtype: str, label: str) -> Target:
+    """Abstract variables for a Flax Module and a Target applying it."""
+    import jax
+    import jax.numpy as jnp
+    import flax.linen as nn
+
+    if input_shape is None:
+        raise TargetError(f"{label} is a Flax Module: give its input shape, e.g. --input-shape 1,224,224,3")
+    shape = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+    try:
+        x = jax.ShapeDtypeStruct(shape, jnp.dtype(dtype))
+    except TypeError:
+        raise TargetError(f"unknown dtype {dtype!r}") from None
+    cls = obj if inspect.isclass(obj) else None
+    if cls is not None and issubclass(cls, nn.Module):
+        try:
+            obj = cls()
+        except TypeError as exc:
+            raise TargetError(f"{label} needs constructor arguments ({exc}); define acecost_model() "
+                              "or pass an instance with --entry") from None
+    if isinstance(obj, nn.Module):
+        try:
+            variables = jax.eval_shape(obj.init, jax.random.key(0), x)
+        except Exception as exc:
+            raise TargetError(f"{label} does not accept an input of shape {shape} {dtype}: "
+                              f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        return Target(lambda v, inp: obj.apply(v, inp), (variables, x), name=label)
+    return _nnx_target(obj, x, label)
+
+
+def _nnx_target(obj, x, label) -> Target:
+    import jax
+    from flax import nnx
+
+    try:
+        model = nnx.eval_shape(lambda: obj(rngs=nnx.Rngs(0))) if inspect.isclass(obj) else obj
+    except TypeError as exc:
+        raise TargetError(f"{label}: an NNX Module class must be constructible as Cls(rngs=...); "
+                          f"define acecost_model() instead ({exc})") from None
+    graphdef, state = nnx.split(model)
+
+    def apply(state, inp):
+        return nnx.merge(graphdef, state)(inp)
+
+    try:
+        jax.eval_shape(apply, state, x)
+    except Exception as exc:
+        raise TargetError(f"{label} does not accept an input of shape {x.shape} {x.dtype}: "
+                          f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    return Target(apply, (state, x), name=label)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

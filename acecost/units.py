@@ -1,0 +1,191 @@
+"""Readable quantities for budgets: counts, sizes and percentages.
+
+Budgets are typed by people into a shell or a TOML file, so they accept the
+forms people write (``5e9``, ``4.2G``, ``900M``, ``4MB``, ``32Mbit``,
+``1.5GiB``, ``2%``) and reject anything ambiguous with a message that says
+what to write instead.
+
+Conventions
+-----------
+Counts (MACs, ACE, BOPs, CPU64, elementwise ops): a plain number or one with
+a decimal suffix ``k``/``K`` (1e3), ``M`` (1e6), ``G`` (1e9), ``T`` (1e12).
+
+Sizes are returned in **bits**, the unit of ``totals.size_bits``:
+
+- ``B``/``byte``/``bytes`` is a byte (8 bits); ``bit``/``bits`` is a bit.
+- ``k``/``K``, ``M``, ``G``, ``T`` are decimal (1e3 ...), ``Ki``, ``Mi``,
+  ``Gi``, ``Ti`` binary (1024 ...): ``4MB`` = 4e6 bytes = 32e6 bits,
+  ``32Mbit`` = 32e6 bits, ``1.5GiB`` = 1.5 * 2**30 * 8 bits.
+- A bare number (``32e6``) is bits.
+- A lone lowercase ``b`` (``4Mb``) is rejected: it means bits to some people
+  and bytes to others, so write ``Mbit`` or ``MB``.
+
+Percentages: ``2%``, ``2.5 %`` or a bare ``2`` all mean two percent.
+
+Values are parsed exactly (``Decimal``) so ``4.2G`` is 4200000000, not a
+float rounding of it. Negative, NaN and infinite values are rejected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from acecost.errors import ConfigError
+
+Number = int | float
+
+_DECIMAL = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_BYTE_UNITS = {"B", "byte", "bytes"}
+_BIT_UNITS = {"bit", "bits"}
+
+_NUM = r"[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_QTY = re.compile(rf"^\s*(?P<num>{_NUM})\s*(?P<unit>[A-Za-z%]*)\s*$")
+
+
+def _number(text: str, what: str, raw: object) -> Decimal:
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:  # pragma: no cover - the regex admits only numbers
+        raise ConfigError(f"invalid {what} {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"invalid {what} {raw!r}: must not be negative")
+    if value.adjusted() > 30:
+        raise ConfigError(f"invalid {what} {raw!r}: too large")
+    return value
+
+
+def _exact(value: Decimal) -> Number:
+    """An int when the value is whole (exact comparisons), else a float."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _from_number(raw: object, what: str) -> Decimal | None:
+    """Numbers from TOML/JSON arrive typed; vet them like strings."""
+    if isinstance(raw, bool):
+        raise ConfigError(f"invalid {what} {raw!r}: expected a number")
+    if isinstance(raw, int):
+        value = Decimal(raw)
+    elif isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise ConfigError(f"invalid {what} {raw!r}: must be a finite number")
+        value = Decimal(repr(raw))
+    else:
+        return None
+    if value < 0:
+        raise ConfigError(f"invalid {what} {raw!r}: must not be negative")
+    if value.adjusted() > 30:
+        raise ConfigError(f"invalid {what} {raw!r}: too large")
+    return value
+
+
+def _split(raw: object, what: str, example: str) -> tuple[Decimal, str]:
+    if not isinstance(raw, str):
+        raise ConfigError(f"invalid {what} {raw!r}: expected a number or a string like {example}")
+    m = _QTY.match(raw)
+    if m is None:
+        low = raw.strip().lower().lstrip("+-")
+        if low in {"inf", "infinity", "nan"}:
+            raise ConfigError(f"invalid {what} {raw!r}: must be a finite number")
+        raise ConfigError(f"invalid {what} {raw!r}: expected a number like {example}")
+    return _number(m["num"], what, raw), m["unit"]
+
+
+def parse_count(raw: object, what: str = "count") -> Number:
+    """``5e9``, ``4.2G``, ``900M``, ``1.5k`` -> a non-negative number."""
+    value = _from_number(raw, what)
+    if value is not None:
+        return _exact(value)
+    value, unit = _split(raw, what, "5e9, 4.2G, 900M or 1.5k")
+    if unit not in _DECIMAL:
+        hint = ""
+        if unit.endswith(("B", "b", "bit", "bits", "byte", "bytes")) or unit in _BINARY:
+            hint = " (byte and bit units are for sizes only)"
+        raise ConfigError(
+            f"invalid {what} {raw!r}: unknown suffix {unit!r}; use k, M, G or T{hint}"
+        )
+    return _exact(value * _DECIMAL[unit])
+
+
+def parse_size_bits(raw: object, what: str = "size") -> Number:
+    """``4MB``, ``32Mbit``, ``1.5GiB``, ``32e6`` (bits) -> a size in bits."""
+    value = _from_number(raw, what)
+    if value is not None:
+        return _exact(value)
+    value, unit = _split(raw, what, "4MB, 32Mbit, 1.5GiB or 32e6 (bits)")
+    if unit == "":
+        return _exact(value)
+    for base in sorted(_BYTE_UNITS | _BIT_UNITS | {"b"}, key=len, reverse=True):
+        if unit.endswith(base):
+            prefix = unit[: -len(base)]
+            break
+    else:
+        raise ConfigError(
+            f"invalid {what} {raw!r}: unknown unit {unit!r}; use B (bytes) or bit, "
+            "e.g. 4MB, 32Mbit, 1.5GiB"
+        )
+    if base == "b":
+        raise ConfigError(
+            f"invalid {what} {raw!r}: 'b' is ambiguous; write {prefix}bit for bits "
+            f"or {prefix}B for bytes"
+        )
+    scale = _DECIMAL.get(prefix) or _BINARY.get(prefix)
+    if scale is None:
+        raise ConfigError(
+            f"invalid {what} {raw!r}: unknown prefix {prefix!r}; use k, M, G, T or Ki, Mi, Gi, Ti"
+        )
+    per_unit = 8 if base in _BYTE_UNITS else 1
+    return _exact(value * scale * per_unit)
+
+
+def parse_percent(raw: object, what: str = "percentage") -> float:
+    """``2%``, ``2.5 %`` or ``2`` -> 2.0, 2.5, 2.0 (percent)."""
+    value = _from_number(raw, what)
+    if value is not None:
+        return float(value)
+    value, unit = _split(raw, what, "2% or 0.5%")
+    if unit not in ("", "%"):
+        raise ConfigError(f"invalid {what} {raw!r}: expected a percentage like 2%")
+    return float(value)
+
+
+def format_count(value: Number | None) -> str:
+    """Compact, unambiguous display: ``5.1e9``, ``4096``, ``1.2346e12``.
+
+    Up to five significant digits in scientific notation above 1e5, so two
+    values that differ in a displayed budget check rarely print alike.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if abs(value) < 100_000:
+        if float(value).is_integer():
+            return str(int(value))
+        return f"{value:.6g}"
+    mantissa, exp = f"{value:.4e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exp)}"
+
+
+def format_size(bits: Number | None) -> str:
+    """Bits shown as bytes with a decimal prefix: ``4MB``, ``1.25kB``, ``3bit``."""
+    if bits is None:
+        return "-"
+    sign, bits = ("-", -bits) if bits < 0 else ("", bits)
+    if bits < 8:
+        return f"{sign}{format_count(bits)}bit"
+    nbytes = bits / 8
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if nbytes >= scale:
+            return f"{sign}{_trim(nbytes / scale)}{prefix}B"
+    return f"{sign}{_trim(nbytes)}B"
+
+
+def _trim(x: float) -> str:
+    text = f"{x:.4f}".rstrip("0").rstrip(".")
+    return text

@@ -1,0 +1,132 @@
+"""Bundled reference models: PokeBNN at four widths and ResNet-50 v1.5 variants.
+
+Each entry builds an abstract :class:`acecost.target.Target`: variables come
+from ``jax.eval_shape`` of ``init``, so no weights are ever allocated and a
+model of any size is priced in the time it takes to trace it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pandas as pd
+
+from acecost.errors import ConfigError, TargetError
+try:  # TEMPORARY until acecost.target lands
+    from acecost.target import Target
+except ImportError:  # pragma: no cover
+    @dataclass
+    class Target:  # type: ignore[no-redef]
+        fn: Callable
+        args: tuple
+        params_argnums: tuple = (0,)
+        name: str | None = None
+        description: str | None = None
+from acecost.zoo.pokebnn import PokeBNN
+from acecost.zoo.resnet import ResNet50
+
+__all__ = ["ZooModel", "MODELS", "get", "names", "published_points", "PokeBNN", "ResNet50"]
+
+PUBLISHED_CSV = "published.csv"
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One bundled model: what it is and how to build it for analysis."""
+
+    name: str
+    family: str
+    variant: str
+    description: str
+    make: Callable[[], nn.Module] = field(repr=False, compare=False)
+    width_multiplier: float | None = None
+
+    def module(self) -> nn.Module:
+        """A fresh Flax module (unbound) for this entry."""
+        return self.make()
+
+    def build(self, resolution: int = 224, batch: int = 1) -> Target:
+        """An abstract target: eval-mode ``apply`` on ``batch`` NHWC images of ``resolution``^2."""
+        if not isinstance(resolution, int) or resolution < 4:
+            raise ConfigError(f"resolution must be an integer >= 4, got {resolution!r}")
+        if not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be a positive integer, got {batch!r}")
+        model = self.make()
+        x = jax.ShapeDtypeStruct((batch, resolution, resolution, 3), jnp.float32)
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        variables = jax.eval_shape(lambda k, x: model.init(k, x, train=False), key, x)
+
+        def apply(variables, x):
+            return model.apply(variables, x, train=False)
+
+        return Target(
+            fn=apply,
+            args=(variables, x),
+            params_argnums=(0,),
+            name=self.name,
+            description=f"{self.description} ({batch}x{resolution}x{resolution}x3 input)",
+        )
+
+
+def _pokebnn(m: float, label: str) -> ZooModel:
+    return ZooModel(
+        name=f"pokebnn-{label}",
+        family="PokeBNN",
+        variant=label,
+        description=(
+            f"PokeBNN {label}: 8-bit PokeInit stem, 16 binary bottleneck blocks "
+            "with 4-bit squeeze-excite, 8-bit dense head"
+        ),
+        make=lambda: PokeBNN(width_multiplier=m),
+        width_multiplier=m,
+    )
+
+
+def _resnet(variant: str, quant: tuple[int, int] | None) -> ZooModel:
+    if quant is None:
+        text = "ResNet-50 v1.5, float (bfloat16 compute)"
+        make = lambda: ResNet50(quant=None, dtype=jnp.bfloat16)  # noqa: E731
+    else:
+        a, w = quant
+        text = f"ResNet-50 v1.5, every conv and the dense layer at {w}-bit weights, {a}-bit activations"
+        make = lambda: ResNet50(quant=quant)  # noqa: E731
+    return ZooModel(name=f"resnet50-{variant}", family="ResNet-50", variant=variant, description=text, make=make)
+
+
+MODELS: dict[str, ZooModel] = {
+    z.name: z
+    for z in (
+        _pokebnn(0.5, "0.5x"),
+        _pokebnn(0.75, "0.75x"),
+        _pokebnn(1.0, "1.0x"),
+        _pokebnn(2.0, "2.0x"),
+        _resnet("bf16", None),
+        _resnet("w8a8", (8, 8)),
+        _resnet("w4a4", (4, 4)),
+        _resnet("w4a2", (2, 4)),
+    )
+}
+
+
+def names() -> list[str]:
+    """Names of the bundled models, in registry order."""
+    return list(MODELS)
+
+
+def get(name: str) -> ZooModel:
+    """The zoo entry called ``name``; a TargetError lists the known names otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise TargetError(f"unknown zoo model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def published_points() -> pd.DataFrame:
+    """Published accuracy/cost points shipped with the package (sourced, one row per model)."""
+    with importlib.resources.files(__package__).joinpath(PUBLISHED_CSV).open("r", encoding="utf-8") as f:
+        return pd.read_csv(f)
