@@ -53,6 +53,17 @@ def join_scope(outer: str, inner: str) -> str:
     return "/".join(p for p in (outer, inner) if p)
 
 
+def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
+    """Parameters a value is computed from, if it is computed from parameters alone.
+
+    A weight times a scale made from it is still that weight; an activation
+    times a batch-norm scale is not the batch-norm parameter.
+    """
+    if any(not v.origins and not v.levels.const for v in ins):
+        return frozenset()
+    return frozenset().union(*(v.origins for v in ins))
+
+
 class Interpreter:
     def __init__(self, options: Options, param_sizes: dict[str, int]):
         self.options = options
@@ -154,10 +165,10 @@ class Interpreter:
                 origins = ins[0].origins
             elif elementwise:
                 vary = frozenset().union(*(v.vary for v in ins))
-                origins = frozenset().union(*(v.origins for v in ins))
+                origins = _param_derived(ins)
             else:
                 vary = None
-                origins = frozenset() if name in MAC_RULES else frozenset().union(*(v.origins for v in ins))
+                origins = frozenset() if name in MAC_RULES else _param_derived(ins)
             value = make_value(aval.shape, aval.dtype, lv, vary, origins)
             if linear is not None:
                 value = value.with_(form=linear)
@@ -236,7 +247,7 @@ class Interpreter:
         """The parameter this operand essentially is (largest origin, not a scale)."""
         if not value.origins:
             return None
-        best = max(value.origins, key=lambda p: self.param_sizes.get(p, 0))
+        best = max(sorted(value.origins), key=lambda p: self.param_sizes.get(p, 0))
         return best if self.param_sizes.get(best, 0) >= value.size else None
 
     def _name_from_params(self, *operands: Value) -> str | None:

@@ -267,7 +267,7 @@ def _select_n(eqn, ins, scope):
 # ----------------------------------------------------------- shape rules
 
 _PASS_THROUGH = (
-    "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p "
+    "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p tile "
     "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
     "optimization_barrier convert_element_type bitcast_convert_type"
 ).split()

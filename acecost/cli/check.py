@@ -58,11 +58,10 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
     if spec.dtype is not None:
         kwargs["dtype"] = spec.dtype
     target = resolve(spec.target, **kwargs)
-    overrides = [B.parse_bits_override(b) for b in spec.bits] or None
     report = analyze_target(
         target,
         float_bits=spec.float_bits if spec.float_bits is not None else 16,
-        overrides=overrides,
+        overrides=list(spec.bits) or None,
         while_trips=spec.while_trips,
     )
     return report.to_dict() if hasattr(report, "to_dict") else report
@@ -187,7 +186,23 @@ def problems(res: B.ModelResult) -> list[str]:
     return out
 
 
+def short_problems(res: B.ModelResult) -> str:
+    """The verdict's terse form: which metrics, by how much."""
+    over = [f"{r.label} {'over a 0 budget' if r.over_pct is None else fmt_pct(r.over_pct)}"
+            for r in res.rows if not r.passed]
+    parts = [", ".join(over)] if over else []
+    regressed = [f"{r.label} {'from 0' if r.change_pct is None else fmt_pct(r.change_pct)}"
+                 for r in res.regressions if not r.passed]
+    if regressed:
+        limit = res.regressions[0].max_increase_pct
+        parts.append(f"regressed vs baseline (max +{limit:g}%): {', '.join(regressed)}")
+    if res.strict_failed:
+        parts.append("--strict: " + strict_message(res).split(": ", 1)[1])
+    return "; ".join(parts)
+
+
 def verdict(results: list[B.ModelResult]) -> str:
+    """One line that says whether the build should pass, and why not."""
     n = len(results)
     errors = [r for r in results if r.status == "error"]
     fails = [r for r in results if r.status == "fail"]
@@ -199,7 +214,7 @@ def verdict(results: list[B.ModelResult]) -> str:
         names = ", ".join(r.spec.name for r in errors)
         return f"ERROR: {len(errors)} of {models} could not be checked: {names}"
     if fails:
-        detail = "; ".join(f"{r.spec.name}: {', '.join(problems(r))}" for r in fails)
+        detail = ", ".join(f"{r.spec.name} ({short_problems(r)})" for r in fails)
         return f"FAIL: {len(fails)} of {models} over budget: {detail}"
     return f"PASS: {'all ' if n > 1 else ''}{models} within budget{note}"
 
@@ -312,7 +327,8 @@ def render_github(results: list[B.ModelResult]) -> str:
     lines = []
 
     def emit(level: str, title: str, res: B.ModelResult, message: str) -> None:
-        lines.append(f"::{level} title={gh_escape_property(title)}::" + gh_escape(f"model {res.spec.name}: {message}"))
+        text = gh_escape(f"model {res.spec.name}: {message}")
+        lines.append(f"::{level} title={gh_escape_property(title)}::{text}")
 
     for res in results:
         if res.error is not None:
@@ -332,6 +348,14 @@ def render_github(results: list[B.ModelResult]) -> str:
     return "\n".join(lines)
 
 
+def show_target(target: str) -> str:
+    """Paths under the cwd are shown relative to it, as the user wrote them."""
+    try:
+        return str(Path(target).relative_to(Path.cwd()))
+    except ValueError:
+        return target
+
+
 def render_table(results: list[B.ModelResult]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -339,10 +363,13 @@ def render_table(results: list[B.ModelResult]) -> None:
     console = Console(highlight=False, soft_wrap=False)
     for res in results:
         if res.error is not None:
-            console.print(f"[bold]{res.spec.name}[/] ({res.spec.target}): [red]ERROR[/] {res.error}")
+            console.print(f"[bold]{res.spec.name}[/] ({show_target(res.spec.target)}): "
+                          f"[red]ERROR[/] {res.error}", soft_wrap=True)
             continue
         status = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]"}[res.status]
-        table = Table(title=f"{res.spec.name} ({res.spec.target}) {status}", title_justify="left")
+        console.print(f"[bold]{res.spec.name}[/] ({show_target(res.spec.target)}): {status}",
+                      soft_wrap=True)
+        table = Table()
         for col in ("metric", "value", "budget", "headroom"):
             table.add_column(col, justify="left" if col == "metric" else "right")
         table.add_column("")
@@ -360,7 +387,9 @@ def render_table(results: list[B.ModelResult]) -> None:
                               fmt_pct(r.headroom_pct, False), mark)
         console.print(table)
         if res.regressions:
-            reg = Table(title=f"{res.spec.name} vs baseline {res.spec.baseline}", title_justify="left")
+            console.print(f"{res.spec.name} vs baseline {show_target(str(res.spec.baseline))}:",
+                          soft_wrap=True)
+            reg = Table()
             for col in ("metric", "baseline", "value", "change", "allowed"):
                 reg.add_column(col, justify="left" if col == "metric" else "right")
             reg.add_column("")

@@ -1,0 +1,49 @@
+"""The ``acecost`` command: a thin click group over the library."""
+from __future__ import annotations
+
+import click
+
+from acecost import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="acecost")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def main(ctx, debug):
+    """What a quantized or binarized JAX model really costs in hardware.
+
+    \b
+    acecost analyze model.py            per-layer MACs, ACE, BOPs, CPU64, size
+    acecost analyze zoo:pokebnn-1.0x    a bundled reference model
+    acecost zoo list                    the bundled models and their costs
+    acecost check                       fail a build when a model exceeds its budget
+    acecost diff base.json new.json     what changed between two analyses
+    acecost plot ...                    accuracy-vs-cost Pareto plots
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register():
+    from acecost.cli.analyze import analyze
+    from acecost.cli.zoo import zoo
+
+    main.add_command(analyze)
+    main.add_command(zoo)
+    try:
+        from acecost.cli.check import check, diff
+
+        main.add_command(check)
+        main.add_command(diff)
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    try:
+        from acecost.cli.plot import plot
+
+        main.add_command(plot)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_register()

@@ -1,0 +1,60 @@
+"""``acecost analyze TARGET``: the per-layer cost table of one model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from acecost import render
+from acecost.cli.common import analyse, fail, target_options, user_errors
+
+
+@click.command("analyze")
+@click.argument("target")
+@target_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--depth", type=click.IntRange(1), help="Aggregate layers by the first N parts of their names.")
+@click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit 1 if any operand fell back to float or any primitive is unsupported.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress indicator and no warnings panel.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips,
+            fmt, output, depth, by, strict, quiet, debug):
+    """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
+
+    TARGET is a model file (model.py), an importable pkg.module:attr, or
+    zoo:NAME for a bundled model (see `acecost zoo list`).
+    """
+    with user_errors():
+        _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
+                            batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, quiet=quiet)
+        rows = render.group_rows(report, by=by, depth=depth)
+        if fmt == "table":
+            text = None
+        elif fmt == "json":
+            text = render.to_json(report)
+        elif fmt == "csv":
+            text = render.to_csv(report, rows)
+        else:
+            text = render.to_markdown(report, rows)
+        if output:
+            try:
+                if text is None:
+                    with open(output, "w") as fh:
+                        render.print_table(report, rows, Console(file=fh, width=120),
+                                           max_warnings=0 if quiet else 8)
+                else:
+                    Path(output).write_text(text)
+            except OSError as exc:
+                fail(f"cannot write {output}: {exc.strerror or exc}")
+        elif text is None:
+            render.print_table(report, rows, title=target, max_warnings=0 if quiet else 8)
+        else:
+            click.echo(text, nl=False)
+    if strict and (report.fallbacks or report.unsupported):
+        click.echo(f"acecost: strict: {len(report.fallbacks)} float fallback(s), "
+                   f"{len(report.unsupported)} unsupported primitive(s)", err=True)
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,165 @@
+"""Reports for people: rich table, CSV, markdown, and the grouping behind them.
+
+JSON is :meth:`Report.to_dict`; everything here is presentation only.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from acecost.report import Report
+
+OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
+
+
+@dataclass
+class Row:
+    name: str
+    op: str
+    out_shape: str
+    bits: str
+    macs: int = 0
+    ace: int = 0
+    binary_macs: int = 0
+    ops: int = 0
+    multiplier: set = field(default_factory=set)
+
+
+def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> list[Row]:
+    """Aggregate records by layer name (cut to ``depth`` parts), primitive or bits."""
+    rows: dict[str, Row] = {}
+    for r in report.layers:
+        bits = f"{r.bits_a}x{r.bits_w}"
+        shape = "x".join(str(d) for d in r.out_shape)
+        if by == "primitive":
+            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", "")
+        elif by == "bits":
+            key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
+        else:
+            name = "/".join(r.name.split("/")[:depth]) if depth else r.name
+            key, row = name, Row(name, OP_SHORT.get(r.primitive, r.primitive), shape, bits)
+        row = rows.setdefault(key, row)
+        if row.op != OP_SHORT.get(r.primitive, r.primitive) and by == "layer":
+            row.op = "mixed"
+        if row.bits != bits and by != "bits":
+            row.bits = "mixed"
+        if row.out_shape != shape and by == "layer":
+            row.out_shape = "" if depth else "mixed"
+        row.macs += r.macs
+        row.ace += r.ace
+        row.binary_macs += r.macs if r.binary else 0
+        row.ops += 1
+        row.multiplier.add(r.multiplier)
+    return list(rows.values())
+
+
+def human(n: float) -> str:
+    """3 significant figures with k/M/G/T suffixes."""
+    n = float(n)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:.3g}" if n != int(n) else str(int(n))
+
+
+def _mult(row: Row) -> str:
+    ms = sorted(m for m in row.multiplier if m > 1)
+    return f" x{ms[0]}" if len(ms) == 1 else (" xN" if ms else "")
+
+
+def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8) -> Group:
+    total_ace = report.totals.ace or 1
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
+    table.add_column("Layer", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
+    table.add_column("Op", no_wrap=True)
+    table.add_column("Out", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("a x w", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    table.add_column("ACE", justify="right", no_wrap=True)
+    table.add_column("ACE%", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
+                      f"{100 * row.ace / total_ace:.1f}")
+    return Group(table, totals_panel(report), *warnings_panel(report, max_warnings))
+
+
+def totals_panel(report: Report) -> Panel:
+    t = report.totals
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    grid.add_column(style="dim")
+    grid.add_row("MACs", f"{t.macs:,}", f"{human(t.macs)}")
+    grid.add_row("BOPs (binary MACs)", f"{t.binary_macs:,}", f"{100 * t.binary_fraction:.1f}% of MACs")
+    grid.add_row("ACE", f"{t.ace:,}", f"{t.ace / 1e9:.3f} G")
+    cpu64 = t.cpu64
+    grid.add_row("CPU64", f"{cpu64:,}" if isinstance(cpu64, int) else f"{cpu64:,.2f}", f"{cpu64 / 1e8:.3f} x 1e8")
+    grid.add_row("Size", f"{t.size_bits:,} bits", f"{t.size_bits / 8e6:.3f} MB, {t.params:,} params")
+    grid.add_row("Elementwise ops", f"{t.elementwise_ops:,}", human(t.elementwise_ops))
+    title = "Totals" if t.complete else "Totals (INCOMPLETE: see warnings)"
+    return Panel(grid, title=title, title_align="left", expand=False,
+                 border_style="green" if t.complete and not report.fallbacks else "yellow")
+
+
+def warnings_panel(report: Report, limit: int) -> list[Panel]:
+    if not report.warnings:
+        return []
+    lines = [Text(f"- {w}") for w in report.warnings[:limit]]
+    if len(report.warnings) > limit:
+        lines.append(Text(f"... and {len(report.warnings) - limit} more (all of them in --format json)",
+                          style="dim"))
+    if report.fallbacks:
+        lines.append(Text(f"{len(report.fallbacks)} contraction(s) have a float operand for lack of "
+                          "evidence: tag it with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.",
+                          style="bold"))
+    return [Panel(Group(*lines), title=f"Warnings ({len(report.warnings)})", title_align="left",
+                  border_style="yellow")]
+
+
+def print_table(report: Report, rows: list[Row], console: Console | None = None, **kw) -> None:
+    console = console or Console()
+    console.print(rich_report(report, rows, **kw))
+
+
+CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", "macs", "binary_macs", "ace", "ace_share", "ops", "multiplier"]
+
+
+def _records(report: Report, rows: list[Row]) -> list[list]:
+    total = report.totals.ace or 1
+    return [[r.name, r.op, r.out_shape, r.bits, r.macs, r.binary_macs, r.ace, round(r.ace / total, 6), r.ops,
+             max(r.multiplier) if r.multiplier else 1] for r in rows]
+
+
+def to_csv(report: Report, rows: list[Row]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_records(report, rows))
+    return buf.getvalue()
+
+
+def to_markdown(report: Report, rows: list[Row]) -> str:
+    t = report.totals
+    head = "| Layer | Op | Out | a x w | MACs | ACE | ACE % |\n|---|---|---|---:|---:|---:|---:|\n"
+    total = t.ace or 1
+    body = "".join(f"| `{r.name}`{_mult(r)} | {r.op} | {r.out_shape} | {r.bits} | {r.macs:,} | {r.ace:,} | "
+                   f"{100 * r.ace / total:.1f} |\n" for r in rows)
+    cpu64 = f"{t.cpu64:,}" if isinstance(t.cpu64, int) else f"{t.cpu64:,.2f}"
+    foot = (f"\n**Totals**: MACs {t.macs:,} · BOPs {t.binary_macs:,} · ACE {t.ace:,} ({t.ace / 1e9:.3f} G) · "
+            f"CPU64 {cpu64} ({t.cpu64 / 1e8:.3f} x 1e8) · size {t.size_bits:,} bits ({t.size_bits / 8e6:.3f} MB) · "
+            f"elementwise {t.elementwise_ops:,}\n")
+    if report.warnings:
+        foot += f"\n{len(report.warnings)} warning(s); see `acecost analyze --format json`.\n"
+    return head + body + foot
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
