@@ -83,31 +83,116 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     params_argnums = tuple(params_argnums)
     closed = trace(fn, args)
     leaves = leaves_of(args, params_argnums)
+    interp, inputs = _prepare(closed, leaves, options)
+    tally = Tally()
+    interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
+    return build_report(tally, leaves, options, name)
+
+
+def _prepare(closed, leaves, options):
+    """An interpreter and the abstract values of the jaxpr's inputs."""
     jaxpr = closed.jaxpr
     if len(leaves) != len(jaxpr.invars):  # a leaf jax does not treat as an array
-        leaves = [None] * len(jaxpr.invars)
+        leaves[:] = [None] * len(jaxpr.invars)
     param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
     inputs = []
-    for var, leaf in zip(jaxpr.invars, leaves):
+    for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval
         if leaf is not None and leaf.is_param:
             why = f"parameter '{leaf.path}' ({aval.dtype}) is used without a quantizer"
             origins, pname = {leaf.path}, leaf.path
         else:
-            label = leaf.path if leaf is not None else "input"
+            label = leaf.path if leaf is not None else f"arg{i}"
             why = f"model input '{label}' ({aval.dtype}) is used without a quantizer"
             origins, pname = set(), None
         lv = normalize(unknown(why), aval.dtype)
         inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname)))
+    return interp, inputs
+
+
+def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
+                  overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+    """Cost of one training step: ``value_and_grad`` of ``loss(fn(*args))`` w.r.t. the parameters.
+
+    The forward pass and the backward pass are traced as two jaxprs joined
+    by the residuals :func:`jax.vjp` saves, so the backward pass sees the
+    bit structure of what the forward pass saved (quantized activations stay
+    quantized) and quantized gradients written into custom VJPs show up as
+    such. Records carry ``phase`` = "forward" or "backward" and
+    ``report.phases`` holds each phase's totals. ``loss`` maps the model
+    output to a scalar; by default the sum of squares of the output.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from acecost.trace import abstractify
+
+    options = Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
+                      while_trips=while_trips)
+    argnums = tuple(params_argnums)
+    loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
+    abstract = abstractify(args)
+    residual_tree = {}
+
+    single = len(argnums) == 1
+
+    def objective(params, rest):
+        full = list(rest)
+        for k, p in zip(argnums, (params,) if single else params):
+            full[k] = p
+        return loss(fn(*full))
+
+    def forward(params, rest):
+        value, vjp_fn = jax.vjp(lambda p: objective(p, rest), params)
+        leaves, residual_tree["tree"] = jax.tree_util.tree_flatten(vjp_fn)
+        return value, leaves
+
+    params = abstract[argnums[0]] if single else tuple(abstract[k] for k in argnums)
+    rest = tuple(None if k in argnums else a for k, a in enumerate(abstract))
+    fwd_closed = trace(forward, (params, rest))
+    value_aval = jax.ShapeDtypeStruct((), fwd_closed.out_avals[0].dtype)
+    res_avals = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in fwd_closed.out_avals[1:]]
+
+    def backward(residuals, cotangent):
+        return jax.tree_util.tree_unflatten(residual_tree["tree"], residuals)(cotangent)
+
+    bwd_closed = trace(backward, (res_avals, value_aval))
+    leaves = leaves_of((params, rest), (0,))
+    interp, inputs = _prepare(fwd_closed, leaves, options)
+    fwd = Tally()
+    outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd)
+    seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+    bwd = Tally()
+    interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
+    for r in bwd.records:
+        r.phase = "backward"
     tally = Tally()
-    interp.run(jaxpr, closed.consts, inputs, "", tally)
-    return build_report(tally, leaves, options, name)
+    tally.merge(fwd)
+    tally.merge(bwd)
+    report = build_report(tally, leaves, options, name)
+    report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
+    report.meta["mode"] = "train"
+    return report
+
+
+def _phase_totals(tally: Tally) -> dict:
+    macs = sum(r.macs for r in tally.records)
+    binary = sum(r.macs for r in tally.records if r.binary)
+    return {"macs": macs, "binary_macs": binary, "ace": sum(r.ace for r in tally.records),
+            "cpu64": exact_number(Fraction(binary, 64) + (macs - binary)),
+            "elementwise_ops": sum(tally.elementwise.values())}
 
 
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
-                   while_trips: int | None = None) -> Report:
-    """:func:`analyze` for an :class:`acecost.Target`."""
+                   while_trips: int | None = None, mode: str = "inference") -> Report:
+    """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
+    if mode == "train":
+        return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
+                             params_argnums=target.params_argnums, overrides=overrides,
+                             while_trips=while_trips, name=target.name)
+    if mode != "inference":
+        raise AcecostError(f"unknown mode {mode!r}: use 'inference' or 'train'")
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
                    while_trips=while_trips, name=target.name)

@@ -39,12 +39,13 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
     for r in report.layers:
         bits = f"{r.bits_a}x{r.bits_w}"
         shape = "x".join(str(d) for d in r.out_shape)
+        phase = "bwd " if r.phase == "backward" else ""
         if by == "primitive":
             key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", "")
         elif by == "bits":
             key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
         else:
-            name = "/".join(r.name.split("/")[:depth]) if depth else r.name
+            name = phase + ("/".join(r.name.split("/")[:depth]) if depth else r.name)
             key, row = name, Row(name, OP_SHORT.get(r.primitive, r.primitive), shape, bits)
         row = rows.setdefault(key, row)
         if row.op != OP_SHORT.get(r.primitive, r.primitive) and by == "layer":
@@ -104,6 +105,8 @@ def totals_panel(report: Report) -> Panel:
     grid.add_row("CPU64", f"{cpu64:,}" if isinstance(cpu64, int) else f"{cpu64:,.2f}", f"{cpu64 / 1e8:.3f} x 1e8")
     grid.add_row("Size", f"{t.size_bits:,} bits", f"{t.size_bits / 8e6:.3f} MB, {t.params:,} params")
     grid.add_row("Elementwise ops", f"{t.elementwise_ops:,}", human(t.elementwise_ops))
+    for phase, pt in report.phases.items():
+        grid.add_row(f"  {phase}", f"ACE {pt['ace']:,}", f"MACs {pt['macs']:,}")
     title = "Totals" if t.complete else "Totals (INCOMPLETE: see warnings)"
     return Panel(grid, title=title, title_align="left", expand=False,
                  border_style="green" if t.complete and not report.fallbacks else "yellow")

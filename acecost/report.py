@@ -32,6 +32,8 @@ class OpRecord:
     binary: bool
     per_iteration: bool = False
     weight_operand: str = "rhs"
+    #: "forward", or "backward" in a training-step analysis
+    phase: str = "forward"
 
     @property
     def macs_per_call(self) -> int:
@@ -90,6 +92,8 @@ class Report:
     loops: list[dict[str, Any]] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: per-phase totals of a training-step analysis ({"forward": ..., "backward": ...})
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ views
     @property
@@ -113,6 +117,7 @@ class Report:
             "branches": list(self.branches),
             "warnings": list(self.warnings),
             "unsupported": list(self.unsupported),
+            **({"phases": dict(self.phases)} if self.phases else {}),
         }
 
     @classmethod
@@ -137,6 +142,7 @@ class Report:
             loops=list(data.get("loops", [])),
             branches=list(data.get("branches", [])),
             meta=dict(data.get("meta", {})),
+            phases=dict(data.get("phases", {})),
         )
 
     def to_pandas(self):

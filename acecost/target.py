@@ -36,6 +36,8 @@ class Target:
     params_argnums: tuple[int, ...] = (0,)
     name: str | None = None
     description: str | None = None
+    #: for ``--mode train``: model output -> scalar loss (default: sum of squares)
+    loss: Callable | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

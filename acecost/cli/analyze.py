@@ -21,7 +21,7 @@ from acecost.cli.common import analyse, fail, target_options, user_errors
 @click.option("--strict", is_flag=True, help="Exit 1 if any operand fell back to float or any primitive is unsupported.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress indicator and no warnings panel.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips,
+def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
             fmt, output, depth, by, strict, quiet, debug):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
@@ -30,7 +30,8 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
     """
     with user_errors():
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
-                            batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, quiet=quiet)
+                            batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
+                            quiet=quiet)
         rows = render.group_rows(report, by=by, depth=depth)
         if fmt == "table":
             text = None

@@ -12,11 +12,12 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from acecost import budget as B
+from acecost.cli.common import debug_enabled, fail
 from acecost.diff import LayerDelta, ReportDiff, diff_reports, load_report, validate_report
 from acecost.errors import AcecostError, ConfigError
 from acecost.units import format_count, format_size, parse_percent
@@ -26,45 +27,33 @@ DIFF_FORMATS = ("table", "json", "markdown")
 DEFAULT_TOP = 20  # layer rows shown by table/markdown diffs when --top is not given
 
 
-# ------------------------------------------------------------------ errors
-
-
-def fail(message: object) -> NoReturn:
-    """One line on stderr and exit 2: the contract for user errors."""
-    click.echo(f"acecost: error: {message}", err=True)
-    raise click.exceptions.Exit(2)
-
-
-def debug_enabled(ctx: click.Context | None) -> bool:
-    """The group-level ``--debug`` flag, wherever the group keeps it."""
-    while ctx is not None:
-        if isinstance(ctx.obj, dict) and ctx.obj.get("debug"):
-            return True
-        if ctx.params.get("debug"):
-            return True
-        ctx = ctx.parent
-    return False
-
-
 # ---------------------------------------------------------------- analysis
 
 
 def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
     """Build the model a spec names and return its report as a dict."""
-    from acecost import analyze_target
-    from acecost.target import resolve
+    from acecost.cli.common import analyse
 
-    kwargs: dict[str, Any] = {"entry": spec.entry, "input_shape": spec.input_shape}
-    if spec.dtype is not None:
-        kwargs["dtype"] = spec.dtype
-    target = resolve(spec.target, **kwargs)
-    report = analyze_target(
-        target,
+    _, report = analyse(
+        spec.target,
+        entry=spec.entry,
+        input_shape=spec.input_shape,
+        dtype=spec.dtype or "float32",
+        resolution=spec.resolution,
+        batch=spec.batch,
         float_bits=spec.float_bits if spec.float_bits is not None else 16,
-        overrides=list(spec.bits) or None,
+        bits=tuple(spec.bits),
         while_trips=spec.while_trips,
+        mode=spec.mode or "inference",
     )
-    return report.to_dict() if hasattr(report, "to_dict") else report
+    return report.to_dict()
+
+
+def count_fallbacks(report: dict[str, Any]) -> int:
+    """Records with a float-width fallback operand, as ``Report.fallbacks`` defines them."""
+    from acecost.report import Report
+
+    return len(Report.from_dict(report).fallbacks)
 
 
 def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
@@ -76,6 +65,7 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
         result.totals = dict(report["totals"])
         result.warnings = [str(w) for w in report.get("warnings", [])]
         result.unsupported = list(report.get("unsupported", []))
+        result.fallbacks = count_fallbacks(report)
         result.rows = B.evaluate(result.totals, spec.budgets)
         if spec.baseline is not None:
             base = load_report(spec.baseline)
@@ -86,8 +76,10 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
             raise
         if isinstance(e, AcecostError):
             result.error = str(e)
-        else:
-            result.error = f"{type(e).__name__}: {e} (rerun with --debug for the traceback)"
+        else:  # a bug in acecost: still one line, and exit 3 like the other commands
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            result.error = f"internal error: {type(e).__name__}: {first} (rerun with --debug for details)"
+            result.internal = True
     result.seconds = time.perf_counter() - start
     return result
 
@@ -162,17 +154,22 @@ def regression_message(r: B.RegressionRow) -> str:
     return f"{r.label} {value} regressed from baseline {base} ({change}, {limit})"
 
 
-def strict_message(res: B.ModelResult) -> str:
+def approximations(res: B.ModelResult) -> str:
+    """Why a report is approximate: ``2 float fallbacks; totals incomplete``."""
     parts = []
-    if res.warnings:
-        parts.append(f"{len(res.warnings)} warning{'s' * (len(res.warnings) != 1)}")
+    if res.fallbacks:
+        parts.append(f"{res.fallbacks} float fallback{'s' * (res.fallbacks != 1)}")
     if res.unsupported:
         n = len(res.unsupported)
         names = ", ".join(str(u.get("primitive", "?")) for u in res.unsupported[:5])
         parts.append(f"{n} unsupported primitive{'s' * (n != 1)} ({names})")
     if not res.complete:
         parts.append("totals incomplete")
-    return "approximate report under --strict: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def strict_message(res: B.ModelResult) -> str:
+    return f"approximate report under --strict: {approximations(res)}"
 
 
 def problems(res: B.ModelResult) -> list[str]:
@@ -197,7 +194,7 @@ def short_problems(res: B.ModelResult) -> str:
         limit = res.regressions[0].max_increase_pct
         parts.append(f"regressed vs baseline (max +{limit:g}%): {', '.join(regressed)}")
     if res.strict_failed:
-        parts.append("--strict: " + strict_message(res).split(": ", 1)[1])
+        parts.append(f"--strict: {approximations(res)}")
     return "; ".join(parts)
 
 
@@ -220,6 +217,9 @@ def verdict(results: list[B.ModelResult]) -> str:
 
 
 def exit_code(results: list[B.ModelResult]) -> int:
+    """3 a bug, 2 a user error, 1 over budget, 0 pass: the worst one wins."""
+    if any(r.internal for r in results):
+        return 3
     statuses = {r.status for r in results}
     return 2 if "error" in statuses else 1 if "fail" in statuses else 0
 
@@ -254,6 +254,7 @@ def render_json(results: list[B.ModelResult]) -> str:
             "baseline": str(res.spec.baseline) if res.spec.baseline else None,
             "strict": res.spec.strict,
             "strict_failed": res.strict_failed,
+            "fallbacks": res.fallbacks,
             "warnings": res.warnings,
             "unsupported": res.unsupported,
             "totals": res.totals,
@@ -297,7 +298,7 @@ def render_junit(results: list[B.ModelResult]) -> str:
         if res.spec.strict:
             el = case(res, "strict")
             if res.strict_failed:
-                failure(el, "strict", strict_message(res), "\n".join(res.warnings))
+                failure(el, "strict", strict_message(res), "\n".join(res.warnings) or None)
         if not res.rows and not res.regressions and not res.spec.strict:
             case(res, "analysis")
     suite.set("tests", str(counts["tests"]))
@@ -340,10 +341,8 @@ def render_github(results: list[B.ModelResult]) -> str:
             emit("notice" if r.passed else "error", "acecost regression", res, regression_message(r))
         if res.strict_failed:
             emit("error", "acecost strict", res, strict_message(res))
-        elif res.warnings or res.unsupported or not res.complete:
-            emit("warning", "acecost analysis", res,
-                 strict_message(res).replace("approximate report under --strict: ",
-                                             "approximate report: "))
+        elif res.approximate:
+            emit("warning", "acecost analysis", res, f"approximate report: {approximations(res)}")
     lines.append(verdict(results))
     return "\n".join(lines)
 
@@ -398,13 +397,13 @@ def render_table(results: list[B.ModelResult]) -> None:
                 reg.add_row(r.label, fmt_value(r.metric, r.baseline), fmt_value(r.metric, r.value),
                             fmt_pct(r.change_pct), f"+{r.max_increase_pct:g}%", mark)
             console.print(reg)
-        if res.warnings or res.unsupported or not res.complete:
-            note = strict_message(res).replace("approximate report under --strict: ", "")
+        if res.approximate:
+            note = approximations(res)
             style = "red" if res.strict_failed else "yellow"
             console.print(f"[{style}]note:[/] approximate report ({note}); "
                           "see 'acecost analyze' for details", soft_wrap=True)
     code = exit_code(results)
-    style = {0: "green", 1: "red", 2: "red"}[code]
+    style = "green" if code == 0 else "red"
     console.print(f"[bold {style}]{verdict(results)}[/]", soft_wrap=True)
 
 
@@ -441,8 +440,14 @@ def _budget_option(metric: str, example: str) -> Any:
               help="Force activation,weight bits on layers whose name matches REGEX (repeatable).")
 @click.option("--while-trips", metavar="N", help="Trip count for while loops whose count is unknown.")
 @click.option("--entry", help="Function to call in a model file instead of acecost_model.")
+@click.option("--resolution", metavar="N", help="Zoo models: input height and width (default 224).")
+@click.option("--batch", metavar="N", help="Zoo models: batch size (default 1).")
+@click.option("--mode", type=click.Choice(B.MODES), default=None,
+              help="train: forward + backward of a loss (default inference).")
 @click.option("--strict", is_flag=True,
-              help="Fail (exit 1) when the report has warnings or unsupported primitives.")
+              help="Fail (exit 1) when a report is approximate: float fallbacks, unsupported "
+                   "primitives or unknown loop counts.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | None,
           config: str | None, **opts: Any) -> None:
@@ -495,6 +500,11 @@ def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
         out["float_bits"] = B.parse_float_bits(opts["float_bits"], "--float-bits")
     if opts.get("while_trips") is not None:
         out["while_trips"] = B.parse_while_trips(opts["while_trips"], "--while-trips")
+    if opts.get("resolution") is not None:
+        out["resolution"] = B.parse_int(opts["resolution"], "--resolution", 8)
+    if opts.get("batch") is not None:
+        out["batch"] = B.parse_int(opts["batch"], "--batch", 1)
+    out["mode"] = opts.get("mode")
     if opts.get("bits"):
         for b in opts["bits"]:
             B.parse_bits_override(b, "--bits")
@@ -594,8 +604,9 @@ def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
 @click.option("--format", "fmt", type=click.Choice(DIFF_FORMATS), default="table", show_default=True)
 @click.option("--top", type=click.IntRange(min=0), default=None,
               help=f"Layer rows per section (default: {DEFAULT_TOP} for table/markdown, all for json).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
-def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None) -> None:
+def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, debug: bool) -> None:
     """Compare two JSON reports: totals, per-layer deltas, added and removed layers.
 
     Reports come from 'acecost analyze --format json'. Layers are sorted by

@@ -65,6 +65,8 @@ def target_options(fn):
                      help="Activation/weight bits for layers whose name matches REGEX (repeatable)."),
         click.option("--while-trips", type=click.IntRange(0), metavar="N",
                      help="Trip count for while loops whose count is not static."),
+        click.option("--mode", type=click.Choice(["inference", "train"]), default="inference", show_default=True,
+                     help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -80,7 +82,7 @@ def _float_bits(ctx, param, value):
 
 
 def analyse(spec: str, *, entry=None, input_shape=None, dtype="float32", resolution=None, batch=None,
-            float_bits=16, bits=(), while_trips=None, quiet=False):
+            float_bits=16, bits=(), while_trips=None, mode="inference", quiet=False):
     """Resolve ``spec`` and analyse it, with a spinner on stderr."""
     from acecost.api import analyze_target, parse_override
     from acecost.target import resolve
@@ -90,6 +92,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype="float32", resolut
     with status:
         target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
                          resolution=resolution, batch=batch)
-        report = analyze_target(target, float_bits=float_bits, overrides=overrides, while_trips=while_trips)
+        report = analyze_target(target, float_bits=float_bits, overrides=overrides, while_trips=while_trips,
+                                mode=mode)
     report.meta["target"] = spec
     return target, report

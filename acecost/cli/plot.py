@@ -8,42 +8,22 @@ one ``acecost: error: ...`` line on stderr and exit code 2.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from acecost.cli.common import stderr, user_errors
 from acecost.errors import AcecostError
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
 
 
-def fail(message: object) -> NoReturn:
-    """One line on stderr and exit 2: the contract for user errors."""
-    click.echo(f"acecost: error: {message}", err=True)
-    raise click.exceptions.Exit(2)
-
-
 def warn(message: str) -> None:
     click.echo(f"acecost: warning: {message}", err=True)
-
-
-def debug_enabled(ctx: click.Context | None) -> bool:
-    """The group-level ``--debug`` flag, wherever the group keeps it."""
-    while ctx is not None:
-        obj = ctx.obj
-        if isinstance(obj, dict) and obj.get("debug"):
-            return True
-        if getattr(obj, "debug", False) is True:
-            return True
-        if ctx.params.get("debug"):
-            return True
-        ctx = ctx.parent
-    return False
 
 
 # ------------------------------------------------------------------ inputs
@@ -216,25 +196,14 @@ def parse_panels(x: str | None, panels: str | None) -> list[str]:
 # ---------------------------------------------------------------- analysis
 
 
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 def analyse_targets(inputs: list[Input]) -> None:
-    """Resolve and analyse the inputs that are targets, with a status line."""
-    pending = [i for i in inputs if not i.is_json]
-    if not pending:
-        return
-    import acecost
-    from acecost.target import resolve
+    """Resolve and analyse the inputs that are targets (spinner on a terminal)."""
+    from acecost.cli.common import analyse
 
-    console = _stderr_console()
-    for inp in pending:
-        with console.status(f"analysing {inp.spec} ..."):
-            target = resolve(inp.spec)
-            inp.data = acecost.analyze_target(target).to_dict()
+    for inp in inputs:
+        if not inp.is_json:
+            _, report = analyse(inp.spec)
+            inp.data = report.to_dict()
 
 
 def compute_reference(name: str):
@@ -250,8 +219,9 @@ def compute_reference(name: str):
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=_stderr_console(),
+        console=stderr,
         transient=True,
+        disable=not stderr.is_terminal,
     )
     task = None
 
@@ -318,9 +288,9 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
                     continue
                 any_dom = True
                 lines.append(
-                    f"{s.name}: {_ratio(d.ratio)} the {m.name} of {d.by.name} "
-                    f"({_fmt(d.by.cost / m.scale)} {m.unit_text}, {d.by.accuracy:g}%) "
-                    f"at equal-or-better accuracy ({s.accuracy:g}%)"
+                    f"{s.name}: {_ratio(d.ratio)} the {m.name} of {d.by.name} at equal-or-better "
+                    f"accuracy ({m.label_text} {_fmt(d.by.cost / m.scale)} vs {_fmt(s.costs[m.key] / m.scale)}; "
+                    f"{y} {d.by.accuracy:g} vs {s.accuracy:g})"
                 )
         if not any_dom:
             lines.append("no model is dominated by a reference point")
@@ -347,8 +317,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--out", default="pareto.png", show_default=True, metavar="FILE",
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--title", default=None, help="Figure title.")
-@click.pass_context
-def plot(ctx: click.Context, inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
+def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
          linear_x, panels, reference, out, title) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
@@ -356,17 +325,9 @@ def plot(ctx: click.Context, inputs, accuracy_file, accuracies, accuracy_column,
     their meta.target or file stem, or NAME=path.json) or targets to analyse
     (``model.py``, ``pkg.mod:attr``, ``zoo:NAME``).
     """
-    try:
+    with user_errors():
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,
              panels, reference, out, title)
-    except AcecostError as e:
-        fail(e)
-    except click.exceptions.Exit:
-        raise
-    except Exception as e:
-        if debug_enabled(ctx):
-            raise
-        fail(f"{type(e).__name__}: {e} (rerun with --debug for the traceback)")
 
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
