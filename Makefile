@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/acecost analyze zoo:pokebnn-1.0x
 
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -63,8 +63,9 @@ REGRESSION_METRICS = ("ace", "cpu64", "size", "macs", "elementwise")
 BUDGET_KEYS = {f"max_{name}": name for name in METRICS}
 OPTION_KEYS = {
     "input_shape", "dtype", "float_bits", "bits", "while_trips", "entry",
-    "baseline", "max_increase", "strict",
+    "resolution", "batch", "mode", "baseline", "max_increase", "strict",
 }
+MODES = ("inference", "train")
 MODEL_KEYS = {"name", "target"} | OPTION_KEYS | set(BUDGET_KEYS)
 
 
@@ -80,6 +81,9 @@ class ModelSpec:
     bits: list[str] = field(default_factory=list)
     while_trips: int | None = None
     entry: str | None = None
+    resolution: int | None = None  # zoo models only
+    batch: int | None = None  # zoo models only
+    mode: str | None = None  # "inference" or "train"
     budgets: dict[str, Number] = field(default_factory=dict)
     baseline: Path | None = None
     max_increase: float | None = None
@@ -125,7 +129,9 @@ class ModelResult:
     regressions: list[RegressionRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unsupported: list[dict[str, Any]] = field(default_factory=list)
+    fallbacks: int = 0  # dot/conv records with an operand priced at float width for lack of evidence
     error: str | None = None
+    internal: bool = False  # the error is a bug in acecost, not in the user's input
     seconds: float = 0.0
 
     @property
@@ -133,11 +139,14 @@ class ModelResult:
         return bool((self.totals or {}).get("complete", True))
 
     @property
+    def approximate(self) -> bool:
+        """Float fallbacks, unsupported primitives or unknown loop counts."""
+        return bool(self.fallbacks or self.unsupported or not self.complete)
+
+    @property
     def strict_failed(self) -> bool:
         """Under --strict an approximate report is a failure, not a pass."""
-        return self.spec.strict and bool(
-            self.warnings or self.unsupported or not self.complete
-        )
+        return self.spec.strict and self.approximate
 
     @property
     def status(self) -> str:
@@ -178,19 +187,22 @@ def parse_float_bits(raw: object, where: str = "float_bits") -> int | str:
     raise ConfigError(f"invalid {where} {raw!r}: expected an integer from 1 to 64 or 'dtype'")
 
 
-def parse_bits_override(raw: object, where: str = "bits") -> tuple[str, int, int]:
+def parse_bits_override(raw: object, where: str = "bits") -> tuple[str, int | None, int | None]:
     """``"REGEX=A,W"`` -> (regex, activation bits, weight bits).
 
-    The last ``=`` splits, so the regex itself may contain ``=``.
+    The last ``=`` splits, so the regex itself may contain ``=``. An empty
+    side (``"head=,8"``) keeps the inferred width, as ``acecost analyze
+    --bits`` does.
     """
+    usage = f"invalid {where} {raw!r}: expected REGEX=A,W like 'conv1=8,8' or 'head=,8'"
     if not isinstance(raw, str) or "=" not in raw:
-        raise ConfigError(f"invalid {where} {raw!r}: expected REGEX=A,W like 'conv1=8,8'")
+        raise ConfigError(usage)
     pattern, _, widths = raw.rpartition("=")
-    m = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", widths)
-    if m is None or not pattern:
-        raise ConfigError(f"invalid {where} {raw!r}: expected REGEX=A,W like 'conv1=8,8'")
-    a, w = int(m[1]), int(m[2])
-    if not (1 <= a <= 64 and 1 <= w <= 64):
+    m = re.fullmatch(r"\s*(\d*)\s*,\s*(\d*)\s*", widths)
+    if m is None or not pattern or not (m[1] or m[2]):
+        raise ConfigError(usage)
+    a, w = (int(x) if x else None for x in (m[1], m[2]))
+    if any(x is not None and not 1 <= x <= 64 for x in (a, w)):
         raise ConfigError(f"invalid {where} {raw!r}: bit-widths must be from 1 to 64")
     try:
         re.compile(pattern)
@@ -199,19 +211,31 @@ def parse_bits_override(raw: object, where: str = "bits") -> tuple[str, int, int
     return pattern, a, w
 
 
-def parse_while_trips(raw: object, where: str = "while_trips") -> int:
+def parse_int(raw: object, where: str, minimum: int = 0) -> int:
+    """An integer option given as a TOML integer or a command-line string."""
     if isinstance(raw, str) and raw.strip().isdigit():
         raw = int(raw.strip())
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= minimum:
         return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected a non-negative integer")
+    kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+    raise ConfigError(f"invalid {where} {raw!r}: expected {kind}")
 
 
-def parse_budget(metric: str, raw: object) -> Number:
+def parse_while_trips(raw: object, where: str = "while_trips") -> int:
+    return parse_int(raw, where)
+
+
+def parse_mode(raw: object, where: str = "mode") -> str:
+    if raw in MODES:
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected 'inference' or 'train'")
+
+
+def parse_budget(metric: str, raw: object, where: str | None = None) -> Number:
     """A budget value for ``metric`` ('ace', 'size', ...) in readable units."""
     if metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
-    return METRICS[metric].parse(raw, f"max_{metric}")
+    return METRICS[metric].parse(raw, where or f"max_{metric}")
 
 
 # ----------------------------------------------------------------- config
@@ -269,7 +293,11 @@ def load_models(table: dict[str, Any], path: Path) -> list[ModelSpec]:
     defaults = {k: v for k, v in table.items() if k != "models"}
     specs: list[ModelSpec] = []
     for i, entry in enumerate(models):
-        specs.append(_model_spec({**defaults, **entry}, f"{where}: models[{i}]", path.parent))
+        try:
+            specs.append(_model_spec({**defaults, **entry}, f"{where}: models[{i}]", path.parent))
+        except ConfigError as e:  # every config error names the file it is in
+            msg = str(e)
+            raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
@@ -323,7 +351,7 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
             raise ConfigError(f"{where}: 'baseline' of {label} must be a path")
         baseline = root / baseline
     budgets = {
-        metric: parse_budget(metric, entry[key]) if entry[key] is not None else None
+        metric: parse_budget(metric, entry[key], f"{key} of {label}")
         for key, metric in BUDGET_KEYS.items()
         if key in entry
     }
@@ -336,7 +364,10 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         bits=list(bits),
         while_trips=opt("while_trips", parse_while_trips),
         entry=entry_point,
-        budgets={k: v for k, v in budgets.items() if v is not None},
+        resolution=opt("resolution", lambda v, w: parse_int(v, w, 8)),
+        batch=opt("batch", lambda v, w: parse_int(v, w, 1)),
+        mode=opt("mode", parse_mode),
+        budgets=budgets,
         baseline=baseline,
         max_increase=opt("max_increase", parse_percent),
         strict=strict,

@@ -24,7 +24,7 @@ TOTAL_LABELS = {
     "binary_macs": "BOPs",
     "ace": "ACE",
     "cpu64": "CPU64",
-    "size_bits": "size (bits)",
+    "size_bits": "size",
     "params": "params",
     "elementwise_ops": "elementwise",
 }

@@ -161,8 +161,9 @@ class Interpreter:
                 continue
             lv = normalize(base, aval.dtype)
             if shape_op and ins:
-                vary = axis_map(eqn)(ins[0].vary)
-                origins = ins[0].origins
+                same = [v for v in ins if v.shape == ins[0].shape]
+                vary = axis_map(eqn)(frozenset().union(*(v.vary for v in same)))
+                origins = _param_derived(same)
             elif elementwise:
                 vary = frozenset().union(*(v.vary for v in ins))
                 origins = _param_derived(ins)

@@ -108,6 +108,8 @@ METRICS: dict[str, Metric] = {
     "bops": Metric("bops", "BOPs", "×10⁹", "1e9", 1e9, "binary_macs", "bops_1e9"),
 }
 
+DPI = 150
+
 TOP1_NAMES = {"top1", "top-1", "top_1", "acc", "accuracy", "acc1", "acc@1"}
 
 
@@ -185,14 +187,14 @@ def reference_points(ref: Reference, m: Metric) -> list[RefPoint]:
     for w in ref.widths:
         if w.top1 is None or w.source is None:
             continue
-        name = f"{ref.name} {w.width} (acecost)"
+        name = f"{ref.name} {w.width}"
         out.append(
             RefPoint(
                 Point(name, float(w.totals[m.totals_key]), w.top1),
                 "computed",
                 ref.name,
                 ref.source_number(w.source),
-                name,
+                f"{name} (acecost)",
             )
         )
     for p in ref.published:
@@ -441,14 +443,23 @@ def plot_pareto(
     metrics = [metric(k) for k in keys]
     if len(set(keys)) != len(keys):
         raise AcecostError(f"a panel is repeated in {','.join(keys)}")
+    if log_x:
+        for p in pts:
+            for m in metrics:
+                if p.cost(m) <= 0:
+                    raise AcecostError(
+                        f"{p.name}: {m.name} is {p.cost(m):g}, which a log axis cannot show; "
+                        "use a linear axis (--linear-x) or another metric"
+                    )
     ref = resolve_reference(reference, progress)
     ref_acc = ref is not None and is_top1(y)
 
     n = len(metrics)
     panel_w, panel_h = 4.6, 3.7
     left_in, right_in, gap_in = 0.75, 0.25, 0.3
-    fig_w = max(6.4, left_in + right_in + n * panel_w + (n - 1) * gap_in)
-    fig = Figure(figsize=(fig_w, panel_h + 1.0))
+    fig_w = max(7.0, left_in + right_in + n * panel_w + (n - 1) * gap_in)
+    # Labels are placed by measuring text at this dpi, so files use it too.
+    fig = Figure(figsize=(fig_w, panel_h + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
 
@@ -474,7 +485,7 @@ def plot_pareto(
                 )
                 line.set_gid(GID_REF_RUG)
                 if i == 0:
-                    legend.setdefault(f"bundled {ref.name} widths (ticks): acecost cost only", (9, line))
+                    legend.setdefault(f"bundled {ref.name} widths (ticks): cost by acecost", (9, line))
                 t = ax.text(
                     rx, 0.055, w.width, transform=trans, ha="center", va="bottom",
                     fontsize=7.5, color=REF_COLOR,
@@ -494,7 +505,7 @@ def plot_pareto(
                 )
                 h.set_gid(GID_REF_COMPUTED)
                 legend.setdefault(
-                    f"{ref.name} width: acecost cost, published top-1 [{r.source_number}]", (2, h)
+                    f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]", (2, h)
                 )
                 marker_sizes.append((ax, cx, r.point.accuracy, 11))
                 labels.append(_Label(ax, i_ax, r.label, cx, r.point.accuracy, REF_COLOR, 7.5, 11))
@@ -650,7 +661,7 @@ def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric]) ->
     widths = ", ".join(w.width for w in ref.widths)
     text = (
         f"Bundled {ref.name} widths ({widths}): cost computed by acecost at batch 1, "
-        "224x224, real-valued operands at 16 bits; ticks on the x axis."
+        "224x224, unquantized operands at 16 bits; ticks on the x axis."
     )
     if ref_acc and computed:
         for w in computed:
@@ -689,6 +700,6 @@ def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric]) ->
 def save(fig: Figure, path: str) -> None:
     """Write ``fig``; the format follows the extension (png, svg, pdf)."""
     try:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=fig.dpi)
     except OSError as e:
         raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None

@@ -159,7 +159,6 @@ def pair_accuracies(
                 for p in published
                 if p.family == FAMILY
                 and "ace_g" in p.costs
-                and w.complete
                 and matches_published_ace(w.totals["ace"], p.costs["ace_g"])
             ),
             None,

@@ -67,7 +67,11 @@ def reshape_map(in_shape, out_shape) -> AxisMap:
 
 
 def _expand_dims(eqn) -> AxisMap:
-    dims = sorted(eqn.params["dimensions"])
+    return _expand_dims_at(eqn.params["dimensions"])
+
+
+def _expand_dims_at(dims) -> AxisMap:
+    dims = sorted(dims)
 
     def move(axes):
         out = sorted(axes)
@@ -90,6 +94,7 @@ AXIS_MAPS: dict[str, Callable[[object], AxisMap]] = {
     "reduce_prod": _reduce,
     "reduce_and": _reduce,
     "reduce_or": _reduce,
+    "stack": lambda eqn: _expand_dims_at([eqn.params["axis"]]),
     "argmax": lambda eqn: _drop(eqn.params["axes"]),
     "argmin": lambda eqn: _drop(eqn.params["axes"]),
 }

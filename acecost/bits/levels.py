@@ -64,7 +64,8 @@ def _range_count(lo, hi) -> int | None:
 
 
 def is_float8(dtype) -> bool:
-    return np.dtype(dtype).kind == "V" or "float8" in str(dtype) or "float4" in str(dtype)
+    name = str(np.dtype(dtype))
+    return "float8" in name or "float4" in name
 
 
 def dtype_bits(dtype) -> int:
@@ -100,7 +101,7 @@ def normalize(lv: Levels, dtype) -> Levels:
     if dt == np.bool_:
         lo, hi, integral = (0 if lo is None else max(lo, 0)), (1 if hi is None else min(hi, 1)), True
     elif is_integer_dtype(dt):
-        info = _iinfo(dt)
+        info = integer_range(dt)
         lo = info[0] if lo is None else max(lo, info[0])
         hi = info[1] if hi is None else min(hi, info[1])
         integral = True
@@ -116,7 +117,7 @@ def normalize(lv: Levels, dtype) -> Levels:
     return replace(lv, count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
 
 
-def _iinfo(dt) -> tuple[int, int]:
+def integer_range(dt) -> tuple[int, int]:
     name = str(dt)
     special = {"int2": (-2, 1), "uint2": (0, 3), "int4": (-8, 7), "uint4": (0, 15)}
     if name in special:

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map
-from acecost.bits.levels import MAX_TABLE_LEVELS, Levels, describe_range, unknown
+from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range,
+                                 is_integer_dtype, unknown)
 from acecost.bits.value import Value
 
 Rule = Callable[[object, Sequence[Value], str], Levels]
@@ -45,8 +46,18 @@ def levels_of(eqn, ins: Sequence[Value], scope: str) -> Levels:
 
 # --------------------------------------------------------------- helpers
 
+def _neutral(v: Value) -> bool:
+    """A constant, or a value that is the same at every position (a per-tensor
+    scale or zero point): one value everywhere, so no evidence either way."""
+    return v.levels.const or not v.vary
+
+
 def _evidence(ins: Sequence[Value]) -> list[Value]:
-    return [v for v in ins if v.levels.known and not v.levels.const]
+    return [v for v in ins if v.levels.known and not _neutral(v)]
+
+
+def _case_count(v: Value) -> int:
+    return 1 if _neutral(v) else v.levels.count
 
 
 def _first_unknown_why(ins: Sequence[Value]) -> str:
@@ -68,6 +79,8 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     if not evidence:
         if all(v.levels.const for v in ins):
             return Levels(count=1, const=True, why="constant")
+        if all(_neutral(v) for v in ins):
+            return Levels(count=1, why="one value per tensor")
         return unknown(_first_unknown_why(ins))
     count = reduce(lambda a, b: a * b, (v.levels.count for v in evidence), 1)
     axes = frozenset().union(*(v.levels.axes for v in evidence))
@@ -254,10 +267,10 @@ def _sign(eqn, ins, scope):
 @rule("select_n")
 def _select_n(eqn, ins, scope):
     cases = ins[1:]
-    if not all(v.levels.known for v in cases):
+    if not all(v.levels.known or _neutral(v) for v in cases):
         return combine(cases, "select_n", scope)
-    count = sum(v.levels.count for v in cases)
-    axes = frozenset().union(*(v.levels.axes for v in cases))
+    count = sum(_case_count(v) for v in cases)
+    axes = frozenset().union(*(v.levels.axes for v in cases if not _neutral(v)))
     lo = _min_of([v.levels.lo for v in cases])
     hi = _max_of([v.levels.hi for v in cases])
     return Levels(count=count, axes=axes, lo=lo, hi=hi, integral=_all_integral(cases),
@@ -269,7 +282,7 @@ def _select_n(eqn, ins, scope):
 _PASS_THROUGH = (
     "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p tile "
     "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
-    "optimization_barrier convert_element_type bitcast_convert_type"
+    "optimization_barrier bitcast_convert_type"
 ).split()
 
 
@@ -279,6 +292,18 @@ def _pass_through(eqn, ins, scope):
     if eqn.primitive.name == "bitcast_convert_type":
         return unknown(f"bitcast at {scope}")
     return lv.with_(axes=axis_map(eqn)(lv.axes))
+
+
+@rule("convert_element_type")
+def _convert(eqn, ins, scope):
+    """Keeps the levels; an integer cast that wraps keeps them distinct but not their range."""
+    lv = ins[0].levels
+    new = np.dtype(eqn.params["new_dtype"])
+    if is_integer_dtype(new) and ins[0].dtype.kind in "iub" and lv.lo is not None and lv.hi is not None:
+        lo, hi = integer_range(new)
+        if lv.lo < lo or lv.hi > hi:
+            return lv.with_(lo=None, hi=None)
+    return lv
 
 
 @rule("pad")
@@ -295,7 +320,7 @@ def _pad(eqn, ins, scope):
                     integral=lv.integral and c is not None and float(c).is_integer())
 
 
-@rule("concatenate")
+@rule("concatenate", "stack")
 def _concatenate(eqn, ins, scope):
     if not all(v.levels.known for v in ins):
         return combine(ins, "concatenate", scope)

@@ -18,7 +18,7 @@ from acecost.cli.common import analyse, fail, target_options, user_errors
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @click.option("--depth", type=click.IntRange(1), help="Aggregate layers by the first N parts of their names.")
 @click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 if any operand fell back to float or any primitive is unsupported.")
+@click.option("--strict", is_flag=True, help="Exit 1 on any float fallback, unsupported primitive or incomplete total.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress indicator and no warnings panel.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
@@ -55,7 +55,8 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
             render.print_table(report, rows, title=target, max_warnings=0 if quiet else 8)
         else:
             click.echo(text, nl=False)
-    if strict and (report.fallbacks or report.unsupported):
+    if strict and (report.fallbacks or report.unsupported or not report.totals.complete):
         click.echo(f"acecost: strict: {len(report.fallbacks)} float fallback(s), "
-                   f"{len(report.unsupported)} unsupported primitive(s)", err=True)
+                   f"{len(report.unsupported)} unsupported primitive(s), totals "
+                   f"{'complete' if report.totals.complete else 'incomplete'}", err=True)
         raise click.exceptions.Exit(1)

@@ -3,13 +3,15 @@
 Exit codes are the contract CI relies on: 0 every model within budget, 1 a
 budget exceeded or a regression beyond ``--max-increase`` (or, with
 ``--strict``, an approximate report), 2 a usage, configuration or model
-error. ``diff`` only reports: 0, or 2 for unreadable files.
+error, 3 a bug in acecost. ``--debug`` adds tracebacks, never changes the
+exit code. ``diff`` only reports: 0, or 2 for unreadable files.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import traceback
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,7 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
             result.regressions = B.check_regression(result.totals, base["totals"], pct)
     except Exception as e:  # one bad model must not hide the verdict on the others
         if debug:
-            raise
+            traceback.print_exc()
         if isinstance(e, AcecostError):
             result.error = str(e)
         else:  # a bug in acecost: still one line, and exit 3 like the other commands
@@ -90,7 +92,7 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
 def select_models(
     target: str | None, config: Path | None, cli: dict[str, Any]
 ) -> list[B.ModelSpec]:
-    """The models to check: TARGET (a configured name or a target spec) or all configured."""
+    """The models to check: TARGET (a configured model's name, else a target) or all configured."""
     specs: list[B.ModelSpec] = []
     source = None
     if config is not None:
@@ -108,7 +110,7 @@ def select_models(
             )
         selected = specs
     else:
-        matches = [s for s in specs if target in (s.name, s.target)]
+        matches = [s for s in specs if s.name == target]
         selected = matches[:1] or [B.ModelSpec(name=target, target=target)]
     if cli.get("baseline") is not None and len(selected) > 1:
         raise ConfigError(
@@ -464,7 +466,7 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
         specs = select_models(target, Path(config) if config else None, cli)
     except AcecostError as e:
         if debug:
-            raise
+            traceback.print_exc()
         fail(e)
     results = [run_model(spec, debug) for spec in specs]
     for res in results:
@@ -557,15 +559,12 @@ def render_diff_table(d: ReportDiff, base: str, new: str, top: int) -> None:
             continue
         shown = f" (top {len(rows)} of {total})" if total > len(rows) else ""
         table = Table(title=f"{title} layers{shown}", title_justify="left")
-        for col in ("layer", "bits", "MACs", "ACE", "ACE delta", "change"):
+        for col in ("layer", "bits", "MACs delta", "base ACE", "new ACE", "ACE delta", "change"):
             table.add_column(col, justify="left" if col in ("layer", "bits") else "right")
         for r in rows:
             bits = r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} -> {r.new_bits}"
-            macs = (format_count(r.new_macs) if r.base_macs == r.new_macs
-                    else f"{format_count(r.base_macs)} -> {format_count(r.new_macs)}")
-            ace = (format_count(r.new_ace) if r.base_ace == r.new_ace
-                   else f"{format_count(r.base_ace)} -> {format_count(r.new_ace)}")
-            table.add_row(r.name, bits, macs, ace, _delta("ace", r.delta_ace), fmt_pct(r.pct_ace))
+            table.add_row(r.name, bits, _delta("macs", r.delta_macs), format_count(r.base_ace),
+                          format_count(r.new_ace), _delta("ace", r.delta_ace), fmt_pct(r.pct_ace))
         console.print(table)
     console.print(f"{len(d.changed)} changed, {len(d.added)} added, {len(d.removed)} removed, "
                   f"{d.unchanged} unchanged layers")
@@ -617,7 +616,7 @@ def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, deb
         d = diff_reports(load_report(base), load_report(new))
     except AcecostError as e:
         if debug_enabled(ctx):
-            raise
+            traceback.print_exc()
         fail(e)
     if fmt == "json":
         click.echo(json.dumps(d.to_dict(top), indent=2))

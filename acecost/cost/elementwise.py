@@ -59,7 +59,7 @@ _register("scatter", lambda eqn: prod(eqn.invars[2].aval.shape),
 #: Free but known: data movement and markers.
 FREE = set((
     "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice "
-    "dynamic_update_slice concatenate pad rev gather scatter copy copy_p stop_gradient iota tile "
+    "dynamic_update_slice concatenate pad rev gather scatter copy copy_p stop_gradient iota tile stack "
     "split sharding_constraint device_put mesh_cast reshard optimization_barrier "
     "acecost_tag axis_index name_stack pvary"
 ).split())
