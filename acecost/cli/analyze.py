@@ -6,8 +6,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+import json
+
 from acecost import render
 from acecost.cli.common import analyse, fail, target_options, user_errors
+from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, load_table
 
 
 @click.command("analyze")
@@ -20,27 +23,36 @@ from acecost.cli.common import analyse, fail, target_options, user_errors
 @click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True)
 @click.option("--strict", is_flag=True, help="Exit 1 on any float fallback, unsupported primitive or incomplete total.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress indicator and no warnings panel.")
+@click.option("--energy", metavar="horowitz45|FILE",
+              help="Add an energy estimate (pJ) from a built-in table or a JSON/TOML override file.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
-            fmt, output, depth, by, strict, quiet, debug):
+            fmt, output, depth, by, strict, quiet, energy, debug):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
     TARGET is a model file (model.py), an importable pkg.module:attr, or
     zoo:NAME for a bundled model (see `acecost zoo list`).
     """
     with user_errors():
+        table = load_table(energy) if energy else None
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
                             batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
                             quiet=quiet)
         rows = render.group_rows(report, by=by, depth=depth)
+        estimate_ = estimate(report, table) if table is not None else None
         if fmt == "table":
             text = None
         elif fmt == "json":
-            text = render.to_json(report)
+            data = report.to_dict()
+            if estimate_ is not None:
+                data["energy"] = estimate_.to_dict()
+            text = json.dumps(data, indent=2) + "\n"
         elif fmt == "csv":
             text = render.to_csv(report, rows)
         else:
             text = render.to_markdown(report, rows)
+            if estimate_ is not None:
+                text += "\n## Energy\n\n" + energy_markdown(estimate_)
         if output:
             try:
                 if text is None:
@@ -53,6 +65,11 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
                 fail(f"cannot write {output}: {exc.strerror or exc}")
         elif text is None:
             render.print_table(report, rows, title=target, max_warnings=0 if quiet else 8)
+            if estimate_ is not None:
+                console = Console()
+                console.print(energy_rich_table(estimate_))
+                for warning in estimate_.warnings:
+                    console.print(f"[yellow]energy:[/] {warning}")
         else:
             click.echo(text, nl=False)
     if strict and (report.fallbacks or report.unsupported or not report.totals.complete):

@@ -321,9 +321,13 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
          linear_x, panels, reference, out, title) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
-    INPUTS are analysis JSON files (``acecost analyze --format json``; named by
-    their meta.target or file stem, or NAME=path.json) or targets to analyse
-    (``model.py``, ``pkg.mod:attr``, ``zoo:NAME``).
+    INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
+    by their meta.target or file stem, or NAME=path.json) or targets to analyse
+    (model.py, pkg.mod:attr, zoo:NAME; NAME=target names one).
+
+    \b
+    acecost plot a.json b.json --accuracy-file results.csv
+    acecost plot mine=model.py --accuracy mine=68.2 --panels ace,cpu64,size
     """
     with user_errors():
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,

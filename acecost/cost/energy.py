@@ -370,9 +370,13 @@ def _cells(row: EnergyRow | EnergyTotals) -> list[str]:
             (row.compute_pj, row.elementwise_pj, row.sram_pj, row.total_pj, row.dram_pj)]
 
 
+#: Narrow headers so the terminal table fits 80 columns; the caption explains them.
+_SHORT_COLUMNS = ("Layer", "Compute", "Elementw.", "SRAM wts", "On-chip", "DRAM wts*")
+
+
 def _caption(er: EnergyReport) -> str:
-    return (f"energy table {er.table.name}: on-chip total = compute + elementwise + weight reads "
-            "from SRAM; DRAM = reading the weights from off-chip memory instead")
+    return (f"energy table {er.table.name}: on-chip = compute + elementwise + weight reads from "
+            "SRAM; *DRAM wts = reading the weights from off-chip memory instead")
 
 
 def energy_rich_table(er: EnergyReport, title: str | None = "Energy estimate"):
@@ -383,9 +387,9 @@ def energy_rich_table(er: EnergyReport, title: str | None = "Energy estimate"):
     table = Table(title=title, caption=_caption(er), box=box.SIMPLE_HEAD, pad_edge=False,
                   header_style="bold", show_footer=True, footer_style="bold")
     footer = ["Total", *_cells(er.totals)]
-    for i, (name, foot) in enumerate(zip(_COLUMNS, footer)):
+    for i, (name, foot) in enumerate(zip(_SHORT_COLUMNS, footer)):
         if i == 0:
-            table.add_column(name, footer=foot, overflow="ellipsis", no_wrap=True, min_width=12)
+            table.add_column(name, footer=foot, overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
         else:
             table.add_column(name, footer=foot, justify="right", no_wrap=True)
     for row in er.rows:
