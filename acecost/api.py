@@ -7,7 +7,7 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Iterable, Mapping
 
-from acecost.bits.levels import dtype_bits, normalize, unknown
+from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
 from acecost.interpret import Interpreter, Options
@@ -106,7 +106,15 @@ def _prepare(closed, leaves, options):
             label = leaf.path if leaf is not None else f"arg{i}"
             why = f"model input '{label}' ({aval.dtype}) is used without a quantizer"
             origins, pname = set(), None
-        lv = normalize(unknown(why), aval.dtype)
+        if leaf is not None and leaf.declared_bits is not None:
+            lv = normalize(Levels(count=2 ** leaf.declared_bits,
+                                  why=f"{leaf.declared_why} of '{leaf.path}'"), aval.dtype)
+        elif leaf is not None and leaf.is_param and is_integer_dtype(aval.dtype):
+            # e.g. AQT SERVE weights: int8 codes whose real width only the AQT config knows
+            lv = normalize(unknown(f"{aval.dtype} parameter '{leaf.path}' {STORAGE_WIDTH}",
+                                   integral=True), aval.dtype)
+        else:
+            lv = normalize(unknown(why), aval.dtype)
         inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname)))
     return interp, inputs
 

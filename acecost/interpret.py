@@ -16,7 +16,8 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, axis_map
-from acecost.bits.levels import Levels, ceil_log2, dtype_bits, from_constant, normalize, unknown
+from acecost.bits.levels import (STORAGE_WIDTH, Levels, ceil_log2, dtype_bits, from_constant,
+                                 normalize, np_dtype, unknown)
 from acecost.bits.rules import _PASS_THROUGH, levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
@@ -36,6 +37,35 @@ class Options:
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
 _WRAPPER = re.compile(r"[A-Za-z_][\w.]*\((.*)\)")
+
+
+#: Source of an operand that is one value per row of the contraction.
+ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
+                     "value is factored out (an asymmetric zero-point correction)")
+
+
+def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
+    """Whether ``value`` does not vary along any (non-trivial) contracting dim.
+
+    Such an operand is a per-row scale times a tensor of ones: one level. It
+    is what an asymmetric quantizer's zero-point correction
+    ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
+    """
+    spread = contracting & nontrivial_axes(value.shape)
+    return bool(spread) and not (value.vary & contracting)
+
+
+#: Path parts that wrap a quantized weight's codes rather than name a layer
+#: (Qwix ``WithAux.array`` / ``QArray.qvalue``, AQT ``Freezer`` ``frozen``).
+_CONTAINER_PARTS = {"array", "qvalue", "frozen"}
+
+
+def layer_of_param(path: str) -> str:
+    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too."""
+    parts = path.split("/")
+    while len(parts) > 1 and parts[-1] in _CONTAINER_PARTS:
+        parts.pop()
+    return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
 
 
 def clean_scope(name_stack) -> str:
@@ -94,7 +124,7 @@ class Interpreter:
     def rebind(self, value: Value, aval, fresh: bool = False) -> Value:
         """The same value seen through another variable (a sub-jaxpr's input)."""
         shape = tuple(getattr(aval, "shape", ()))
-        dtype = np.dtype(getattr(aval, "dtype", value.dtype))
+        dtype = np_dtype(getattr(aval, "dtype", value.dtype))
         if shape == value.shape and dtype == value.dtype:
             return self.register(value) if fresh else value
         lv = value.levels
@@ -167,6 +197,10 @@ class Interpreter:
             elif elementwise:
                 vary = frozenset().union(*(v.vary for v in ins))
                 origins = _param_derived(ins)
+            elif name == "gather" and not ins[0].origins:
+                # a lookup in a constant codebook (Qwix nf4) is its indices' weight
+                vary = None
+                origins = _param_derived(ins[1:])
             else:
                 vary = None
                 origins = frozenset() if name in MAC_RULES else _param_derived(ins)
@@ -203,6 +237,8 @@ class Interpreter:
         bl, src_l, fb_l = self.operand_bits(lhs, c.lhs_contracting)
         br, src_r, fb_r = self.operand_bits(rhs, c.rhs_contracting)
         act_side, w_side = ("rhs", "lhs") if weight_is_lhs else ("lhs", "rhs")
+        if ZERO_POINT_SOURCE in (src_l, src_r):
+            layer = f"{layer}/zero_point"
         bits = {"lhs": [bl, src_l, fb_l], "rhs": [br, src_r, fb_r]}
         for pattern, a_bits, w_bits in self.options.overrides:
             if pattern.search(layer):
@@ -211,6 +247,11 @@ class Interpreter:
                         bits[side] = [b, f"override --bits {pattern.pattern}", None]
         for side, value, contracting in (("lhs", lhs, c.lhs_contracting), ("rhs", rhs, c.rhs_contracting)):
             b, src, reason = bits[side]
+            if STORAGE_WIDTH in src:
+                tally.warnings.append(
+                    f"{layer}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
+                    f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
+                    f"2- or 3-bit weights frozen in int8), pass --bits '{layer}=,N'.")
             if reason:
                 tally.warnings.append(
                     f"{layer}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
@@ -233,6 +274,8 @@ class Interpreter:
         lv = value.levels
         if lv.tag is not None:
             return lv.tag, f"acecost.tag(bits={lv.tag})", None
+        if per_row_constant(value, contracting):
+            return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
         if lv.known:
@@ -255,7 +298,7 @@ class Interpreter:
         for value in operands:
             origin = self._param_origin(value)
             if origin:
-                return origin.rsplit("/", 1)[0] if "/" in origin else origin
+                return layer_of_param(origin)
         return None
 
     def _unnamed_layer(self, prim: str) -> str:

@@ -1,10 +1,14 @@
 """Model -> closed jaxpr, abstractly: nothing is compiled, run or allocated."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from acecost.bits.levels import dtype_bits
 
 from acecost.errors import TargetError
 
@@ -15,6 +19,9 @@ class Leaf:
     shape: tuple[int, ...]
     dtype: np.dtype
     is_param: bool
+    #: bit-width the argument tree declares for this leaf (a quantized array's qtype)
+    declared_bits: int | None = None
+    declared_why: str = ""
 
 
 def abstractify(args):
@@ -32,6 +39,9 @@ def abstractify(args):
 
 def path_str(path) -> str:
     parts = []
+    # NNX keeps a Variable's array in the attribute ``.value``; a dict key
+    # named "value" (AQT's legacy Freezer) is a real name and stays.
+    wrapped = bool(path) and isinstance(path[-1], jax.tree_util.GetAttrKey)
     for key in path:
         for attr in ("key", "name", "idx"):
             if hasattr(key, attr):
@@ -39,19 +49,58 @@ def path_str(path) -> str:
                 break
         else:
             parts.append(str(key))
-    if len(parts) > 1 and parts[-1] in ("value", "raw_value"):
+    if wrapped and len(parts) > 1 and parts[-1] in ("value", "raw_value"):
         parts.pop()
     return "/".join(parts)
+
+
+def _is_quantized_array(node) -> bool:
+    """A node that keeps integer codes with their logical type (Qwix ``QArray``)."""
+    return (not isinstance(node, (jax.Array, jax.ShapeDtypeStruct, np.ndarray))
+            and hasattr(node, "qvalue") and getattr(node, "qtype", None) is not None)
+
+
+def qtype_bits(qtype) -> int | None:
+    """Bits of a logical quantized type: a dtype, or a name such as 'int2', 'nf4', 'mxfp8'."""
+    try:
+        return dtype_bits(jnp.dtype(qtype))
+    except TypeError:
+        match = re.search(r"(\d+)", str(qtype))
+        return int(match.group(1)) if match else None
+
+
+def declared_widths(arg) -> list[tuple[int | None, str]]:
+    """Per leaf of ``arg`` (flattening order): the width its quantized array declares.
+
+    Qwix PTQ weights are ``QArray(qvalue, scale, qtype='int2')``: the codes sit
+    in an int4 container and only the static ``qtype`` says they are 2-bit.
+    """
+    out: list[tuple[int | None, str]] = []
+    for node in jax.tree_util.tree_leaves(arg, is_leaf=_is_quantized_array):
+        if not _is_quantized_array(node):
+            out.append((None, ""))
+            continue
+        bits = qtype_bits(node.qtype)
+        label = getattr(node.qtype, "__name__", None) or str(node.qtype)
+        for path, _ in jax.tree_util.tree_flatten_with_path(node)[0]:
+            is_code = bool(path) and getattr(path[0], "name", None) == "qvalue"
+            out.append((bits, f"declared {label} ({type(node).__name__}.qtype)") if is_code and bits
+                       else (None, ""))
+    return out
 
 
 def leaves_of(args, params_argnums) -> list[Leaf]:
     out = []
     for i, arg in enumerate(args):
-        for path, x in jax.tree_util.tree_flatten_with_path(arg)[0]:
+        flat = jax.tree_util.tree_flatten_with_path(arg)[0]
+        declared = declared_widths(arg)
+        if len(declared) != len(flat):
+            declared = [(None, "")] * len(flat)
+        for (path, x), (bits, why) in zip(flat, declared):
             name = path_str(path) or f"arg{i}"
             shape = tuple(getattr(x, "shape", ()))
             dtype = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
-            out.append(Leaf(name if i in params_argnums else name, shape, dtype, i in params_argnums))
+            out.append(Leaf(name, shape, dtype, i in params_argnums, bits, why))
     return out
 
 

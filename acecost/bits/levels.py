@@ -25,6 +25,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+#: Marks the level count of an integer parameter read straight from its dtype.
+STORAGE_WIDTH = "taken at its storage width"
+
 #: Distinct values beyond which a float constant table is no evidence.
 MAX_TABLE_LEVELS = 256
 
@@ -63,6 +66,19 @@ def _range_count(lo, hi) -> int | None:
     return max(1, int(math.floor(hi)) - int(math.ceil(lo)) + 1)
 
 
+def np_dtype(dtype) -> np.dtype:
+    """The numpy dtype of a jax dtype; extended ones (PRNG keys) become ``object``.
+
+    Key arrays flow through AQT's quantizers (its stochastic-rounding keys
+    enter the ``custom_vjp``); they hold no numbers to count, so they only
+    need a placeholder dtype.
+    """
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(object)
+
+
 def is_float8(dtype) -> bool:
     name = str(np.dtype(dtype))
     return "float8" in name or "float4" in name
@@ -96,7 +112,7 @@ def normalize(lv: Levels, dtype) -> Levels:
     256. An integral value within ``[lo, hi]`` has ``hi - lo + 1`` levels,
     the same set everywhere (so no varying axes).
     """
-    dt = np.dtype(dtype)
+    dt = np_dtype(dtype)
     lo, hi, integral = lv.lo, lv.hi, lv.integral
     if dt == np.bool_:
         lo, hi, integral = (0 if lo is None else max(lo, 0)), (1 if hi is None else min(hi, 1)), True

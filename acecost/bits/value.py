@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from acecost.bits.levels import Levels
+from acecost.bits.levels import Levels, np_dtype
 
 _atom_ids = itertools.count(1)
 
@@ -48,7 +48,7 @@ def new_atom_form() -> Form:
 def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
     shape = tuple(int(d) for d in shape)
     vary = nontrivial_axes(shape) if vary is None else frozenset(vary) & nontrivial_axes(shape)
-    return Value(shape, np.dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
+    return Value(shape, np_dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
 
 
 def combine_forms(forms_and_signs) -> Form:

@@ -1,0 +1,1 @@
+"""Model builders for the AQT v2 and Qwix tests."""

@@ -1,0 +1,102 @@
+"""Real AQT v2 and Qwix models: exact MACs and ACE against independent formulas.
+
+The models come from :mod:`quantlibs.models`, which builds tiny linen and NNX
+networks with each library's own API, abstractly, and computes the expected
+MACs and ACE from the layer shapes and the bit-widths metrics.md assigns to
+each operand. A test is skipped only when its library is not installed.
+"""
+from __future__ import annotations
+
+import pytest
+
+import acecost
+from quantlibs import models
+
+# flax/qwix deprecation chatter from the libraries themselves, not from acecost
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _need(module: str, extra: str) -> None:
+    pytest.importorskip(module, reason=f"{module} is not installed (pip install 'acecost[{extra}]')")
+
+
+def need_aqt() -> None:
+    _need("aqt.jax.v2.flax.aqt_flax", "aqt")
+
+
+def need_qwix() -> None:
+    _need("qwix", "qwix")
+
+
+def check(builder, **analyze_kw) -> acecost.Report:
+    """Analyze ``builder()``'s model and compare every layer and total with ``expected``."""
+    fn, args, expected = builder()
+    rep = acecost.analyze(fn, *args, **analyze_kw)
+    got = [(r.macs, r.bits_a, r.bits_w) for r in rep.layers]
+    want = [(l.macs, l.bits_a, l.bits_w) for l in expected["layers"]]
+    assert got == want, [(r.name, r.bits_a_source, r.bits_w_source) for r in rep.layers]
+    assert rep.totals.macs == expected["macs"]
+    assert rep.totals.ace == expected["ace"]
+    assert rep.totals.binary_macs == expected["binary_macs"]
+    assert rep.totals.complete, rep.unsupported
+    for rec, layer in zip(rep.layers, expected["layers"]):
+        assert layer.name in rec.name.split("/"), (rec.name, layer.name)
+        assert ("zero_point" in rec.name) == layer.zero_point, rec.name
+    return rep
+
+
+# ------------------------------------------------------------------ AQT v2
+
+@pytest.mark.parametrize("case", list(models.AQT_CASES))
+def test_aqt(case):
+    need_aqt()
+    check(models.AQT_CASES[case])
+
+
+def test_aqt_serve_int2_weights_declared_by_override():
+    """AQT freezes 2-bit weights into int8 with no range: the user declares the width."""
+    need_aqt()
+    fn, args, expected = models.aqt_serve(2)
+    rep = acecost.analyze(fn, *args, overrides={r"ConvNet/(conv|fc)": (None, 2)})
+    assert [(r.bits_a, r.bits_w) for r in rep.layers] == [(2, 2), (2, 2)]
+    assert rep.totals.ace == expected["macs"] * 2 * 2
+
+
+def test_aqt_serve_int2_warns_how_to_declare():
+    """Without a declaration the int8 container is priced at 8 bits, and the report says so."""
+    need_aqt()
+    fn, args, _ = models.aqt_serve(2)
+    rep = acecost.analyze(fn, *args)
+    hints = [w for w in rep.warnings if "--bits" in w and "storage width" in w]
+    assert len(hints) == 2, rep.warnings  # the frozen conv kernel and the frozen dense kernel
+
+
+# -------------------------------------------------------------------- Qwix
+
+@pytest.mark.parametrize("case", list(models.QWIX_CASES))
+def test_qwix(case):
+    need_qwix()
+    check(models.QWIX_CASES[case])
+
+
+def test_qwix_rule_matching_nothing_leaves_float_dots():
+    """The same network under a rule that matches no module costs bf16 x bf16."""
+    need_qwix()
+    import qwix
+
+    rule = qwix.QtRule(module_path="no_such_module", weight_qtype="int4", act_qtype="int4")
+    model = qwix.quantize_model(models._linen_convnet(), qwix.QtProvider([rule]))
+    variables = models._linen_init(model, models.IMG)
+    rep = acecost.analyze(lambda v, x: model.apply(v, x), variables, models._sds(models.IMG))
+    f = models.FLOAT_BITS
+    assert rep.totals.ace == (models.CONV_MACS + models.FC_MACS) * f * f
+
+
+def test_qwix_zero_point_dot_is_counted_separately():
+    """Asymmetric activations: each layer has its main dot and a zero-point dot of equal MACs."""
+    need_qwix()
+    rep = check(models.QWIX_CASES["qwix_qat_asym_int8_linen"])
+    zp = [r for r in rep.layers if "zero_point" in r.name]
+    main = [r for r in rep.layers if "zero_point" not in r.name]
+    assert [r.macs for r in zp] == [r.macs for r in main] == [models.FC1_MACS, models.FC2_MACS]
+    assert sum(r.ace for r in zp) == (models.FC1_MACS + models.FC2_MACS) * 1 * 8
