@@ -20,6 +20,7 @@ needed to decide that:
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -105,6 +106,16 @@ def is_integer_dtype(dtype) -> bool:
     return dt.kind in "iu" or str(dt) in ("int2", "int4", "uint2", "uint4")
 
 
+@functools.lru_cache(maxsize=None)
+def _dtype_facts(dt: np.dtype) -> tuple[str, tuple[int, int] | None, bool]:
+    """(kind: bool/int/other, integer range, is float8) for a dtype, computed once."""
+    if dt == np.bool_:
+        return "bool", (0, 1), False
+    if is_integer_dtype(dt):
+        return "int", integer_range(dt), False
+    return "other", None, is_float8(dt)
+
+
 def normalize(lv: Levels, dtype) -> Levels:
     """Fold in what the dtype proves, and the level count a range proves.
 
@@ -113,11 +124,11 @@ def normalize(lv: Levels, dtype) -> Levels:
     the same set everywhere (so no varying axes).
     """
     dt = np_dtype(dtype)
+    kind, info, float8 = _dtype_facts(dt)
     lo, hi, integral = lv.lo, lv.hi, lv.integral
-    if dt == np.bool_:
+    if kind == "bool":
         lo, hi, integral = (0 if lo is None else max(lo, 0)), (1 if hi is None else min(hi, 1)), True
-    elif is_integer_dtype(dt):
-        info = integer_range(dt)
+    elif kind == "int":
         lo = info[0] if lo is None else max(lo, info[0])
         hi = info[1] if hi is None else min(hi, info[1])
         integral = True
@@ -128,7 +139,7 @@ def normalize(lv: Levels, dtype) -> Levels:
             if count is None and not lv.integral and not lv.const:
                 why = f"{dt} values in [{_fmt(lo)}, {_fmt(hi)}]"
             count, axes = rc, frozenset()
-    if is_float8(dt) and (count is None or count > 256):
+    if float8 and (count is None or count > 256):
         count, axes, why = 256, frozenset(), f"{dt} storage"
     return replace(lv, count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
 
@@ -155,6 +166,10 @@ def describe_range(lv: Levels) -> str:
 def from_constant(value) -> Levels:
     """Levels of a concrete constant: its distinct values, when few."""
     arr = np.asarray(value)
+    if arr.size == 1 and arr.dtype.kind in "biuf":
+        v = float(arr.reshape(()))
+        if math.isfinite(v):
+            return Levels(count=1, lo=v, hi=v, integral=v.is_integer(), const=True, why="scalar constant")
     if arr.size == 0:
         return Levels(count=1, const=True, why="empty constant")
     try:
