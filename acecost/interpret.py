@@ -104,8 +104,10 @@ class Interpreter:
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
         """Give a newly computed value its own atom for linear-form tracking."""
-        form = new_atom_form()
-        value = value.with_(form=form)
+        form = value.form
+        if len(form) != 1 or form[0][0] in self.atoms:  # not a fresh atom of its own yet
+            form = new_atom_form()
+            value = value.with_(form=form)
         self.atoms[form[0][0]] = value
         return value
 

@@ -141,6 +141,8 @@ def normalize(lv: Levels, dtype) -> Levels:
             count, axes = rc, frozenset()
     if float8 and (count is None or count > 256):
         count, axes, why = 256, frozenset(), f"{dt} storage"
+    if (count, axes, lo, hi, integral, why) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why):
+        return lv
     return replace(lv, count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
 
 
