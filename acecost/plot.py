@@ -179,6 +179,7 @@ class RefPoint:
     family: str
     source_number: int
     label: str
+    paired_with: str | None = None  # computed: the published model whose top-1 it carries
 
 
 def reference_points(ref: Reference, m: Metric) -> list[RefPoint]:
@@ -195,6 +196,7 @@ def reference_points(ref: Reference, m: Metric) -> list[RefPoint]:
                 ref.name,
                 ref.source_number(w.source),
                 f"{name} (acecost)",
+                w.paired_with,
             )
         )
     for p in ref.published:
@@ -278,8 +280,21 @@ class _Label:
 # Candidate label positions: direction (dx, dy), tried at growing gaps from
 # the marker's edge (points).
 _DIRECTIONS = [(1, 0), (1, 1), (1, -1), (-1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1)]
-_GAPS = [3, 8, 15, 25, 38]
+# Far away (with a leader line) also the directions in between.
+_FAR_DIRECTIONS = _DIRECTIONS + [
+    (math.cos(a), math.sin(a))
+    for a in (math.radians(d) for d in (22.5, 67.5, 112.5, 157.5, 202.5, 247.5, 292.5, 337.5))
+]
+_GAPS = [3, 8, 15, 25, 38, 55]
 _LEADER_FROM = 2  # gaps from this index on get a leader line to the point
+_HARD = 20.0  # weight of covering a marker or text, per px^2 ...
+_LINE = 5.0  # ... and of covering a frontier line
+_CROSSING = 5000.0  # a leader line through a marker or label: about a marker covered
+
+
+def _align(v: float) -> int:
+    """Which side of the anchor the text extends to along one axis: 1, -1 or 0 (centred)."""
+    return 1 if v > 0.3 else (-1 if v < -0.3 else 0)
 
 
 def _overlap(a: Bbox, b: Bbox) -> float:
@@ -288,17 +303,36 @@ def _overlap(a: Bbox, b: Bbox) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def _place_labels(fig: Figure, labels: list[_Label], obstacles: list[Bbox]) -> None:
+def _leader_hits(
+    x0: float, y0: float, x1: float, y1: float, boxes: list[Bbox], margin: float
+) -> int:
+    """How many boxes (grown by ``margin``) a leader line from (x0, y0) to (x1, y1) touches."""
+    hits = 0
+    for b in boxes:
+        if b.contains(x0, y0):  # the point's own marker
+            continue
+        g = Bbox.from_extents(b.x0 - margin, b.y0 - margin, b.x1 + margin, b.y1 + margin)
+        if any(g.contains(x0 + (x1 - x0) * t / 16, y0 + (y1 - y0) * t / 16) for t in range(1, 17)):
+            hits += 1
+    return hits
+
+
+def _place_labels(
+    fig: Figure, labels: list[_Label], hard: list[Bbox], lines: list[Bbox]
+) -> None:
     """Greedy, deterministic placement: the first candidate free of overlaps wins.
 
-    Candidates are scored by the area they share with markers, frontier
-    segments, tick labels and labels already placed, plus a large penalty for
-    leaving the axes; with no free spot the least-overlapping one is used.
+    Candidates are scored by the area they share with ``hard`` boxes
+    (markers, tick labels) and labels already placed, weighted well above
+    the area they share with frontier ``lines``, plus a penalty per marker
+    or label a leader line crosses and a prohibitive one for leaving the
+    axes. With no free spot the least bad candidate is used.
     """
     renderer = fig.canvas.get_renderer()
     px = fig.dpi / 72.0
-    placed = list(obstacles)
-    for lab in sorted(labels, key=lambda lb: (lb.panel, lb.x, -lb.y, lb.text)):
+    placed: list[Bbox] = []
+    # The user's own models first: their labels matter most.
+    for lab in sorted(labels, key=lambda lb: (lb.panel, lb.weight != "bold", lb.x, -lb.y, lb.text)):
         ax = lab.ax
         probe = ax.text(0, 0, lab.text, fontsize=lab.fontsize, weight=lab.weight)
         tb = probe.get_window_extent(renderer)
@@ -306,13 +340,15 @@ def _place_labels(fig: Figure, labels: list[_Label], obstacles: list[Bbox]) -> N
         w, h = tb.width, tb.height
         axbox = ax.get_window_extent(renderer)
         x0, y0 = ax.transData.transform((lab.x, lab.y))
+        blockers = hard + placed
         best = None
         for step, gap in enumerate(_GAPS):
             dist = lab.marker_pt / 2 + gap
-            for dx, dy in _DIRECTIONS:
+            for dx, dy in _DIRECTIONS if step < _LEADER_FROM else _FAR_DIRECTIONS:
                 ox, oy = dx * dist * px, dy * dist * px
-                left = x0 + ox - (w if dx < 0 else (w / 2 if dx == 0 else 0))
-                bottom = y0 + oy - (h if dy < 0 else (h / 2 if dy == 0 else 0))
+                hx, vy = _align(dx), _align(dy)
+                left = x0 + ox - (w if hx < 0 else (w / 2 if hx == 0 else 0))
+                bottom = y0 + oy - (h if vy < 0 else (h / 2 if vy == 0 else 0))
                 box = Bbox.from_bounds(left, bottom, w, h)
                 inside = (
                     box.x0 >= axbox.x0 + 2
@@ -320,7 +356,13 @@ def _place_labels(fig: Figure, labels: list[_Label], obstacles: list[Bbox]) -> N
                     and box.y0 >= axbox.y0 + 2
                     and box.y1 <= axbox.y1 - 2
                 )
-                cost = sum(_overlap(box, o) for o in placed) + (0 if inside else 1e9)
+                cost = (
+                    _HARD * sum(_overlap(box, o) for o in blockers)
+                    + _LINE * sum(_overlap(box, o) for o in lines)
+                    + (0 if inside else 1e9)
+                )
+                if step >= _LEADER_FROM:
+                    cost += _CROSSING * _leader_hits(x0, y0, x0 + ox, y0 + oy, blockers, 6 * px)
                 if best is None or cost < best[0]:
                     best = (cost, step, dist, dx, dy, box)
                 if cost == 0:
@@ -329,8 +371,8 @@ def _place_labels(fig: Figure, labels: list[_Label], obstacles: list[Bbox]) -> N
                 break
         assert best is not None
         _, step, dist, dx, dy, box = best
-        ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
-        va = "bottom" if dy > 0 else ("top" if dy < 0 else "center")
+        ha = {1: "left", -1: "right", 0: "center"}[_align(dx)]
+        va = {1: "bottom", -1: "top", 0: "center"}[_align(dy)]
         arrow = (
             dict(arrowstyle="-", color=lab.color, lw=0.6, shrinkA=0, shrinkB=lab.marker_pt / 2)
             if step >= _LEADER_FROM
@@ -417,6 +459,178 @@ def resolve_reference(reference: object, progress: Progress | None = None) -> Re
     raise AcecostError(f"unknown reference {reference!r}; use pokebnn or none")
 
 
+@dataclass
+class _Drawn:
+    """What drawing collected, for the limits, the legend and the labels."""
+
+    legend: dict[str, tuple[float, object]] = field(default_factory=dict)  # label -> (order, handle)
+    labels: list[_Label] = field(default_factory=list)
+    markers: list[tuple[object, float, float, float]] = field(default_factory=list)  # ax, x, y, pt
+    rug_labels: list[object] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    xs: list[list[float]] = field(default_factory=list)  # per panel, display units
+
+
+def _draw_rug(ax: object, m: Metric, ref: Reference, d: _Drawn, xs: list[float]) -> None:
+    """Every bundled width as a tick on the x axis: its cost is a fact, its accuracy may not be."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for w in ref.widths:
+        rx = w.totals[m.totals_key] / m.scale
+        xs.append(rx)
+        (line,) = ax.plot([rx, rx], [0.0, 0.045], transform=trans, color=REF_COLOR, lw=2.0,
+                          solid_capstyle="butt", clip_on=False)
+        line.set_gid(GID_REF_RUG)
+        d.legend.setdefault(f"bundled {ref.name} widths (ticks): cost by acecost", (9, line))
+        t = ax.text(rx, 0.055, w.width, transform=trans, ha="center", va="bottom", fontsize=7.5,
+                    color=REF_COLOR)
+        t.set_gid(GID_RUG_LABEL)
+        d.rug_labels.append(t)
+
+
+def _draw_reference_points(
+    ax: object, panel: int, m: Metric, ref: Reference, d: _Drawn, xs: list[float]
+) -> None:
+    refs = reference_points(ref, m)
+    families = [p.family for p in ref.published]
+    # A published point drawn on top of the width that carries its accuracy
+    # shares one label with it instead of fighting it for space.
+    merged = {
+        r.paired_with: r
+        for r in refs
+        if r.kind == "computed" and r.paired_with is not None
+    }
+    twin = {}
+    for r in refs:
+        c = merged.get(r.point.name) if r.kind == "published" else None
+        if c is not None and r.point.accuracy == c.point.accuracy and (
+            abs(math.log(r.point.cost / c.point.cost)) < 0.02
+        ):
+            twin[c.point.name] = r
+    for r in refs:
+        cx, acc = r.point.cost / m.scale, r.point.accuracy
+        xs.append(cx)
+        d.accuracies.append(acc)
+        if r.kind == "computed":
+            (h,) = ax.plot([cx], [acc], ls="none", marker="s", ms=11, mfc="none", mec=REF_COLOR,
+                           mew=1.6, zorder=4)
+            h.set_gid(GID_REF_COMPUTED)
+            d.legend.setdefault(
+                f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]", (2, h)
+            )
+            d.markers.append((ax, cx, acc, 11))
+            text = r.label
+            if r.point.name in twin:
+                text += f"\n= {twin[r.point.name].label}"
+            d.labels.append(_Label(ax, panel, text, cx, acc, REF_COLOR, 7.5, 11))
+        else:
+            color, marker = _family_style(r.family, families)
+            (h,) = ax.plot([cx], [acc], ls="none", marker=marker, ms=7, color=color, mec="white",
+                           mew=0.6, zorder=3)
+            h.set_gid(f"{GID_REF_PUBLISHED}:{r.family}")
+            d.legend.setdefault(f"{r.family}, published", (3 + len(d.legend) / 100, h))
+            d.markers.append((ax, cx, acc, 7))
+            if not any(t is r for t in twin.values()):
+                d.labels.append(_Label(ax, panel, r.label, cx, acc, color, 7, 7))
+    if refs:
+        fr = frontier([r.point for r in refs])
+        (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
+                       drawstyle="steps-post", ls="--", lw=1.2, color=REF_COLOR, zorder=2)
+        h.set_gid(GID_REF_FRONTIER)
+        d.legend.setdefault("reference frontier", (8, h))
+
+
+def _draw_user(
+    ax: object, panel: int, m: Metric, pts: Sequence[ModelPoint], d: _Drawn, xs: list[float]
+) -> None:
+    ux = [p.cost(m) / m.scale for p in pts]
+    uy = [p.accuracy for p in pts]
+    xs += ux
+    d.accuracies += uy
+    fr = frontier([Point(p.name, p.cost(m), p.accuracy) for p in pts])
+    (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
+                   drawstyle="steps-post", lw=1.8, color=USER_COLOR, zorder=5)
+    h.set_gid(GID_USER_FRONTIER)
+    d.legend.setdefault("frontier of your models", (1, h))
+    (h,) = ax.plot(ux, uy, ls="none", marker="o", ms=8, color=USER_COLOR, mec="white", mew=0.8,
+                   zorder=6)
+    h.set_gid(GID_USER)
+    d.legend.setdefault("your models", (0, h))
+    for p, x, y in zip(pts, ux, uy):
+        d.markers.append((ax, x, y, 8))
+        text = p.name if p.complete else f"{p.name} (≥, incomplete)"
+        d.labels.append(_Label(ax, panel, text, x, y, USER_COLOR, 8, 8, "bold"))
+
+
+def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -> None:
+    """Shared y with room for the tick row at the bottom; x per panel with margins."""
+    if d.accuracies:
+        lo, hi = min(d.accuracies), max(d.accuracies)
+        span = max(hi - lo, 2.0)
+        axes[0].set_ylim(lo - (0.22 if has_rug else 0.1) * span, hi + 0.12 * span)
+    for ax, xs in zip(axes, d.xs):
+        if not log_x:
+            hi = max(xs, default=1.0)
+            ax.set_xlim(0, hi * 1.12 if hi > 0 else 1.0)
+            continue
+        ax.set_xscale("log")
+        pos = [v for v in xs if v > 0]
+        if not pos:
+            continue
+        lo, hi = min(pos), max(pos)
+        if hi / lo < 1.5:
+            lo, hi = lo / 1.25, hi * 1.25
+        f = (hi / lo) ** 0.12
+        ax.set_xlim(lo / f, hi * f)
+        ax.xaxis.set_major_locator(_log_locator(lo / f, hi * f))
+        ax.xaxis.set_major_formatter(FuncFormatter(_fmt_tick))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+# Figure geometry, inches.
+_PANEL_W, _PANEL_H = 4.6, 3.7
+_LEFT, _RIGHT, _GAP, _TOP, _BELOW_AXES = 0.75, 0.25, 0.3, 0.5, 0.55
+_MIN_WIDTH = 7.0
+
+
+def _layout(fig: Figure, n: int, d: _Drawn, caption: list[str], title: str) -> None:
+    """Measure legend and caption, then size the figure so that nothing overlaps."""
+    fig_w = fig.get_figwidth()
+    renderer = fig.canvas.get_renderer()
+    ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
+    leg = None
+    for ncol in range(min(3 * n, len(ordered)), 0, -1):  # widest legend that fits
+        if leg is not None:
+            leg.remove()
+        leg = fig.legend([h for _, (_, h) in ordered], [k for k, _ in ordered], loc="upper center",
+                         ncol=ncol, fontsize=8, frameon=False, handlelength=2.2)
+        if leg.get_window_extent(renderer).width <= (fig_w - 0.2) * fig.dpi:
+            break
+    cap = None
+    if caption:
+        usable = (fig_w - 0.4) * fig.dpi
+        width_chars = int((fig_w - 0.4) * 72 / 3.6)
+        while True:
+            wrapped = "\n".join(textwrap.fill(p, width_chars, subsequent_indent="    ") for p in caption)
+            cap = fig.text(0.0, 0.0, wrapped, fontsize=6.8, va="top", ha="left", color="0.2")
+            if cap.get_window_extent(renderer).width <= usable or width_chars < 40:
+                break
+            cap.remove()
+            width_chars -= 6
+        cap.set_gid(GID_CAPTION)
+    leg_h = leg.get_window_extent(renderer).height / fig.dpi if leg else 0.0
+    cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
+    fig_h = _TOP + _PANEL_H + _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
+    fig.set_size_inches(fig_w, fig_h)
+    fig.subplots_adjust(left=_LEFT / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
+                        bottom=(fig_h - _TOP - _PANEL_H) / fig_h, wspace=_GAP / _PANEL_W)
+    y_leg = (fig_h - _TOP - _PANEL_H - _BELOW_AXES) / fig_h
+    if leg:
+        leg.set_bbox_to_anchor((0.5, y_leg), transform=fig.transFigure)
+    if cap:
+        cap.set_position((0.1 / fig_w, y_leg - (leg_h + 0.08) / fig_h))
+    fig.suptitle(title, fontsize=11, y=1 - 0.12 / fig_h, va="top")
+
+
 def plot_pareto(
     points: object,
     *,
@@ -455,195 +669,41 @@ def plot_pareto(
     ref_acc = ref is not None and is_top1(y)
 
     n = len(metrics)
-    panel_w, panel_h = 4.6, 3.7
-    left_in, right_in, gap_in = 0.75, 0.25, 0.3
-    fig_w = max(7.0, left_in + right_in + n * panel_w + (n - 1) * gap_in)
+    fig_w = max(_MIN_WIDTH, _LEFT + _RIGHT + n * _PANEL_W + (n - 1) * _GAP)
     # Labels are placed by measuring text at this dpi, so files use it too.
-    fig = Figure(figsize=(fig_w, panel_h + 1.0), dpi=DPI)
+    fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
-
-    legend: dict[str, tuple[float, object]] = {}  # label -> (order, handle)
-    labels: list[_Label] = []
-    marker_sizes: list[tuple[object, float, float, float]] = []  # ax, x, y, size(pt)
-    rug_labels: list[object] = []
-    all_acc = [p.accuracy for p in pts]
-    families = [p.family for p in ref.published] if ref else []
-    per_ax_x: list[list[float]] = []
-
-    for i_ax, (ax, m) in enumerate(zip(axes, metrics)):
-        xs_all: list[float] = []
-        # Reference: cost-only ticks for every bundled width.
-        if ref is not None and ref.widths:
-            trans = blended_transform_factory(ax.transData, ax.transAxes)
-            rug_x = [w.totals[m.totals_key] / m.scale for w in ref.widths]
-            xs_all += rug_x
-            for i, (w, rx) in enumerate(zip(ref.widths, rug_x)):
-                (line,) = ax.plot(
-                    [rx, rx], [0.0, 0.045], transform=trans, color=REF_COLOR, lw=2.0,
-                    solid_capstyle="butt", clip_on=False,
-                )
-                line.set_gid(GID_REF_RUG)
-                if i == 0:
-                    legend.setdefault(f"bundled {ref.name} widths (ticks): cost by acecost", (9, line))
-                t = ax.text(
-                    rx, 0.055, w.width, transform=trans, ha="center", va="bottom",
-                    fontsize=7.5, color=REF_COLOR,
-                )
-                t.set_gid(GID_RUG_LABEL)
-                rug_labels.append(t)
-        # Reference points with a published accuracy.
-        refs = reference_points(ref, m) if ref_acc and ref is not None else []
-        for r in refs:
-            cx = r.point.cost / m.scale
-            xs_all.append(cx)
-            all_acc.append(r.point.accuracy)
-            if r.kind == "computed":
-                (h,) = ax.plot(
-                    [cx], [r.point.accuracy], ls="none", marker="s", ms=11, mfc="none",
-                    mec=REF_COLOR, mew=1.6, zorder=4,
-                )
-                h.set_gid(GID_REF_COMPUTED)
-                legend.setdefault(
-                    f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]", (2, h)
-                )
-                marker_sizes.append((ax, cx, r.point.accuracy, 11))
-                labels.append(_Label(ax, i_ax, r.label, cx, r.point.accuracy, REF_COLOR, 7.5, 11))
-            else:
-                color, marker = _family_style(r.family, families)
-                (h,) = ax.plot(
-                    [cx], [r.point.accuracy], ls="none", marker=marker, ms=7, color=color,
-                    mec="white", mew=0.6, zorder=3,
-                )
-                h.set_gid(f"{GID_REF_PUBLISHED}:{r.family}")
-                legend.setdefault(f"{r.family}, published", (3 + len(legend) / 100, h))
-                marker_sizes.append((ax, cx, r.point.accuracy, 7))
-                labels.append(_Label(ax, i_ax, r.label, cx, r.point.accuracy, color, 7, 7))
-        if len(refs) > 0:
-            fr = frontier([r.point for r in refs])
-            (h,) = ax.plot(
-                [p.cost / m.scale for p in fr], [p.accuracy for p in fr],
-                drawstyle="steps-post", ls="--", lw=1.2, color=REF_COLOR, zorder=2,
-            )
-            h.set_gid(GID_REF_FRONTIER)
-            legend.setdefault("reference frontier", (8, h))
-        # The user's models.
+    d = _Drawn()
+    for panel, (ax, m) in enumerate(zip(axes, metrics)):
+        xs: list[float] = []
+        if ref is not None:
+            _draw_rug(ax, m, ref, d, xs)
+            if ref_acc:
+                _draw_reference_points(ax, panel, m, ref, d, xs)
         if pts:
-            ux = [p.cost(m) / m.scale for p in pts]
-            uy = [p.accuracy for p in pts]
-            xs_all += ux
-            fr = frontier([Point(p.name, p.cost(m), p.accuracy) for p in pts])
-            (h,) = ax.plot(
-                [p.cost / m.scale for p in fr], [p.accuracy for p in fr],
-                drawstyle="steps-post", lw=1.8, color=USER_COLOR, zorder=5,
-            )
-            h.set_gid(GID_USER_FRONTIER)
-            legend.setdefault("frontier of your models", (1, h))
-            (h,) = ax.plot(
-                ux, uy, ls="none", marker="o", ms=8, color=USER_COLOR, mec="white", mew=0.8,
-                zorder=6,
-            )
-            h.set_gid(GID_USER)
-            legend.setdefault("your models", (0, h))
-            for p, px_, py_ in zip(pts, ux, uy):
-                marker_sizes.append((ax, px_, py_, 8))
-                text = p.name if p.complete else f"{p.name} (≥, incomplete)"
-                labels.append(_Label(ax, i_ax, text, px_, py_, USER_COLOR, 8, 8, "bold"))
-        per_ax_x.append(xs_all)
+            _draw_user(ax, panel, m, pts, d, xs)
+        d.xs.append(xs)
         ax.set_xlabel(m.label)
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
-
-    # Limits: the same y for all panels (shared), x per panel.
-    if all_acc:
-        lo, hi = min(all_acc), max(all_acc)
-        span = max(hi - lo, 2.0)
-        bottom_pad = 0.22 if ref is not None else 0.1
-        axes[0].set_ylim(lo - bottom_pad * span, hi + 0.12 * span)
-    for ax, xs in zip(axes, per_ax_x):
-        pos = [v for v in xs if v > 0]
-        if log_x and pos:
-            lo, hi = min(pos), max(pos)
-            if hi / lo < 1.5:
-                lo, hi = lo / 1.25, hi * 1.25
-            f = (hi / lo) ** 0.12
-            ax.set_xscale("log")
-            ax.set_xlim(lo / f, hi * f)
-            ax.xaxis.set_major_locator(_log_locator(lo / f, hi * f))
-            ax.xaxis.set_major_formatter(FuncFormatter(_fmt_tick))
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        elif log_x:
-            ax.set_xscale("log")
-        else:
-            hi = max(xs) if xs else 1.0
-            ax.set_xlim(0, hi * 1.12 if hi > 0 else 1.0)
     axes[0].set_ylabel(y_label(y))
-
-    # Legend and caption below the panels; sizes measured, then laid out.
-    ordered = sorted(legend.items(), key=lambda kv: kv[1][0])
-    handles = [h for _, (_, h) in ordered]
-    legend_labels = [k for k, _ in ordered]
-    caption = _caption(ref, ref_acc, metrics)
-    renderer = fig.canvas.get_renderer()
-    leg = None
-    if handles:
-        for ncol in range(min(3 * n, len(handles)), 0, -1):
-            if leg is not None:
-                leg.remove()
-            leg = fig.legend(
-                handles, legend_labels, loc="upper center", ncol=ncol, fontsize=8,
-                frameon=False, handlelength=2.2,
-            )
-            if leg.get_window_extent(renderer).width <= (fig_w - 0.2) * fig.dpi:
-                break
-    cap = None
-    if caption:
-        usable_in = fig_w - 0.4
-        width_chars = int(usable_in * 72 / 3.6)
-        while True:
-            wrapped = "\n".join(
-                textwrap.fill(par, width_chars, subsequent_indent="    ")
-                for par in caption
-            )
-            cap = fig.text(0.02, 0.0, wrapped, fontsize=6.8, va="top", ha="left", color="0.2")
-            if cap.get_window_extent(renderer).width <= usable_in * fig.dpi or width_chars < 40:
-                break
-            cap.remove()
-            width_chars -= 6
-        cap.set_gid(GID_CAPTION)
-    leg_h = leg.get_window_extent(renderer).height / fig.dpi if leg else 0.0
-    cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
-    top_in = 0.5 if title is not False else 0.15
-    below_axes = 0.55
-    fig_h = top_in + panel_h + below_axes + leg_h + 0.08 + cap_h + 0.12
-    fig.set_size_inches(fig_w, fig_h)
-    fig.subplots_adjust(
-        left=left_in / fig_w,
-        right=1 - right_in / fig_w,
-        top=1 - top_in / fig_h,
-        bottom=(fig_h - top_in - panel_h) / fig_h,
-        wspace=gap_in / panel_w,
-    )
-    y_leg = (fig_h - top_in - panel_h - below_axes) / fig_h
-    if leg:
-        leg.set_bbox_to_anchor((0.5, y_leg), transform=fig.transFigure)
-    if cap:
-        cap.set_position((0.1 / fig_w, y_leg - (leg_h + 0.08) / fig_h))
-    if title is not False:
-        fig.suptitle(
-            title or _default_title(y, metrics), fontsize=11, y=1 - 0.12 / fig_h, va="top"
-        )
+    _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
+    _layout(fig, n, d, _caption(ref, ref_acc, metrics), title or _default_title(y, metrics))
 
     # Now the geometry is final: place point labels clear of everything.
     fig.canvas.draw()
     px = fig.dpi / 72.0
-    obstacles = [_marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in marker_sizes]
-    obstacles += [t.get_window_extent(renderer) for t in rug_labels]
-    for ax in axes:
-        for line in ax.get_lines():
-            if line.get_gid() in (GID_USER_FRONTIER, GID_REF_FRONTIER):
-                obstacles += _step_boxes(line)
-    _place_labels(fig, labels, obstacles)
+    hard = [_marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in d.markers]
+    hard += [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
+    lines = [
+        box
+        for ax in axes
+        for line in ax.get_lines()
+        if line.get_gid() in (GID_USER_FRONTIER, GID_REF_FRONTIER)
+        for box in _step_boxes(line)
+    ]
+    _place_labels(fig, d.labels, hard, lines)
     return fig
 
 
@@ -670,7 +730,7 @@ def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric]) ->
                 f"({w.totals['ace'] / 1e9:.2f} G computed) and is drawn with its published "
                 f"top-1 {w.top1:g}% [{ref.source_number(w.source)}]."  # type: ignore[arg-type]
             )
-    text += " Other widths have no published accuracy and are not drawn as points."
+        text += " Other widths have no published accuracy and are not drawn as points."
     lines.append(text)
     if ref_acc:
         shown = {

@@ -17,16 +17,7 @@ import jax.numpy as jnp
 import pandas as pd
 
 from acecost.errors import ConfigError, TargetError
-try:  # TEMPORARY until acecost.target lands
-    from acecost.target import Target
-except ImportError:  # pragma: no cover
-    @dataclass
-    class Target:  # type: ignore[no-redef]
-        fn: Callable
-        args: tuple
-        params_argnums: tuple = (0,)
-        name: str | None = None
-        description: str | None = None
+from acecost.target import Target
 from acecost.zoo.pokebnn import PokeBNN
 from acecost.zoo.resnet import ResNet50
 

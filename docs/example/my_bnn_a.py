@@ -1,0 +1,24 @@
+"""An illustrative model for docs/pareto.png: the bundled PokeBNN architecture at width 0.625.
+
+It stands for "your model" in the README figure. It is not a published
+model and was never trained: its accuracy in results.csv is made up to
+show what the plot looks like. Only its costs are real (acecost computes
+them from this file).
+
+    acecost analyze docs/example/my_bnn_a.py
+"""
+from acecost.zoo import PokeBNN, ZooModel
+
+WIDTH = 0.625
+
+
+def acecost_model():
+    entry = ZooModel(
+        name="my-bnn-a",
+        family="example",
+        variant=f"{WIDTH}x",
+        description=f"PokeBNN architecture at width {WIDTH} (illustration)",
+        make=lambda: PokeBNN(width_multiplier=WIDTH),
+        width_multiplier=WIDTH,
+    )
+    return entry.build()
