@@ -69,10 +69,7 @@ def _pokebnn(m: float, label: str) -> ZooModel:
         name=f"pokebnn-{label}",
         family="PokeBNN",
         variant=label,
-        description=(
-            f"PokeBNN {label}: 8-bit PokeInit stem, 16 binary bottleneck blocks "
-            "with 4-bit squeeze-excite, 8-bit dense head"
-        ),
+        description=f"PokeBNN {label}: binary blocks, 4-bit SE, 8-bit stem and head",
         make=lambda: PokeBNN(width_multiplier=m),
         width_multiplier=m,
     )
@@ -80,11 +77,11 @@ def _pokebnn(m: float, label: str) -> ZooModel:
 
 def _resnet(variant: str, quant: tuple[int, int] | None) -> ZooModel:
     if quant is None:
-        text = "ResNet-50 v1.5, float (bfloat16 compute)"
+        text = "ResNet-50 v1.5, bfloat16"
         make = lambda: ResNet50(quant=None, dtype=jnp.bfloat16)  # noqa: E731
     else:
         a, w = quant
-        text = f"ResNet-50 v1.5, every conv and the dense layer at {w}-bit weights, {a}-bit activations"
+        text = f"ResNet-50 v1.5, every layer w{w}a{a}"
         make = lambda: ResNet50(quant=quant)  # noqa: E731
     return ZooModel(name=f"resnet50-{variant}", family="ResNet-50", variant=variant, description=text, make=make)
 

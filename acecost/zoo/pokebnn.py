@@ -28,6 +28,8 @@ INIT_FEATURES = 64
 
 W8 = QSpec("signed", 8)
 W4 = QSpec("signed", 4)
+#: 8-bit activations with a per-tensor step size calibrated on the tensor.
+A8 = QSpec("signed", 8)
 
 
 def _batch_norm(train: bool, name: str, zero_scale: bool = False) -> nn.BatchNorm:
@@ -94,19 +96,14 @@ class DPReLU(nn.Module):
 class PokeInit(nn.Module):
     """8-bit stem: 4x4/4 patch conv to 32 channels, then a 3x3 grouped conv to 64."""
 
-    input_bound: float = 3.0
-    act_bound: float = 4.0
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        a_in = QSpec("signed", 8, self.input_bound)
-        a_mid = QSpec("signed", 8, self.act_bound)
-        x = QConv(INIT_GROUP, (4, 4), (4, 4), "VALID", act=a_in, weight=W8, name="conv1")(x)
+        x = QConv(INIT_GROUP, (4, 4), (4, 4), "VALID", act=A8, weight=W8, name="conv1")(x)
         x = _batch_norm(train, "bn1")(x)
         x = DPReLU(name="dprelu1")(x)
         x = QConv(
             INIT_FEATURES, (3, 3), (1, 1), "SAME", feature_group_count=INIT_GROUP,
-            act=a_mid, weight=W8, name="conv2",
+            act=A8, weight=W8, name="conv2",
         )(x)
         x = _batch_norm(train, "bn2")(x)
         return DPReLU(name="dprelu2")(x)
@@ -116,21 +113,19 @@ class SE(nn.Module):
     """4-bit squeeze-excite: mean over H, W -> C/8 (ReLU) -> out, hard sigmoid."""
 
     out_features: int
-    in_bound: float = 2.0
-    hidden_bound: float = 4.0
 
     @nn.compact
     def __call__(self, r: jax.Array) -> jax.Array:
         hidden = max(r.shape[-1] // 8, 1)
         s = jnp.mean(r, axis=(1, 2), keepdims=True)
         s = QConv(
-            hidden, (1, 1), use_bias=True, act=QSpec("signed", 4, self.in_bound),
+            hidden, (1, 1), use_bias=True, act=QSpec("signed", 4),
             weight=W4, name="conv1",
         )(s)
         s = nn.relu(s)
         s = QConv(
             self.out_features, (1, 1), use_bias=True,
-            act=QSpec("unsigned", 4, self.hidden_bound), weight=W4, name="conv2",
+            act=QSpec("unsigned", 4), weight=W4, name="conv2",
         )(s)
         return jnp.minimum(jnp.maximum(s + 3.0, 0.0), 6.0) / 6.0
 
@@ -177,12 +172,11 @@ class Head(nn.Module):
     """Global mean over H, W and an 8-bit dense classifier."""
 
     num_classes: int
-    act_bound: float = 4.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.mean(x, axis=(1, 2))
-        return QDense(self.num_classes, act=QSpec("signed", 8, self.act_bound), weight=W8, name="dense")(x)
+        return QDense(self.num_classes, act=A8, weight=W8, name="dense")(x)
 
 
 class Stage(nn.Module):

@@ -13,6 +13,7 @@ estimator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -97,39 +98,56 @@ def channel_absmax(w: jax.Array, out_axis: int = -1) -> jax.Array:
     return lax.max(jnp.max(jnp.abs(w), axis=axes, keepdims=True), jnp.asarray(1e-12, w.dtype))
 
 
+def tensor_scale(x: jax.Array, top_level: int) -> jax.Array:
+    """One step size for the whole tensor: ``2 * mean|x| / sqrt(top_level)``.
+
+    This is the LSQ initialisation (Esser et al., ICLR 2020), computed on the
+    tensor itself and held constant for the gradient. Unlike max|x| it keeps
+    2- and 4-bit activations from rounding almost everything to zero.
+    """
+    s = 2.0 * jnp.mean(jnp.abs(x)) / math.sqrt(top_level)
+    return lax.stop_gradient(lax.max(s, jnp.asarray(1e-12, x.dtype)))
+
+
 @dataclass(frozen=True)
 class QSpec:
     """How one operand is fake-quantized.
 
-    ``bound`` is the fixed per-tensor range of an activation (ignored for
-    weights, whose range is max|w| per output channel).
+    For an activation, ``bound`` is a fixed per-tensor range; None (the
+    default) calibrates the step size on the tensor itself (:func:`tensor_scale`).
+    Either way it is one scalar per tensor, so it never varies along a
+    contracting dimension. A binary activation is scale-free (its sign is all
+    that matters), so None means 1.
+    Weights ignore ``bound``: their range is max|w| per output channel.
     """
 
     kind: Kind
     bits: int = 1
-    bound: float = 1.0
+    bound: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "binary" and self.bits != 1:
             raise ValueError("binary quantizer has 1 bit")
         if self.kind == "signed" and self.bits < 2:
             raise ValueError("signed quantizer needs at least 2 bits")
-        if self.bits < 1 or self.bound <= 0:
+        if self.bits < 1 or (self.bound is not None and self.bound <= 0):
             raise ValueError(f"invalid quantizer spec {self}")
 
 
-BINARY = QSpec("binary", 1, 1.0)
+BINARY = QSpec("binary", 1)
 
 
 def quantize_act(x: jax.Array, spec: QSpec | None) -> jax.Array:
-    """Quantize an activation with one per-tensor scale derived from ``spec.bound``."""
+    """Quantize an activation with one per-tensor scale (from ``spec.bound`` or calibrated)."""
     if spec is None:
         return x
     if spec.kind == "binary":
-        return binary(x, spec.bound)
+        return binary(x, 1.0 if spec.bound is None else spec.bound)
+    top = signed_max(spec.bits) if spec.kind == "signed" else unsigned_max(spec.bits)
+    scale = tensor_scale(x, top) if spec.bound is None else spec.bound / top
     if spec.kind == "signed":
-        return signed(x, spec.bits, spec.bound / signed_max(spec.bits))
-    return unsigned(x, spec.bits, spec.bound / unsigned_max(spec.bits))
+        return signed(x, spec.bits, scale)
+    return unsigned(x, spec.bits, scale)
 
 
 def quantize_weight(w: jax.Array, spec: QSpec | None, out_axis: int = -1) -> jax.Array:

@@ -33,22 +33,19 @@ class ResNet50(nn.Module):
     num_classes: int = 1000
     quant: tuple[int, int] | None = None
     dtype: Any = None
-    input_bound: float = 3.0
-    act_bound: float = 8.0
 
-    def _specs(self, bound: float) -> tuple[QSpec | None, QSpec | None]:
+    def _specs(self) -> tuple[QSpec | None, QSpec | None]:
         if self.quant is None:
             return None, None
         a_bits, w_bits = self.quant
-        return QSpec("signed", a_bits, bound), QSpec("signed", w_bits)
+        return QSpec("signed", a_bits), QSpec("signed", w_bits)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if x.ndim != 4:
             raise ValueError(f"ResNet50 expects NHWC images, got shape {x.shape}")
-        act, weight = self._specs(self.act_bound)
-        in_act, in_weight = self._specs(self.input_bound)
-        x = Stem(in_act, in_weight, self.dtype, name="stem")(x, train=train)
+        act, weight = self._specs()
+        x = Stem(act, weight, self.dtype, name="stem")(x, train=train)
         for i, (blocks, width) in enumerate(STAGES):
             stage = Stage(width, blocks, 1 if i == 0 else 2, act, weight, self.dtype, name=f"stage{i + 1}")
             x = stage(x, train=train)
