@@ -64,10 +64,49 @@ def _outs(interp, eqn, values: list[Value]) -> list[Value]:
               "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin",
               "xla_call", "named_call")
 def _call(interp, eqn, ins, scope, tally):
+    """Walk a called jaxpr; a call seen before with the same abstract inputs is reused.
+
+    Like jax's own tracing cache: the same jitted function applied to values
+    with the same level structure costs and yields the same, so its walk is
+    replayed instead of repeated.
+    """
     sub = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
     jaxpr, consts = _unpack(sub)
     args = ins[len(ins) - len(jaxpr.invars):]
-    return _outs(interp, eqn, interp.run(jaxpr, consts, args, scope, tally))
+    atoms = {}
+    for v in args:
+        for atom, _ in v.form:
+            atoms.setdefault(atom, len(atoms))
+    key = (id(jaxpr), scope, tuple(
+        (v.shape, v.dtype, v.levels, v.vary, v.origins, v.name,
+         tuple((atoms[a], c) for a, c in v.form)) for v in args))
+    cached = interp.call_cache.get(key)
+    if cached is None:
+        child = Tally()
+        outs = interp.run(jaxpr, consts, args, scope, child)
+        interp.call_cache[key] = (jaxpr, child, [_canonical(o, atoms) for o in outs])
+        tally.merge(child)
+        return _outs(interp, eqn, outs)
+    _, child, specs = cached
+    tally.merge(child)
+    by_index = {i: a for a, i in atoms.items()}
+    return _outs(interp, eqn, [_replay(interp, value, form, by_index) for value, form in specs])
+
+
+def _canonical(value: Value, atoms: dict):
+    """An output and, when it is a linear form of the inputs, that form by input position."""
+    if value.form and all(a in atoms for a, _ in value.form):
+        return value, tuple((atoms[a], c) for a, c in value.form)
+    return value, None
+
+
+def _replay(interp, value: Value, form, by_index) -> Value:
+    if form is None:
+        return interp.register(value.with_(form=()))
+    new = tuple((by_index[i], c) for i, c in form)
+    if len(new) == 1 and new[0][1] == 1.0 and new[0][0] in interp.atoms:
+        return interp.atoms[new[0][0]].with_(form=new)
+    return value.with_(form=new)
 
 
 def _unknown_call(interp, eqn, ins, scope, tally):

@@ -100,6 +100,8 @@ class Interpreter:
         self.param_sizes = param_sizes
         self.atoms: dict[int, Value] = {}
         self._unnamed = 0
+        #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
+        self.call_cache: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:

@@ -78,17 +78,18 @@ def _mult(row: Row) -> str:
 
 def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8) -> Group:
     total_ace = report.totals.ace or 1
+    cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
+              f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    headers = ["Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%"]
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
-    table.add_column("Layer", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
-    table.add_column("Op", no_wrap=True)
-    table.add_column("Out", no_wrap=True, overflow="ellipsis", max_width=14)
-    table.add_column("a x w", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("ACE", justify="right", no_wrap=True)
-    table.add_column("ACE%", justify="right", no_wrap=True)
-    for row in rows:
-        table.add_row(row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
-                      f"{100 * row.ace / total_ace:.1f}")
+    # numbers are never cut: every column but the layer name is as wide as its widest cell;
+    # long layer names wrap instead
+    table.add_column("Layer", overflow="fold", ratio=1, min_width=12)
+    for i, header in enumerate(headers[1:], start=1):
+        width = max([len(header)] + [len(c[i]) for c in cells])
+        table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=width)
+    for c in cells:
+        table.add_row(*c)
     return Group(table, totals_panel(report), *warnings_panel(report, max_warnings))
 
 
