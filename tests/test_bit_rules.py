@@ -615,3 +615,20 @@ def test_fallback_warning_names_layer_and_where_evidence_broke():
     (warn,) = fallback_warnings(rep, "fc2")
     assert "dot_general" in warn and "lhs" in warn
     assert fallback_warnings(rep, "fc1") == []
+
+
+def test_max_pool_keeps_levels():
+    """max over a window returns one of its inputs, so a 4-bit input stays 4-bit."""
+    import flax.linen as nn
+
+    def f(w, x):
+        q = jnp.round(jnp.clip(x, -7, 7))
+        pooled = nn.max_pool(q, (2, 2), strides=(2, 2))
+        return jax.lax.conv_general_dilated(pooled, w, (1, 1), "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    w = jax.ShapeDtypeStruct((3, 3, 4, 8), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, 8, 8, 4), jnp.float32)
+    rep = acecost.analyze(f, w, x)
+    assert rep.layers[0].bits_a == 4
+    assert rep.layers[0].macs == 1 * 2 * 2 * 8 * 3 * 3 * 4

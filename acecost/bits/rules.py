@@ -339,6 +339,17 @@ def _reduce_extreme(eqn, ins, scope):
     return unknown(lv.why or f"reduction at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
+@rule("reduce_window_max", "reduce_window_min", "cummax", "cummin")
+def _window_extreme(eqn, ins, scope):
+    """Max-pooling picks one of its inputs: the levels stay, if the set is the same in the window."""
+    lv = ins[0].levels
+    dims = eqn.params.get("window_dimensions")
+    pooled = {i for i, d in enumerate(dims) if d > 1} if dims is not None else {eqn.params.get("axis", 0)}
+    if lv.known and not (lv.axes & pooled):
+        return lv.with_(const=False)
+    return unknown(lv.why or f"pooling at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
+
+
 @rule("gather", "dynamic_index_in_dim")
 def _gather(eqn, ins, scope):
     """A lookup returns entries of its table: at most the table's distinct values."""
