@@ -33,12 +33,21 @@ def higher_order(*names: str):
     return register
 
 
+#: Primitives seen to carry no sub-jaxpr (a params scan per equation is not free).
+_FIRST_ORDER: set[str] = set()
+
+
 def call_rule(eqn) -> HigherOrderRule | None:
-    rule = HIGHER_ORDER.get(eqn.primitive.name)
-    if rule is not None:
+    name = eqn.primitive.name
+    rule = HIGHER_ORDER.get(name)
+    if rule is not None or name in _FIRST_ORDER:
         return rule
     if _subjaxprs(eqn):
         return _unknown_call
+    if not eqn.params or name in ("add", "sub", "mul", "div", "max", "min", "dot_general",
+                                  "conv_general_dilated", "broadcast_in_dim", "reshape",
+                                  "convert_element_type", "transpose", "squeeze", "select_n"):
+        _FIRST_ORDER.add(name)
     return None
 
 

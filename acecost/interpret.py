@@ -8,6 +8,7 @@ branches) are handled by :mod:`acecost.higher_order`, which calls back into
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -70,8 +71,13 @@ def layer_of_param(path: str) -> str:
 
 def clean_scope(name_stack) -> str:
     """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers."""
+    return _clean_scope(str(name_stack))
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_scope(name_stack: str) -> str:
     parts = []
-    for part in str(name_stack).split("/"):
+    for part in name_stack.split("/"):
         while (m := _WRAPPER.fullmatch(part)) is not None:
             part = m.group(1)
         if part:

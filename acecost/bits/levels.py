@@ -75,6 +75,14 @@ def np_dtype(dtype) -> np.dtype:
     need a placeholder dtype.
     """
     try:
+        return _np_dtype(dtype)
+    except TypeError:  # unhashable: not a plain dtype
+        return np.dtype(object)
+
+
+@functools.lru_cache(maxsize=256)
+def _np_dtype(dtype) -> np.dtype:
+    try:
         return np.dtype(dtype)
     except TypeError:
         return np.dtype(object)

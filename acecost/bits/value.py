@@ -1,6 +1,7 @@
 """The abstract value the interpreter keeps for every jaxpr variable."""
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field, replace
 
@@ -38,6 +39,11 @@ class Value:
 
 
 def nontrivial_axes(shape) -> frozenset[int]:
+    return _nontrivial(tuple(shape))
+
+
+@functools.lru_cache(maxsize=8192)
+def _nontrivial(shape: tuple) -> frozenset[int]:
     return frozenset(i for i, d in enumerate(shape) if d != 1)
 
 
@@ -46,7 +52,7 @@ def new_atom_form() -> Form:
 
 
 def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(map(int, shape))
     vary = nontrivial_axes(shape) if vary is None else frozenset(vary) & nontrivial_axes(shape)
     return Value(shape, np_dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
 
