@@ -1,6 +1,8 @@
 """``acecost.analyze``: trace -> infer bits -> count costs -> Report."""
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 from collections import Counter
 from fractions import Fraction
@@ -85,8 +87,21 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     leaves = leaves_of(args, params_argnums)
     interp, inputs = _prepare(closed, leaves, options)
     tally = Tally()
-    interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
+    with _no_gc():
+        interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
     return build_report(tally, leaves, options, name)
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """The walk makes many small objects and no cycles worth collecting mid-walk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _prepare(closed, leaves, options):

@@ -95,6 +95,10 @@ def load_file(path: Path):
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise TargetError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
+    except ModuleNotFoundError as exc:
+        hint = f" (install it into this environment, e.g. pip install 'acecost[{exc.name}]')" \
+            if exc.name in ("equinox", "qwix", "aqt") else " (install it into this environment)"
+        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}{hint}") from exc
     except Exception as exc:
         raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}") from exc
     return module
