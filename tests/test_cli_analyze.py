@@ -105,3 +105,24 @@ def test_installed_console_script(tmp_path):
     assert json.loads(out.stdout)["totals"]["macs"] == 64
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and "acecost" in version.stdout
+
+
+def test_zoo_list_names_only():
+    result = run("zoo", "list", "--no-costs")
+    assert result.exit_code == 0
+    for name in ("pokebnn-0.5x", "pokebnn-0.75x", "pokebnn-1.0x", "pokebnn-2.0x", "resnet50-bf16",
+                 "resnet50-w8a8", "resnet50-w4a4", "resnet50-w4a2"):
+        assert f"zoo:{name}" in result.output
+
+
+def test_zoo_list_costs_as_json():
+    result = run("zoo", "list", "--format", "json")
+    assert result.exit_code == 0, result.output
+    models = {m["name"]: m for m in json.loads(result.output)["models"]}
+    assert models["zoo:pokebnn-1.0x"]["ace"] == 4_222_541_824  # the PokeBNN reference figure
+    assert models["zoo:resnet50-w4a4"]["ace"] == 65_426_948_096
+    assert all(m["cpu64"] == m["binary_macs"] / 64 + m["macs"] - m["binary_macs"] for m in models.values())
+
+
+def test_unknown_zoo_name():
+    assert_one_line_error(run("analyze", "zoo:pokebnn-9x"), "pokebnn-1.0x")

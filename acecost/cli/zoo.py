@@ -48,12 +48,12 @@ def list_models(fmt, no_costs, resolution, batch):
         table.add_column("Name", no_wrap=True)
         table.add_column("Description", overflow="fold", ratio=1)
         if not no_costs:
-            for col in ("MACs", "ACE", "CPU64", "Size"):
+            for col in ("MACs", "ACE (G)", "CPU64 (1e8)", "Size (MB)"):
                 table.add_column(col, justify="right", no_wrap=True)
         for row in rows:
             cells = [row["name"], row["description"]]
             if not no_costs:
-                cells += [human(row["macs"]), f"{row['ace'] / 1e9:.3f} G", f"{row['cpu64'] / 1e8:.3f}e8",
-                          f"{row['size_bits'] / 8e6:.2f} MB"]
+                cells += [human(row["macs"]), f"{row['ace'] / 1e9:.3f}", f"{row['cpu64'] / 1e8:.3f}",
+                          f"{row['size_bits'] / 8e6:.2f}"]
             table.add_row(*cells)
         Console().print(table)
