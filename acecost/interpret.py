@@ -108,6 +108,7 @@ class Interpreter:
         self._unnamed = 0
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
         self.call_cache: dict = {}
+        self._literals: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -128,7 +129,12 @@ class Interpreter:
 
     def read(self, env: dict, var) -> Value:
         if isinstance(var, Literal):
-            return self.constant(var.val, var.aval)
+            val = var.val
+            key = (val, var.aval.dtype) if isinstance(val, (int, float, bool)) else id(var)
+            value = self._literals.get(key)
+            if value is None:  # a literal's value is the same wherever it appears
+                value = self._literals[key] = self.constant(var.val, var.aval)
+            return value
         return env[var]
 
     def rebind(self, value: Value, aval, fresh: bool = False) -> Value:

@@ -76,6 +76,11 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     unstructured operand (a scale, an offset) varies along.
     """
     evidence = _evidence(ins)
+    if not evidence and len(ins) == 1:
+        lv = ins[0].levels
+        if not lv.known and lv.lo is None and lv.hi is None and not lv.integral and lv.tag is None \
+                and not lv.const and not lv.axes:
+            return lv  # the same as unknown(lv.why), without a copy
     if not evidence:
         if all(v.levels.const for v in ins):
             return Levels(count=1, const=True, why="constant")
@@ -144,19 +149,23 @@ def _add_sub(eqn, ins, scope):
     lv = combine(ins, eqn.primitive.name, scope)
     if len(ins) != 2:
         return lv
-    op = (lambda x, y: x - y) if eqn.primitive.name == "sub" else (lambda x, y: x + y)
-    if eqn.primitive.name == "sub":
-        lo, hi = _interval(lambda x, y: x - y, _bounds(ins[0]), _bounds(ins[1]))
-    else:
-        lo, hi = _interval(op, _bounds(ins[0]), _bounds(ins[1]))
-    return lv.with_(lo=lo, hi=hi, integral=_all_integral(ins))
+    op = _SUB if eqn.primitive.name == "sub" else _ADD
+    return _with_range(lv, *_interval(op, _bounds(ins[0]), _bounds(ins[1])), _all_integral(ins))
 
 
 @rule("mul")
 def _mul(eqn, ins, scope):
     lv = combine(ins, "mul", scope)
-    lo, hi = _interval(lambda x, y: x * y, _bounds(ins[0]), _bounds(ins[1]))
-    return lv.with_(lo=lo, hi=hi, integral=_all_integral(ins))
+    return _with_range(lv, *_interval(_MUL, _bounds(ins[0]), _bounds(ins[1])), _all_integral(ins))
+
+
+_ADD, _SUB, _MUL = (lambda x, y: x + y), (lambda x, y: x - y), (lambda x, y: x * y)
+
+
+def _with_range(lv: Levels, lo, hi, integral: bool) -> Levels:
+    if (lo, hi, integral) == (lv.lo, lv.hi, lv.integral):
+        return lv
+    return lv.with_(lo=lo, hi=hi, integral=integral)
 
 
 @rule("div")
@@ -291,7 +300,7 @@ def _pass_through(eqn, ins, scope):
     lv = ins[0].levels
     if eqn.primitive.name == "bitcast_convert_type":
         return unknown(f"bitcast at {scope}")
-    return lv.with_(axes=axis_map(eqn)(lv.axes))
+    return lv.with_(axes=axis_map(eqn)(lv.axes)) if lv.axes else lv
 
 
 @rule("convert_element_type")
