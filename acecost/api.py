@@ -56,6 +56,11 @@ def _overrides(overrides) -> list[Override]:
     return out
 
 
+def _options(float_bits, overrides, while_trips) -> Options:
+    return Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
+                   while_trips=while_trips)
+
+
 def _check_float_bits(float_bits):
     if float_bits == "dtype":
         return float_bits
@@ -80,8 +85,7 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     :func:`acecost.tag` win over inference. ``while_trips`` gives the trip
     count of while loops whose count is not static.
     """
-    options = Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
-                      while_trips=while_trips)
+    options = _options(float_bits, overrides, while_trips)
     params_argnums = tuple(params_argnums)
     closed = trace(fn, args)
     leaves = leaves_of(args, params_argnums)
@@ -151,8 +155,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
 
     from acecost.trace import abstractify
 
-    options = Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
-                      while_trips=while_trips)
+    options = _options(float_bits, overrides, while_trips)
     argnums = tuple(params_argnums)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
@@ -199,12 +202,16 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     return report
 
 
+def contraction_totals(records) -> dict:
+    """MACs, binary MACs, ACE and CPU64 of some contraction records."""
+    macs = sum(r.macs for r in records)
+    binary = sum(r.macs for r in records if r.binary)
+    return {"macs": macs, "binary_macs": binary, "ace": sum(r.ace for r in records),
+            "cpu64": exact_number(Fraction(binary, 64) + (macs - binary))}
+
+
 def _phase_totals(tally: Tally) -> dict:
-    macs = sum(r.macs for r in tally.records)
-    binary = sum(r.macs for r in tally.records if r.binary)
-    return {"macs": macs, "binary_macs": binary, "ace": sum(r.ace for r in tally.records),
-            "cpu64": exact_number(Fraction(binary, 64) + (macs - binary)),
-            "elementwise_ops": sum(tally.elementwise.values())}
+    return {**contraction_totals(tally.records), "elementwise_ops": sum(tally.elementwise.values())}
 
 
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
@@ -240,8 +247,6 @@ def _versions() -> dict[str, str]:
 
 def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Report:
     records = tally.records
-    macs = sum(r.macs for r in records)
-    binary = sum(r.macs for r in records if r.binary)
     params = []
     for leaf in leaves:
         if leaf is None or not leaf.is_param:
@@ -263,8 +268,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Re
         warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
                         f"{', '.join(entry['scopes'][:3])}): its cost is not counted.")
     totals = Totals(
-        macs=macs, binary_macs=binary, ace=sum(r.ace for r in records),
-        cpu64=exact_number(Fraction(binary, 64) + (macs - binary)),
+        **contraction_totals(records),
         size_bits=sum(p.size_bits for p in params), params=sum(_size(p.shape) for p in params),
         elementwise_ops=sum(by_category.values()),
         complete=not tally.incomplete and not unsupported)
