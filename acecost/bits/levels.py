@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,10 +33,11 @@ STORAGE_WIDTH = "taken at its storage width"
 MAX_TABLE_LEVELS = 256
 
 
-@dataclass(frozen=True)
-class Levels:
+class Levels(NamedTuple):
+    """Immutable, and a tuple: one is made per equation, so it must be cheap."""
+
     count: int | None = None
-    axes: frozenset[int] = field(default_factory=frozenset)
+    axes: frozenset[int] = frozenset()
     lo: float | None = None
     hi: float | None = None
     integral: bool = False
@@ -49,7 +50,7 @@ class Levels:
         return self.count is not None
 
     def with_(self, **changes) -> "Levels":
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def unknown(why: str, *, lo=None, hi=None, integral=False) -> Levels:
@@ -151,7 +152,7 @@ def normalize(lv: Levels, dtype) -> Levels:
         count, axes, why = 256, frozenset(), f"{dt} storage"
     if (count, axes, lo, hi, integral, why) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why):
         return lv
-    return replace(lv, count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
+    return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
 
 
 def integer_range(dt) -> tuple[int, int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +17,9 @@ _atom_ids = itertools.count(1)
 Form = tuple[tuple[int, float], ...]
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
+    """Immutable, and a tuple: one is made per equation output, so it must be cheap."""
+
     shape: tuple[int, ...]
     dtype: np.dtype
     levels: Levels
@@ -35,7 +36,7 @@ class Value:
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
     def with_(self, **changes) -> "Value":
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def nontrivial_axes(shape) -> frozenset[int]:
@@ -64,5 +65,3 @@ def combine_forms(forms_and_signs) -> Form:
             acc[atom] = acc.get(atom, 0.0) + sign * coeff
     return tuple(sorted((a, c) for a, c in acc.items() if c != 0.0))
 
-
-EMPTY = field(default_factory=frozenset)
