@@ -109,6 +109,7 @@ class Interpreter:
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
         self.call_cache: dict = {}
         self._literals: dict = {}
+        self._scopes: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -161,9 +162,13 @@ class Interpreter:
             env[var] = self.constant(val, var.aval)
         for var, val in zip(jaxpr.invars, args):
             env[var] = self.rebind(val, var.aval)
+        scopes = self._scopes
         for eqn in jaxpr.eqns:
             ins = [self.read(env, v) for v in eqn.invars]
-            escope = join_scope(scope, clean_scope(eqn.source_info.name_stack))
+            stack = eqn.source_info.name_stack
+            escope = scopes.get((scope, id(stack)))
+            if escope is None:  # name stacks are shared objects of the (live) jaxpr
+                escope = scopes[(scope, id(stack))] = join_scope(scope, clean_scope(stack))
             handler = call_rule(eqn)
             if handler is not None:
                 outs = handler(self, eqn, ins, escope, tally)
@@ -231,9 +236,11 @@ class Interpreter:
     def _linear_form(self, eqn, ins):
         """The linear form of add/sub/neg/identity results, else None."""
         name = eqn.primitive.name
-        out_shape = tuple(eqn.outvars[0].aval.shape) if eqn.outvars and hasattr(eqn.outvars[0].aval, "shape") else None
-        if name in _LINEAR_SIGN and len(ins) == 2 and all(v.shape == out_shape for v in ins):
-            return combine_forms([(ins[0].form, 1.0), (ins[1].form, _LINEAR_SIGN[name])])
+        if name in _LINEAR_SIGN:
+            out_shape = tuple(eqn.outvars[0].aval.shape)
+            if len(ins) == 2 and ins[0].shape == out_shape and ins[1].shape == out_shape:
+                return combine_forms([(ins[0].form, 1.0), (ins[1].form, _LINEAR_SIGN[name])])
+            return None
         if name == "neg":
             return combine_forms([(ins[0].form, -1.0)])
         if name in _SAME_VALUE and len(eqn.outvars) == 1:

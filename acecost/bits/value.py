@@ -53,7 +53,7 @@ def new_atom_form() -> Form:
 
 
 def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
-    shape = tuple(map(int, shape))
+    shape = shape if type(shape) is tuple else tuple(map(int, shape))
     vary = nontrivial_axes(shape) if vary is None else frozenset(vary) & nontrivial_axes(shape)
     return Value(shape, np_dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
 
