@@ -82,52 +82,55 @@ def _call(interp, eqn, ins, scope, tally):
     sub = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
     jaxpr, consts = _unpack(sub)
     args = ins[len(ins) - len(jaxpr.invars):]
-    atoms = {}
-    for v in args:
+    # Linear forms matter only where inputs share atoms (a straight-through
+    # estimator split across arguments); an input whose atoms are its own is
+    # keyed as such, so a residual stream's growing form does not defeat reuse.
+    owners: dict = {}
+    for i, v in enumerate(args):
         for atom, _ in v.form:
-            atoms.setdefault(atom, len(atoms))
-    key = (id(jaxpr), scope, tuple(
-        (v.shape, v.dtype, v.levels, v.vary, v.origins, v.name,
-         tuple((atoms[a], c) for a, c in v.form)) for v in args))
+            owners.setdefault(atom, set()).add(i)
+    canon: dict = {}
+    forms = []
+    for v in args:
+        if all(len(owners[a]) == 1 for a, _ in v.form):
+            forms.append(None)
+        else:
+            forms.append(tuple((canon.setdefault(a, len(canon)), c) for a, c in v.form))
+    key = (id(jaxpr), scope, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
+                                   for v, f in zip(args, forms)))
     cached = interp.call_cache.get(key)
     if cached is None:
         child = Tally()
         outs = interp.run(jaxpr, consts, args, scope, child)
-        interp.call_cache[key] = (jaxpr, child, [_canonical(o, atoms) for o in outs])
+        interp.call_cache[key] = (jaxpr, child, [_canonical(o, args, canon) for o in outs])
         tally.merge(child)
         return _outs(interp, eqn, outs)
     _, child, specs = cached
     tally.merge(child)
-    by_index = {i: a for a, i in atoms.items()}
-    return _outs(interp, eqn, [_replay(interp, value, form, by_index) for value, form in specs])
+    by_index = {i: a for a, i in canon.items()}
+    return _outs(interp, eqn, [_replay(interp, spec, args, by_index) for spec in specs])
 
 
-def _canonical(value: Value, atoms: dict):
-    """An output and, when it is a linear form of the inputs, that form by input position."""
-    if value.form and all(a in atoms for a, _ in value.form):
-        return value, tuple((atoms[a], c) for a, c in value.form)
+def _canonical(value: Value, args, canon: dict):
+    """How to rebuild an output on replay: an input passed through, a form over shared atoms, or new."""
+    for i, arg in enumerate(args):
+        if value.form and value.form == arg.form and value.shape == arg.shape:
+            return value, ("arg", i)
+    if value.form and all(a in canon for a, _ in value.form):
+        return value, ("canon", tuple((canon[a], c) for a, c in value.form))
     return value, None
 
 
-def _replay(interp, value: Value, form, by_index) -> Value:
-    if form is None:
+def _replay(interp, spec, args, by_index) -> Value:
+    value, how = spec
+    if how is None:
         return interp.register(value.with_(form=()))
-    new = tuple((by_index[i], c) for i, c in form)
+    if how[0] == "arg":
+        return args[how[1]]
+    new = tuple((by_index[i], c) for i, c in how[1])
     if len(new) == 1 and new[0][1] == 1.0 and new[0][0] in interp.atoms:
         return interp.atoms[new[0][0]].with_(form=new)
     return value.with_(form=new)
-
-
-def _unknown_call(interp, eqn, ins, scope, tally):
-    subs = _subjaxprs(eqn)
-    jaxpr, consts = _unpack(subs[0])
-    if len(subs) == 1 and len(jaxpr.invars) == len(ins) and len(jaxpr.outvars) == len(eqn.outvars):
-        tally.warnings.append(f"{scope or 'top level'}: `{eqn.primitive.name}` has no rule; its body "
-                              "was counted once, as a plain call.")
-        return _outs(interp, eqn, interp.run(jaxpr, consts, ins, scope, tally))
-    tally.add_unsupported(eqn.primitive.name, scope or "top level")
-    return [interp.register(make_value(v.aval.shape, v.aval.dtype, normalize(
-        unknown(f"output of unsupported `{eqn.primitive.name}`"), v.aval.dtype))) for v in eqn.outvars]
 
 
 # ---------------------------------------------------------------- loops
