@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import re
 from collections import Counter
@@ -235,6 +236,7 @@ def _size(shape) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
     out = {}
     for pkg in ("acecost", "jax", "flax"):
