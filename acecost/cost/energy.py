@@ -14,7 +14,7 @@ import difflib
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -172,11 +172,10 @@ def _value(key: str, raw: object, where: str) -> float | int:
 
 
 # --------------------------------------------------------------- estimating
-@dataclass
-class EnergyRow:
-    """One layer (or elementwise-only scope): the work it does and what it costs."""
+@dataclass(kw_only=True)
+class EnergyTotals:
+    """Work and energy, summed over a layer or a whole model."""
 
-    layer: str
     macs: int = 0
     float_macs: int = 0
     compute_pj: float = 0.0
@@ -185,28 +184,33 @@ class EnergyRow:
     weight_bits: int = 0
     sram_pj: float = 0.0
     dram_pj: float = 0.0
-    params: list[str] = field(default_factory=list)
 
     @property
     def total_pj(self) -> float:
-        """On-chip energy: compute + elementwise + weight reads from SRAM."""
+        """On-chip energy: compute + elementwise + weight reads from SRAM (DRAM is the off-chip alternative)."""
         return self.compute_pj + self.elementwise_pj + self.sram_pj
 
+    def sums(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(EnergyTotals)}
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total_pj": self.total_pj}
+        return {**self.sums(), "total_pj": self.total_pj}
+
+    @classmethod
+    def sum(cls, parts) -> "EnergyTotals":
+        parts = list(parts)
+        return cls(**{f.name: sum(getattr(p, f.name) for p in parts) for f in fields(cls)})
 
 
 @dataclass
-class EnergyTotals:
-    macs: int = 0
-    float_macs: int = 0
-    compute_pj: float = 0.0
-    elementwise_ops: int = 0
-    elementwise_pj: float = 0.0
-    weight_bits: int = 0
-    sram_pj: float = 0.0
-    dram_pj: float = 0.0
-    total_pj: float = 0.0  # compute + elementwise + SRAM; DRAM is the off-chip alternative
+class EnergyRow(EnergyTotals):
+    """One layer (or elementwise-only scope): the work it does and what it costs."""
+
+    layer: str
+    params: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, **self.sums(), "params": list(self.params), "total_pj": self.total_pj}
 
 
 @dataclass
@@ -221,7 +225,7 @@ class EnergyReport:
             "table": {"name": self.table.name, "source": self.table.source,
                       "origin": self.table.origin, "values": self.table.values()},
             "rows": [r.to_dict() for r in self.rows],
-            "totals": asdict(self.totals),
+            "totals": self.totals.to_dict(),
             "warnings": list(self.warnings),
         }
 
@@ -284,14 +288,7 @@ def estimate(report: Report, table: EnergyTable) -> EnergyReport:
         warnings.append("the cost report is incomplete (unsupported primitives or unknown loop "
                         "counts): the energy of the work it could not count is missing.")
     out = list(rows.values())
-    totals = EnergyTotals(
-        macs=sum(r.macs for r in out), float_macs=sum(r.float_macs for r in out),
-        compute_pj=sum(r.compute_pj for r in out),
-        elementwise_ops=sum(r.elementwise_ops for r in out),
-        elementwise_pj=sum(r.elementwise_pj for r in out),
-        weight_bits=sum(r.weight_bits for r in out),
-        sram_pj=sum(r.sram_pj for r in out), dram_pj=sum(r.dram_pj for r in out))
-    totals.total_pj = totals.compute_pj + totals.elementwise_pj + totals.sram_pj
+    totals = EnergyTotals.sum(out)
     return EnergyReport(table=table, rows=out, totals=totals, warnings=warnings)
 
 
