@@ -133,6 +133,19 @@ def _replay(interp, spec, args, by_index) -> Value:
     return value.with_(form=new)
 
 
+def _unknown_call(interp, eqn, ins, scope, tally):
+    """A primitive with a sub-jaxpr and no rule: walked once as a call when it looks like one."""
+    subs = _subjaxprs(eqn)
+    jaxpr, consts = _unpack(subs[0])
+    if len(subs) == 1 and len(jaxpr.invars) == len(ins) and len(jaxpr.outvars) == len(eqn.outvars):
+        tally.warnings.append(f"{scope or 'top level'}: `{eqn.primitive.name}` has no rule; its body "
+                              "was counted once, as a plain call.")
+        return _outs(interp, eqn, interp.run(jaxpr, consts, ins, scope, tally))
+    tally.add_unsupported(eqn.primitive.name, scope or "top level")
+    return [interp.register(make_value(v.aval.shape, v.aval.dtype, normalize(
+        unknown(f"output of unsupported `{eqn.primitive.name}`"), v.aval.dtype))) for v in eqn.outvars]
+
+
 # ---------------------------------------------------------------- loops
 
 def _same(a: Value, b: Value) -> bool:
