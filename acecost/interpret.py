@@ -8,7 +8,6 @@ branches) are handled by :mod:`acecost.higher_order`, which calls back into
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -17,7 +16,7 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, axis_map
-from acecost.bits.levels import (STORAGE_WIDTH, Levels, ceil_log2, dtype_bits, from_constant,
+from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
                                  normalize, np_dtype, unknown)
 from acecost.bits.rules import _PASS_THROUGH, levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
@@ -71,13 +70,8 @@ def layer_of_param(path: str) -> str:
 
 def clean_scope(name_stack) -> str:
     """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers."""
-    return _clean_scope(str(name_stack))
-
-
-@functools.lru_cache(maxsize=4096)
-def _clean_scope(name_stack: str) -> str:
     parts = []
-    for part in name_stack.split("/"):
+    for part in str(name_stack).split("/"):
         while (m := _WRAPPER.fullmatch(part)) is not None:
             part = m.group(1)
         if part:
@@ -138,12 +132,12 @@ class Interpreter:
             return value
         return env[var]
 
-    def rebind(self, value: Value, aval, fresh: bool = False) -> Value:
+    def rebind(self, value: Value, aval) -> Value:
         """The same value seen through another variable (a sub-jaxpr's input)."""
         shape = tuple(getattr(aval, "shape", ()))
         dtype = np_dtype(getattr(aval, "dtype", value.dtype))
         if shape == value.shape and dtype == value.dtype:
-            return self.register(value) if fresh else value
+            return value
         lv = value.levels
         if len(shape) != len(value.shape):
             lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset())
