@@ -90,16 +90,21 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     params_argnums = tuple(params_argnums)
     closed = trace(fn, args)
     leaves = leaves_of(args, params_argnums)
-    interp, inputs = _prepare(closed, leaves, options)
     tally = Tally()
     with _no_gc():
+        interp, inputs = _prepare(closed, leaves, options)
         interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
+        del interp, inputs
     return build_report(tally, leaves, options, name)
 
 
 @contextlib.contextmanager
 def _no_gc():
-    """The walk makes many small objects and no cycles worth collecting mid-walk."""
+    """The walk makes many small objects and no cycles worth collecting mid-walk.
+
+    Callers drop the interpreter inside the block: its values are then freed
+    by reference counting, and the collector, re-enabled, has nothing to scan.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -186,12 +191,13 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
 
     bwd_closed = trace(backward, (res_avals, value_aval))
     leaves = leaves_of((params, rest), (0,))
-    interp, inputs = _prepare(fwd_closed, leaves, options)
-    fwd = Tally()
-    outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd)
-    seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
-    bwd = Tally()
-    interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
+    fwd, bwd = Tally(), Tally()
+    with _no_gc():
+        interp, inputs = _prepare(fwd_closed, leaves, options)
+        outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd)
+        seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+        interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
+        del interp, inputs, outs, seed
     for r in bwd.records:
         r.phase = "backward"
     tally = Tally()

@@ -15,6 +15,8 @@ from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 from acecost.bits.levels import Levels, normalize, unknown
 from acecost.bits.value import Value, make_value
+from acecost.cost.elementwise import COUNTED_PRIMITIVES
+from acecost.cost.macs import MAC_RULES
 from acecost.tally import Tally
 
 HigherOrderRule = Callable[..., list[Value]]
@@ -33,22 +35,18 @@ def higher_order(*names: str):
     return register
 
 
-#: Primitives seen to carry no sub-jaxpr (a params scan per equation is not free).
-_FIRST_ORDER: set[str] = set()
+#: Primitives the cost tables count whole: a sub-jaxpr they carry (the
+#: combiner of a scatter or of a generic window reduction) is part of that
+#: count, not a call to walk.
+_COUNTED = frozenset(COUNTED_PRIMITIVES) | frozenset(MAC_RULES)
 
 
 def call_rule(eqn) -> HigherOrderRule | None:
     name = eqn.primitive.name
     rule = HIGHER_ORDER.get(name)
-    if rule is not None or name in _FIRST_ORDER:
+    if rule is not None or name in _COUNTED:
         return rule
-    if _subjaxprs(eqn):
-        return _unknown_call
-    if not eqn.params or name in ("add", "sub", "mul", "div", "max", "min", "dot_general",
-                                  "conv_general_dilated", "broadcast_in_dim", "reshape",
-                                  "convert_element_type", "transpose", "squeeze", "select_n"):
-        _FIRST_ORDER.add(name)
-    return None
+    return _unknown_call if _subjaxprs(eqn) else None
 
 
 def _subjaxprs(eqn) -> list:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from jax.extend.core import Literal
 
-from acecost.bits.axes import AXIS_MAPS, axis_map
+from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map
 from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
                                  normalize, np_dtype, unknown)
 from acecost.bits.rules import _PASS_THROUGH, levels_of
@@ -36,6 +36,11 @@ class Options:
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
+_LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
+
+# How an equation's output varies and what it is derived from, by primitive kind.
+_SHAPE, _CONTRACTION, _OTHER = "shape", "contraction", "other"
+_KIND = {**{n: _SHAPE for n in (*AXIS_MAPS, *_PASS_THROUGH)}, **{n: _CONTRACTION for n in MAC_RULES}}
 _WRAPPER = re.compile(r"[A-Za-z_][\w.]*\((.*)\)")
 
 
@@ -124,13 +129,22 @@ class Interpreter:
 
     def read(self, env: dict, var) -> Value:
         if isinstance(var, Literal):
-            val = var.val
-            key = (val, var.aval.dtype) if isinstance(val, (int, float, bool)) else id(var)
-            value = self._literals.get(key)
-            if value is None:  # a literal's value is the same wherever it appears
-                value = self._literals[key] = self.constant(var.val, var.aval)
-            return value
+            return self.literal(var)
         return env[var]
+
+    def literal(self, var) -> Value:
+        """A literal's value is the same wherever it appears: made once per (value, dtype)."""
+        val = var.val
+        if isinstance(val, (int, float, bool)):
+            key = (val, var.aval.dtype)
+        elif getattr(val, "shape", None) == ():  # a 0-d array (jax's typed scalar literals)
+            key = (val.item(), var.aval.dtype)
+        else:
+            key = id(var)
+        value = self._literals.get(key)
+        if value is None:
+            value = self._literals[key] = self.constant(val, var.aval)
+        return value
 
     def rebind(self, value: Value, aval) -> Value:
         """The same value seen through another variable (a sub-jaxpr's input)."""
@@ -157,8 +171,9 @@ class Interpreter:
         for var, val in zip(jaxpr.invars, args):
             env[var] = self.rebind(val, var.aval)
         scopes = self._scopes
+        literal = self.literal
         for eqn in jaxpr.eqns:
-            ins = [self.read(env, v) for v in eqn.invars]
+            ins = [literal(v) if type(v) is Literal else env[v] for v in eqn.invars]
             stack = eqn.source_info.name_stack
             escope = scopes.get((scope, id(stack)))
             if escope is None:  # name stacks are shared objects of the (live) jaxpr
@@ -168,9 +183,7 @@ class Interpreter:
                 outs = handler(self, eqn, ins, escope, tally)
             else:
                 outs = self.first_order(eqn, ins, escope, tally)
-            for var, val in zip(eqn.outvars, outs):
-                if type(var).__name__ != "DropVar":
-                    env[var] = val
+            env.update(zip(eqn.outvars, outs))  # a dropped output is simply never read
         return [self.read(env, v) for v in jaxpr.outvars]
 
     # ---------------------------------------------------- plain primitives
@@ -188,50 +201,51 @@ class Interpreter:
 
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
-        linear = self._linear_form(eqn, ins)
+        outvars = eqn.outvars
+        out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
+        linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None and len(linear) == 1 and linear[0][1] == 1.0:
             target = self.atoms.get(linear[0][0])
-            out_aval = eqn.outvars[0].aval
-            if target is not None and target.shape == tuple(out_aval.shape):
+            if target is not None and target.shape == out_shape:
                 return [target.with_(form=linear)]
         base = levels_of(eqn, ins, scope)
-        shape_op = name in AXIS_MAPS or name in _PASS_THROUGH
-        elementwise = not shape_op and name not in MAC_RULES and all(
-            v.shape == tuple(eqn.outvars[0].aval.shape) or not v.shape for v in ins)
+        kind = _KIND.get(name, _OTHER)
+        if kind is _SHAPE and ins:
+            first = ins[0]
+            same = [v for v in ins if v.shape == first.shape]
+            vary_in = first.vary if len(same) == 1 else frozenset().union(*(v.vary for v in same))
+            if name in COVERING and vary_in == nontrivial_axes(first.shape):
+                vary = None  # varies everywhere, before and after
+            else:
+                vary = axis_map(eqn)(vary_in)
+            origins = _param_derived(same)
+        elif kind is _OTHER and all(v.shape == out_shape or not v.shape for v in ins):  # elementwise
+            vary = frozenset().union(*(v.vary for v in ins))
+            origins = _param_derived(ins)
+        elif name == "gather" and not ins[0].origins:
+            # a lookup in a constant codebook (Qwix nf4) is its indices' weight
+            vary = None
+            origins = _param_derived(ins[1:])
+        else:
+            vary = None
+            origins = frozenset() if kind is _CONTRACTION else _param_derived(ins)
         outs = []
-        for var in eqn.outvars:
+        for var in outvars:
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            lv = normalize(base, aval.dtype)
-            if shape_op and ins:
-                same = [v for v in ins if v.shape == ins[0].shape]
-                vary = axis_map(eqn)(frozenset().union(*(v.vary for v in same)))
-                origins = _param_derived(same)
-            elif elementwise:
-                vary = frozenset().union(*(v.vary for v in ins))
-                origins = _param_derived(ins)
-            elif name == "gather" and not ins[0].origins:
-                # a lookup in a constant codebook (Qwix nf4) is its indices' weight
-                vary = None
-                origins = _param_derived(ins[1:])
-            else:
-                vary = None
-                origins = frozenset() if name in MAC_RULES else _param_derived(ins)
-            value = make_value(aval.shape, aval.dtype, lv, vary, origins)
+            value = make_value(aval.shape, aval.dtype, normalize(base, aval.dtype), vary, origins)
             if linear is not None:
-                value = value.with_(form=linear)
-                outs.append(value)
+                outs.append(value._replace(form=linear))
             else:
                 outs.append(self.register(value))
         return outs
 
-    def _linear_form(self, eqn, ins):
+    def _linear_form(self, eqn, ins, out_shape):
         """The linear form of add/sub/neg/identity results, else None."""
         name = eqn.primitive.name
         if name in _LINEAR_SIGN:
-            out_shape = tuple(eqn.outvars[0].aval.shape)
             if len(ins) == 2 and ins[0].shape == out_shape and ins[1].shape == out_shape:
                 return combine_forms([(ins[0].form, 1.0), (ins[1].form, _LINEAR_SIGN[name])])
             return None
@@ -249,8 +263,10 @@ class Interpreter:
         prim = eqn.primitive.name
         c = MAC_RULES[prim](eqn)
         lhs, rhs = ins[0], ins[1]
-        weight_is_lhs = bool(self._param_origin(lhs)) and not self._param_origin(rhs)
-        layer = scope or self._name_from_params(rhs, lhs) or self._unnamed_layer(prim)
+        origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
+        weight_is_lhs = bool(origin_l) and not origin_r
+        param = origin_r or origin_l
+        layer = scope or (param and layer_of_param(param)) or self._unnamed_layer(prim)
         bl, src_l, fb_l = self.operand_bits(lhs, c.lhs_contracting)
         br, src_r, fb_r = self.operand_bits(rhs, c.rhs_contracting)
         act_side, w_side = ("rhs", "lhs") if weight_is_lhs else ("lhs", "rhs")
@@ -262,7 +278,7 @@ class Interpreter:
                 for side, b in ((act_side, a_bits), (w_side, w_bits)):
                     if b is not None:
                         bits[side] = [b, f"override --bits {pattern.pattern}", None]
-        for side, value, contracting in (("lhs", lhs, c.lhs_contracting), ("rhs", rhs, c.rhs_contracting)):
+        for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
             b, src, reason = bits[side]
             if STORAGE_WIDTH in src:
                 tally.warnings.append(
@@ -273,7 +289,6 @@ class Interpreter:
                 tally.warnings.append(
                     f"{layer}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
                     f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{layer}=A,W'.")
-            origin = self._param_origin(value)
             if origin:
                 tally.use_param(origin, b)
         a_bits, w_bits = bits[act_side][0], bits[w_side][0]
@@ -306,17 +321,14 @@ class Interpreter:
 
     def _param_origin(self, value: Value) -> str | None:
         """The parameter this operand essentially is (largest origin, not a scale)."""
-        if not value.origins:
+        origins = value.origins
+        if not origins:
             return None
-        best = max(sorted(value.origins), key=lambda p: self.param_sizes.get(p, 0))
+        if len(origins) == 1:
+            (best,) = origins
+        else:
+            best = max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
         return best if self.param_sizes.get(best, 0) >= value.size else None
-
-    def _name_from_params(self, *operands: Value) -> str | None:
-        for value in operands:
-            origin = self._param_origin(value)
-            if origin:
-                return layer_of_param(origin)
-        return None
 
     def _unnamed_layer(self, prim: str) -> str:
         self._unnamed += 1

@@ -6,6 +6,7 @@ is still known to be per-channel when it reaches the dot.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 AxisMap = Callable[[frozenset[int]], frozenset[int]]
@@ -44,10 +45,11 @@ def _reduce(eqn) -> AxisMap:
 
 
 def _reshape(eqn) -> AxisMap:
-    return reshape_map(eqn.invars[0].aval.shape, eqn.outvars[0].aval.shape)
+    return reshape_map(tuple(eqn.invars[0].aval.shape), tuple(eqn.outvars[0].aval.shape))
 
 
-def reshape_map(in_shape, out_shape) -> AxisMap:
+@functools.lru_cache(maxsize=4096)
+def reshape_map(in_shape: tuple, out_shape: tuple) -> AxisMap:
     """An input axis moves to every output axis its flat-index digits overlap."""
 
     def spans(shape):
@@ -98,6 +100,12 @@ AXIS_MAPS: dict[str, Callable[[object], AxisMap]] = {
     "argmax": lambda eqn: _drop(eqn.params["axes"]),
     "argmin": lambda eqn: _drop(eqn.params["axes"]),
 }
+
+
+#: Shape primitives that map "varies along every non-trivial axis" to the same
+#: on the output (no new varying axis, none lost but reduced/size-1 ones).
+COVERING = frozenset(("reshape", "transpose", "squeeze", "expand_dims", "reduce_sum", "reduce_max",
+                      "reduce_min", "reduce_prod", "reduce_and", "reduce_or", "argmax", "argmin"))
 
 
 def axis_map(eqn) -> AxisMap:

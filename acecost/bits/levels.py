@@ -76,17 +76,19 @@ def np_dtype(dtype) -> np.dtype:
     need a placeholder dtype.
     """
     try:
-        return _np_dtype(dtype)
+        return _NP_DTYPES[dtype]
+    except KeyError:
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = np.dtype(object)
+        _NP_DTYPES[dtype] = dt
+        return dt
     except TypeError:  # unhashable: not a plain dtype
         return np.dtype(object)
 
 
-@functools.lru_cache(maxsize=256)
-def _np_dtype(dtype) -> np.dtype:
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        return np.dtype(object)
+_NP_DTYPES: dict = {}
 
 
 def is_float8(dtype) -> bool:
@@ -96,7 +98,11 @@ def is_float8(dtype) -> bool:
 
 def dtype_bits(dtype) -> int:
     """Storage width of a dtype in bits (int4 -> 4, bool -> 1)."""
-    dt = np.dtype(dtype)
+    return _dtype_bits(np_dtype(dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype_bits(dt: np.dtype) -> int:
     if dt == np.bool_:
         return 1
     name = str(dt)
@@ -111,7 +117,11 @@ def dtype_bits(dtype) -> int:
 
 
 def is_integer_dtype(dtype) -> bool:
-    dt = np.dtype(dtype)
+    return _is_integer(np_dtype(dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def _is_integer(dt: np.dtype) -> bool:
     return dt.kind in "iu" or str(dt) in ("int2", "int4", "uint2", "uint4")
 
 
@@ -134,6 +144,8 @@ def normalize(lv: Levels, dtype) -> Levels:
     """
     dt = np_dtype(dtype)
     kind, info, float8 = _dtype_facts(dt)
+    if kind == "other" and not float8 and not lv.integral:
+        return lv  # a plain float proves nothing
     lo, hi, integral = lv.lo, lv.hi, lv.integral
     if kind == "bool":
         lo, hi, integral = (0 if lo is None else max(lo, 0)), (1 if hi is None else min(hi, 1)), True

@@ -60,11 +60,11 @@ def _case_count(v: Value) -> int:
     return 1 if _neutral(v) else v.levels.count
 
 
-def _first_unknown_why(ins: Sequence[Value]) -> str:
+def _first_unknown(ins: Sequence[Value]) -> Levels:
     for v in ins:
         if not v.levels.known:
-            return v.levels.why
-    return ""
+            return v.levels
+    return unknown("")
 
 
 def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
@@ -76,17 +76,16 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     unstructured operand (a scale, an offset) varies along.
     """
     evidence = _evidence(ins)
-    if not evidence and len(ins) == 1:
-        lv = ins[0].levels
-        if not lv.known and lv.lo is None and lv.hi is None and not lv.integral and lv.tag is None \
-                and not lv.const and not lv.axes:
-            return lv  # the same as unknown(lv.why), without a copy
     if not evidence:
         if all(v.levels.const for v in ins):
             return Levels(count=1, const=True, why="constant")
         if all(_neutral(v) for v in ins):
             return Levels(count=1, why="one value per tensor")
-        return unknown(_first_unknown_why(ins))
+        lv = _first_unknown(ins)
+        if lv.lo is None and lv.hi is None and not lv.integral and lv.tag is None \
+                and not lv.const and not lv.axes:
+            return lv  # the same as unknown(lv.why), without a copy
+        return unknown(lv.why)
     count = reduce(lambda a, b: a * b, (v.levels.count for v in evidence), 1)
     axes = frozenset().union(*(v.levels.axes for v in evidence))
     axes |= frozenset().union(*(v.vary for v in ins if not v.levels.known))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -33,7 +34,7 @@ class Value(NamedTuple):
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     def with_(self, **changes) -> "Value":
         return self._replace(**changes)
@@ -54,8 +55,11 @@ def new_atom_form() -> Form:
 
 def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
     shape = shape if type(shape) is tuple else tuple(map(int, shape))
-    vary = nontrivial_axes(shape) if vary is None else frozenset(vary) & nontrivial_axes(shape)
-    return Value(shape, np_dtype(dtype), levels, vary, frozenset(origins), new_atom_form(), name)
+    spread = _nontrivial(shape)
+    vary = spread if vary is None else (vary if type(vary) is frozenset else frozenset(vary)) & spread
+    if type(origins) is not frozenset:
+        origins = frozenset(origins)
+    return Value(shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name)
 
 
 def combine_forms(forms_and_signs) -> Form:

@@ -65,6 +65,10 @@ FREE = set((
 ).split())
 
 
+#: Every primitive these tables know.
+COUNTED_PRIMITIVES = frozenset(_CATEGORIES) | FREE
+
+
 def elementwise_cost(eqn) -> tuple[str, int] | None:
     """(category, scalar operations) of one execution, or None when unknown."""
     name = eqn.primitive.name
