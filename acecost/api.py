@@ -10,7 +10,7 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Iterable, Mapping
 
-from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, is_integer_dtype, normalize, unknown
+from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
 from acecost.interpret import Interpreter, Options
@@ -125,11 +125,11 @@ def _prepare(closed, leaves, options):
     for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval
         if leaf is not None and leaf.is_param:
-            why = f"parameter '{leaf.path}' ({aval.dtype}) is used without a quantizer"
+            why = f"parameter '{leaf.path}' ({dtype_name(aval.dtype)}) is used without a quantizer"
             origins, pname = {leaf.path}, leaf.path
         else:
             label = leaf.path if leaf is not None else f"arg{i}"
-            why = f"model input '{label}' ({aval.dtype}) is used without a quantizer"
+            why = f"model input '{label}' ({dtype_name(aval.dtype)}) is used without a quantizer"
             origins, pname = set(), None
         if leaf is not None and leaf.declared_bits is not None:
             lv = normalize(Levels(count=2 ** leaf.declared_bits,
@@ -262,7 +262,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Re
         used = tally.param_bits.get(leaf.path)
         bits = used if used is not None else dtype_bits(leaf.dtype)
         size = _size(leaf.shape)
-        params.append(ParamRecord(path=leaf.path, shape=list(leaf.shape), dtype=str(leaf.dtype),
+        params.append(ParamRecord(path=leaf.path, shape=list(leaf.shape), dtype=dtype_name(leaf.dtype),
                                   bits=bits, size_bits=size * bits,
                                   used_in="dot/conv" if used is not None else "elementwise"))
     by_category: Counter = Counter()

@@ -83,14 +83,16 @@ def _call(interp, eqn, ins, scope, tally):
     # Linear forms matter only where inputs share atoms (a straight-through
     # estimator split across arguments); an input whose atoms are its own is
     # keyed as such, so a residual stream's growing form does not defeat reuse.
-    owners: dict = {}
+    first_owner: dict = {}
+    shared = set()
     for i, v in enumerate(args):
         for atom, _ in v.form:
-            owners.setdefault(atom, set()).add(i)
+            if first_owner.setdefault(atom, i) != i:
+                shared.add(atom)
     canon: dict = {}
     forms = []
     for v in args:
-        if all(len(owners[a]) == 1 for a, _ in v.form):
+        if not shared or not any(a in shared for a, _ in v.form):
             forms.append(None)
         else:
             forms.append(tuple((canon.setdefault(a, len(canon)), c) for a, c in v.form))
@@ -122,7 +124,7 @@ def _canonical(value: Value, args, canon: dict):
 def _replay(interp, spec, args, by_index) -> Value:
     value, how = spec
     if how is None:
-        return interp.register(value.with_(form=()))
+        return interp.register(value)  # its atom is taken: it gets a fresh one
     if how[0] == "arg":
         return args[how[1]]
     new = tuple((by_index[i], c) for i, c in how[1])

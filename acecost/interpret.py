@@ -36,6 +36,11 @@ class Options:
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
+#: Atoms a linear form may hold before the value becomes an atom of its own.
+#: A straight-through estimator cancels two or three; without a bound, an
+#: unrolled residual stream's form would grow by one atom per layer.
+MAX_FORM_ATOMS = 8
+
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
 # How an equation's output varies and what it is derived from, by primitive kind.
@@ -97,6 +102,14 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
     if any(not v.origins and not v.levels.const for v in ins):
         return frozenset()
     return frozenset().union(*(v.origins for v in ins))
+
+
+def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
+    """Every input is the output's shape or a scalar (an elementwise op, after jax's broadcasting)."""
+    for v in ins:
+        if v.shape and v.shape != out_shape:
+            return False
+    return True
 
 
 class Interpreter:
@@ -196,7 +209,8 @@ class Interpreter:
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")
             elif cost[1]:
-                tally.elementwise[(scope, cost[0])] += cost[1]
+                counts, key = tally.elementwise, (scope, cost[0])
+                counts[key] = counts.get(key, 0) + cost[1]  # get: no Counter.__missing__ call
         return self.outputs(eqn, ins, scope)
 
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
@@ -204,10 +218,13 @@ class Interpreter:
         outvars = eqn.outvars
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
-        if linear is not None and len(linear) == 1 and linear[0][1] == 1.0:
-            target = self.atoms.get(linear[0][0])
-            if target is not None and target.shape == out_shape:
-                return [target.with_(form=linear)]
+        if linear is not None:
+            if len(linear) == 1 and linear[0][1] == 1.0:
+                target = self.atoms.get(linear[0][0])
+                if target is not None and target.shape == out_shape:
+                    return [target.with_(form=linear)]
+            elif len(linear) > MAX_FORM_ATOMS:
+                linear = None  # a long sum (a residual stream) starts afresh as one atom
         base = levels_of(eqn, ins, scope)
         kind = _KIND.get(name, _OTHER)
         if kind is _SHAPE and ins:
@@ -219,8 +236,8 @@ class Interpreter:
             else:
                 vary = axis_map(eqn)(vary_in)
             origins = _param_derived(same)
-        elif kind is _OTHER and all(v.shape == out_shape or not v.shape for v in ins):  # elementwise
-            vary = frozenset().union(*(v.vary for v in ins))
+        elif kind is _OTHER and _elementwise(ins, out_shape):
+            vary = ins[0].vary if len(ins) == 1 else frozenset().union(*(v.vary for v in ins))
             origins = _param_derived(ins)
         elif name == "gather" and not ins[0].origins:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight

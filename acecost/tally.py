@@ -47,8 +47,9 @@ class Tally:
                 self.records.append(replace(
                     r, multiplier=r.multiplier * factor, macs=r.macs * factor, ace=r.ace * factor,
                     per_iteration=r.per_iteration or per_iteration))
+            counts = self.elementwise
             for key, ops in child.elementwise.items():
-                self.elementwise[key] += ops * factor
+                counts[key] = counts.get(key, 0) + ops * factor
             self.loops.extend(child.loops)
             self.branches.extend(child.branches)
         for prim, entry in child.unsupported.items():

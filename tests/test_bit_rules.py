@@ -444,6 +444,28 @@ def test_ste_stop_gradient_pair():
     assert act_bits(ste) == 4
 
 
+def test_ste_on_a_long_residual_sum():
+    # the residual stream of an unrolled network is a sum of many terms; the
+    # straight-through estimator applied to it must still forward q7(x)
+    def residual_then_ste(x):
+        for k in range(20):
+            x = x + jnp.tanh(x * (k + 1.0))
+        return x + lax.stop_gradient(q7(x) - x)
+
+    assert act_bits(residual_then_ste) == 4
+
+
+def test_ste_split_across_a_long_sum():
+    # x - (a + b + ... ) + (a + b + ...) cancels term by term when few terms are
+    # involved; the STE written over a 3-term sum is still recognised
+    def ste(x):
+        a, b = jnp.tanh(x), jnp.sin(x)
+        s = x + a + b
+        return s - a - b + lax.stop_gradient(q7(x) - x)
+
+    assert act_bits(ste) == 4
+
+
 def test_custom_vjp_quantizer():
     @jax.custom_vjp
     def quant(x):

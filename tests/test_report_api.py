@@ -59,6 +59,17 @@ def test_elementwise_ops_by_definition(rep):
     assert rep.totals.elementwise_ops == 42 + 42 + 42 + 30 + 15
 
 
+def test_scatter_add_is_counted_not_unsupported():
+    # a scatter carries its combiner as a jaxpr; it is one op per update element
+    def f(x, y):
+        return x.at[jnp.array([0, 2, 3])].add(y)
+
+    rep = acecost.analyze(f, S((5, 4), F32), S((3, 4), F32), params_argnums=())
+    assert rep.unsupported == []
+    assert rep.elementwise_by_category["scatter"] == 3 * 4
+    assert rep.totals.complete
+
+
 def test_per_layer_records(rep):
     by_name = {r.name: r for r in rep.layers}
     assert sorted(by_name) == ["fc1", "fc2", "head"]

@@ -116,6 +116,20 @@ def _dtype_bits(dt: np.dtype) -> int:
     return dt.itemsize * 8
 
 
+def dtype_name(dtype) -> str:
+    """``str(dtype)``, cached: numpy builds the name anew on every call."""
+    try:
+        return _DTYPE_NAMES[dtype]
+    except KeyError:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+        return name
+    except TypeError:  # unhashable
+        return str(dtype)
+
+
+_DTYPE_NAMES: dict = {}
+
+
 def is_integer_dtype(dtype) -> bool:
     return _is_integer(np_dtype(dtype))
 

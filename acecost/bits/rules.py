@@ -52,19 +52,8 @@ def _neutral(v: Value) -> bool:
     return v.levels.const or not v.vary
 
 
-def _evidence(ins: Sequence[Value]) -> list[Value]:
-    return [v for v in ins if v.levels.known and not _neutral(v)]
-
-
 def _case_count(v: Value) -> int:
     return 1 if _neutral(v) else v.levels.count
-
-
-def _first_unknown(ins: Sequence[Value]) -> Levels:
-    for v in ins:
-        if not v.levels.known:
-            return v.levels
-    return unknown("")
 
 
 def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
@@ -75,13 +64,23 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     counts; its level set varies along their axes and along every axis an
     unstructured operand (a scale, an offset) varies along.
     """
-    evidence = _evidence(ins)
+    evidence, all_const, all_neutral, first_unknown = [], True, True, None
+    for v in ins:  # one pass: this runs for most equations of a model
+        lv = v.levels
+        neutral = lv.const or not v.vary  # _neutral(v), inlined
+        if lv.count is None:
+            if first_unknown is None:
+                first_unknown = lv
+        elif not neutral:
+            evidence.append(v)
+        all_const = all_const and lv.const
+        all_neutral = all_neutral and neutral
     if not evidence:
-        if all(v.levels.const for v in ins):
+        if all_const:
             return Levels(count=1, const=True, why="constant")
-        if all(_neutral(v) for v in ins):
+        if all_neutral:
             return Levels(count=1, why="one value per tensor")
-        lv = _first_unknown(ins)
+        lv = first_unknown
         if lv.lo is None and lv.hi is None and not lv.integral and lv.tag is None \
                 and not lv.const and not lv.axes:
             return lv  # the same as unknown(lv.why), without a copy

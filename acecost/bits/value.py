@@ -59,7 +59,11 @@ def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), nam
     vary = spread if vary is None else (vary if type(vary) is frozenset else frozenset(vary)) & spread
     if type(origins) is not frozenset:
         origins = frozenset(origins)
-    return Value(shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name)
+    # tuple.__new__ directly: the named tuple's own __new__ is one more Python call per value
+    return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name))
+
+
+_new_tuple = tuple.__new__
 
 
 def combine_forms(forms_and_signs) -> Form:

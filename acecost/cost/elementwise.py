@@ -14,7 +14,11 @@ Counter = Callable[[object], int]
 
 
 def _out_elements(eqn) -> int:
-    return sum(prod(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
+    outvars = eqn.outvars
+    if len(outvars) == 1:
+        aval = outvars[0].aval
+        return prod(aval.shape) if hasattr(aval, "shape") else 0
+    return sum(prod(v.aval.shape) for v in outvars if hasattr(v.aval, "shape"))
 
 
 def _in_elements(eqn) -> int:

@@ -22,13 +22,12 @@ class Contraction:
 
 
 def dot_general(eqn) -> Contraction:
-    lhs, rhs = (v.aval.shape for v in eqn.invars[:2])
+    lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    batch = prod(lhs[d] for d in lb)
-    contracting = prod(lhs[d] for d in lc)
-    lhs_free = prod(d for i, d in enumerate(lhs) if i not in lc and i not in lb)
-    rhs_free = prod(d for i, d in enumerate(rhs) if i not in rc and i not in rb)
-    return Contraction(batch * lhs_free * rhs_free * contracting, frozenset(lc), frozenset(rc))
+    # every lhs element meets every free rhs element of its batch: lhs size x rhs free size
+    rhs_fixed = set(rc) | set(rb)
+    rhs_free = prod([d for i, d in enumerate(rhs) if i not in rhs_fixed])
+    return Contraction(prod(lhs) * rhs_free, frozenset(lc), frozenset(rc))
 
 
 def conv_general_dilated(eqn) -> Contraction:
