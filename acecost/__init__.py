@@ -4,7 +4,7 @@
 of every dot/conv operand and returns a :class:`Report` with MACs, ACE, BOPs,
 CPU64, size and elementwise work, per layer and in total.
 """
-from acecost.api import analyze, analyze_target, analyze_train, parse_override
+from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
 from acecost.errors import AcecostError, ConfigError, TargetError
 from acecost.report import OpRecord, ParamRecord, Report, Totals
 from acecost.tag import tag
@@ -14,5 +14,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AcecostError", "ConfigError", "OpRecord", "ParamRecord", "Report", "Target", "TargetError",
-    "Totals", "analyze", "analyze_target", "analyze_train", "parse_override", "tag", "__version__",
+    "Totals", "analyze", "analyze_jaxpr", "analyze_target", "analyze_train", "parse_override", "tag", "__version__",
 ]

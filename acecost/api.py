@@ -86,9 +86,32 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     :func:`acecost.tag` win over inference. ``while_trips`` gives the trip
     count of while loops whose count is not static.
     """
+    options = _options(float_bits, overrides, while_trips)  # bad options fail before tracing
+    return _analyze_closed(trace(fn, args), args, options, tuple(params_argnums), name)
+
+
+def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
+                  overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+    """:func:`analyze` of a jaxpr already traced, e.g. ``jax.make_jaxpr(fn)(*args)``.
+
+    ``args`` are the arguments it was traced with (arrays or
+    ``ShapeDtypeStruct``s): their pytree names the parameters and layers.
+    """
+    from jax import tree_util
+    from jax.extend.core import ClosedJaxpr
+
+    if not isinstance(closed_jaxpr, ClosedJaxpr):
+        raise AcecostError(f"analyze_jaxpr expects a ClosedJaxpr, e.g. jax.make_jaxpr(fn)(*args); "
+                           f"got {type(closed_jaxpr).__name__}")
+    n_leaves, n_inputs = len(tree_util.tree_leaves(args)), len(closed_jaxpr.jaxpr.invars)
+    if n_leaves != n_inputs:
+        raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
+                           "leaves: pass the arguments it was traced with")
     options = _options(float_bits, overrides, while_trips)
-    params_argnums = tuple(params_argnums)
-    closed = trace(fn, args)
+    return _analyze_closed(closed_jaxpr, args, options, tuple(params_argnums), name)
+
+
+def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
     leaves = leaves_of(args, params_argnums)
     tally = Tally()
     with _no_gc():

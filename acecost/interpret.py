@@ -284,19 +284,22 @@ class Interpreter:
         weight_is_lhs = bool(origin_l) and not origin_r
         param = origin_r or origin_l
         layer = scope or (param and layer_of_param(param)) or self._unnamed_layer(prim)
-        bl, src_l, fb_l = self.operand_bits(lhs, c.lhs_contracting)
-        br, src_r, fb_r = self.operand_bits(rhs, c.rhs_contracting)
-        act_side, w_side = ("rhs", "lhs") if weight_is_lhs else ("lhs", "rhs")
-        if ZERO_POINT_SOURCE in (src_l, src_r):
+        lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
+        rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
             layer = f"{layer}/zero_point"
-        bits = {"lhs": [bl, src_l, fb_l], "rhs": [br, src_r, fb_r]}
+        if weight_is_lhs:
+            (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        else:
+            (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
         for pattern, a_bits, w_bits in self.options.overrides:
             if pattern.search(layer):
-                for side, b in ((act_side, a_bits), (w_side, w_bits)):
-                    if b is not None:
-                        bits[side] = [b, f"override --bits {pattern.pattern}", None]
+                why = f"override --bits {pattern.pattern}"
+                a = (a_bits, why, None) if a_bits is not None else a
+                w = (w_bits, why, None) if w_bits is not None else w
+        by_side = {act_side: a, w_side: w}
         for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
-            b, src, reason = bits[side]
+            b, src, reason = by_side[side]
             if STORAGE_WIDTH in src:
                 tally.warnings.append(
                     f"{layer}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
@@ -308,15 +311,13 @@ class Interpreter:
                     f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{layer}=A,W'.")
             if origin:
                 tally.use_param(origin, b)
-        a_bits, w_bits = bits[act_side][0], bits[w_side][0]
         tally.records.append(OpRecord(
             name=layer, primitive=prim,
             lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
             out_shape=list(eqn.outvars[0].aval.shape),
-            bits_a=a_bits, bits_w=w_bits,
-            bits_a_source=bits[act_side][1], bits_w_source=bits[w_side][1],
-            multiplier=1, macs=c.macs, ace=c.macs * a_bits * w_bits,
-            binary=a_bits == 1 and w_bits == 1, weight_operand=w_side))
+            bits_a=a[0], bits_w=w[0], bits_a_source=a[1], bits_w_source=w[1],
+            multiplier=1, macs=c.macs, ace=c.macs * a[0] * w[0],
+            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side))
 
     def operand_bits(self, value: Value, contracting: frozenset[int]) -> tuple[int, str, str | None]:
         """(bits, where they came from, why it fell back to float or None)."""

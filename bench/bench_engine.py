@@ -3,7 +3,9 @@
 For each model, in one run:
   (a) ``jax.make_jaxpr`` alone (the floor any jaxpr-based tool pays),
   (b) ``acecost.analyze`` end to end (tracing included),
-  (c) ``jax.jit(f).lower(*args).compile().cost_analysis()``.
+  (c) ``jax.jit(f).lower(*args).compile().cost_analysis()``,
+  (d) ``acecost.analyze_jaxpr`` on the jaxpr of (a): acecost's own pass alone,
+      measured directly rather than as the difference b - a of two noisy times.
 Every model is built from ShapeDtypeStructs, so nothing is executed.
 
 Usage:  python bench/bench_engine.py [--reps N] [--quick]
@@ -11,6 +13,7 @@ Usage:  python bench/bench_engine.py [--reps N] [--quick]
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from dataclasses import dataclass
@@ -147,10 +150,16 @@ def transformer_macs(L: int) -> int:
 
 def _median_time(fn: Callable[[], object], reps: int) -> tuple[float, object]:
     """Median wall time of ``fn``, each run cold: jax caches traces by function,
-    so without clearing them a repeated ``make_jaxpr`` costs nothing."""
+    so without clearing them a repeated ``make_jaxpr`` costs nothing.
+
+    Each run starts from a collected heap: a full collection of jax's live
+    objects takes 60-100 ms here and otherwise lands in whichever timed call
+    happens to cross the threshold, swamping the difference being measured.
+    """
     times, out = [], None
     for _ in range(reps):
         jax.clear_caches()
+        gc.collect()
         t0 = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
@@ -168,6 +177,7 @@ class Row:
     name: str
     trace: float
     acecost: float
+    own: float  # (d): the walk alone, on an already traced jaxpr
     compile: float | None
     macs: int
     macs_once: int  # every loop body counted once, as XLA's cost analysis does
@@ -179,17 +189,20 @@ def bench(model: Model, reps: int, compile_reps: int) -> Row:
     trace = lambda: jax.make_jaxpr(model.fn)(*model.args)  # noqa: E731
     analyze = lambda: acecost.analyze(model.fn, *model.args)  # noqa: E731
     analyze()  # warm-up: first-use imports and registrations, for (a) and (b) alike
-    ta, tb = [], []
-    for _ in range(reps):  # interleave so drift hits both alike
+    closed = trace()
+    walk = lambda: acecost.analyze_jaxpr(closed, *model.args)  # noqa: E731
+    ta, tb, td = [], [], []
+    for _ in range(reps):  # interleave so drift hits all alike
         ta.append(_median_time(trace, 1)[0])
         t, rep = _median_time(analyze, 1)
         tb.append(t)
+        td.append(_median_time(walk, 1)[0])
     compile_time, flops = None, None
     if compile_reps:
         compile_time, cost = _median_time(
             lambda: jax.jit(model.fn).lower(*model.args).compile().cost_analysis(), compile_reps)
         flops = _xla_flops(cost)
-    return Row(model.name, statistics.median(ta), statistics.median(tb), compile_time,
+    return Row(model.name, statistics.median(ta), statistics.median(tb), statistics.median(td), compile_time,
                rep.totals.macs, sum(r.macs_per_call for r in rep.layers), flops, model.layers)
 
 
@@ -212,14 +225,14 @@ def main(argv=None) -> None:
             for L in ((12, 384) if args.quick else (12, 96, 384))]
 
     head = f"{'model':28s} {'(a) trace':>10s} {'(b) acecost':>12s} {'(c) compile':>12s} " \
-           f"{'b-a':>8s} {'own pass (b-a)/a':>17s} {'b/c':>7s}"
+           f"{'b-a':>8s} {'(b-a)/a':>8s} {'(d) own':>8s} {'d/a':>6s} {'b/c':>7s}"
     print(head)
     print("-" * len(head))
     for r in rows + flat:
         c = f"{r.compile:10.3f} s" if r.compile is not None else f"{'-':>12s}"
         ratio = f"{r.acecost / r.compile:7.3f}" if r.compile else f"{'-':>7s}"
         print(f"{r.name:28s} {r.trace:8.3f} s {r.acecost:10.3f} s {c} {r.acecost - r.trace:6.3f} s "
-              f"{(r.acecost - r.trace) / r.trace:16.1%} {ratio}")
+              f"{(r.acecost - r.trace) / r.trace:8.1%} {r.own:6.3f} s {r.own / r.trace:6.1%} {ratio}")
 
     print("\nMACs vs XLA's cost_analysis: flops/2 (XLA adds elementwise flops, skips padded conv taps"
           "\nand counts a loop body once); 'body once' is acecost's count with each loop body once")

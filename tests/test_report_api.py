@@ -59,6 +59,21 @@ def test_elementwise_ops_by_definition(rep):
     assert rep.totals.elementwise_ops == 42 + 42 + 42 + 30 + 15
 
 
+def test_analyze_jaxpr_gives_the_same_report(rep):
+    closed = jax.make_jaxpr(binary_mlp)(MLP_PARAMS, MLP_X)
+    again = acecost.analyze_jaxpr(closed, MLP_PARAMS, MLP_X)
+    strip = lambda d: {k: v for k, v in d.items() if k != "meta"}  # noqa: E731
+    assert strip(again.to_dict()) == strip(rep.to_dict())
+
+
+def test_analyze_jaxpr_rejects_what_is_not_a_traced_jaxpr():
+    with pytest.raises(acecost.AcecostError, match="expects a ClosedJaxpr"):
+        acecost.analyze_jaxpr(binary_mlp, MLP_PARAMS, MLP_X)
+    closed = jax.make_jaxpr(binary_mlp)(MLP_PARAMS, MLP_X)
+    with pytest.raises(acecost.AcecostError, match="takes 5 inputs but the arguments given have 1"):
+        acecost.analyze_jaxpr(closed, MLP_X)
+
+
 def test_scatter_add_is_counted_not_unsupported():
     # a scatter carries its combiner as a jaxpr; it is one op per update element
     def f(x, y):

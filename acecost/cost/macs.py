@@ -7,13 +7,11 @@ XLA's cost analysis skips padded taps instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
-from typing import Callable
+from typing import Callable, NamedTuple
 
 
-@dataclass(frozen=True)
-class Contraction:
+class Contraction(NamedTuple):
     """What a contracting primitive does, in the terms cost and bits need."""
 
     macs: int
