@@ -113,17 +113,65 @@ def totals_panel(report: Report) -> Panel:
                  border_style="green" if t.complete and not report.fallbacks else "yellow")
 
 
+#: Why an operand fell back to float, from the source text the engine writes,
+#: as (pattern in the source, what to call it); the first match wins.
+FALLBACK_CAUSES = (
+    ("parameter '", "float parameter used without a quantizer"),
+    ("a sum of products has no level structure", "output of a previous dot/conv, not requantized"),
+    ("model input '", "model input used without a quantizer"),
+    ("scale varies along contracting", "scale varies along a contracting dimension"),
+    ("are unbounded", "round/floor/ceil with no clip to a range"),
+    ("no bit rule for", "passes through a primitive with no bit rule"),
+    ("has no level structure", "output of a sum or reduction, not requantized"),
+)
+
+
+def fallback_cause(source: str) -> str:
+    for pattern, cause in FALLBACK_CAUSES:
+        if pattern in source:
+            return cause
+    return "other: " + source.split("(", 1)[-1].rstrip(")")
+
+
+def fallback_summary(report: Report) -> list[tuple[str, int, str]]:
+    """(cause, operands, first example) for every operand counted as float for lack of evidence."""
+    found: dict[str, list] = {}
+    for r in report.fallbacks:
+        sides = (("activation", r.bits_a_source), ("weight", r.bits_w_source))
+        for role, source in sides:
+            if "no level structure" in source:
+                entry = found.setdefault(fallback_cause(source), [0, f"{r.name} ({role})"])
+                entry[0] += 1
+    return sorted(((cause, n, example) for cause, (n, example) in found.items()), key=lambda e: -e[1])
+
+
+def _is_fallback_warning(warning: str) -> bool:
+    return "-bit float: " in warning
+
+
 def warnings_panel(report: Report, limit: int) -> list[Panel]:
-    if not report.warnings:
+    """Float fallbacks grouped by cause, then the other warnings one by one."""
+    if not report.warnings or limit <= 0:
         return []
-    lines = [Text(f"- {w}") for w in report.warnings[:limit]]
-    if len(report.warnings) > limit:
-        lines.append(Text(f"... and {len(report.warnings) - limit} more (all of them in --format json)",
-                          style="dim"))
-    if report.fallbacks:
-        lines.append(Text(f"{len(report.fallbacks)} contraction(s) have a float operand for lack of "
-                          "evidence: tag it with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.",
-                          style="bold"))
+    lines: list = []
+    summary = fallback_summary(report)
+    if summary:
+        n_operands = sum(n for _, n, _ in summary)
+        lines.append(Text(f"{n_operands} operand(s) in {len(report.fallbacks)} contraction(s) count as float "
+                          "for lack of evidence:", style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="right", min_width=5)
+        grid.add_column(overflow="fold")  # a long cause wraps under itself, not under the count
+        for cause, n, example in summary:
+            grid.add_row(str(n), Text.assemble(cause, (f"  e.g. {example}", "dim")))
+        lines.append(grid)
+        lines.append(Text("Expected in layers meant to be float. For a quantized layer, tag the operand "
+                          "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
+    others = [w for w in report.warnings if not _is_fallback_warning(w)]
+    lines.extend(Text(f"- {w}") for w in others[:limit])
+    hidden = len(others) - min(len(others), limit)
+    lines.append(Text(f"{f'... and {hidden} more. ' if hidden else ''}Every warning is in --format json.",
+                      style="dim"))
     return [Panel(Group(*lines), title=f"Warnings ({len(report.warnings)})", title_align="left",
                   border_style="yellow")]
 

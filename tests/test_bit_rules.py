@@ -103,7 +103,16 @@ def test_round_of_clip(bound, expected):
 
 def test_clip_of_round():
     # clip(round(x), -2, 1): the integers -2..1, 4 levels (metrics.md's example)
-    assert act_bits(lambda x: jnp.clip(jnp.round(x), -2, 1)) == 2
+    rec = act(lambda x: jnp.clip(jnp.round(x), -2, 1))
+    assert rec.bits_a == 2
+    # the source names the clip that bounded the integers, not the unbounded round before it
+    assert rec.bits_a_source.startswith("4 levels: integers clipped to [-2, 1]")
+    assert "unbounded" not in rec.bits_a_source
+
+
+def test_lax_clamp_of_round_names_the_clip():
+    rec = act(lambda x: lax.clamp(-3.0, jnp.round(x), 3.0))
+    assert (rec.bits_a, rec.bits_a_source) == (3, "7 levels: integers clipped to [-3, 3] by `clamp` at top level")
 
 
 def test_round_of_lax_clamp():

@@ -126,3 +126,34 @@ def test_zoo_list_costs_as_json():
 
 def test_unknown_zoo_name():
     assert_one_line_error(run("analyze", "zoo:pokebnn-9x"), "pokebnn-1.0x")
+
+
+TWO_LAYERS = ("import jax, jax.numpy as jnp\n"
+              "from jax import lax\n"
+              "def net(p, x, n):\n"
+              "    h = jnp.tanh(x @ p['fc1']['kernel'])\n"
+              "    h = lax.while_loop(lambda c: c[1] < n, lambda c: (c[0] * 0.5, c[1] + 1), (h, 0))[0]\n"
+              "    return h @ p['fc2']['kernel']\n"
+              "def acecost_model():\n"
+              "    S, f = jax.ShapeDtypeStruct, jnp.float32\n"
+              "    p = {'fc1': {'kernel': S((8, 4), f)}, 'fc2': {'kernel': S((4, 2), f)}}\n"
+              "    return net, (p, S((2, 8), f), S((), jnp.int32))\n")
+
+
+def test_warnings_panel_groups_float_fallbacks_by_cause(tmp_path):
+    out = run("analyze", write(tmp_path, TWO_LAYERS)).output
+    # two dots: both kernels are float parameters, fc1 reads the model input,
+    # fc2 reads fc1's output (through tanh and the loop): 4 operands
+    assert "4 operand(s) in 2 contraction(s) count as float" in out
+    causes = {line.split("│")[1].split("e.g.")[0].strip() for line in out.splitlines()
+              if "e.g." in line and line.strip().startswith("│")}
+    assert causes == {"2 float parameter used without a quantizer",
+                      "1 model input used without a quantizer",
+                      "1 output of a previous dot/conv, not requantized"}
+    # the other warning (the data-dependent loop) is listed on its own
+    assert "- " in out and "while" in out
+
+
+def test_quiet_hides_the_warnings_panel(tmp_path):
+    out = run("analyze", write(tmp_path, TWO_LAYERS), "-q").output
+    assert "Totals" in out and "Warnings" not in out and "operand(s)" not in out

@@ -217,15 +217,15 @@ def _known_min(vals):
 @rule("max")
 def _max(eqn, ins, scope):
     lv = combine(ins, "max", scope)
-    return lv.with_(lo=_known_max([v.levels.lo for v in ins]),
-                    hi=_max_of([v.levels.hi for v in ins]), integral=_all_integral(ins))
+    return _clipped(lv.with_(lo=_known_max([v.levels.lo for v in ins]),
+                             hi=_max_of([v.levels.hi for v in ins]), integral=_all_integral(ins)), "max", scope)
 
 
 @rule("min")
 def _min(eqn, ins, scope):
     lv = combine(ins, "min", scope)
-    return lv.with_(lo=_min_of([v.levels.lo for v in ins]),
-                    hi=_known_min([v.levels.hi for v in ins]), integral=_all_integral(ins))
+    return _clipped(lv.with_(lo=_min_of([v.levels.lo for v in ins]),
+                             hi=_known_min([v.levels.hi for v in ins]), integral=_all_integral(ins)), "min", scope)
 
 
 @rule("clamp")
@@ -239,7 +239,19 @@ def _clamp(eqn, ins, scope):
     lo = _known_max([x.levels.lo, a])
     hi = _known_min([x.levels.hi, b])
     integral = x.levels.integral and low.levels.integral and high.levels.integral
-    return lv.with_(lo=lo, hi=hi, integral=integral, why=lv.why or f"clip to [{a}, {b}]")
+    return _clipped(lv.with_(lo=lo, hi=hi, integral=integral, why=lv.why or f"clip to [{a}, {b}]"),
+                    "clamp", scope)
+
+
+def _clipped(lv: Levels, prim: str, scope: str) -> Levels:
+    """Integers that a clip has just bounded: say so, rather than keep the why of the unbounded input."""
+    if lv.known or not lv.integral or not _finite(lv.lo) or not _finite(lv.hi):
+        return lv
+    return lv.with_(why=f"integers clipped to {describe_range(lv)} by `{prim}` at {scope or 'top level'}")
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
 
 
 def _rounding(name):
@@ -344,6 +356,14 @@ def _reduce_extreme(eqn, ins, scope):
     if lv.known and not (lv.axes & reduced):
         return lv.with_(axes=axis_map(eqn)(lv.axes), const=False)
     return unknown(lv.why or f"reduction at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
+
+
+@rule("reduce_sum", "reduce_prod", "cumsum", "cumprod", "cumlogsumexp", "reduce_window_sum")
+def _accumulation(eqn, ins, scope):
+    """A sum (or product) over many elements: no level structure, whatever its inputs."""
+    name = eqn.primitive.name
+    return unknown(f"output of `{name}` at {scope or 'top level'} (a sum over many values has no "
+                   "level structure)")
 
 
 @rule("reduce_window_max", "reduce_window_min", "cummax", "cummin")
