@@ -2,13 +2,15 @@
 
 Each rule walks the body into a child :class:`Tally` and merges it into the
 parent with the number of times the body runs: ``scan`` by its length, a
-``while`` by the trip count read from the fori-loop pattern (or the user's
+``while`` by the trip count read from a counter loop (or the user's
 ``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps its
 most expensive branch and lists them all. A primitive carrying a jaxpr that
 no rule names is walked once, with a warning.
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
@@ -216,34 +218,68 @@ def _scan(interp, eqn, ins, scope, tally):
     return _outs(interp, eqn, carry + ys)
 
 
-def fori_trip_count(eqn, carry: list[Value]) -> int | None:
-    """Trip count of ``while i < n: i += 1`` with static ``i`` and ``n``, else None."""
+#: A comparison read with its operands swapped: ``n > i`` is ``i < n``.
+_SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "ne": "ne"}
+_HOLDS = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+          "ge": lambda a, b: a >= b, "ne": lambda a, b: a != b}
+
+
+def fori_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int | None:
+    """Trip count of a counter loop, ``while i OP n: i += step``, else None.
+
+    ``OP`` is any of < <= > >= != with the counter on either side, ``step``
+    a constant of either sign, and the start and bound static (literals, or
+    carries and constants the loop never changes). ``lax.fori_loop`` with
+    non-Python bounds is the common case: ``i < n``, step 1.
+    """
     p = eqn.params
     cond, body = p["cond_jaxpr"].jaxpr, p["body_jaxpr"].jaxpr
     cn, bn = p["cond_nconsts"], p["body_nconsts"]
-    if len(cond.eqns) != 1 or cond.eqns[0].primitive.name != "lt":
+    if len(cond.eqns) != 1 or cond.eqns[0].primitive.name not in _SWAPPED:
         return None
-    i_var, n_var = cond.eqns[0].invars
+    op = cond.eqns[0].primitive.name
     cvars = list(cond.invars[cn:])
-    if i_var not in cvars:
-        return None
-    k = cvars.index(i_var)
     bvars, bouts = list(body.invars[bn:]), list(body.outvars)
-    if not _increments_by_one(body, bvars[k], bouts[k]):
+    left, right = cond.eqns[0].invars
+    for counter, bound, how in ((left, right, op), (right, left, _SWAPPED[op])):
+        if counter not in cvars:
+            continue
+        k = cvars.index(counter)
+        step = _step(body, bvars[k], bouts[k])
+        limit = _loop_invariant(bound, cond, cn, cvars, bvars, bouts, cond_consts, carry)
+        start = _static(carry[k])
+        if step is not None and limit is not None and start is not None:
+            return _trips(how, start, limit, step)
+    return None
+
+
+def _loop_invariant(var, cond, cn, cvars, bvars, bouts, cond_consts, carry) -> float | None:
+    """The static value of a comparison operand the loop never changes, else None."""
+    if isinstance(var, Literal):
+        return float(var.val)
+    if var in cvars:
+        m = cvars.index(var)
+        return _static(carry[m]) if bouts[m] is bvars[m] else None
+    consts = list(cond.invars[:cn])
+    if var in consts:
+        return _static(cond_consts[consts.index(var)])
+    return None
+
+
+def _trips(op: str, start: float, limit: float, step: float) -> int | None:
+    """Iterations of ``i = start; while i OP limit: i += step``; None if it never ends."""
+    holds = _HOLDS[op]
+    if not holds(start, limit):
+        return 0
+    span = Fraction(limit) - Fraction(start)
+    step_ = Fraction(step)
+    if op == "ne":
+        q = span / step_
+        return int(q) if q.denominator == 1 and q > 0 else None
+    if (op in ("lt", "le")) != (step_ > 0):  # moving away from the limit: endless
         return None
-    if isinstance(n_var, Literal):
-        upper = float(n_var.val)
-    elif n_var in cvars:
-        m = cvars.index(n_var)
-        if bouts[m] is not bvars[m]:
-            return None
-        upper = _static(carry[m])
-    else:
-        return None
-    lower = _static(carry[k])
-    if upper is None or lower is None:
-        return None
-    return max(0, int(upper) - int(lower))
+    q = span / step_  # > 0
+    return math.ceil(q) if op in ("lt", "gt") else math.floor(q) + 1
 
 
 def _static(v: Value) -> float | None:
@@ -251,17 +287,20 @@ def _static(v: Value) -> float | None:
     return lv.lo if lv.lo is not None and lv.lo == lv.hi else None
 
 
-def _increments_by_one(body, i_in, i_out) -> bool:
+def _step(body, i_in, i_out) -> float | None:
+    """``c`` when the body computes ``i_out = i_in + c`` (or ``i_in - c``) with a literal ``c``."""
     for e in body.eqns:
         if i_out in e.outvars:
-            if e.primitive.name != "add":
-                return False
+            name = e.primitive.name
+            if name not in ("add", "sub"):
+                return None
             a, b = e.invars
-            for x, y in ((a, b), (b, a)):
-                if x is i_in and isinstance(y, Literal) and float(y.val) == 1:
-                    return True
-            return False
-    return False
+            if a is i_in and isinstance(b, Literal):
+                return float(b.val) if name == "add" else -float(b.val)
+            if name == "add" and b is i_in and isinstance(a, Literal):
+                return float(a.val)
+            return None
+    return None
 
 
 @higher_order("while")
@@ -269,7 +308,7 @@ def _while(interp, eqn, ins, scope, tally):
     p = eqn.params
     cn, bn = p["cond_nconsts"], p["body_nconsts"]
     cconsts, bconsts, carry = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
-    trips = fori_trip_count(eqn, carry)
+    trips = fori_trip_count(eqn, cconsts, carry)
     body, body_consts = _unpack(p["body_jaxpr"])
     cond, cond_consts = _unpack(p["cond_jaxpr"])
     child, outs, carry = _walk_to_fixpoint(interp, body, body_consts, bconsts, carry, [], scope)

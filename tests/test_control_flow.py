@@ -81,6 +81,64 @@ def test_fori_loop_with_jnp_scalar_bounds_reads_the_trip_count():
     assert not any("PER ITERATION" in w for w in rep.warnings)
 
 
+def counter_loop(start, cond, step):
+    """``i = start; while cond(i): h = layer(h); i += step``, written with lax.while_loop."""
+    def net(p, x):
+        def body(c):
+            i, h = c
+            return i + step, layer(h, p["w"])
+
+        return lax.while_loop(lambda c: cond(c[0]), body, (jnp.int32(start), x))[1]
+
+    return net
+
+
+def brute_force_trips(start, cond, step, limit=10_000):
+    i, n = start, 0
+    while cond(i) and n < limit:
+        i, n = i + step, n + 1
+    return n if n < limit else None
+
+
+@pytest.mark.parametrize("start, cond, step", [
+    (0, lambda i: i <= 9, 1),
+    (0, lambda i: i < 9, 2),
+    (1, lambda i: i <= 9, 2),
+    (10, lambda i: i > 0, -3),
+    (10, lambda i: i >= 1, -3),
+    (0, lambda i: i != 8, 2),
+    (0, lambda i: 9 > i, 4),      # the counter on the right-hand side
+    (0, lambda i: 9 >= i, 3),
+    (5, lambda i: i < 5, 1),      # never runs
+])
+def test_counter_while_loops_read_their_trip_count(start, cond, step):
+    trips = brute_force_trips(start, cond, step)
+    rep = acecost.analyze(counter_loop(start, cond, step), W1, X)
+    assert rep.totals.complete
+    assert [(lp["trips"], lp["exact"]) for lp in rep.loops] == [(trips, True)]
+    assert rep.totals.macs == trips * LAYER_MACS
+
+
+@pytest.mark.parametrize("start, cond, step", [
+    (0, lambda i: i != 7, 2),     # steps over the bound: endless
+    (0, lambda i: i < 9, -1),     # moves away from the bound: endless
+])
+def test_endless_counter_loops_are_not_given_a_count(start, cond, step):
+    rep = acecost.analyze(counter_loop(start, cond, step), W1, X)
+    assert not rep.totals.complete
+    assert any("PER ITERATION" in w for w in rep.warnings)
+
+
+def test_counter_loop_bound_closed_over_as_a_constant():
+    def net(p, x):
+        n = jnp.int32(6)  # a traced constant of the cond, not a literal
+        return lax.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, layer(c[1], p["w"])),
+                              (jnp.int32(0), x))[1]
+
+    rep = acecost.analyze(net, W1, X)
+    assert rep.totals.macs == 6 * LAYER_MACS and rep.totals.complete
+
+
 def data_dependent_while(p, x):
     return lax.while_loop(lambda h: jnp.sum(h) < 10.0, lambda h: layer(h, p["w"]), x)
 
