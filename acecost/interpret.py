@@ -78,13 +78,19 @@ def layer_of_param(path: str) -> str:
     return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
 
 
+#: Scope parts a quantization library adds inside the user's layer: AQT's
+#: ``AqtDotGeneral_0``/``AqtConvGeneralDilated_0`` submodules and its shared
+#: forward function. The layer is the user's module around them.
+_LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.shared_forward_fn)?|aqt_fwd|aqt_bwd")
+
+
 def clean_scope(name_stack) -> str:
-    """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers."""
+    """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers and library internals."""
     parts = []
     for part in str(name_stack).split("/"):
         while (m := _WRAPPER.fullmatch(part)) is not None:
             part = m.group(1)
-        if part:
+        if part and not _LIBRARY_PART.fullmatch(part):
             parts.append(part)
     return "/".join(parts)
 

@@ -53,6 +53,18 @@ def test_aqt(case):
     check(models.AQT_CASES[case])
 
 
+@pytest.mark.parametrize("case", ["aqt_train_int4", "aqt_serve_int8"])
+def test_aqt_layers_are_named_after_the_users_modules(case):
+    # AQT runs the contraction in its own submodule and forward function
+    # (ConvNet/fc/AqtDotGeneral_0/AqtDotGeneral_0.shared_forward_fn/aqt_fwd);
+    # the layer, and its elementwise work, is the user's ConvNet/fc
+    need_aqt()
+    fn, args, _ = models.AQT_CASES[case]()
+    rep = acecost.analyze(fn, *args)
+    assert [r.name for r in rep.layers] == ["ConvNet/conv", "ConvNet/fc"]
+    assert set(rep.elementwise_by_layer) == {"ConvNet/conv", "ConvNet/fc"}
+
+
 def test_aqt_serve_int2_weights_declared_by_override():
     """AQT freezes 2-bit weights into int8 with no range: the user declares the width."""
     need_aqt()
