@@ -14,6 +14,7 @@ from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, i
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
 from acecost.interpret import Interpreter, Options
+from acecost.names import UserNames
 from acecost.report import ParamRecord, Report, Totals, exact_number
 from acecost.tally import Tally
 from acecost.trace import leaves_of, trace
@@ -278,6 +279,9 @@ def _versions() -> dict[str, str]:
 
 def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Report:
     records = tally.records
+    user_names = UserNames(r.name for r in records)
+    for r in records:
+        r.name = user_names(r.name)
     params = []
     for leaf in leaves:
         if leaf is None or not leaf.is_param:
@@ -292,9 +296,15 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Re
     by_layer: Counter = Counter()
     for (scope, category), ops in tally.elementwise.items():
         by_category[category] += ops
-        by_layer[scope or "top level"] += ops
+        by_layer[user_names(scope) if scope else "top level"] += ops
     unsupported = sorted(tally.unsupported.values(), key=lambda e: -e["count"])
-    warnings = list(dict.fromkeys(tally.warnings))
+    for entry in unsupported:
+        entry["scopes"] = list(dict.fromkeys(user_names(s) for s in entry["scopes"]))
+    for entry in (*tally.loops, *tally.branches):
+        entry["scope"] = user_names(entry["scope"])
+    for r in records:
+        r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
+    warnings = list(dict.fromkeys(user_names.text(w) for w in tally.warnings))
     for entry in unsupported:
         warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
                         f"{', '.join(entry['scopes'][:3])}): its cost is not counted.")

@@ -15,7 +15,7 @@ from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
-from acecost.bits.levels import Levels, normalize, unknown
+from acecost.bits.levels import Levels, integer_range, is_integer_dtype, normalize, unknown
 from acecost.bits.value import Value, make_value
 from acecost.cost.elementwise import COUNTED_PRIMITIVES
 from acecost.cost.macs import MAC_RULES
@@ -37,17 +37,26 @@ def higher_order(*names: str):
     return register
 
 
-#: Primitives the cost tables count whole: a sub-jaxpr they carry (the
-#: combiner of a scatter or of a generic window reduction) is part of that
-#: count, not a call to walk.
+#: Primitives the cost tables count whole; they carry no sub-jaxpr to walk...
 _COUNTED = frozenset(COUNTED_PRIMITIVES) | frozenset(MAC_RULES)
+#: ...except a combiner, which the count takes to be one operation (a
+#: scatter-add's add, a window's max) or none (a plain scatter's set): the
+#: most equations it may have. A larger one (``x.at[i].apply(f)``, a custom
+#: ``lax.reduce_window``) makes the primitive unsupported, not mispriced.
+_COMBINER_EQNS = {**{name: 1 for name in COUNTED_PRIMITIVES if name.startswith("scatter")},
+                  "scatter": 0, "reduce_window": 1}
 
 
 def call_rule(eqn) -> HigherOrderRule | None:
     name = eqn.primitive.name
     rule = HIGHER_ORDER.get(name)
-    if rule is not None or name in _COUNTED:
+    if rule is not None:
         return rule
+    if name in _COUNTED:
+        limit = _COMBINER_EQNS.get(name)
+        if limit is not None and any(len(_unpack(j)[0].eqns) > limit for j in _subjaxprs(eqn)):
+            return _unsupported
+        return None
     return _unknown_call if _subjaxprs(eqn) else None
 
 
@@ -143,6 +152,11 @@ def _unknown_call(interp, eqn, ins, scope, tally):
         tally.warnings.append(f"{scope or 'top level'}: `{eqn.primitive.name}` has no rule; its body "
                               "was counted once, as a plain call.")
         return _outs(interp, eqn, interp.run(jaxpr, consts, ins, scope, tally))
+    return _unsupported(interp, eqn, ins, scope, tally)
+
+
+def _unsupported(interp, eqn, ins, scope, tally):
+    """Listed in ``report.unsupported``; its outputs carry no level structure."""
     tally.add_unsupported(eqn.primitive.name, scope or "top level")
     return [interp.register(make_value(v.aval.shape, v.aval.dtype, normalize(
         unknown(f"output of unsupported `{eqn.primitive.name}`"), v.aval.dtype))) for v in eqn.outvars]
@@ -224,13 +238,15 @@ _HOLDS = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b
           "ge": lambda a, b: a >= b, "ne": lambda a, b: a != b}
 
 
-def fori_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int | None:
+def counter_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int | None:
     """Trip count of a counter loop, ``while i OP n: i += step``, else None.
 
     ``OP`` is any of < <= > >= != with the counter on either side, ``step``
-    a constant of either sign, and the start and bound static (literals, or
-    carries and constants the loop never changes). ``lax.fori_loop`` with
-    non-Python bounds is the common case: ``i < n``, step 1.
+    a non-zero constant of either sign, the counter an integer that never
+    wraps around, and the start and bound static (literals, or carries and
+    constants the loop never changes). ``lax.fori_loop`` with non-Python
+    bounds is the common case: ``i < n``, step 1. (A float counter is not
+    read: its rounding decides the last trip.)
     """
     p = eqn.params
     cond, body = p["cond_jaxpr"].jaxpr, p["body_jaxpr"].jaxpr
@@ -242,14 +258,19 @@ def fori_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int | 
     bvars, bouts = list(body.invars[bn:]), list(body.outvars)
     left, right = cond.eqns[0].invars
     for counter, bound, how in ((left, right, op), (right, left, _SWAPPED[op])):
-        if counter not in cvars:
+        if counter not in cvars or not is_integer_dtype(counter.aval.dtype):
             continue
         k = cvars.index(counter)
         step = _step(body, bvars[k], bouts[k])
         limit = _loop_invariant(bound, cond, cn, cvars, bvars, bouts, cond_consts, carry)
         start = _static(carry[k])
-        if step is not None and limit is not None and start is not None:
-            return _trips(how, start, limit, step)
+        if step is None or limit is None or start is None:
+            continue
+        trips = _trips(how, start, limit, step)
+        lowest, highest = integer_range(counter.aval.dtype)
+        if trips is not None and not lowest <= start + trips * step <= highest:
+            return None  # the counter would wrap around first (e.g. an unsigned one counting below 0)
+        return trips
     return None
 
 
@@ -268,18 +289,17 @@ def _loop_invariant(var, cond, cn, cvars, bvars, bouts, cond_consts, carry) -> f
 
 def _trips(op: str, start: float, limit: float, step: float) -> int | None:
     """Iterations of ``i = start; while i OP limit: i += step``; None if it never ends."""
-    holds = _HOLDS[op]
-    if not holds(start, limit):
+    if not _HOLDS[op](start, limit):
         return 0
-    span = Fraction(limit) - Fraction(start)
-    step_ = Fraction(step)
-    if op == "ne":
-        q = span / step_
-        return int(q) if q.denominator == 1 and q > 0 else None
-    if (op in ("lt", "le")) != (step_ > 0):  # moving away from the limit: endless
+    if step == 0:
         return None
-    q = span / step_  # > 0
-    return math.ceil(q) if op in ("lt", "gt") else math.floor(q) + 1
+    steps_to_limit = Fraction(limit - start) / Fraction(step)  # exact: the values are integers
+    if op == "ne":
+        hits = steps_to_limit.denominator == 1 and steps_to_limit > 0
+        return int(steps_to_limit) if hits else None
+    if (step > 0) != (op in ("lt", "le")):  # moving away from the limit: endless
+        return None
+    return math.ceil(steps_to_limit) if op in ("lt", "gt") else math.floor(steps_to_limit) + 1
 
 
 def _static(v: Value) -> float | None:
@@ -308,7 +328,7 @@ def _while(interp, eqn, ins, scope, tally):
     p = eqn.params
     cn, bn = p["cond_nconsts"], p["body_nconsts"]
     cconsts, bconsts, carry = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
-    trips = fori_trip_count(eqn, cconsts, carry)
+    trips = counter_trip_count(eqn, cconsts, carry)
     body, body_consts = _unpack(p["body_jaxpr"])
     cond, cond_consts = _unpack(p["cond_jaxpr"])
     child, outs, carry = _walk_to_fixpoint(interp, body, body_consts, bconsts, carry, [], scope)

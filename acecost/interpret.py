@@ -22,6 +22,7 @@ from acecost.bits.rules import _PASS_THROUGH, levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
+from acecost.names import user_layer_name
 from acecost.report import OpRecord
 from acecost.tally import Tally
 
@@ -36,9 +37,9 @@ class Options:
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
-#: Atoms a linear form may hold before the value becomes an atom of its own.
-#: A straight-through estimator cancels two or three; without a bound, an
-#: unrolled residual stream's form would grow by one atom per layer.
+#: Atoms a linear form may hold before it is folded into one atom where it is
+#: used. Without a bound, an unrolled residual stream's form would grow by one
+#: atom per layer and the walk would be quadratic in depth.
 MAX_FORM_ATOMS = 8
 
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
@@ -78,19 +79,13 @@ def layer_of_param(path: str) -> str:
     return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
 
 
-#: Scope parts a quantization library adds inside the user's layer: AQT's
-#: ``AqtDotGeneral_0``/``AqtConvGeneralDilated_0`` submodules and its shared
-#: forward function. The layer is the user's module around them.
-_LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.shared_forward_fn)?|aqt_fwd|aqt_bwd")
-
-
 def clean_scope(name_stack) -> str:
-    """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers and library internals."""
+    """``jvp(Net)/fc`` -> ``Net/fc``: drop transformation wrappers."""
     parts = []
     for part in str(name_stack).split("/"):
         while (m := _WRAPPER.fullmatch(part)) is not None:
             part = m.group(1)
-        if part and not _LIBRARY_PART.fullmatch(part):
+        if part:
             parts.append(part)
     return "/".join(parts)
 
@@ -127,6 +122,7 @@ class Interpreter:
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
         self.call_cache: dict = {}
         self._literals: dict = {}
+        self._folds: dict = {}  # long linear form -> the one atom it folds into
         self._scopes: dict = {}
 
     # ------------------------------------------------------------ values
@@ -138,6 +134,37 @@ class Interpreter:
             value = value.with_(form=form)
         self.atoms[form[0][0]] = value
         return value
+
+    def _sum_form(self, a: Value, b: Value, sign: float):
+        """The form of ``a + sign * b``, kept to at most MAX_FORM_ATOMS atoms.
+
+        A sum that would be longer folds its longer operand (then, if still
+        too long, the other) into one atom. The same form always folds to
+        the same atom, so ``x + sg(q - x)`` over a long residual sum ``x``
+        still cancels: both ``q - x`` and the outer sum fold ``x`` alike.
+        """
+        fa, fb = a.form, b.form
+        form = combine_forms([(fa, 1.0), (fb, sign)])
+        for longer in ((a, b) if len(fa) >= len(fb) else (b, a)):
+            if len(form) <= MAX_FORM_ATOMS:
+                break
+            if longer is a:
+                fa = self._fold(a)
+            else:
+                fb = self._fold(b)
+            form = combine_forms([(fa, 1.0), (fb, sign)])
+        return form
+
+    def _fold(self, value: Value):
+        """One atom standing for ``value``'s whole form (the same atom for the same form)."""
+        form = value.form
+        if len(form) == 1:
+            return form
+        folded = self._folds.get(form)
+        if folded is None:
+            folded = self._folds[form] = new_atom_form()
+            self.atoms[folded[0][0]] = value._replace(form=folded)
+        return folded
 
     def constant(self, val, aval) -> Value:
         lv = normalize(from_constant(val), aval.dtype)
@@ -224,16 +251,13 @@ class Interpreter:
         outvars = eqn.outvars
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
-        if linear is not None:
-            if len(linear) == 1 and linear[0][1] == 1.0:
-                target = self.atoms.get(linear[0][0])
-                if target is not None and target.shape == out_shape:
-                    return [target.with_(form=linear)]
-            elif len(linear) > MAX_FORM_ATOMS:
-                linear = None  # a long sum (a residual stream) starts afresh as one atom
+        if linear is not None and len(linear) == 1 and linear[0][1] == 1.0:
+            target = self.atoms.get(linear[0][0])
+            if target is not None and target.shape == out_shape:
+                return [target.with_(form=linear)]
         base = levels_of(eqn, ins, scope)
         kind = _KIND.get(name, _OTHER)
-        if kind is _SHAPE and ins:
+        if kind == _SHAPE and ins:
             first = ins[0]
             same = [v for v in ins if v.shape == first.shape]
             vary_in = first.vary if len(same) == 1 else frozenset().union(*(v.vary for v in same))
@@ -242,7 +266,7 @@ class Interpreter:
             else:
                 vary = axis_map(eqn)(vary_in)
             origins = _param_derived(same)
-        elif kind is _OTHER and _elementwise(ins, out_shape):
+        elif kind == _OTHER and _elementwise(ins, out_shape):
             vary = ins[0].vary if len(ins) == 1 else frozenset().union(*(v.vary for v in ins))
             origins = _param_derived(ins)
         elif name == "gather" and not ins[0].origins:
@@ -251,7 +275,7 @@ class Interpreter:
             origins = _param_derived(ins[1:])
         else:
             vary = None
-            origins = frozenset() if kind is _CONTRACTION else _param_derived(ins)
+            origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
         for var in outvars:
             aval = var.aval
@@ -270,7 +294,7 @@ class Interpreter:
         name = eqn.primitive.name
         if name in _LINEAR_SIGN:
             if len(ins) == 2 and ins[0].shape == out_shape and ins[1].shape == out_shape:
-                return combine_forms([(ins[0].form, 1.0), (ins[1].form, _LINEAR_SIGN[name])])
+                return self._sum_form(ins[0], ins[1], _LINEAR_SIGN[name])
             return None
         if name == "neg":
             return combine_forms([(ins[0].form, -1.0)])
@@ -298,8 +322,9 @@ class Interpreter:
             (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
         else:
             (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        short = user_layer_name(layer)
         for pattern, a_bits, w_bits in self.options.overrides:
-            if pattern.search(layer):
+            if pattern.search(layer) or pattern.search(short):
                 why = f"override --bits {pattern.pattern}"
                 a = (a_bits, why, None) if a_bits is not None else a
                 w = (w_bits, why, None) if w_bits is not None else w

@@ -169,7 +169,7 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
                           "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
     others = [w for w in report.warnings if not _is_fallback_warning(w)]
     lines.extend(Text(f"- {w}") for w in others[:limit])
-    hidden = len(others) - min(len(others), limit)
+    hidden = max(0, len(others) - limit)
     lines.append(Text(f"{f'... and {hidden} more. ' if hidden else ''}Every warning is in --format json.",
                       style="dim"))
     return [Panel(Group(*lines), title=f"Warnings ({len(report.warnings)})", title_align="left",

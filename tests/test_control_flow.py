@@ -413,3 +413,38 @@ def test_io_callback_is_unsupported():
     rep = acecost.analyze(net, W1, X)
     assert [e["primitive"] for e in rep.unsupported] == ["io_callback"]
     assert rep.totals.macs == LAYER_MACS
+
+
+@pytest.mark.parametrize("start, cond, step", [
+    (9, lambda i: i <= 9, 1),     # at the bound: one trip
+    (3, lambda i: i >= 3, -2),
+])
+def test_counter_at_its_inclusive_bound_runs_once(start, cond, step):
+    assert brute_force_trips(start, cond, step) == 1
+    rep = acecost.analyze(counter_loop(start, cond, step), W1, X)
+    assert rep.totals.macs == LAYER_MACS and rep.totals.complete
+
+
+def test_float_counter_is_not_read():
+    # float32 0.1 steps: the rounding decides whether 0.3 is reached in 3 or 4 trips
+    def net(p, x):
+        return lax.while_loop(lambda c: c[0] < 0.3, lambda c: (c[0] + 0.1, layer(c[1], p["w"])),
+                              (jnp.float32(0.0), x))[1]
+
+    rep = acecost.analyze(net, W1, X)
+    assert not rep.totals.complete and rep.totals.macs == LAYER_MACS
+
+
+def test_zero_step_counter_is_endless_not_an_error():
+    rep = acecost.analyze(counter_loop(5, lambda i: i > 0, 0), W1, X)
+    assert not rep.totals.complete and rep.totals.macs == LAYER_MACS
+
+
+def test_unsigned_counter_that_would_wrap_is_not_read():
+    # uint32: i >= 0 always holds, i -= 1 wraps from 0 to 2**32 - 1; the loop never ends
+    def net(p, x):
+        return lax.while_loop(lambda c: c[0] >= 0, lambda c: (c[0] - 1, layer(c[1], p["w"])),
+                              (jnp.uint32(5), x))[1]
+
+    rep = acecost.analyze(net, W1, X)
+    assert not rep.totals.complete and rep.totals.macs == LAYER_MACS

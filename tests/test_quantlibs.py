@@ -65,6 +65,34 @@ def test_aqt_layers_are_named_after_the_users_modules(case):
     assert set(rep.elementwise_by_layer) == {"ConvNet/conv", "ConvNet/fc"}
 
 
+def test_aqt_contractions_of_one_module_keep_names_that_tell_them_apart():
+    # one module making three AqtEinsum contractions itself: dropping AQT's parts
+    # would give all three the same name, so they keep their full names, and an
+    # override naming one of them still picks exactly that one
+    need_aqt()
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    from aqt.jax.v2 import config as aqt_config
+    from aqt.jax.v2.flax import aqt_flax
+
+    cfg = aqt_config.fully_quantized(fwd_bits=8, bwd_bits=8)
+
+    class QKV(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return [aqt_flax.AqtEinsum(cfg, prng_name=None)(
+                "btd,dh->bth", x, self.param(f"w{n}", nn.initializers.lecun_normal(), (8, 8)))
+                for n in "qkv"]
+
+    model, x = QKV(), jax.ShapeDtypeStruct((2, 4, 8), jnp.float32)
+    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape)))
+    rep = acecost.analyze(lambda v, x: model.apply(v, x), variables, x, overrides=["AqtEinsum_2=4,4"])
+    names = [r.name for r in rep.layers]
+    assert len(set(names)) == 3 and all(n.startswith(f"QKV/AqtEinsum_{i}/") for i, n in enumerate(names))
+    assert [(r.bits_a, r.bits_w) for r in rep.layers] == [(8, 8), (8, 8), (4, 4)]
+
+
 def test_aqt_serve_int2_weights_declared_by_override():
     """AQT freezes 2-bit weights into int8 with no range: the user declares the width."""
     need_aqt()

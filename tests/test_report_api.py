@@ -85,6 +85,28 @@ def test_scatter_add_is_counted_not_unsupported():
     assert rep.totals.complete
 
 
+def test_scatter_with_a_function_of_its_own_is_unsupported_not_free():
+    # x.at[i].apply(exp) runs exp on the updated elements inside the scatter's
+    # combiner; the scatter tables price a set or one combining op, not that
+    rep = acecost.analyze(lambda x: x.at[jnp.array([0, 2])].apply(jnp.exp), S((4, 3), F32), params_argnums=())
+    assert [e["primitive"] for e in rep.unsupported] == ["scatter"]
+    assert not rep.totals.complete
+
+
+def test_window_reduction_with_a_custom_combiner_is_unsupported_not_pooling():
+    from jax import lax
+
+    def pool(x):
+        return lax.reduce_window(x, 0.0, lambda a, b: a + jnp.exp(b), (1, 2), (1, 1), "VALID")
+
+    rep = acecost.analyze(pool, S((4, 3), F32), params_argnums=())
+    assert [e["primitive"] for e in rep.unsupported] == ["reduce_window"]
+    # a plain max-pool (one op per window tap) is priced: 4 x 2 windows of 2 taps
+    rep = acecost.analyze(lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, 2), (1, 1), "VALID"),
+                          S((4, 3), F32), params_argnums=())
+    assert rep.unsupported == [] and rep.elementwise_by_category == {"pooling": 4 * 2 * 2}
+
+
 def test_per_layer_records(rep):
     by_name = {r.name: r for r in rep.layers}
     assert sorted(by_name) == ["fc1", "fc2", "head"]

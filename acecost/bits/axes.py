@@ -102,8 +102,9 @@ AXIS_MAPS: dict[str, Callable[[object], AxisMap]] = {
 }
 
 
-#: Shape primitives that map "varies along every non-trivial axis" to the same
-#: on the output (no new varying axis, none lost but reduced/size-1 ones).
+#: Shape primitives under which a value that varies along every non-trivial
+#: input axis varies along every non-trivial output axis. (Not broadcast:
+#: the axes it adds do not vary.)
 COVERING = frozenset(("reshape", "transpose", "squeeze", "expand_dims", "reduce_sum", "reduce_max",
                       "reduce_min", "reduce_prod", "reduce_and", "reduce_or", "argmax", "argmin"))
 

@@ -1,0 +1,55 @@
+"""Layer names as the user wrote them, without a quantization library's internals.
+
+AQT runs each contraction inside its own submodule and forward function, so
+a linen ``nn.Dense`` named ``fc`` reports its dot as
+``ConvNet/fc/AqtDotGeneral_0/AqtDotGeneral_0.shared_forward_fn/aqt_fwd``.
+The report calls it ``ConvNet/fc`` -- but only where that is unambiguous: a
+module that makes several AQT contractions itself (three ``AqtEinsum``s for
+q, k and v) keeps the full names, which are then the only ones that tell the
+layers apart.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Iterable
+
+#: Scope parts a quantization library adds inside the user's layer: AQT's
+#: ``AqtDotGeneral_0``/``AqtConvGeneralDilated_0``/``AqtEinsum_0`` submodules
+#: and its shared forward function.
+LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.shared_forward_fn)?|aqt_fwd|aqt_bwd")
+
+
+@functools.lru_cache(maxsize=4096)
+def user_layer_name(name: str) -> str:
+    """``ConvNet/fc/AqtDotGeneral_0/.../aqt_fwd`` -> ``ConvNet/fc`` (the name itself if nothing is left)."""
+    parts = [p for p in name.split("/") if not LIBRARY_PART.fullmatch(p)]
+    return "/".join(parts) or name
+
+
+class UserNames:
+    """Renames the layers and scopes of one report to the user's names where unambiguous."""
+
+    def __init__(self, layer_names: Iterable[str]):
+        by_short: dict[str, set[str]] = {}
+        for name in set(layer_names):
+            by_short.setdefault(user_layer_name(name), set()).add(name)
+        #: short names two or more layers would share: those layers keep their full names
+        self.ambiguous = {short for short, names in by_short.items() if len(names) > 1}
+        self._renamed: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        """A layer or elementwise scope's name in the report."""
+        short = user_layer_name(name)
+        if short in self.ambiguous:
+            return name
+        if short != name:
+            self._renamed[name] = short
+        return short
+
+    def text(self, text: str) -> str:
+        """A warning or source text with every renamed name in it renamed too (longest first)."""
+        for name in sorted(self._renamed, key=len, reverse=True):
+            if name in text:
+                text = text.replace(name, self._renamed[name])
+        return text
