@@ -266,6 +266,8 @@ def counter_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int
         start = _static(carry[k])
         if step is None or limit is None or start is None:
             continue
+        if max(abs(start), abs(limit), abs(step)) >= _EXACT_FLOAT_INTS:
+            return None  # the values went through floats: too large to be read exactly
         trips = _trips(how, start, limit, step)
         lowest, highest = integer_range(counter.aval.dtype)
         if trips is not None and not lowest <= start + trips * step <= highest:
@@ -285,6 +287,10 @@ def _loop_invariant(var, cond, cn, cvars, bvars, bouts, cond_consts, carry) -> f
     if var in consts:
         return _static(cond_consts[consts.index(var)])
     return None
+
+
+#: Integers up to this are exact as floats (the level ranges and literals are read as floats).
+_EXACT_FLOAT_INTS = 2 ** 53
 
 
 def _trips(op: str, start: float, limit: float, step: float) -> int | None:

@@ -40,7 +40,7 @@ _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduc
 #: Atoms a linear form may hold before it is folded into one atom where it is
 #: used. Without a bound, an unrolled residual stream's form would grow by one
 #: atom per layer and the walk would be quadratic in depth.
-MAX_FORM_ATOMS = 8
+MAX_FORM_ATOMS = 64
 
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
@@ -90,6 +90,14 @@ def clean_scope(name_stack) -> str:
     return "/".join(parts)
 
 
+_REGEX_SAFE = re.compile(r"[\w/.,>-]*")  # outside brackets these match themselves ('.' any char)
+
+
+def exact_pattern(layer: str) -> str:
+    """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
+    return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
+
+
 def join_scope(outer: str, inner: str) -> str:
     return "/".join(p for p in (outer, inner) if p)
 
@@ -122,7 +130,8 @@ class Interpreter:
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
         self.call_cache: dict = {}
         self._literals: dict = {}
-        self._folds: dict = {}  # long linear form -> the one atom it folds into
+        self._folds: dict = {}  # long linear form (first coefficient 1) -> the atom it folds into
+        self._sums: dict = {}  # linear form of two or more atoms -> the value it is
         self._scopes: dict = {}
 
     # ------------------------------------------------------------ values
@@ -156,15 +165,22 @@ class Interpreter:
         return form
 
     def _fold(self, value: Value):
-        """One atom standing for ``value``'s whole form (the same atom for the same form)."""
+        """One atom standing for ``value``'s whole form, up to sign and scale.
+
+        ``r`` and ``-r`` fold to the same atom (with coefficients 1 and -1),
+        so a sum and its negation still cancel once folded.
+        """
         form = value.form
         if len(form) == 1:
             return form
-        folded = self._folds.get(form)
-        if folded is None:
-            folded = self._folds[form] = new_atom_form()
-            self.atoms[folded[0][0]] = value._replace(form=folded)
-        return folded
+        scale = form[0][1]
+        key = form if scale == 1.0 else tuple((a, c / scale) for a, c in form)
+        atom = self._folds.get(key)
+        if atom is None:
+            atom = self._folds[key] = new_atom_form()[0][0]
+            if scale == 1.0:  # the value is the folded sum itself: it is what the atom stands for
+                self.atoms[atom] = value._replace(form=((atom, 1.0),))
+        return ((atom, scale),)
 
     def constant(self, val, aval) -> Value:
         lv = normalize(from_constant(val), aval.dtype)
@@ -251,8 +267,12 @@ class Interpreter:
         outvars = eqn.outvars
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
-        if linear is not None and len(linear) == 1 and linear[0][1] == 1.0:
-            target = self.atoms.get(linear[0][0])
+        if linear is not None:
+            # the result is a value seen before (a straight-through estimator's forward value)
+            if len(linear) == 1 and linear[0][1] == 1.0:
+                target = self.atoms.get(linear[0][0])
+            else:
+                target = self._sums.get(linear)
             if target is not None and target.shape == out_shape:
                 return [target.with_(form=linear)]
         base = levels_of(eqn, ins, scope)
@@ -284,7 +304,10 @@ class Interpreter:
                 continue
             value = make_value(aval.shape, aval.dtype, normalize(base, aval.dtype), vary, origins)
             if linear is not None:
-                outs.append(value._replace(form=linear))
+                value = value._replace(form=linear)
+                if len(linear) > 1:
+                    self._sums[linear] = value
+                outs.append(value)
             else:
                 outs.append(self.register(value))
         return outs
@@ -335,11 +358,11 @@ class Interpreter:
                 tally.warnings.append(
                     f"{layer}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
                     f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
-                    f"2- or 3-bit weights frozen in int8), pass --bits '{layer}=,N'.")
+                    f"2- or 3-bit weights frozen in int8), pass --bits '{exact_pattern(layer)}=,N'.")
             if reason:
                 tally.warnings.append(
                     f"{layer}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
-                    f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{layer}=A,W'.")
+                    f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{exact_pattern(layer)}=A,W'.")
             if origin:
                 tally.use_param(origin, b)
         tally.records.append(OpRecord(

@@ -16,8 +16,8 @@ from typing import Iterable
 
 #: Scope parts a quantization library adds inside the user's layer: AQT's
 #: ``AqtDotGeneral_0``/``AqtConvGeneralDilated_0``/``AqtEinsum_0`` submodules
-#: and its shared forward function.
-LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.shared_forward_fn)?|aqt_fwd|aqt_bwd")
+#: and their methods (``AqtDotGeneral_0.shared_forward_fn``, ``.make_aqt_dg``).
+LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.\w+)?|aqt_fwd|aqt_bwd")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -37,6 +37,8 @@ class UserNames:
         #: short names two or more layers would share: those layers keep their full names
         self.ambiguous = {short for short, names in by_short.items() if len(names) > 1}
         self._renamed: dict[str, str] = {}
+        self._pattern: re.Pattern | None = None
+        self._pattern_size = 0
 
     def __call__(self, name: str) -> str:
         """A layer or elementwise scope's name in the report."""
@@ -48,8 +50,15 @@ class UserNames:
         return short
 
     def text(self, text: str) -> str:
-        """A warning or source text with every renamed name in it renamed too (longest first)."""
-        for name in sorted(self._renamed, key=len, reverse=True):
-            if name in text:
-                text = text.replace(name, self._renamed[name])
-        return text
+        """A warning or source text with every renamed name in it renamed too.
+
+        Whole names only: ``Encoder/fc/...`` inside ``TextEncoder/fc/...`` is
+        a different layer and stays.
+        """
+        if not self._renamed:
+            return text
+        if self._pattern is None or self._pattern_size != len(self._renamed):
+            names = sorted(self._renamed, key=len, reverse=True)
+            self._pattern = re.compile(r"(?<![\w/.])(" + "|".join(map(re.escape, names)) + r")(?![\w/]|\.\w)")
+            self._pattern_size = len(self._renamed)
+        return self._pattern.sub(lambda m: self._renamed[m.group(1)], text)

@@ -469,6 +469,40 @@ def test_ste_after_a_residual_sum_of_any_depth(depth):
     assert act_bits(residual_then_ste) == 4
 
 
+@pytest.mark.parametrize("depth", [7, 14, 63, 64, 65, 130])
+def test_ste_over_a_negated_residual_sum(depth):
+    # -r and r must cancel whatever the length of r, folded or not
+    def residual_then_ste(x):
+        for k in range(depth):
+            x = x + jnp.tanh(x * (k + 1.0))
+        return x + lax.stop_gradient(-x + q7(x))
+
+    assert act_bits(residual_then_ste) == 4
+
+
+@pytest.mark.parametrize("depth", [6, 7, 13])
+def test_ste_over_the_sum_of_two_residual_streams(depth):
+    def two_streams_then_ste(x):
+        a, b = x, 2.0 * x
+        for k in range(depth):
+            a, b = a + jnp.tanh(a * (k + 1.0)), b + jnp.sin(b * (k + 1.0))
+        return a + b + lax.stop_gradient(q7(a + b) - a - b)
+
+    assert act_bits(two_streams_then_ste) == 4
+
+
+@pytest.mark.parametrize("terms", [2, 9, 70])
+def test_ste_whose_forward_value_is_a_sum_of_quantized_values(terms):
+    # qs = sum of `terms` integers in [-7, 7]: 14 * terms + 1 levels; the STE
+    # r + sg(qs - r) forwards qs, whose width is that of the sum itself
+    def ste(x):
+        qs = sum(q7(x * (k + 1.0)) for k in range(terms))
+        r = x + jnp.tanh(x)
+        return r + lax.stop_gradient(qs - r)
+
+    assert act_bits(ste) == bits_for(14 * terms + 1)
+
+
 @pytest.mark.parametrize("depth", [6, 7, 8, 9, 16])
 def test_ste_stop_gradient_pair_after_a_residual_sum(depth):
     def residual_then_ste(x):

@@ -448,3 +448,16 @@ def test_unsigned_counter_that_would_wrap_is_not_read():
 
     rep = acecost.analyze(net, W1, X)
     assert not rep.totals.complete and rep.totals.macs == LAYER_MACS
+
+
+def test_counter_beyond_exact_float_integers_is_not_read():
+    # start 2**62: as floats, 2**62 and 2**62 + 3 are the same number, so the
+    # 3 trips cannot be read exactly; the loop is reported per iteration
+    with jax.enable_x64(True):
+        def net(p, x):
+            i64 = jnp.int64
+            return lax.while_loop(lambda c: c[0] < i64(2 ** 62 + 3),
+                                  lambda c: (c[0] + i64(1), layer(c[1], p["w"])), (i64(2 ** 62), x))[1]
+
+        rep = acecost.analyze(net, W1, X)
+    assert not rep.totals.complete and rep.totals.macs == LAYER_MACS

@@ -53,7 +53,7 @@ def test_aqt(case):
     check(models.AQT_CASES[case])
 
 
-@pytest.mark.parametrize("case", ["aqt_train_int4", "aqt_serve_int8"])
+@pytest.mark.parametrize("case", ["aqt_train_int4", "aqt_train_int8", "aqt_serve_int8"])
 def test_aqt_layers_are_named_after_the_users_modules(case):
     # AQT runs the contraction in its own submodule and forward function
     # (ConvNet/fc/AqtDotGeneral_0/AqtDotGeneral_0.shared_forward_fn/aqt_fwd);
@@ -62,7 +62,9 @@ def test_aqt_layers_are_named_after_the_users_modules(case):
     fn, args, _ = models.AQT_CASES[case]()
     rep = acecost.analyze(fn, *args)
     assert [r.name for r in rep.layers] == ["ConvNet/conv", "ConvNet/fc"]
-    assert set(rep.elementwise_by_layer) == {"ConvNet/conv", "ConvNet/fc"}
+    scopes = set(rep.elementwise_by_layer)
+    assert {"ConvNet/conv", "ConvNet/fc"} <= scopes  # (+ "top level": the rng key's split, if any)
+    assert not [s for s in scopes if "Aqt" in s or "aqt_" in s]
 
 
 def test_aqt_contractions_of_one_module_keep_names_that_tell_them_apart():
