@@ -110,16 +110,23 @@ def _call(interp, eqn, ins, scope, tally):
     key = (id(jaxpr), scope, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
                                    for v, f in zip(args, forms)))
     cached = interp.call_cache.get(key)
-    if cached is None:
+    if cached is None or cached is _NOT_REPLAYABLE:
         child = Tally()
         outs = interp.run(jaxpr, consts, args, scope, child)
-        interp.call_cache[key] = (jaxpr, child, [_canonical(o, args, canon) for o in outs])
+        specs = [_canonical(o, args, canon) for o in outs]
+        # an output that is a sum over atoms the replay cannot rebuild (half of a
+        # straight-through estimator, ``q(y) - y``) is walked anew every time
+        replayable = all(how is not None or len(value.form) <= 1 for value, how in specs)
+        interp.call_cache[key] = (jaxpr, child, specs) if replayable else _NOT_REPLAYABLE
         tally.merge(child)
         return _outs(interp, eqn, outs)
     _, child, specs = cached
     tally.merge(child)
     by_index = {i: a for a, i in canon.items()}
     return _outs(interp, eqn, [_replay(interp, spec, args, by_index) for spec in specs])
+
+
+_NOT_REPLAYABLE = object()
 
 
 def _canonical(value: Value, args, canon: dict):

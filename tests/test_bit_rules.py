@@ -513,6 +513,20 @@ def test_ste_stop_gradient_pair_after_a_residual_sum(depth):
     assert act_bits(residual_then_ste) == 4
 
 
+def test_ste_split_across_a_jitted_helper_called_twice():
+    # the jitted helper returns q(y) - y; its second call (same abstract input)
+    # must still let x + sg(helper(x)) cancel to q(x)
+    helper = jax.jit(lambda y: q7(y) - y)
+
+    def two_layers(p, x):
+        a, b = jnp.tanh(x), jnp.sin(x)
+        return (a + lax.stop_gradient(helper(a))) @ p["fc"]["kernel"], \
+            (b + lax.stop_gradient(helper(b))) @ p["fc"]["kernel"]
+
+    rep = acecost.analyze(two_layers, PARAMS, X)
+    assert [r.bits_a for r in rep.layers] == [4, 4]
+
+
 def test_custom_vjp_quantizer():
     @jax.custom_vjp
     def quant(x):
