@@ -456,11 +456,14 @@ def test_ste_stop_gradient_pair():
     assert act_bits(ste) == 4
 
 
-@pytest.mark.parametrize("depth", range(0, 20))
+_FOLD = __import__("acecost.interpret", fromlist=["MAX_FORM_ATOMS"]).MAX_FORM_ATOMS
+
+
+@pytest.mark.parametrize("depth", sorted({0, 1, 2, 3, 7, 8, 9} | {k * _FOLD + d for k in (1, 2) for d in (-2, -1, 0, 1)}))
 def test_ste_after_a_residual_sum_of_any_depth(depth):
     # an unrolled residual stream is a sum of depth+1 terms; the straight-through
-    # estimator applied to it must forward q7(x) at every depth, including where
-    # the sum reaches the length at which the engine folds long sums (8 atoms)
+    # estimator applied to it must forward q7(x) at every depth, including around
+    # the lengths at which the engine folds long sums (MAX_FORM_ATOMS and twice it)
     def residual_then_ste(x):
         for k in range(depth):
             x = x + jnp.tanh(x * (k + 1.0))
