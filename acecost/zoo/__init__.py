@@ -64,9 +64,11 @@ class ZooModel:
         )
 
 
-def _pokebnn(m: float, label: str) -> ZooModel:
+def pokebnn(m: float, label: str | None = None, *, name: str | None = None) -> ZooModel:
+    """The bundled PokeBNN architecture at width multiplier ``m`` (any width, not only the listed ones)."""
+    label = label or f"{m}x"
     return ZooModel(
-        name=f"pokebnn-{label}",
+        name=name or f"pokebnn-{label}",
         family="PokeBNN",
         variant=label,
         description=f"PokeBNN {label}: binary blocks, 4-bit SE, 8-bit stem and head",
@@ -89,10 +91,10 @@ def _resnet(variant: str, quant: tuple[int, int] | None) -> ZooModel:
 MODELS: dict[str, ZooModel] = {
     z.name: z
     for z in (
-        _pokebnn(0.5, "0.5x"),
-        _pokebnn(0.75, "0.75x"),
-        _pokebnn(1.0, "1.0x"),
-        _pokebnn(2.0, "2.0x"),
+        pokebnn(0.5, "0.5x"),
+        pokebnn(0.75, "0.75x"),
+        pokebnn(1.0, "1.0x"),
+        pokebnn(2.0, "2.0x"),
         _resnet("bf16", None),
         _resnet("w8a8", (8, 8)),
         _resnet("w4a4", (4, 4)),

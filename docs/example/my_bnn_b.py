@@ -7,18 +7,10 @@ them from this file).
 
     acecost analyze docs/example/my_bnn_b.py
 """
-from acecost.zoo import PokeBNN, ZooModel
+from acecost.zoo import pokebnn
 
 WIDTH = 1.25
 
 
 def acecost_model():
-    entry = ZooModel(
-        name="my-bnn-b",
-        family="example",
-        variant=f"{WIDTH}x",
-        description=f"PokeBNN architecture at width {WIDTH} (illustration)",
-        make=lambda: PokeBNN(width_multiplier=WIDTH),
-        width_multiplier=WIDTH,
-    )
-    return entry.build()
+    return pokebnn(WIDTH, name="my-bnn-b").build()
