@@ -10,6 +10,7 @@ no rule names is walked once, with a warning.
 from __future__ import annotations
 
 import math
+import operator
 from fractions import Fraction
 from typing import Callable
 
@@ -241,8 +242,7 @@ def _scan(interp, eqn, ins, scope, tally):
 
 #: A comparison read with its operands swapped: ``n > i`` is ``i < n``.
 _SWAPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "ne": "ne"}
-_HOLDS = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
-          "ge": lambda a, b: a >= b, "ne": lambda a, b: a != b}
+_HOLDS = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge, "ne": operator.ne}
 
 
 def counter_trip_count(eqn, cond_consts: list[Value], carry: list[Value]) -> int | None:

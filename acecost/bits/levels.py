@@ -62,7 +62,8 @@ def ceil_log2(n: int) -> int:
     return max(1, math.ceil(math.log2(n))) if n > 1 else 1
 
 
-def _range_count(lo, hi) -> int | None:
+def range_count(lo, hi) -> int | None:
+    """Integers in ``[lo, hi]``, or None when a bound is missing or infinite."""
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     return max(1, int(math.floor(hi)) - int(math.ceil(lo)) + 1)
@@ -169,7 +170,7 @@ def normalize(lv: Levels, dtype) -> Levels:
         integral = True
     count, axes, why = lv.count, lv.axes, lv.why
     if integral:
-        rc = _range_count(lo, hi)
+        rc = range_count(lo, hi)
         if rc is not None and (count is None or rc <= count):
             if count is None and not lv.integral and not lv.const:
                 why = f"{dt} values in [{_fmt(lo)}, {_fmt(hi)}]"

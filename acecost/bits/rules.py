@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map
-from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range,
+from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range, range_count,
                                  is_integer_dtype, unknown)
 from acecost.bits.value import Value
 
@@ -245,13 +245,9 @@ def _clamp(eqn, ins, scope):
 
 def _clipped(lv: Levels, prim: str, scope: str) -> Levels:
     """Integers that a clip has just bounded: say so, rather than keep the why of the unbounded input."""
-    if lv.known or not lv.integral or not _finite(lv.lo) or not _finite(lv.hi):
+    if lv.known or not lv.integral or range_count(lv.lo, lv.hi) is None:
         return lv
     return lv.with_(why=f"integers clipped to {describe_range(lv)} by `{prim}` at {scope or 'top level'}")
-
-
-def _finite(x) -> bool:
-    return x is not None and math.isfinite(x)
 
 
 def _rounding(name):
