@@ -118,8 +118,14 @@ def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name)
     with _no_gc():
         interp, inputs = _prepare(closed, leaves, options)
         interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
+        read = interp.liveness.of(closed.jaxpr).used_inputs
         del interp, inputs
-    return build_report(tally, leaves, options, name)
+    return build_report(tally, leaves, options, name, _unread(leaves, read))
+
+
+def _unread(leaves, read) -> set[str]:
+    """Paths of the parameter leaves no live equation reads (they count nothing in size)."""
+    return {lf.path for lf, r in zip(leaves, read) if lf is not None and lf.is_param and not r}
 
 
 @contextlib.contextmanager
@@ -218,16 +224,20 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     fwd, bwd = Tally(), Tally()
     with _no_gc():
         interp, inputs = _prepare(fwd_closed, leaves, options)
-        outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd)
+        # residuals the backward pass never reads are dead in the forward pass too
+        used_res = interp.liveness.of(bwd_closed.jaxpr).used_inputs[:len(res_avals)]
+        fwd_used = (True, *used_res)
+        outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
         seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
         interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
+        read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs
         del interp, inputs, outs, seed
     for r in bwd.records:
         r.phase = "backward"
     tally = Tally()
     tally.merge(fwd)
     tally.merge(bwd)
-    report = build_report(tally, leaves, options, name)
+    report = build_report(tally, leaves, options, name, _unread(leaves, read))
     report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
     report.meta["mode"] = "train"
     return report
@@ -277,14 +287,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Report:
+def build_report(tally: Tally, leaves, options: Options, name: str | None,
+                 unread: set[str] = frozenset()) -> Report:
     records = tally.records
     user_names = UserNames(r.name for r in records)
     for r in records:
         r.name = user_names(r.name)
-    params = []
+    params, unused = [], []
     for leaf in leaves:
         if leaf is None or not leaf.is_param:
+            continue
+        if leaf.path in unread:
+            unused.append(leaf)
             continue
         used = tally.param_bits.get(leaf.path)
         bits = used if used is not None else dtype_bits(leaf.dtype)
@@ -305,6 +319,10 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None) -> Re
     for r in records:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
     warnings = list(dict.fromkeys(user_names.text(w) for w in tally.warnings))
+    if unused:
+        shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
+        warnings.append(f"{len(unused)} parameter leaves ({sum(_size(lf.shape) for lf in unused):,} "
+                        f"values: {shown}) are never used by the outputs; not counted in size.")
     for entry in unsupported:
         warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
                         f"{', '.join(entry['scopes'][:3])}): its cost is not counted.")

@@ -82,7 +82,7 @@ def _outs(interp, eqn, values: list[Value]) -> list[Value]:
 @higher_order("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint",
               "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin",
               "xla_call", "named_call")
-def _call(interp, eqn, ins, scope, tally):
+def _call(interp, eqn, ins, scope, tally, masks=()):
     """Walk a called jaxpr; a call seen before with the same abstract inputs is reused.
 
     Like jax's own tracing cache: the same jitted function applied to values
@@ -108,12 +108,13 @@ def _call(interp, eqn, ins, scope, tally):
             forms.append(None)
         else:
             forms.append(tuple((canon.setdefault(a, len(canon)), c) for a, c in v.form))
-    key = (id(jaxpr), scope, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
+    used = masks[0] if masks else None
+    key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
                                    for v, f in zip(args, forms)))
     cached = interp.call_cache.get(key)
     if cached is None or cached is _NOT_REPLAYABLE:
         child = Tally()
-        outs = interp.run(jaxpr, consts, args, scope, child)
+        outs = interp.run(jaxpr, consts, args, scope, child, used)
         specs = [_canonical(o, args, canon) for o in outs]
         # an output that is a sum over atoms the replay cannot rebuild (half of a
         # straight-through estimator, ``q(y) - y``) is walked anew every time
@@ -152,7 +153,7 @@ def _replay(interp, spec, args, by_index) -> Value:
     return value.with_(form=new)
 
 
-def _unknown_call(interp, eqn, ins, scope, tally):
+def _unknown_call(interp, eqn, ins, scope, tally, masks=()):
     """A primitive with a sub-jaxpr and no rule: walked once as a call when it looks like one."""
     subs = _subjaxprs(eqn)
     jaxpr, consts = _unpack(subs[0])
@@ -163,7 +164,7 @@ def _unknown_call(interp, eqn, ins, scope, tally):
     return _unsupported(interp, eqn, ins, scope, tally)
 
 
-def _unsupported(interp, eqn, ins, scope, tally):
+def _unsupported(interp, eqn, ins, scope, tally, masks=()):
     """Listed in ``report.unsupported``; its outputs carry no level structure."""
     tally.add_unsupported(eqn.primitive.name, scope or "top level")
     return [interp.register(make_value(v.aval.shape, v.aval.dtype, normalize(
@@ -208,12 +209,12 @@ def _stack_leading(interp, v: Value, length: int) -> Value:
                                       vary, v.origins, v.name))
 
 
-def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope):
+def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=None):
     """Walk a loop body until its carries' levels stop changing."""
     for step in range(MAX_FIXPOINT_STEPS + 1):
         child = Tally()
         body_in = fixed + [interp.register(c) for c in carry] + rest
-        outs = interp.run(jaxpr, consts, body_in, scope, child)
+        outs = interp.run(jaxpr, consts, body_in, scope, child, used)
         joined = [_join(a, b, scope) for a, b in zip(carry, outs[:len(carry)])]
         settled = [_same(a, j) for a, j in zip(carry, joined)]
         if all(settled):
@@ -227,13 +228,14 @@ def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope):
 
 
 @higher_order("scan")
-def _scan(interp, eqn, ins, scope, tally):
+def _scan(interp, eqn, ins, scope, tally, masks=()):
     p = eqn.params
     jaxpr, consts = _unpack(p["jaxpr"])
     n_consts, n_carry, length = p["num_consts"], p["num_carry"], int(p["length"])
     fixed, carry, xs = ins[:n_consts], ins[n_consts:n_consts + n_carry], ins[n_consts + n_carry:]
     xs = [_slice_leading(interp, x) for x in xs]
-    child, outs, carry = _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, xs, scope)
+    child, outs, carry = _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, xs, scope,
+                                           masks[0] if masks else None)
     tally.merge(child, length)
     tally.loops.append({"scope": scope or "top level", "kind": "scan", "trips": length, "exact": True})
     ys = [_stack_leading(interp, y, length) for y in outs[n_carry:]]
@@ -337,14 +339,15 @@ def _step(body, i_in, i_out) -> float | None:
 
 
 @higher_order("while")
-def _while(interp, eqn, ins, scope, tally):
+def _while(interp, eqn, ins, scope, tally, masks=()):
     p = eqn.params
     cn, bn = p["cond_nconsts"], p["body_nconsts"]
     cconsts, bconsts, carry = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
     trips = counter_trip_count(eqn, cconsts, carry)
     body, body_consts = _unpack(p["body_jaxpr"])
     cond, cond_consts = _unpack(p["cond_jaxpr"])
-    child, outs, carry = _walk_to_fixpoint(interp, body, body_consts, bconsts, carry, [], scope)
+    child, outs, carry = _walk_to_fixpoint(interp, body, body_consts, bconsts, carry, [], scope,
+                                           masks[1] if masks else None)
     cond_tally = Tally()
     interp.run(cond, cond_consts, cconsts + carry, scope, cond_tally)
     where = scope or "top level"
@@ -370,13 +373,13 @@ def _while(interp, eqn, ins, scope, tally):
 # ------------------------------------------------------------- branches
 
 @higher_order("cond")
-def _cond(interp, eqn, ins, scope, tally):
+def _cond(interp, eqn, ins, scope, tally, masks=()):
     operands = ins[1:]
     results = []
     for i, branch in enumerate(eqn.params["branches"]):
         jaxpr, consts = _unpack(branch)
         child = Tally()
-        outs = interp.run(jaxpr, consts, operands, scope, child)
+        outs = interp.run(jaxpr, consts, operands, scope, child, masks[i] if masks else None)
         results.append((child, outs))
     best = max(range(len(results)), key=lambda i: results[i][0].cost_key())
     for i, (child, _) in enumerate(results):
@@ -394,12 +397,12 @@ def _cond(interp, eqn, ins, scope, tally):
 # ------------------------------------------------------------- sharding
 
 @higher_order("shard_map")
-def _shard_map(interp, eqn, ins, scope, tally):
+def _shard_map(interp, eqn, ins, scope, tally, masks=()):
     jaxpr, consts = _unpack(eqn.params["jaxpr"])
     mesh = eqn.params["mesh"]
     devices = int(getattr(mesh, "size", 0) or 1)
     child = Tally()
-    outs = interp.run(jaxpr, consts, ins, scope, child)
+    outs = interp.run(jaxpr, consts, ins, scope, child, masks[0] if masks else None)
     tally.merge(child, devices)
     axes = dict(getattr(mesh, "shape", {}) or {})
     tally.loops.append({"scope": scope or "top level", "kind": "shard_map", "trips": devices,

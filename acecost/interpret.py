@@ -22,6 +22,7 @@ from acecost.bits.rules import _PASS_THROUGH, levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
+from acecost.liveness import Liveness
 from acecost.names import user_layer_name
 from acecost.report import OpRecord
 from acecost.tally import Tally
@@ -133,6 +134,7 @@ class Interpreter:
         self._folds: dict = {}  # long linear form (first coefficient 1) -> the atom it folds into
         self._sums: dict = {}  # linear form of two or more atoms -> the value it is
         self._scopes: dict = {}
+        self.liveness = Liveness()
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -189,11 +191,6 @@ class Interpreter:
         vary = frozenset() if arr.size <= 1 else None
         return self.register(make_value(shape, aval.dtype, lv, vary))
 
-    def read(self, env: dict, var) -> Value:
-        if isinstance(var, Literal):
-            return self.literal(var)
-        return env[var]
-
     def literal(self, var) -> Value:
         """A literal's value is the same wherever it appears: made once per (value, dtype)."""
         val = var.val
@@ -224,9 +221,17 @@ class Interpreter:
         return self.register(make_value(shape, dtype, lv, vary, value.origins, value.name))
 
     # -------------------------------------------------------------- walk
-    def run(self, jaxpr, consts: Sequence, args: Sequence[Value], scope: str, tally: Tally) -> list[Value]:
+    def run(self, jaxpr, consts: Sequence, args: Sequence[Value], scope: str, tally: Tally,
+            used: tuple[bool, ...] | None = None) -> list[Value]:
+        """Walk ``jaxpr``'s live equations; ``used`` says which outputs are needed (default all).
+
+        Dead equations (:mod:`acecost.liveness`) are skipped: they are neither
+        priced nor given values. An output that is not used, and an input of a
+        live equation that the equation does not read, get a placeholder.
+        """
         from acecost.higher_order import call_rule
 
+        live = self.liveness.of(jaxpr, used)
         env: dict = {}
         for var, val in zip(jaxpr.constvars, consts):
             env[var] = self.constant(val, var.aval)
@@ -234,19 +239,36 @@ class Interpreter:
             env[var] = self.rebind(val, var.aval)
         scopes = self._scopes
         literal = self.literal
-        for eqn in jaxpr.eqns:
-            ins = [literal(v) if type(v) is Literal else env[v] for v in eqn.invars]
+        for eqn, masks in zip(jaxpr.eqns, live.eqns):
+            if masks is None:
+                continue
+            try:
+                ins = [literal(v) if type(v) is Literal else env[v] for v in eqn.invars]
+            except KeyError:  # an input the equation does not read was computed by dead code
+                ins = [self.read(env, v) for v in eqn.invars]
             stack = eqn.source_info.name_stack
             escope = scopes.get((scope, id(stack)))
             if escope is None:  # name stacks are shared objects of the (live) jaxpr
                 escope = scopes[(scope, id(stack))] = join_scope(scope, clean_scope(stack))
             handler = call_rule(eqn)
             if handler is not None:
-                outs = handler(self, eqn, ins, escope, tally)
+                outs = handler(self, eqn, ins, escope, tally, masks)
             else:
                 outs = self.first_order(eqn, ins, escope, tally)
             env.update(zip(eqn.outvars, outs))  # a dropped output is simply never read
         return [self.read(env, v) for v in jaxpr.outvars]
+
+    def read(self, env: dict, var) -> Value:
+        if isinstance(var, Literal):
+            return self.literal(var)
+        value = env.get(var)
+        return value if value is not None else self.unused(var.aval)
+
+    def unused(self, aval) -> Value:
+        """Stands for a result dead code would have made: nothing reads its levels."""
+        shape = tuple(getattr(aval, "shape", ()))
+        dtype = getattr(aval, "dtype", np.float32)
+        return self.register(make_value(shape, dtype, unknown("result of code whose output is unused")))
 
     # ---------------------------------------------------- plain primitives
     def first_order(self, eqn, ins: list[Value], scope: str, tally: Tally) -> list[Value]:

@@ -554,9 +554,17 @@ def test_ste_is_still_seen_under_grad():
         y = (x + lax.stop_gradient(q7(x) - x)) @ p["fc"]["kernel"]
         return jnp.sum(y)
 
-    rep = acecost.analyze(lambda p, x: jax.grad(loss)(p, x), PARAMS, X)
+    rep = acecost.analyze(lambda p, x: jax.value_and_grad(loss)(p, x), PARAMS, X)
     fwd = [r for r in rep.layers if r.lhs_shape == [4, 8] and r.rhs_shape == [8, 3]]
     assert fwd and fwd[0].bits_a == 4
+
+    # jax.grad discards the loss: the forward dot is dead code and is not priced,
+    # while the weight gradient g^T @ x still sees the quantized x
+    rep = acecost.analyze(lambda p, x: jax.grad(loss)(p, x), PARAMS, X)
+    assert not [r for r in rep.layers if r.lhs_shape == [4, 8] and r.rhs_shape == [8, 3]]
+    (wgrad,) = [r for r in rep.layers if [4, 8] in (r.lhs_shape, r.rhs_shape)]
+    x_side = "lhs" if wgrad.lhs_shape == [4, 8] else "rhs"
+    assert (wgrad.bits_w if wgrad.weight_operand == x_side else wgrad.bits_a) == 4
 
 
 # --------------------------------------------------------- AQT and Qwix
