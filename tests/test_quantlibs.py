@@ -142,3 +142,16 @@ def test_qwix_zero_point_dot_is_counted_separately():
     main = [r for r in rep.layers if "zero_point" not in r.name]
     assert [r.macs for r in zp] == [r.macs for r in main] == [models.FC1_MACS, models.FC2_MACS]
     assert sum(r.ace for r in zp) == (models.FC1_MACS + models.FC2_MACS) * 1 * 8
+
+
+def test_aqt_serve_float_kernels_are_not_in_size():
+    """SERVE reads the frozen int8 codes; the float kernels beside them are dead."""
+    need_aqt()
+    fn, args, _ = models.aqt_serve(8)
+    rep = acecost.analyze(fn, *args)
+    paths = {p.path for p in rep.params}
+    assert not {"params/conv/kernel", "params/fc/kernel"} & paths
+    # frozen codes at 8 bits; scales and biases float32 (conv 3x3x2->4, fc 144->3)
+    expected = (3 * 3 * 2 * 4 + 144 * 3) * 8 + (4 + 3 + 4 + 3) * 32
+    assert rep.totals.size_bits == expected
+    assert any("never used" in w and "params/fc/kernel" in w for w in rep.warnings)
