@@ -13,8 +13,8 @@ from typing import Iterable, Mapping
 from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
-from acecost.interpret import Interpreter, Options
-from acecost.names import UserNames
+from acecost.interpret import Interpreter, Options, exact_pattern
+from acecost.names import LayerText, UserNames, distinct_names
 from acecost.report import ParamRecord, Report, Totals, exact_number
 from acecost.tally import Tally
 from acecost.trace import leaves_of, trace
@@ -229,6 +229,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
         fwd_used = (True, *used_res)
         outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
         seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+        interp.start_phase("backward")
         interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
         read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs
         del interp, inputs, outs, seed
@@ -287,12 +288,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _render(warning, by_site) -> str:
+    """A warning's text; one about a contraction names it as the report does."""
+    if not isinstance(warning, LayerText):
+        return warning
+    name = by_site.get((warning.phase, warning.site), warning.site.base)
+    return warning.template.format(name=name, pattern=exact_pattern(name))
+
+
 def build_report(tally: Tally, leaves, options: Options, name: str | None,
                  unread: set[str] = frozenset()) -> Report:
     records = tally.records
     user_names = UserNames(r.name for r in records)
-    for r in records:
-        r.name = user_names(r.name)
+    final = distinct_names(records, lambda r: user_names(r.name))
+    by_site = {}
+    for r, layer in zip(records, final):
+        if r.site is not None:
+            by_site[(r.phase, r.site)] = layer
+        r.name = layer
     params, unused = [], []
     for leaf in leaves:
         if leaf is None or not leaf.is_param:
@@ -318,7 +331,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         entry["scope"] = user_names(entry["scope"])
     for r in records:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
-    warnings = list(dict.fromkeys(user_names.text(w) for w in tally.warnings))
+    warnings = list(dict.fromkeys(user_names.text(_render(w, by_site)) for w in tally.warnings))
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
         warnings.append(f"{len(unused)} parameter leaves ({sum(_size(lf.shape) for lf in unused):,} "

@@ -111,7 +111,8 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
     used = masks[0] if masks else None
     key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
                                    for v, f in zip(args, forms)))
-    cached = interp.call_cache.get(key)
+    # an override may pick one call of several by its ordinal: with overrides, walk each call
+    cached = None if interp.options.overrides else interp.call_cache.get(key)
     if cached is None or cached is _NOT_REPLAYABLE:
         child = Tally()
         outs = interp.run(jaxpr, consts, args, scope, child, used)
@@ -123,7 +124,7 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
         tally.merge(child)
         return _outs(interp, eqn, outs)
     _, child, specs = cached
-    tally.merge(child)
+    tally.merge(child, sites=interp.site)
     by_index = {i: a for a, i in canon.items()}
     return _outs(interp, eqn, [_replay(interp, spec, args, by_index) for spec in specs])
 

@@ -23,7 +23,7 @@ from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, 
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
 from acecost.liveness import Liveness
-from acecost.names import user_layer_name
+from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report import OpRecord
 from acecost.tally import Tally
 
@@ -91,12 +91,17 @@ def clean_scope(name_stack) -> str:
     return "/".join(parts)
 
 
-_REGEX_SAFE = re.compile(r"[\w/.,>-]*")  # outside brackets these match themselves ('.' any char)
+_REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)
 
 
 def exact_pattern(layer: str) -> str:
     """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
     return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
+
+
+def _braces(text: str) -> str:
+    """``text`` safe inside a ``str.format`` template."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def join_scope(outer: str, inner: str) -> str:
@@ -135,6 +140,8 @@ class Interpreter:
         self._sums: dict = {}  # linear form of two or more atoms -> the value it is
         self._scopes: dict = {}
         self.liveness = Liveness()
+        self.phase = "forward"
+        self._ordinals: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -358,7 +365,10 @@ class Interpreter:
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
         weight_is_lhs = bool(origin_l) and not origin_r
         param = origin_r or origin_l
-        layer = scope or (param and layer_of_param(param)) or self._unnamed_layer(prim)
+        if param and (not scope or library_only(scope)):
+            layer = layer_of_param(param)  # e.g. Equinox: named by the attribute path
+        else:
+            layer = scope or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
         if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
@@ -367,9 +377,10 @@ class Interpreter:
             (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
         else:
             (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
-        short = user_layer_name(layer)
+        site = self.site(layer, einsum_spec(eqn))
+        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer))))
         for pattern, a_bits, w_bits in self.options.overrides:
-            if pattern.search(layer) or pattern.search(short):
+            if any(pattern.search(n) for n in names):
                 why = f"override --bits {pattern.pattern}"
                 a = (a_bits, why, None) if a_bits is not None else a
                 w = (w_bits, why, None) if w_bits is not None else w
@@ -377,14 +388,15 @@ class Interpreter:
         for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
             b, src, reason = by_side[side]
             if STORAGE_WIDTH in src:
-                tally.warnings.append(
-                    f"{layer}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
+                tally.warnings.append(LayerText(site, self.phase, (
+                    f"{{name}}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
                     f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
-                    f"2- or 3-bit weights frozen in int8), pass --bits '{exact_pattern(layer)}=,N'.")
+                    f"2- or 3-bit weights frozen in int8), pass --bits '{{pattern}}=,N'.")))
             if reason:
-                tally.warnings.append(
-                    f"{layer}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
-                    f"{reason}. Tag it with acecost.tag(x, bits=N) or pass --bits '{exact_pattern(layer)}=A,W'.")
+                tally.warnings.append(LayerText(site, self.phase, (
+                    f"{{name}}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
+                    + _braces(reason) + ". Tag it with acecost.tag(x, bits=N) or pass --bits "
+                    "'{pattern}=A,W'.")))
             if origin:
                 tally.use_param(origin, b)
         tally.records.append(OpRecord(
@@ -393,7 +405,20 @@ class Interpreter:
             out_shape=list(eqn.outvars[0].aval.shape),
             bits_a=a[0], bits_w=w[0], bits_a_source=a[1], bits_w_source=w[1],
             multiplier=1, macs=c.macs, ace=c.macs * a[0] * w[0],
-            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side))
+            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side, phase=self.phase, site=site))
+
+    def site(self, base: str, spec: str) -> Site:
+        """The next contraction's place in ``base``: ordinals in program order, per phase."""
+        counts = self._ordinals
+        nth = counts[base] = counts.get(base, 0) + 1
+        key = (base, spec)
+        nth_of_spec = counts[key] = counts.get(key, 0) + 1
+        return Site(base, spec, nth, nth_of_spec)
+
+    def start_phase(self, phase: str) -> None:
+        """Ordinals restart: the backward pass names its contractions on its own."""
+        self.phase = phase
+        self._ordinals = {}
 
     def operand_bits(self, value: Value, contracting: frozenset[int]) -> tuple[int, str, str | None]:
         """(bits, where they came from, why it fell back to float or None)."""

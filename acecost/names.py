@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 #: Scope parts a quantization library adds inside the user's layer: AQT's
 #: ``AqtDotGeneral_0``/``AqtConvGeneralDilated_0``/``AqtEinsum_0`` submodules
 #: and their methods (``AqtDotGeneral_0.shared_forward_fn``, ``.make_aqt_dg``).
-LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.\w+)?|aqt_fwd|aqt_bwd")
+#: Equinox's layers name their scope after their class (``eqx.nn.Linear``),
+#: which says nothing about which of the model's layers it is.
+LIBRARY_PART = re.compile(r"Aqt[A-Za-z]+_\d+(\.\w+)?|aqt_fwd|aqt_bwd|eqx\.nn\.\w+")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -25,6 +27,11 @@ def user_layer_name(name: str) -> str:
     """``ConvNet/fc/AqtDotGeneral_0/.../aqt_fwd`` -> ``ConvNet/fc`` (the name itself if nothing is left)."""
     parts = [p for p in name.split("/") if not LIBRARY_PART.fullmatch(p)]
     return "/".join(parts) or name
+
+
+def library_only(scope: str) -> bool:
+    """Whether every part of ``scope`` is a library's (nothing the user named)."""
+    return all(LIBRARY_PART.fullmatch(p) for p in scope.split("/"))
 
 
 class UserNames:
@@ -62,3 +69,88 @@ class UserNames:
             self._pattern = re.compile(r"(?<![\w/.])(" + "|".join(map(re.escape, names)) + r")(?![\w/]|\.\w)")
             self._pattern_size = len(self._renamed)
         return self._pattern.sub(lambda m: self._renamed[m.group(1)], text)
+
+
+# ------------------------------------------------------- distinct names
+#
+# Two contractions in one scope (attention's q @ k.T and p @ v, a Qwix PTQ
+# layer's two einsums, a layer applied twice) would share its name, so
+# ``--bits`` could not pick one and ``diff`` would add them up. Each record
+# carries a :class:`Site`; names are decided once every record is known
+# (:func:`distinct_names`), while ``--bits`` patterns are matched during the
+# walk against every name the record may end up with (:func:`aliases`).
+
+class Site(NamedTuple):
+    """Where a contraction sits: its scope, its einsum form, its ordinals there."""
+
+    base: str
+    spec: str
+    nth: int  # 1-based, among the scope's contractions in program order
+    nth_of_spec: int  # 1-based, among those with the same spec
+
+
+def einsum_spec(eqn) -> str:
+    """``dot_general``'s dimension numbers as an einsum, ``ab,bc->ac``; ``conv`` for a convolution.
+
+    Letters follow the lhs axes, then the rhs free axes; the output is jax's
+    order: batch, lhs free, rhs free.
+    """
+    if eqn.primitive.name != "dot_general":
+        return eqn.primitive.name.split("_")[0]
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    nl, nr = len(eqn.invars[0].aval.shape), len(eqn.invars[1].aval.shape)
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    lhs = [next(letters) for _ in range(nl)]
+    rhs = [""] * nr
+    for i, j in (*zip(lc, rc), *zip(lb, rb)):
+        rhs[j] = lhs[i]
+    rhs = [c or next(letters) for c in rhs]
+    out = [lhs[i] for i in lb] + [lhs[i] for i in range(nl) if i not in lc and i not in lb] + \
+          [rhs[j] for j in range(nr) if j not in rc and j not in rb]
+    return f"{''.join(lhs)},{''.join(rhs)}->{''.join(out)}"
+
+
+def aliases(site: Site) -> tuple[str, ...]:
+    """Every name :func:`distinct_names` may give the record at ``site``."""
+    b = site.base
+    return (b, f"{b}#{site.nth}", f"{b}[{site.spec}]", f"{b}[{site.spec}]#{site.nth_of_spec}")
+
+
+def distinct_names(records, base_of) -> list[str]:
+    """One name per record, distinct within its phase.
+
+    A scope with one contraction keeps its name. Otherwise the einsum spec is
+    added where it tells the contractions apart (``attn[abcd,aecd->acbe]``), and
+    the ordinal where it does not (``qkv#2``, ``attn[ab,bc->ac]#2``).
+    """
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r.phase, base_of(r)), []).append(r)
+    names = {}
+    for (_, base), members in groups.items():
+        if len(members) == 1:
+            names[id(members[0])] = base
+            continue
+        specs = [r.site.spec for r in members]
+        by_spec = {s: specs.count(s) for s in specs}
+        for r in members:
+            s = r.site
+            if len(by_spec) == 1:
+                names[id(r)] = f"{base}#{s.nth}"
+            elif by_spec[s.spec] == 1:
+                names[id(r)] = f"{base}[{s.spec}]"
+            else:
+                names[id(r)] = f"{base}[{s.spec}]#{s.nth_of_spec}"
+    return [names[id(r)] for r in records]
+
+
+class LayerText(NamedTuple):
+    """A warning about one contraction, written once its final name is known.
+
+    ``template`` has ``{name}`` and ``{pattern}`` (a ``--bits`` regex that picks
+    exactly that contraction).
+    """
+
+    site: Site
+    phase: str
+    template: str

@@ -34,10 +34,21 @@ class OpRecord:
     weight_operand: str = "rhs"
     #: "forward", or "backward" in a training-step analysis
     phase: str = "forward"
+    #: where the walk found it (acecost.names.Site); not part of the report's data
+    site: Any = field(default=None, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
         return self.macs // self.multiplier if self.multiplier else self.macs
+
+
+#: The fields of an OpRecord that are the report's data (JSON, pandas).
+RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site")
+
+
+def _record_dict(r: OpRecord) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in
+            ((k, getattr(r, k)) for k in RECORD_FIELDS)}
 
 
 @dataclass
@@ -111,7 +122,7 @@ class Report:
                 "by_category": dict(sorted(self.elementwise_by_category.items())),
                 "by_layer": dict(self.elementwise_by_layer),
             },
-            "layers": [asdict(r) for r in self.layers],
+            "layers": [_record_dict(r) for r in self.layers],
             "params": [asdict(p) for p in self.params],
             "loops": list(self.loops),
             "branches": list(self.branches),
@@ -126,7 +137,7 @@ class Report:
             raise ValueError("not an acecost report (no 'totals')")
         known = {f.name for f in fields(Totals)}
         totals = Totals(**{k: v for k, v in data["totals"].items() if k in known})
-        rec_fields = {f.name for f in fields(OpRecord)}
+        rec_fields = set(RECORD_FIELDS)
         par_fields = {f.name for f in fields(ParamRecord)}
         ew = data.get("elementwise", {})
         return cls(
@@ -148,9 +159,8 @@ class Report:
     def to_pandas(self):
         import pandas as pd
 
-        rows = [asdict(r) for r in self.layers]
-        columns = [f.name for f in fields(OpRecord)]
-        return pd.DataFrame(rows, columns=columns)
+        rows = [_record_dict(r) for r in self.layers]
+        return pd.DataFrame(rows, columns=list(RECORD_FIELDS))
 
     def summary(self) -> str:
         t = self.totals

@@ -40,13 +40,17 @@ class Tally:
 
     # ----------------------------------------------------------- merging
     def merge(self, child: "Tally", factor: int = 1, *, costs: bool = True,
-              per_iteration: bool = False) -> None:
-        """Fold a child in; its costs scaled by ``factor`` (or dropped)."""
+              per_iteration: bool = False, sites=None) -> None:
+        """Fold a child in; its costs scaled by ``factor`` (or dropped).
+
+        ``sites`` renumbers the child's contractions (a replayed call's are new ones).
+        """
         if costs:
             for r in child.records:
+                site = r.site if sites is None or r.site is None else sites(r.site.base, r.site.spec)
                 self.records.append(replace(
                     r, multiplier=r.multiplier * factor, macs=r.macs * factor, ace=r.ace * factor,
-                    per_iteration=r.per_iteration or per_iteration))
+                    per_iteration=r.per_iteration or per_iteration, site=site))
             counts = self.elementwise
             for key, ops in child.elementwise.items():
                 counts[key] = counts.get(key, 0) + ops * factor
