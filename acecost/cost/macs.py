@@ -1,9 +1,9 @@
 """Multiply-accumulate counts of the contracting primitives.
 
 Only ``dot_general`` and ``conv_general_dilated`` produce MACs (metrics.md).
-Padded and dilated-in taps of a convolution are counted: every output
-position does a full kernel's work, the PokeBNN reference convention.
-XLA's cost analysis skips padded taps instead.
+Padded taps of a convolution are counted: every output position does a
+full kernel's work, the PokeBNN reference convention (XLA's cost analysis
+skips padded taps). The zeros an input dilation inserts are not counted.
 """
 from __future__ import annotations
 
@@ -29,19 +29,60 @@ def dot_general(eqn) -> Contraction:
 
 
 def conv_general_dilated(eqn) -> Contraction:
-    """Output elements x kernel taps x input features per group."""
+    """Output feature work x the taps each spatial dimension does.
+
+    Without input dilation, every output position does a full kernel's taps
+    (padded ones included). With it (a transposed conv, the input gradient
+    of a strided conv) the zeros the dilation inserts are not work: see
+    :func:`dilated_taps`.
+    """
     rhs = eqn.invars[1].aval.shape
     out = eqn.outvars[0].aval.shape
-    dn = eqn.params["dimension_numbers"]
-    lhs_spec, rhs_spec = dn.lhs_spec, dn.rhs_spec
+    p = eqn.params
+    dn = p["dimension_numbers"]
+    lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
     rhs_spatial = rhs_spec[2:]
-    taps = prod(rhs[d] for d in rhs_spatial)
-    macs = prod(out) * taps * rhs[rhs_spec[1]]
+    lhs_shape = eqn.invars[0].aval.shape
+    taps = 1
+    for i, (kd, od, ld) in enumerate(zip(rhs_spatial, out_spec[2:], lhs_spec[2:])):
+        k, n_out = rhs[kd], out[od]
+        dilation = p["lhs_dilation"][i] if p.get("lhs_dilation") else 1
+        if dilation == 1:
+            taps *= n_out * k
+        else:
+            taps *= dilated_taps(lhs_shape[ld], n_out, k, p["window_strides"][i],
+                                 p["rhs_dilation"][i] if p.get("rhs_dilation") else 1,
+                                 dilation, p["padding"][i][0])
+    # batch x output features of the output, times the input features each reads
+    macs = out[out_spec[0]] * out[out_spec[1]] * taps * rhs[rhs_spec[1]]
     return Contraction(
         macs,
         lhs_contracting=frozenset([lhs_spec[1], *lhs_spec[2:]]),
         rhs_contracting=frozenset([rhs_spec[1], *rhs_spatial]),
     )
+
+
+def dilated_taps(n_in: int, n_out: int, k: int, stride: int, rhs_dil: int, lhs_dil: int, pad_lo: int) -> int:
+    """(position, tap) products of one input-dilated spatial dimension: the fewer of two forms.
+
+    Scatter form: each real input element times each tap whose product lands
+    on the output grid, also where the padding crops it (the Keras
+    convention: a transposed conv is ``inputs x taps``). Direct form: each
+    output position times each tap that falls on the dilation lattice,
+    padding included (today's padded-tap count, minus the inserted zeros).
+    Both count every real product; a transposed conv's scatter form is the
+    smaller, the weight gradient of one (whose "kernel" is the large output
+    cotangent, mostly cropped) has the smaller direct form.
+    """
+    scatter = sum(_on_grid(n_in, lhs_dil, pad_lo - t * rhs_dil, stride) for t in range(k))
+    direct = sum(_on_grid(n_out, stride, t * rhs_dil - pad_lo, lhs_dil) for t in range(k))
+    return min(scatter, direct)
+
+
+def _on_grid(n: int, step: int, offset: int, modulus: int) -> int:
+    """How many ``j`` in ``[0, n)`` have ``offset + j * step`` divisible by ``modulus``."""
+    return sum((n - r + modulus - 1) // modulus
+               for r in range(min(n, modulus)) if (offset + r * step) % modulus == 0)
 
 
 MAC_RULES: dict[str, Callable[[object], Contraction]] = {
