@@ -73,8 +73,13 @@ def brute_dot(lhs_shape, rhs_shape, dn) -> int:
 @given(dot_problems())
 def test_dot_general_macs_match_brute_force(problem):
     lhs_shape, rhs_shape, dn = problem
-    got = analysed_macs(lambda a, b: lax.dot_general(a, b, dn), lhs_shape, rhs_shape)
-    assert got == brute_dot(lhs_shape, rhs_shape, dn)
+    rep = acecost.analyze(lambda a, b: lax.dot_general(a, b, dn), S(lhs_shape, F32), S(rhs_shape, F32),
+                          params_argnums=())
+    if dn[0][0]:
+        assert rep.totals.macs == brute_dot(lhs_shape, rhs_shape, dn)
+    else:  # nothing contracted: one product per output element, elementwise work
+        assert rep.totals.macs == 0
+        assert rep.totals.elementwise_ops == brute_dot(lhs_shape, rhs_shape, dn)
 
 
 # ------------------------------------------------------- conv_general_dilated

@@ -393,7 +393,30 @@ def _iota(eqn, ins, scope):
     return Levels(lo=0, integral=True, why="iota")
 
 
-@rule("dot_general", "conv_general_dilated")
+def product_axes(eqn) -> tuple[dict, dict] | None:
+    """For a ``dot_general`` with no contracting dimension, where each operand axis lands in the output.
+
+    Such a dot is elementwise products (batch axes first, then the lhs's and
+    the rhs's free axes); for anything else None.
+    """
+    if eqn.primitive.name != "dot_general":
+        return None
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    if lc:
+        return None
+    lhs_free = [a for a in range(len(eqn.invars[0].aval.shape)) if a not in lb]
+    rhs_free = [a for a in range(len(eqn.invars[1].aval.shape)) if a not in rb]
+    lhs_map = {a: i for i, a in enumerate(lb)} | {a: len(lb) + j for j, a in enumerate(lhs_free)}
+    rhs_map = {a: i for i, a in enumerate(rb)} | {a: len(lb) + len(lhs_free) + j for j, a in enumerate(rhs_free)}
+    return lhs_map, rhs_map
+
+
+@rule("dot_general", "conv_general_dilated", "ragged_dot_general", "ragged_dot")
 def _contraction(eqn, ins, scope):
+    maps = product_axes(eqn)
+    if maps is not None:  # products only: combined like ``mul``, each operand's axes moved to the output's
+        moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes)),
+                         vary=frozenset(m[a] for a in v.vary)) for m, v in zip(maps, ins)]
+        return _mul(eqn, moved, scope)
     return unknown(f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
                    "(a sum of products has no level structure)")

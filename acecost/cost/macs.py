@@ -1,14 +1,19 @@
 """Multiply-accumulate counts of the contracting primitives.
 
-Only ``dot_general`` and ``conv_general_dilated`` produce MACs (metrics.md).
-Padded taps of a convolution are counted: every output position does a
-full kernel's work, the PokeBNN reference convention (XLA's cost analysis
-skips padded taps). The zeros an input dilation inserts are not counted.
+``dot_general``, ``ragged_dot_general`` and ``conv_general_dilated``
+produce MACs (metrics.md). Padded taps of a convolution are counted: every
+output position does a full kernel's work, the PokeBNN reference convention
+(XLA's cost analysis skips padded taps). The zeros an input dilation inserts
+are not counted. A MAC of complex operands is 4 real MACs. A ``dot_general``
+with no contracting dimension is no contraction: its rule returns None and
+the walker prices it as elementwise products.
 """
 from __future__ import annotations
 
 from math import prod
 from typing import Callable, NamedTuple
+
+import numpy as np
 
 
 class Contraction(NamedTuple):
@@ -19,13 +24,36 @@ class Contraction(NamedTuple):
     rhs_contracting: frozenset[int]
 
 
-def dot_general(eqn) -> Contraction:
+def real_products(eqn) -> int:
+    """Real multiplies per MAC: 4 for complex operands ((a+bi)(c+di) has four)."""
+    return 4 if any(np.issubdtype(v.aval.dtype, np.complexfloating) for v in eqn.invars[:2]) else 1
+
+
+def _lhs_times_rhs_free(eqn, dimension_numbers, rhs_group=()) -> Contraction | None:
+    """Every lhs element meets every free rhs element of its batch (and of its group, if ragged)."""
     lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    # every lhs element meets every free rhs element of its batch: lhs size x rhs free size
-    rhs_fixed = set(rc) | set(rb)
+    (lc, rc), (_, rb) = dimension_numbers
+    if not lc:
+        return None  # products only: elementwise work
+    rhs_fixed = set(rc) | set(rb) | set(rhs_group)
     rhs_free = prod([d for i, d in enumerate(rhs) if i not in rhs_fixed])
-    return Contraction(prod(lhs) * rhs_free, frozenset(lc), frozenset(rc))
+    return Contraction(prod(lhs) * rhs_free * real_products(eqn), frozenset(lc), frozenset(rc))
+
+
+def dot_general(eqn) -> Contraction | None:
+    return _lhs_times_rhs_free(eqn, eqn.params["dimension_numbers"])
+
+
+def ragged_dot_general(eqn) -> Contraction | None:
+    """MoE grouped matmul: each lhs row meets one group's matrix, so M x K rows on E K x N experts is M*K*N.
+
+    The same holds when the ragged dimension is the contracting one (each k
+    belongs to one group's output) or a batch dimension.
+    """
+    dn = eqn.params.get("ragged_dot_dimension_numbers")
+    if dn is None:  # ``ragged_dot``: lhs [m, k], rhs [groups, k, n]
+        return _lhs_times_rhs_free(eqn, (((1,), (1,)), ((), ())), rhs_group=(0,))
+    return _lhs_times_rhs_free(eqn, dn.dot_dimension_numbers, rhs_group=dn.rhs_group_dimensions)
 
 
 def conv_general_dilated(eqn) -> Contraction:
@@ -54,7 +82,7 @@ def conv_general_dilated(eqn) -> Contraction:
                                  p["rhs_dilation"][i] if p.get("rhs_dilation") else 1,
                                  dilation, p["padding"][i][0])
     # batch x output features of the output, times the input features each reads
-    macs = out[out_spec[0]] * out[out_spec[1]] * taps * rhs[rhs_spec[1]]
+    macs = out[out_spec[0]] * out[out_spec[1]] * taps * rhs[rhs_spec[1]] * real_products(eqn)
     return Contraction(
         macs,
         lhs_contracting=frozenset([lhs_spec[1], *lhs_spec[2:]]),
@@ -85,7 +113,9 @@ def _on_grid(n: int, step: int, offset: int, modulus: int) -> int:
                for r in range(min(n, modulus)) if (offset + r * step) % modulus == 0)
 
 
-MAC_RULES: dict[str, Callable[[object], Contraction]] = {
+MAC_RULES: dict[str, Callable[[object], Contraction | None]] = {
     "dot_general": dot_general,
+    "ragged_dot_general": ragged_dot_general,
+    "ragged_dot": ragged_dot_general,
     "conv_general_dilated": conv_general_dilated,
 }
