@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from acecost.bits.axes import axis_map
+from acecost.bits.axes import axis_map, product_axes
 from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range, range_count,
                                  is_integer_dtype, unknown)
 from acecost.bits.value import Value
@@ -391,24 +391,6 @@ def _gather(eqn, ins, scope):
 @rule("iota")
 def _iota(eqn, ins, scope):
     return Levels(lo=0, integral=True, why="iota")
-
-
-def product_axes(eqn) -> tuple[dict, dict] | None:
-    """For a ``dot_general`` with no contracting dimension, where each operand axis lands in the output.
-
-    Such a dot is elementwise products (batch axes first, then the lhs's and
-    the rhs's free axes); for anything else None.
-    """
-    if eqn.primitive.name != "dot_general":
-        return None
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    if lc:
-        return None
-    lhs_free = [a for a in range(len(eqn.invars[0].aval.shape)) if a not in lb]
-    rhs_free = [a for a in range(len(eqn.invars[1].aval.shape)) if a not in rb]
-    lhs_map = {a: i for i, a in enumerate(lb)} | {a: len(lb) + j for j, a in enumerate(lhs_free)}
-    rhs_map = {a: i for i, a in enumerate(rb)} | {a: len(lb) + len(lhs_free) + j for j, a in enumerate(rhs_free)}
-    return lhs_map, rhs_map
 
 
 @rule("dot_general", "conv_general_dilated", "ragged_dot_general", "ragged_dot")
