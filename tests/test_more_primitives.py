@@ -67,6 +67,16 @@ def test_ragged_contracting_dimension():
     assert rep.totals.macs == 10 * 64 * 24
 
 
+def test_ragged_dot_weight_gradient():
+    """Training the experts: the weight gradient contracts the ragged rows, M*K*N again."""
+    rep = acecost.analyze_train(lambda w, x, g: lax.ragged_dot(x, w, g),
+                                S((4, 64, 32), F32), S((16, 64), F32), S((4,), jnp.int32))
+    assert rep.phases["forward"]["macs"] == rep.phases["backward"]["macs"] == 16 * 64 * 32
+    (grad,) = [r for r in rep.layers if r.phase == "backward"]
+    assert grad.out_shape == [4, 64, 32]
+    assert rep.totals.complete and not rep.unsupported
+
+
 # ------------------------------------------------------- nothing to contract
 
 def test_dot_general_without_contraction_is_elementwise():
