@@ -5,7 +5,8 @@ parent with the number of times the body runs: ``scan`` by its length, a
 ``while`` by the trip count read from a counter loop (or the user's
 ``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps its
 most expensive branch and lists them all. A primitive carrying a jaxpr that
-no rule names is walked once, with a warning.
+no rule names is walked once, with a warning, and leaves the totals
+incomplete: how often it runs its body is unknown.
 """
 from __future__ import annotations
 
@@ -159,8 +160,11 @@ def _unknown_call(interp, eqn, ins, scope, tally, masks=()):
     subs = _subjaxprs(eqn)
     jaxpr, consts = _unpack(subs[0])
     if len(subs) == 1 and len(jaxpr.invars) == len(ins) and len(jaxpr.outvars) == len(eqn.outvars):
-        tally.warnings.append(f"{scope or 'top level'}: `{eqn.primitive.name}` has no rule; its body "
+        where = scope or "top level"
+        tally.warnings.append(f"{where}: `{eqn.primitive.name}` has no rule; its body "
                               "was counted once, as a plain call.")
+        # it may run its body many times (a custom ``lax.reduce`` once per element): a lower bound
+        tally.incomplete.append(f"`{eqn.primitive.name}` at {where} has no rule; its body was counted once")
         return _outs(interp, eqn, interp.run(jaxpr, consts, ins, scope, tally))
     return _unsupported(interp, eqn, ins, scope, tally)
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from jax.extend.core import Literal
 
-from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map
+from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
                                  normalize, np_dtype, unknown)
 from acecost.bits.rules import _PASS_THROUGH, levels_of
@@ -280,9 +280,11 @@ class Interpreter:
     # ---------------------------------------------------- plain primitives
     def first_order(self, eqn, ins: list[Value], scope: str, tally: Tally) -> list[Value]:
         name = eqn.primitive.name
-        if name in MAC_RULES:
-            self.contraction(eqn, ins, scope, tally)
-        else:
+        rule = MAC_RULES.get(name)
+        c = rule(eqn) if rule is not None else None
+        if c is not None:
+            self.contraction(eqn, ins, scope, tally, c)
+        else:  # not a contracting primitive, or one without a contraction (products only)
             cost = elementwise_cost(eqn)
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")
@@ -317,6 +319,10 @@ class Interpreter:
             origins = _param_derived(same)
         elif kind == _OTHER and _elementwise(ins, out_shape):
             vary = ins[0].vary if len(ins) == 1 else frozenset().union(*(v.vary for v in ins))
+            origins = _param_derived(ins)
+        elif kind == _CONTRACTION and (maps := product_axes(eqn)) is not None:
+            # a dot_general with nothing to contract: products, like ``mul``
+            vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
             origins = _param_derived(ins)
         elif name == "gather" and not ins[0].origins:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight
@@ -358,9 +364,9 @@ class Interpreter:
         return None
 
     # -------------------------------------------------------- contractions
-    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally) -> None:
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c=None) -> None:
         prim = eqn.primitive.name
-        c = MAC_RULES[prim](eqn)
+        c = c or MAC_RULES[prim](eqn)
         lhs, rhs = ins[0], ins[1]
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
         weight_is_lhs = bool(origin_l) and not origin_r
@@ -436,6 +442,8 @@ class Interpreter:
             reason = lv.why or "no proven level structure"
         fb = self.options.float_bits
         width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
+        if fb == "dtype" and value.dtype.kind == "c":
+            width //= 2  # the real multiplies are on the real and imaginary parts
         return width, f"float, no level structure ({reason})", reason
 
     def _param_origin(self, value: Value) -> str | None:

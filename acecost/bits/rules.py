@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from acecost.bits.axes import axis_map
+from acecost.bits.axes import axis_map, product_axes
 from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range, range_count,
                                  is_integer_dtype, unknown)
 from acecost.bits.value import Value
@@ -393,7 +393,12 @@ def _iota(eqn, ins, scope):
     return Levels(lo=0, integral=True, why="iota")
 
 
-@rule("dot_general", "conv_general_dilated")
+@rule("dot_general", "conv_general_dilated", "ragged_dot_general", "ragged_dot")
 def _contraction(eqn, ins, scope):
+    maps = product_axes(eqn)
+    if maps is not None:  # products only: combined like ``mul``, each operand's axes moved to the output's
+        moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes)),
+                         vary=frozenset(m[a] for a in v.vary)) for m, v in zip(maps, ins)]
+        return _mul(eqn, moved, scope)
     return unknown(f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
                    "(a sum of products has no level structure)")

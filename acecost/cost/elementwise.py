@@ -40,6 +40,8 @@ def _register(category: str, counter: Counter, names: str) -> None:
 _register("arithmetic", _out_elements,
           "add add_any sub mul div neg abs max min rem square integer_pow pow sqrt rsqrt cbrt "
           "reciprocal nextafter")
+# reached only by a dot_general that contracts nothing (cost.macs): one multiply per output element
+_register("arithmetic", _out_elements, "dot_general")
 _register("transcendental", _out_elements,
           "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh "
           "acosh atanh atan2 erf erfc erf_inv lgamma digamma")
