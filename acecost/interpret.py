@@ -24,6 +24,7 @@ from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
 from acecost.names import user_layer_name
 from acecost.report import OpRecord
+from acecost.scales import codes_bits, fold_scale
 from acecost.tally import Tally
 
 
@@ -33,7 +34,17 @@ class Options:
     #: (pattern, activation bits, weight bits); None keeps the inferred width
     overrides: list[tuple[re.Pattern, int | None, int | None]] = field(default_factory=list)
     while_trips: int | None = None
+    #: at a ``cond`` whose index is not known: "max" (costliest branch) or
+    #: "quantized" (the branch whose outputs carry the fewest levels)
+    cond: str = "max"
+    #: "strict" (a scale varying along the contraction makes the operand
+    #: float) or "codes" (the operand is priced by the levels of its codes)
+    scales: str = "strict"
 
+
+#: Values of ``Options.cond`` and ``Options.scales``, the first the default.
+COND_MODES = ("max", "quantized")
+SCALES_MODES = ("strict", "codes")
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -339,6 +350,8 @@ class Interpreter:
         layer = scope or (param and layer_of_param(param)) or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        if self.options.scales == "strict":
+            lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
         if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
             layer = f"{layer}/zero_point"
         if weight_is_lhs:
@@ -382,6 +395,8 @@ class Interpreter:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.known and self.options.scales == "codes":
+            return codes_bits(value, contracting, "not counted (--scales codes)")
         if lv.known:
             reason = (f"its scale varies along contracting dimension(s) "
                       f"{sorted(lv.axes & contracting)} ({lv.why})")
