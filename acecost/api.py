@@ -13,6 +13,7 @@ from typing import Iterable, Mapping
 from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
+from acecost.grad_names import gradient_layers
 from acecost.interpret import COND_MODES, SCALES_MODES, Interpreter, Options
 from acecost.names import UserNames
 from acecost.report import ParamRecord, Report, Totals, exact_number
@@ -234,6 +235,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
         interp, inputs = _prepare(fwd_closed, leaves, options)
         outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd)
         seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+        interp.grad_params = gradient_layers(bwd_closed.jaxpr, [lf.path for lf in leaves if lf and lf.is_param])
         interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
         del interp, inputs, outs, seed
     for r in bwd.records:
@@ -241,6 +243,9 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     tally = Tally()
     tally.merge(fwd)
     tally.merge(bwd)
+    # size is what is stored: the forward pass says at what width each parameter is
+    # used; the backward pass reads the same stored parameters
+    tally.param_bits = dict(fwd.param_bits)
     report = build_report(tally, leaves, options, name)
     report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
     report.meta["mode"] = "train"

@@ -67,14 +67,17 @@ ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once it
 
 
 def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
-    """Whether ``value`` does not vary along any (non-trivial) contracting dim.
+    """Whether ``value`` is quantized and does not vary along any (non-trivial) contracting dim.
 
     Such an operand is a per-row scale times a tensor of ones: one level. It
     is what an asymmetric quantizer's zero-point correction
     ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
+    A value with no level structure is left float even when it is constant
+    along the contraction: a broadcast float (the gradient of a global
+    average pool in a batch-1 weight gradient) is multiplied as written.
     """
     spread = contracting & nontrivial_axes(value.shape)
-    return bool(spread) and not (value.vary & contracting)
+    return value.levels.known and bool(spread) and not (value.vary & contracting)
 
 
 #: Path parts that wrap a quantized weight's codes rather than name a layer
@@ -144,6 +147,8 @@ class Interpreter:
         self._folds: dict = {}  # long linear form (first coefficient 1) -> the atom it folds into
         self._sums: dict = {}  # linear form of two or more atoms -> the value it is
         self._scopes: dict = {}
+        #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.grad_names)
+        self.grad_params: dict[int, str] = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -346,7 +351,7 @@ class Interpreter:
         lhs, rhs = ins[0], ins[1]
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
         weight_is_lhs = bool(origin_l) and not origin_r
-        param = origin_r or origin_l
+        param = origin_r or origin_l or self.grad_params.get(id(eqn))
         layer = scope or (param and layer_of_param(param)) or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
