@@ -193,7 +193,9 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     quantized) and quantized gradients written into custom VJPs show up as
     such. Records carry ``phase`` = "forward" or "backward" and
     ``report.phases`` holds each phase's totals. ``loss`` maps the model
-    output to a scalar; by default the sum of squares of the output.
+    output to a scalar; by default the sum of squares of the output. Size is
+    the parameters' storage, read from the forward pass as in inference; a
+    weight gradient is named after the parameter it is the gradient of.
     """
     import jax
     import jax.numpy as jnp
