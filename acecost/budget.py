@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import ConfigError
+from acecost.interpret import COND_MODES, SCALES_MODES
 from acecost.units import Number, parse_count, parse_percent, parse_size_bits
 
 
@@ -63,7 +64,7 @@ REGRESSION_METRICS = ("ace", "cpu64", "size", "macs", "elementwise")
 BUDGET_KEYS = {f"max_{name}": name for name in METRICS}
 OPTION_KEYS = {
     "input_shape", "dtype", "float_bits", "bits", "while_trips", "entry",
-    "resolution", "batch", "mode", "baseline", "max_increase", "strict",
+    "resolution", "batch", "mode", "cond", "scales", "baseline", "max_increase", "strict",
 }
 MODES = ("inference", "train")
 MODEL_KEYS = {"name", "target"} | OPTION_KEYS | set(BUDGET_KEYS)
@@ -84,6 +85,8 @@ class ModelSpec:
     resolution: int | None = None  # zoo models only
     batch: int | None = None  # zoo models only
     mode: str | None = None  # "inference" or "train"
+    cond: str | None = None  # "max" or "quantized"
+    scales: str | None = None  # "strict" or "codes"
     budgets: dict[str, Number] = field(default_factory=dict)
     baseline: Path | None = None
     max_increase: float | None = None
@@ -231,6 +234,18 @@ def parse_mode(raw: object, where: str = "mode") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected 'inference' or 'train'")
 
 
+def parse_cond(raw: object, where: str = "cond") -> str:
+    if raw in COND_MODES:
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected 'max' or 'quantized'")
+
+
+def parse_scales(raw: object, where: str = "scales") -> str:
+    if raw in SCALES_MODES:
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
+
+
 def parse_budget(metric: str, raw: object, where: str | None = None) -> Number:
     """A budget value for ``metric`` ('ace', 'size', ...) in readable units."""
     if metric not in METRICS:
@@ -367,6 +382,8 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         resolution=opt("resolution", lambda v, w: parse_int(v, w, 8)),
         batch=opt("batch", lambda v, w: parse_int(v, w, 1)),
         mode=opt("mode", parse_mode),
+        cond=opt("cond", parse_cond),
+        scales=opt("scales", parse_scales),
         budgets=budgets,
         baseline=baseline,
         max_increase=opt("max_increase", parse_percent),

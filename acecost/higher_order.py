@@ -3,10 +3,11 @@
 Each rule walks the body into a child :class:`Tally` and merges it into the
 parent with the number of times the body runs: ``scan`` by its length, a
 ``while`` by the trip count read from a counter loop (or the user's
-``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps its
-most expensive branch and lists them all. A primitive carrying a jaxpr that
-no rule names is walked once, with a warning, and leaves the totals
-incomplete: how often it runs its body is unknown.
+``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps the
+branch that runs (a constant index), else its most expensive branch or, with
+``cond="quantized"``, its most quantized one, and lists them all. A primitive
+carrying a jaxpr that no rule names is walked once, with a warning, and leaves
+the totals incomplete: how often it runs its body is unknown.
 """
 from __future__ import annotations
 
@@ -375,30 +376,6 @@ def _while(interp, eqn, ins, scope, tally, masks=()):
     return _outs(interp, eqn, carry)
 
 
-# ------------------------------------------------------------- branches
-
-@higher_order("cond")
-def _cond(interp, eqn, ins, scope, tally, masks=()):
-    operands = ins[1:]
-    results = []
-    for i, branch in enumerate(eqn.params["branches"]):
-        jaxpr, consts = _unpack(branch)
-        child = Tally()
-        outs = interp.run(jaxpr, consts, operands, scope, child, masks[i] if masks else None)
-        results.append((child, outs))
-    best = max(range(len(results)), key=lambda i: results[i][0].cost_key())
-    for i, (child, _) in enumerate(results):
-        tally.merge(child, costs=(i == best))
-    tally.branches.append({
-        "scope": scope or "top level", "chosen": best,
-        "branches": [{"index": i, "macs": c.cost_key()[1], "ace": c.cost_key()[0],
-                      "elementwise_ops": c.cost_key()[2]} for i, (c, _) in enumerate(results)]})
-    joined = results[0][1]
-    for _, outs in results[1:]:
-        joined = [_join(a, b, scope) for a, b in zip(joined, outs)]
-    return _outs(interp, eqn, joined)
-
-
 # ------------------------------------------------------------- sharding
 
 @higher_order("shard_map")
@@ -415,3 +392,7 @@ def _shard_map(interp, eqn, ins, scope, tally, masks=()):
     tally.warnings.append(f"{scope or 'top level'}: shard_map body counted once per device: "
                           f"x{devices} (mesh {axes}).")
     return _outs(interp, eqn, outs)
+
+
+# branches live in their own module; importing it registers the `cond` rule
+from acecost import branches as _branches  # noqa: E402,F401

@@ -25,6 +25,7 @@ from acecost.cost.macs import MAC_RULES
 from acecost.liveness import Liveness
 from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report import OpRecord
+from acecost.scales import codes_bits, fold_scale
 from acecost.tally import Tally
 
 
@@ -34,7 +35,17 @@ class Options:
     #: (pattern, activation bits, weight bits); None keeps the inferred width
     overrides: list[tuple[re.Pattern, int | None, int | None]] = field(default_factory=list)
     while_trips: int | None = None
+    #: at a ``cond`` whose index is not known: "max" (costliest branch) or
+    #: "quantized" (the branch whose outputs carry the fewest levels)
+    cond: str = "max"
+    #: "strict" (a scale varying along the contraction makes the operand
+    #: float) or "codes" (the operand is priced by the levels of its codes)
+    scales: str = "strict"
 
+
+#: Values of ``Options.cond`` and ``Options.scales``, the first the default.
+COND_MODES = ("max", "quantized")
+SCALES_MODES = ("strict", "codes")
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -57,14 +68,17 @@ ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once it
 
 
 def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
-    """Whether ``value`` does not vary along any (non-trivial) contracting dim.
+    """Whether ``value`` is quantized and does not vary along any (non-trivial) contracting dim.
 
     Such an operand is a per-row scale times a tensor of ones: one level. It
     is what an asymmetric quantizer's zero-point correction
     ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
+    A value with no level structure is left float even when it is constant
+    along the contraction: a broadcast float (the gradient of a global
+    average pool in a batch-1 weight gradient) is multiplied as written.
     """
     spread = contracting & nontrivial_axes(value.shape)
-    return bool(spread) and not (value.vary & contracting)
+    return value.levels.known and bool(spread) and not (value.vary & contracting)
 
 
 #: Path parts that wrap a quantized weight's codes rather than name a layer
@@ -142,6 +156,8 @@ class Interpreter:
         self.liveness = Liveness()
         self.phase = "forward"
         self._ordinals: dict = {}
+        #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.grad_names)
+        self.grad_params: dict[int, str] = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -370,13 +386,15 @@ class Interpreter:
         lhs, rhs = ins[0], ins[1]
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
         weight_is_lhs = bool(origin_l) and not origin_r
-        param = origin_r or origin_l
+        param = origin_r or origin_l or self.grad_params.get(id(eqn))
         if param and (not scope or library_only(scope)):
             layer = layer_of_param(param)  # e.g. Equinox: named by the attribute path
         else:
             layer = scope or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        if self.options.scales == "strict":
+            lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
         if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
             layer = f"{layer}/zero_point"
         if weight_is_lhs:
@@ -435,6 +453,8 @@ class Interpreter:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.known and self.options.scales == "codes":
+            return codes_bits(value, contracting, "not counted (--scales codes)")
         if lv.known:
             reason = (f"its scale varies along contracting dimension(s) "
                       f"{sorted(lv.axes & contracting)} ({lv.why})")

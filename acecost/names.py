@@ -154,3 +154,11 @@ class LayerText(NamedTuple):
     site: Site
     phase: str
     template: str
+
+
+_SUFFIX = re.compile(r"(\[[^\[\]]*\])?(#\d+)?$")
+
+
+def base_name(name: str) -> str:
+    """``attn[abc,cd->abd]#2`` -> ``attn``: the scope a contraction's name was made from."""
+    return _SUFFIX.sub("", name, count=1)

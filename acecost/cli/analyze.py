@@ -27,7 +27,7 @@ from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, lo
               help="Add an energy estimate (pJ) from a built-in table or a JSON/TOML override file.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
-            fmt, output, depth, by, strict, quiet, energy, debug):
+            cond, scales, fmt, output, depth, by, strict, quiet, energy, debug):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
     TARGET is a model file (model.py), an importable pkg.module:attr, or
@@ -37,7 +37,7 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
         table = load_table(energy) if energy else None
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
                             batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
-                            quiet=quiet)
+                            quiet=quiet, cond=cond, scales=scales)
         rows = render.group_rows(report, by=by, depth=depth)
         estimate_ = estimate(report, table) if table is not None else None
         if fmt == "table":

@@ -47,6 +47,8 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
         bits=tuple(spec.bits),
         while_trips=spec.while_trips,
         mode=spec.mode or "inference",
+        cond=spec.cond or "max",
+        scales=spec.scales or "strict",
     )
     return report.to_dict()
 
@@ -446,6 +448,12 @@ def _budget_option(metric: str, example: str) -> Any:
 @click.option("--batch", metavar="N", help="Zoo models: batch size (default 1).")
 @click.option("--mode", type=click.Choice(B.MODES), default=None,
               help="train: forward + backward of a loss (default inference).")
+@click.option("--cond", "cond", type=click.Choice(B.COND_MODES), default=None,
+              help="cond with a run-time index: its costliest branch (max, the default) or the one "
+                   "whose outputs carry the fewest bits (quantized).")
+@click.option("--scales", type=click.Choice(B.SCALES_MODES), default=None,
+              help="codes: price a quantized operand by its codes even where its scale varies along "
+                   "the contraction (default strict).")
 @click.option("--strict", is_flag=True,
               help="Fail (exit 1) when a report is approximate: float fallbacks, unsupported "
                    "primitives or unknown loop counts.")
@@ -507,6 +515,8 @@ def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     if opts.get("batch") is not None:
         out["batch"] = B.parse_int(opts["batch"], "--batch", 1)
     out["mode"] = opts.get("mode")
+    out["cond"] = opts.get("cond")
+    out["scales"] = opts.get("scales")
     if opts.get("bits"):
         for b in opts["bits"]:
             B.parse_bits_override(b, "--bits")

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from acecost.errors import AcecostError
+from acecost.interpret import COND_MODES, SCALES_MODES
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -67,6 +68,12 @@ def target_options(fn):
                      help="Trip count for while loops whose count is not static."),
         click.option("--mode", type=click.Choice(["inference", "train"]), default="inference", show_default=True,
                      help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
+        click.option("--cond", "cond", type=click.Choice(COND_MODES), default="max", show_default=True,
+                     help="cond with a run-time index: its costliest branch, or the one whose outputs "
+                          "carry the fewest bits (the quantizing side of a switch)."),
+        click.option("--scales", type=click.Choice(SCALES_MODES), default="strict", show_default=True,
+                     help="codes: price a quantized operand by its codes even where its scale varies "
+                          "along the contraction (AQT/QKeras convention)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -82,7 +89,8 @@ def _float_bits(ctx, param, value):
 
 
 def analyse(spec: str, *, entry=None, input_shape=None, dtype="float32", resolution=None, batch=None,
-            float_bits=16, bits=(), while_trips=None, mode="inference", quiet=False):
+            float_bits=16, bits=(), while_trips=None, mode="inference", quiet=False, cond="max",
+            scales="strict"):
     """Resolve ``spec`` and analyse it, with a spinner on stderr."""
     from acecost.api import analyze_target, parse_override
     from acecost.target import resolve
@@ -93,6 +101,6 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype="float32", resolut
         target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
                          resolution=resolution, batch=batch)
         report = analyze_target(target, float_bits=float_bits, overrides=overrides, while_trips=while_trips,
-                                mode=mode)
+                                mode=mode, cond=cond, scales=scales)
     report.meta["target"] = spec
     return target, report
