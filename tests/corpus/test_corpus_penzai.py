@@ -22,7 +22,7 @@ HEADS = KV * Q_PER_KV
 ACE = FLOAT_BITS * FLOAT_BITS
 
 
-def penzai_llama():
+def penzai_llama(layer_stack: bool = False):
     need("penzai")
     from penzai import pz
     from penzai.models.transformer.variants import llamalike_common as llamalike
@@ -30,7 +30,7 @@ def penzai_llama():
     config = llamalike.LlamalikeTransformerConfig(
         num_kv_heads=KV, query_head_multiplier=Q_PER_KV, embedding_dim=D, projection_dim=HEAD_DIM,
         mlp_hidden_dim=HIDDEN, num_decoder_blocks=LAYERS, vocab_size=VOCAB, mlp_variant="swiglu",
-        tie_embedder_and_logits=False)
+        tie_embedder_and_logits=False, use_layer_stack=layer_stack)
     slots = llamalike.build_llamalike_transformer(config, init_base_rng=None)
     params = jax.eval_shape(
         lambda key: pz.unbind_params(llamalike.build_llamalike_transformer(config, init_base_rng=key), freeze=True)[1],
@@ -84,3 +84,14 @@ def test_penzai_llamalike_contractions_have_distinct_names():
     rep = acecost.analyze(fn, params, sds((B, T), jnp.int32))
     names = [r.name for r in rep.layers]
     assert len(set(names)) == len(names), names
+
+
+def test_penzai_llamalike_layer_stack_is_a_loop_of_the_same_cost():
+    # use_layer_stack=True runs the blocks as a scan over stacked parameters:
+    # the loop body counts once per block, the totals equal the unrolled model
+    fn, params = penzai_llama(layer_stack=True)
+    rep = acecost.analyze(fn, params, sds((B, T), jnp.int32))
+    assert [(loop["kind"], loop["trips"], loop["exact"]) for loop in rep.loops] == [("scan", LAYERS, True)]
+    contractions = [r for r in rep.layers if len(r.rhs_shape) > 1]
+    assert sum(r.macs for r in contractions) == expected()[0]
+    assert leaf_count(params) == leaf_count(penzai_llama()[1])

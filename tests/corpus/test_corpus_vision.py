@@ -80,6 +80,32 @@ def test_haiku_resnet50():
     check(rep, macs=net.macs, ace=ACE * net.macs, size_bits=float_size(net.kernels, leaf_count(params)))
 
 
+def test_haiku_mobilenet_v1():
+    # depthwise-separable convs: the depthwise 3x3 has one input channel per
+    # group (feature_group_count = channels)
+    need("haiku")
+    import haiku as hk
+
+    net_fn = hk.transform_with_state(lambda x, training: hk.nets.MobileNetV1(num_classes=1000)(x, is_training=training))
+    params, state = jax.eval_shape(lambda k: net_fn.init(k, jnp.zeros(IMAGE.shape), True), jax.random.PRNGKey(0))
+    params, state = abstract(params), abstract(state)
+    rep = acecost.analyze(lambda p, s, x: net_fn.apply(p, s, None, x, False)[0], params, state, IMAGE)
+    net = Layers()
+    h = conv_out(224, 3, 2, 0)  # 3x3/2 VALID stem to 32 channels
+    net.conv(1, h, h, 3, 32, 3, 3)
+    cin = 32
+    strides = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
+    channels = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+    for stride, cout in zip(strides, channels):
+        h = conv_out(h, 3, stride, 2)
+        net.conv(1, h, h, 1, cin, 3, 3)  # depthwise: 1 input channel per output channel
+        net.conv(1, h, h, cin, cout, 1, 1)  # pointwise
+        cin = cout
+    net.dense(1, cin, 1000)
+    check(rep, macs=net.macs, ace=ACE * net.macs, size_bits=float_size(net.kernels, leaf_count(params)))
+    assert len(rep.layers) == 2 + 2 * len(strides)
+
+
 MLP_DIMS, MLP_BATCH = (20, 64, 32, 10), 4
 
 
