@@ -231,6 +231,43 @@ def test_bart_encoder_decoder():
     check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(kernels, leaf_count(params)))
 
 
+# ------------------------------------------------------------------ Whisper
+
+def test_whisper_conv_frontend_encoder_decoder():
+    from corpus_common import Layers
+    need("transformers")
+    from transformers import WhisperConfig
+
+    d, H, ff, V, mels, frames, T_dec = 32, 4, 64, 64, 8, 32, 4
+    config = WhisperConfig(vocab_size=V, num_mel_bins=mels, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=H, decoder_attention_heads=H, d_model=d, encoder_ffn_dim=ff,
+                           decoder_ffn_dim=ff, max_source_positions=frames // 2, max_target_positions=16)
+    model, params = build("FlaxWhisperForConditionalGeneration", config, (1, mels, frames))
+
+    def fn(params, features, decoder_input_ids):
+        positions = jnp.broadcast_to(jnp.arange(decoder_input_ids.shape[1]), decoder_input_ids.shape)
+        return model.module.apply({"params": params}, features, decoder_input_ids, None, positions,
+                                  deterministic=True)
+
+    rep = acecost.analyze(fn, params, sds((1, mels, frames)), sds((1, T_dec), jnp.int32))
+    net, T_enc = Layers(), frames // 2
+    net.conv(1, 1, frames, mels, d, 1, 3)  # conv1d k=3, pad 1, stride 1
+    net.conv(1, 1, T_enc, d, d, 1, 3)  # conv1d k=3, pad 1, stride 2
+    for _ in range(4):
+        net.dense(T_enc, d, d)
+    net.dense(T_enc, d, ff)
+    net.dense(T_enc, ff, d)
+    for _ in range(6):  # self-attention q, k, v, out and cross-attention q, out
+        net.dense(T_dec, d, d)
+    for _ in range(2):  # cross-attention k, v on the encoder output
+        net.dense(T_enc, d, d)
+    net.dense(T_dec, d, ff)
+    net.dense(T_dec, ff, d)
+    net.dense(T_dec, d, V)  # LM head = the tied token embedding
+    macs = net.macs + sum(attention(1, H, tq, tk, d // H) for tq, tk in ((T_enc, T_enc), (T_dec, T_dec), (T_dec, T_enc)))
+    check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(net.kernels, leaf_count(params)))
+
+
 # ------------------------------------------------ Llama, Mistral, Gemma
 
 def llama_like(kind: str):
