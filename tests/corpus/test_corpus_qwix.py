@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from corpus_common import F32, FLOAT_BITS, abstract, check, leaf_count, need, resnet, sds
+from corpus_common import F32, FLOAT_BITS, abstract, attention, check, dense, leaf_count, need, resnet, sds
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -70,7 +70,6 @@ def llama(mode, weight, act):
 @pytest.mark.parametrize("mode,weight,act", [("ptq", "int8", "int8"), ("ptq", "int4", "int8"),
                                              ("qat", "int8", "int8"), ("qat", "int4", None)])
 def test_qwix_llama(mode, weight, act):
-    from corpus_common import attention, dense
     from test_corpus_transformers import decoder_expected
 
     fn, variables = llama(mode, weight, act)
@@ -80,6 +79,60 @@ def test_qwix_llama(mode, weight, act):
     ace, size = expected(macs - attn, attn, kernels, variables, weight, act)
     check(rep, macs=macs, ace=ace, size_bits=size)
     assert dense(B * T, 32, 64) in [r.macs for r in rep.layers]  # the LM head is quantized too
+
+
+# ---------------------------------------- GPT-2, Gemma, ViT (tied heads, a conv)
+
+def quantized_hf(name: str, mode: str):
+    """A transformers model under int8 Qwix, its variables, its inputs and
+    (projection MACs, attention MACs, kernels). PTQ cannot take the tied LM
+    heads of GPT-2 and Gemma (Qwix refuses a float kernel fed at call time),
+    so those two are QAT only."""
+    need("transformers")
+    import qwix
+    import test_corpus_transformers as hf
+    import transformers
+
+    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
+    if name == "vit":
+        v = hf.VIT
+        model = qwix.quantize_model(transformers.FlaxViTModel(hf.vit_config(), _do_init=False).module,
+                                    provider(mode, "int8", "int8"))
+        x = sds((B, v["image"], v["image"], v["channels"]))
+        variables = abstract(jax.eval_shape(lambda k: model.init(k, jnp.zeros(x.shape), deterministic=True),
+                                            jax.random.PRNGKey(0)))
+        return (lambda v, x: model.apply(v, x, deterministic=True)), variables, (x,), hf.vit_expected()
+    if name == "gpt2":
+        from transformers import GPT2Config
+        config = GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=32)
+        module = transformers.FlaxGPT2LMHeadModel(config, _do_init=False).module
+        attn = 2 * attention(B, 4, T, T, 8)
+        macs = 2 * hf.gpt2_block(T, T) + dense(B * T, 32, 64)
+        shapes = (macs - attn, attn, hf.gpt2_kernels())
+    else:
+        _, config, head_dim, kv = hf.llama_like("gemma")
+        module = transformers.FlaxGemmaForCausalLM(config, _do_init=False).module
+        macs, kernels = hf.decoder_expected(head_dim, kv)
+        attn = 2 * attention(B, 4, T, T, head_dim)
+        shapes = (macs - attn, attn, kernels)
+    model = qwix.quantize_model(module, provider(mode, "int8", "int8"))
+    variables = abstract(jax.eval_shape(lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True),
+                                        jax.random.PRNGKey(0)))
+
+    def fn(variables, input_ids, attention_mask):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+
+    ids = sds((B, T), jnp.int32)
+    return fn, variables, (ids, ids), shapes
+
+
+@pytest.mark.parametrize("name,mode", [("gpt2", "qat"), ("gemma", "qat"), ("vit", "qat"), ("vit", "ptq")])
+def test_qwix_int8_transformers(name, mode):
+    fn, variables, inputs, (projection_macs, attention_macs, kernels) = quantized_hf(name, mode)
+    rep = acecost.analyze(fn, variables, *inputs)
+    ace, size = expected(projection_macs, attention_macs, kernels, variables, "int8", "int8")
+    check(rep, macs=projection_macs + attention_macs, ace=ace, size_bits=size)
 
 
 # ------------------------------------------------------------------- BERT

@@ -174,32 +174,47 @@ def test_gpt2_generate_loop_is_per_iteration_without_a_trip_count():
 
 # ---------------------------------------------------------------------- ViT
 
-def test_vit():
-    from corpus_common import Layers
-    need("transformers")
+VIT = dict(d=32, L=2, H=4, ff=64, image=16, patch=4, channels=3)
+
+
+def vit_config():
     from transformers import ViTConfig
+    v = VIT
+    return ViTConfig(hidden_size=v["d"], num_hidden_layers=v["L"], num_attention_heads=v["H"],
+                     intermediate_size=v["ff"], image_size=v["image"], patch_size=v["patch"],
+                     num_channels=v["channels"])
 
-    d, L, H, ff, image, patch, channels = 32, 2, 4, 64, 16, 4, 3
-    config = ViTConfig(hidden_size=d, num_hidden_layers=L, num_attention_heads=H, intermediate_size=ff,
-                       image_size=image, patch_size=patch, num_channels=channels)
-    model, params = build("FlaxViTModel", config, (B, image, image, channels))
 
-    def fn(params, pixels):
-        return model.module.apply({"params": params}, pixels, deterministic=True)
-
-    rep = acecost.analyze(fn, params, sds((B, image, image, channels)))
-    patches = (image // patch) ** 2
-    tokens = patches + 1  # + the class token
+def vit_expected():
+    """Patch embedding (a conv whose stride is the patch), a BERT-like encoder
+    over the patches and a class token, a pooler on the class token.
+    Returns (MACs of the projections and patch conv, MACs of attention, kernels)."""
+    from corpus_common import Layers
+    d, L, H, ff, image, patch, channels = (VIT[k] for k in ("d", "L", "H", "ff", "image", "patch", "channels"))
+    tokens = (image // patch) ** 2 + 1
     net = Layers()
-    net.conv(B, image // patch, image // patch, channels, d, patch, patch)  # patch embedding, stride = patch
+    net.conv(B, image // patch, image // patch, channels, d, patch, patch)
     for _ in range(L):
         for _ in range(4):
             net.dense(B * tokens, d, d)
         net.dense(B * tokens, d, ff)
         net.dense(B * tokens, ff, d)
     net.dense(B, d, d)  # pooler
-    macs = net.macs + L * attention(B, H, tokens, tokens, d // H)
-    check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(net.kernels, leaf_count(params)))
+    return net.macs, L * attention(B, H, tokens, tokens, d // H), net.kernels
+
+
+def test_vit():
+    need("transformers")
+    v = VIT
+    model, params = build("FlaxViTModel", vit_config(), (B, v["image"], v["image"], v["channels"]))
+
+    def fn(params, pixels):
+        return model.module.apply({"params": params}, pixels, deterministic=True)
+
+    rep = acecost.analyze(fn, params, sds((B, v["image"], v["image"], v["channels"])))
+    projections, attn, kernels = vit_expected()
+    macs = projections + attn
+    check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(kernels, leaf_count(params)))
 
 
 # --------------------------------------------------------------------- BART
