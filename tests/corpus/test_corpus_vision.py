@@ -133,3 +133,44 @@ def test_haiku_mlp_inference_and_training_step():
     assert train.phases["forward"]["macs"] == sum(forward)
     assert train.phases["backward"]["macs"] == backward
     assert sum(r.phase == "backward" for r in train.layers) == 2 * len(forward) - 1
+
+
+def flaxmodels_resnet18_training_step():
+    need("flaxmodels")
+    import flaxmodels
+
+    model = flaxmodels.ResNet18(pretrained=None, output="logits", num_classes=10)
+    x = sds((2, 32, 32, 3))
+    variables = flaxmodels_variables(model, x)
+
+    def fn(params, batch_stats, x):
+        return model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+
+    rep = acecost.analyze_train(fn, variables["params"], variables["batch_stats"], x)
+    return rep, resnet(32, (2, 2, 2, 2), bottleneck=False, classes=10, batch=2)
+
+
+STEM_32 = 2 * 16 * 16 * 64 * 7 * 7 * 3  # batch 2, 32x32 input: 16x16 stem output
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 1: the input gradient of each stride-2 conv is a conv "
+                   "with lhs_dilation 2, priced with the inserted zeros (4x the scatter-form count)")
+def test_flaxmodels_resnet18_training_step():
+    # backward: a weight gradient for every conv and the classifier, an input
+    # gradient for all but the stem (the data needs none); in the scatter form
+    # each of them costs what its forward contraction costs
+    rep, net = flaxmodels_resnet18_training_step()
+    assert rep.phases["backward"]["macs"] == 2 * net.macs - STEM_32
+    check(rep, macs=3 * net.macs - STEM_32, ace=ACE * (3 * net.macs - STEM_32))
+
+
+def test_flaxmodels_resnet18_training_step_forward_and_weight_gradients():
+    # what holds today: the forward pass, and every weight gradient (a
+    # backward conv whose output is a kernel, leading dim 1, 3 or 7, not the
+    # batch of 2) costs what its forward conv costs
+    rep, net = flaxmodels_resnet18_training_step()
+    assert rep.phases["forward"]["macs"] == net.macs
+    forward = {r.name: r.macs for r in rep.layers if r.phase == "forward" and r.primitive == "conv_general_dilated"}
+    kernel_grads = {r.name: r.macs for r in rep.layers if r.phase == "backward"
+                    and r.primitive == "conv_general_dilated" and r.out_shape[0] != 2}
+    assert kernel_grads == forward
