@@ -69,6 +69,28 @@ def test_bert():
     assert len(rep.layers) == 2 * 8 + 1
 
 
+def test_albert_shares_one_layer():
+    # ALBERT: factorised embedding (E -> d projection) and one set of layer
+    # weights applied num_hidden_layers times: MACs per application, size once
+    need("transformers")
+    from transformers import AlbertConfig
+
+    E, d, L, H, ff = 16, 32, 3, 4, 64
+    config = AlbertConfig(vocab_size=64, embedding_size=E, hidden_size=d, num_hidden_layers=L, num_attention_heads=H,
+                          intermediate_size=ff, max_position_embeddings=16)
+    model, params = build("FlaxAlbertModel", config, (B, T))
+
+    def fn(params, input_ids, attention_mask, token_type_ids, position_ids):
+        return model.module.apply({"params": params}, input_ids, attention_mask, token_type_ids, position_ids,
+                                  deterministic=True)
+
+    rep = acecost.analyze(fn, params, ids(), ids(), ids(), ids())
+    layer = 4 * dense(B * T, d, d) + 2 * dense(B * T, d, ff) + attention(B, H, T, T, d // H)
+    macs = dense(B * T, E, d) + L * layer + dense(B, d, d)
+    kernels = E * d + (4 * d * d + 2 * d * ff) + d * d
+    check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(kernels, leaf_count(params)))
+
+
 def bert_apply(model):
     def fn(params, input_ids, attention_mask, token_type_ids, position_ids):
         out = model.module.apply({"params": params}, input_ids, attention_mask, token_type_ids, position_ids,
@@ -147,15 +169,19 @@ def gpt2_generate_expected():
 
 @pytest.mark.xfail(strict=True, reason="issue 11 item 2: generate() prices init_cache's discarded "
                    "full forward over MAX_LENGTH tokens (dead code)")
-def test_gpt2_generate_counts_only_live_work():
+@pytest.mark.parametrize("beams", [1, 2])
+def test_gpt2_generate_counts_only_live_work(beams):
+    # greedy (1 beam) and beam search (2 beams: every row of the batch runs
+    # twice, the same number of loop trips)
     model, params = gpt2_model()
 
     def generate(params, input_ids):
-        return model.generate(input_ids, params=params, max_length=MAX_LENGTH, do_sample=False).sequences
+        return model.generate(input_ids, params=params, max_length=MAX_LENGTH, do_sample=False,
+                              num_beams=beams).sequences
 
     trips = MAX_LENGTH - T - 1  # the while loop's stop test reads the EOS state: its count is given
     rep = acecost.analyze(generate, params, ids(), while_trips=trips)
-    macs = gpt2_generate_expected()
+    macs = beams * gpt2_generate_expected()
     check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(gpt2_kernels(), leaf_count(params)))
 
 
