@@ -187,9 +187,9 @@ def test_qwix_bert_int8_past_the_first_projections(mode):
 # ------------------------------------------------------- flaxmodels ResNet
 
 STEM_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "issue 12 item 3: the stem's activation, quantized by round() after flaxmodels' per-channel "
-    "(x - mean) / std, is priced 16 bits: the per-channel scale along the contraction survives the "
-    "rounding"))
+    "issue 12 item 3: the stem's int8 activation (round() after flaxmodels' per-channel "
+    "(x - mean) / std, then int8) is priced 16 bits: the per-channel scale along the contraction "
+    "survives the rounding and the int8 cast does not bound it"))
 RESNET18_32 = resnet(32, (2, 2, 2, 2), bottleneck=False, classes=10)
 
 
