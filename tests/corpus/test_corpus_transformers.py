@@ -305,7 +305,8 @@ def test_whisper_conv_frontend_encoder_decoder():
     net.dense(T_dec, d, ff)
     net.dense(T_dec, ff, d)
     net.dense(T_dec, d, V)  # LM head = the tied token embedding
-    macs = net.macs + sum(attention(1, H, tq, tk, d // H) for tq, tk in ((T_enc, T_enc), (T_dec, T_dec), (T_dec, T_enc)))
+    pairs = ((T_enc, T_enc), (T_dec, T_dec), (T_dec, T_enc))  # encoder self, decoder self, cross
+    macs = net.macs + sum(attention(1, H, tq, tk, d // H) for tq, tk in pairs)
     check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(net.kernels, leaf_count(params)))
 
 

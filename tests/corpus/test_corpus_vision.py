@@ -1,8 +1,10 @@
 """Convolutional networks of flaxmodels and dm-haiku at ImageNet size.
 
 ``flaxmodels`` ResNet-18 and VGG-16 are built with ``pretrained=None`` (no
-checkpoint is fetched); haiku's ``hk.nets.ResNet50`` and ``hk.nets.MLP`` go
-through ``hk.transform`` with ``jax.eval_shape`` of their init. The analysis
+checkpoint is fetched); haiku's ``hk.nets.ResNet50``, ``MobileNetV1`` and
+``MLP`` go through ``hk.transform`` with ``jax.eval_shape`` of their init.
+Training steps (``analyze_train``) of the MLP and of a small-input ResNet-18
+price the backward pass too. The analysis
 is abstract, so a 224x224 input costs no more to analyse than a small one and
 the totals are the familiar published ones, derived here from the
 architectures' definitions (``corpus_common.resnet``).
