@@ -95,6 +95,8 @@ def einsum_spec(eqn) -> str:
     Letters follow the lhs axes, then the rhs free axes; the output is jax's
     order: batch, lhs free, rhs free.
     """
+    if eqn.primitive.name == "conv_general_dilated":
+        return conv_spec(eqn.params["dimension_numbers"])
     if eqn.primitive.name != "dot_general":
         return eqn.primitive.name.split("_")[0]
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
@@ -108,6 +110,18 @@ def einsum_spec(eqn) -> str:
     out = [lhs[i] for i in lb] + [lhs[i] for i in range(nl) if i not in lc and i not in lb] + \
           [rhs[j] for j in range(nr) if j not in rc and j not in rb]
     return f"{''.join(lhs)},{''.join(rhs)}->{''.join(out)}"
+
+
+def conv_spec(dn) -> str:
+    """A convolution's layout, ``NHWC,HWIO->NHWC``: a weight gradient's differs from the forward's."""
+    def layout(spec, first, second):
+        letters = [""] * len(spec)
+        letters[spec[0]], letters[spec[1]] = first, second
+        for k, axis in enumerate(spec[2:]):
+            letters[axis] = "HWDXYZ"[k] if len(spec) <= 5 else str(k)
+        return "".join(letters)
+    return (f"{layout(dn.lhs_spec, 'N', 'C')},{layout(dn.rhs_spec, 'O', 'I')}"
+            f"->{layout(dn.out_spec, 'N', 'C')}")
 
 
 def aliases(site: Site) -> tuple[str, ...]:

@@ -181,3 +181,22 @@ def test_strict_fails_on_a_custom_reduce(tmp_path, monkeypatch):
         path.write_text(MODEL.format(body=body))
         result = CliRunner().invoke(main, ["analyze", str(path), "--strict", "-q"])
         assert result.exit_code == code, result.output
+
+
+# ------------------------------------------------------ max-pool gradient
+
+def test_max_pool_gradient_is_priced_as_pooling():
+    """select_and_scatter_add: each window's taps compared again, then one add per source element."""
+    import flax.linen as nn
+
+    def loss(x):
+        return nn.max_pool(x, (2, 2), strides=(2, 2)).sum()
+
+    x = S((1, 4, 4, 2), F32)
+    jaxpr = jax.make_jaxpr(jax.grad(loss))(x)
+    assert "select_and_scatter_add" in {e.primitive.name for e in jaxpr.eqns}
+    rep = acecost.analyze(jax.grad(loss), x, params_argnums=())
+    windows, taps = 1 * 2 * 2 * 2, 2 * 2  # output positions x channels; a 2x2 window
+    assert rep.totals.complete and not rep.unsupported
+    # the forward max-pool's result is dead under jax.grad: only the gradient's pass counts
+    assert rep.elementwise_by_category["pooling"] == windows * taps + windows

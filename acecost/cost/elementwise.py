@@ -55,6 +55,15 @@ _register("reduction", _in_elements,
           "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin "
           "cumsum cumprod cummax cummin cumlogsumexp")
 _register("pooling", _window_taps, "reduce_window_sum reduce_window_max reduce_window_min reduce_window")
+
+
+def _select_and_scatter_taps(eqn) -> int:
+    """Max-pool's gradient: each window's taps compared again, then one add per source element."""
+    source = prod(eqn.invars[0].aval.shape)
+    return source * prod(eqn.params["window_dimensions"]) + source
+
+
+_register("pooling", _select_and_scatter_taps, "select_and_scatter_add")
 _register("rng", _out_elements,
           "random_bits random_seed random_wrap random_unwrap random_fold_in random_split threefry2x32 "
           "erf_inv")

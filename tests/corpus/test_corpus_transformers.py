@@ -111,8 +111,6 @@ def test_bert_training_step():
     assert rep.phases["backward"]["macs"] == 2 * macs
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2: the pooler's output is discarded, yet its "
-                   "dense layer is priced in the forward pass (dead code; the backward pass rightly has none)")
 def test_bert_training_step_on_the_last_hidden_state_only():
     model, params = build("FlaxBertModel", bert_config(), (B, T))
     apply = bert_apply(model)
@@ -167,8 +165,6 @@ def gpt2_generate_expected():
     return prefill + (MAX_LENGTH - T - 1) * step
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2: generate() prices init_cache's discarded "
-                   "full forward over MAX_LENGTH tokens (dead code)")
 @pytest.mark.parametrize("beams", [1, 2])
 def test_gpt2_generate_counts_only_live_work(beams):
     # greedy (1 beam) and beam search (2 beams: every row of the batch runs
