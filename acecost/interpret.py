@@ -16,8 +16,8 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map
-from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
-                                 normalize, np_dtype, unknown)
+from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, from_constant,
+                                 normalize, np_dtype, range_count, unknown)
 from acecost.bits.rules import _PASS_THROUGH, levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
@@ -114,11 +114,16 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
-    """Every input is the output's shape or a scalar (an elementwise op, after jax's broadcasting)."""
+    """Every input is the output's shape or a scalar, and one is the output's shape (an
+    elementwise op, after jax's broadcasting). A tensor made from scalars alone (``iota``,
+    ``random_bits`` of a key) is not: it varies along every axis unless proven otherwise."""
+    full = not out_shape
     for v in ins:
-        if v.shape and v.shape != out_shape:
-            return False
-    return True
+        if v.shape:
+            if v.shape != out_shape:
+                return False
+            full = True
+    return full
 
 
 class Interpreter:
@@ -297,12 +302,13 @@ class Interpreter:
             vary = None
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
-        for var in outvars:
+        for i, var in enumerate(outvars):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            value = make_value(aval.shape, aval.dtype, normalize(base, aval.dtype), vary, origins)
+            lv = base if type(base) is not list else base[i]  # a rule may state each output's levels
+            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:
@@ -382,6 +388,9 @@ class Interpreter:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.flat is not None:  # the whole tensor's level set: the same along every dimension
+            held = f"integers in {describe_range(lv)}" if range_count(lv.lo, lv.hi) == lv.flat else lv.why
+            return ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", None
         if lv.known:
             reason = (f"its scale varies along contracting dimension(s) "
                       f"{sorted(lv.axes & contracting)} ({lv.why})")

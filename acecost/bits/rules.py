@@ -20,9 +20,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map
-from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range, range_count,
-                                 is_integer_dtype, unknown)
+from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, flat_count, integer_range,
+                                 is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
+from acecost.cost.macs import MAC_RULES
 
 Rule = Callable[[object, Sequence[Value], str], Levels]
 BIT_RULES: dict[str, Rule] = {}
@@ -96,7 +97,25 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     else:
         why = f"{prim} of {len(evidence)} quantized values at {scope or 'top level'}"
     tag = evidence[0].levels.tag if len(evidence) == 1 and not evidence[0].levels.axes else None
-    return Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None)
+    lv = Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None)
+    if axes and any(v.levels.flat is not None for v in evidence):
+        lv = with_flat(lv, _flat_product(ins, evidence))
+    return lv
+
+
+def _flat_product(ins: Sequence[Value], evidence: Sequence[Value]) -> int | None:
+    """The whole-tensor bound of an elementwise function: the product of the
+    operands' whole-tensor bounds, when every other operand is one value for
+    the whole tensor (a per-tensor scale)."""
+    if any(v.vary for v in ins if not v.levels.known):
+        return None
+    count = 1
+    for v in evidence:
+        f = flat_count(v.levels)
+        if f is None:
+            return None
+        count *= f
+    return count
 
 
 _TAG_KEEPING = {"mul", "div", "convert_element_type"}
@@ -279,17 +298,57 @@ def _sign(eqn, ins, scope):
                   why="sign (0 counted as +1, the binary-kernel convention)")
 
 
+def union(cases: Sequence[Value], what: str, out_rank: int | None = None) -> Levels:
+    """Levels of a value whose every element is an element of one of ``cases``.
+
+    Sound for any selection or data movement that puts each case's elements
+    at positions with the same coordinates along the case's level axes
+    (select, concatenate, dynamic_update_slice). At most the sum of the
+    cases' counts; a case that is one value per tensor adds one level.
+    ``out_rank`` is given when a case's elements may move along its level
+    axes (a scatter's updates): its level set may then differ anywhere.
+    """
+    count, axes, flat = 0, set(), 0
+    for v in cases:
+        lv = v.levels
+        if _neutral(v):
+            count += 1
+            flat = None if flat is None or (v.vary and not lv.known) else flat + 1
+            continue
+        if not lv.known:
+            return combine(cases, what, "")
+        count += lv.count
+        axes |= lv.axes if out_rank is None or not lv.axes else set(range(out_rank))
+        f = flat_count(lv)
+        flat = None if flat is None or f is None else flat + f
+    lo = _min_of([v.levels.lo for v in cases])
+    hi = _max_of([v.levels.hi for v in cases])
+    whys = [v.levels.why for v in cases if not _neutral(v) and v.levels.why]
+    lv = Levels(count=count, axes=frozenset(axes), lo=lo, hi=hi, integral=_all_integral(cases),
+                why=f"{what} of {len(cases)} values" + (f" ({whys[0]})" if len(whys) == 1 else ""))
+    return with_flat(lv, flat)
+
+
 @rule("select_n")
 def _select_n(eqn, ins, scope):
     cases = ins[1:]
     if not all(v.levels.known or _neutral(v) for v in cases):
         return combine(cases, "select_n", scope)
-    count = sum(_case_count(v) for v in cases)
-    axes = frozenset().union(*(v.levels.axes for v in cases if not _neutral(v)))
-    lo = _min_of([v.levels.lo for v in cases])
-    hi = _max_of([v.levels.hi for v in cases])
-    return Levels(count=count, axes=axes, lo=lo, hi=hi, integral=_all_integral(cases),
-                  const=False, why=f"select between {len(cases)} values of {count} levels in all")
+    return union(cases, "selection")
+
+
+@rule("dynamic_update_slice")
+def _dynamic_update_slice(eqn, ins, scope):
+    """The operand with a window overwritten: elements of either; the update moves by an offset."""
+    operand, update = ins[0], ins[1]
+    return union([operand, update], "update", len(operand.shape) if update.levels.axes else None)
+
+
+@rule("scatter")
+def _scatter(eqn, ins, scope):
+    """``x.at[i].set(u)``: elements of the operand or of the updates, placed anywhere."""
+    operand, updates = ins[0], ins[2]
+    return union([operand, updates], "scatter", len(operand.shape) if updates.levels.axes else None)
 
 
 # ----------------------------------------------------------- shape rules
@@ -297,7 +356,7 @@ def _select_n(eqn, ins, scope):
 _PASS_THROUGH = (
     "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p tile "
     "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
-    "optimization_barrier bitcast_convert_type"
+    "optimization_barrier bitcast_convert_type split"
 ).split()
 
 
@@ -305,7 +364,7 @@ _PASS_THROUGH = (
 def _pass_through(eqn, ins, scope):
     lv = ins[0].levels
     if eqn.primitive.name == "bitcast_convert_type":
-        return unknown(f"bitcast at {scope}")
+        return unknown(f"bitcast at {scope or 'top level'}")
     return lv.with_(axes=axis_map(eqn)(lv.axes)) if lv.axes else lv
 
 
@@ -330,19 +389,15 @@ def _pad(eqn, ins, scope):
     c = _const_scalar(pad_value)
     inside = c is not None and lv.integral and lv.lo is not None and lv.lo <= c <= lv.hi
     count = lv.count if inside else lv.count + 1
-    return lv.with_(count=count, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
+    flat = lv.flat if inside or lv.flat is None else lv.flat + 1
+    return lv.with_(count=count, flat=flat, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
                     hi=_known_max([lv.hi, c]) if lv.hi is not None else None,
                     integral=lv.integral and c is not None and float(c).is_integer())
 
 
 @rule("concatenate", "stack")
 def _concatenate(eqn, ins, scope):
-    if not all(v.levels.known for v in ins):
-        return combine(ins, "concatenate", scope)
-    return Levels(count=sum(v.levels.count for v in ins),
-                  axes=frozenset().union(*(v.levels.axes for v in ins)),
-                  lo=_min_of([v.levels.lo for v in ins]), hi=_max_of([v.levels.hi for v in ins]),
-                  integral=_all_integral(ins), why="concatenation of quantized values")
+    return union(ins, "concatenation")
 
 
 @rule("reduce_max", "reduce_min")
@@ -358,8 +413,25 @@ def _reduce_extreme(eqn, ins, scope):
 def _accumulation(eqn, ins, scope):
     """A sum (or product) over many elements: no level structure, whatever its inputs."""
     name = eqn.primitive.name
-    return unknown(f"output of `{name}` at {scope or 'top level'} (a sum over many values has no "
-                   "level structure)")
+    why = f"output of `{name}` at {scope or 'top level'} (a sum over many values has no level structure)"
+    x = ins[0]
+    if name == "reduce_sum" and is_integer_dtype(eqn.outvars[0].aval.dtype) and x.levels.integral:
+        n = x.size // max(1, math.prod(eqn.outvars[0].aval.shape))
+        return unknown(why, **_sum_range(x.levels.lo, x.levels.hi, n, eqn.outvars[0].aval.dtype))
+    return unknown(why)
+
+
+def _sum_range(lo, hi, n: int, dtype) -> dict:
+    """An integer sum of at most ``n`` terms in [lo, hi] lies in [n min(lo, 0), n max(hi, 0)]
+    (what an accumulator holds), unless that overflows its dtype: then it wraps and only
+    integrality is left."""
+    if lo is None or hi is None:
+        return {"integral": True}
+    lo, hi = min(lo, 0), max(hi, 0)
+    dlo, dhi = integer_range(np.dtype(dtype))
+    if n * lo < dlo or n * hi > dhi:
+        return {"integral": True}
+    return {"lo": n * lo, "hi": n * hi, "integral": True}
 
 
 @rule("reduce_window_max", "reduce_window_min", "cummax", "cummin")
@@ -390,10 +462,56 @@ def _gather(eqn, ins, scope):
 
 @rule("iota")
 def _iota(eqn, ins, scope):
-    return Levels(lo=0, integral=True, why="iota")
+    """0 .. n-1 along one dimension: n levels, a set the same everywhere (its varying is ``vary``'s)."""
+    n = eqn.params["shape"][eqn.params["dimension"]]
+    return Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"iota of {n} values")
+
+
+@rule("argmax", "argmin")
+def _arg_extreme(eqn, ins, scope):
+    (axis,) = eqn.params["axes"]
+    n = ins[0].shape[axis]
+    return Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"index among {n}")
+
+
+@rule("sort")
+def _sort(eqn, ins, scope):
+    """Each output is a permutation of its operand along one dimension: it keeps the
+    operand's levels unless their set varies along that dimension."""
+    dim = eqn.params["dimension"]
+    return [_permuted(v.levels, dim, scope) for v in ins]
+
+
+@rule("top_k")
+def _top_k(eqn, ins, scope):
+    x = ins[0]
+    n = x.shape[-1]
+    return [_permuted(x.levels, len(x.shape) - 1, scope),
+            Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"index among {n}")]
+
+
+def _permuted(lv: Levels, dim: int, scope: str) -> Levels:
+    if not lv.known or dim not in lv.axes:
+        return lv.with_(const=False) if lv.const else lv
+    f = flat_count(lv)
+    if f is not None:
+        return Levels(count=f, lo=lv.lo, hi=lv.hi, integral=lv.integral, why=lv.why)
+    return unknown(f"sort along a dimension its levels vary along at {scope or 'top level'}",
+                   lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
 @rule("dot_general", "conv_general_dilated")
 def _contraction(eqn, ins, scope):
-    return unknown(f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
-                   "(a sum of products has no level structure)")
+    """No level structure; an integer accumulator of integer operands holds a proven range."""
+    why = (f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
+           "(a sum of products has no level structure)")
+    lhs, rhs = ins[0], ins[1]
+    if not (is_integer_dtype(eqn.outvars[0].aval.dtype) and lhs.levels.integral and rhs.levels.integral):
+        return unknown(why)
+    lo, hi = _interval(_MUL, _bounds(lhs), _bounds(rhs))
+    out = eqn.outvars[0].aval
+    if eqn.primitive.name == "dot_general":
+        terms = MAC_RULES["dot_general"](eqn).macs // max(1, math.prod(out.shape))
+    else:  # at most the kernel's taps x input features of a group per output
+        terms = rhs.size // rhs.shape[eqn.params["dimension_numbers"].rhs_spec[0]]
+    return unknown(why, **_sum_range(lo, hi, terms, out.dtype))
