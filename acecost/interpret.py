@@ -18,7 +18,8 @@ from jax.extend.core import Literal
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map
 from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, from_constant,
                                  normalize, np_dtype, range_count, unknown)
-from acecost.bits.rules import _PASS_THROUGH, levels_of
+from acecost.bits.movement import _PASS_THROUGH
+from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map
-from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, flat_count, integer_range,
+from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
                                  is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
 from acecost.cost.macs import MAC_RULES
@@ -149,7 +149,7 @@ def _const_scalar(v: Value):
 # ------------------------------------------------------ elementwise rules
 
 _GENERIC = (
-    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
+    "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
     "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
     "population_count clz eq ne lt le gt ge imag real conj complex "
@@ -298,108 +298,6 @@ def _sign(eqn, ins, scope):
                   why="sign (0 counted as +1, the binary-kernel convention)")
 
 
-def union(cases: Sequence[Value], what: str, out_rank: int | None = None) -> Levels:
-    """Levels of a value whose every element is an element of one of ``cases``.
-
-    Sound for any selection or data movement that puts each case's elements
-    at positions with the same coordinates along the case's level axes
-    (select, concatenate, dynamic_update_slice). At most the sum of the
-    cases' counts; a case that is one value per tensor adds one level.
-    ``out_rank`` is given when a case's elements may move along its level
-    axes (a scatter's updates): its level set may then differ anywhere.
-    """
-    count, axes, flat = 0, set(), 0
-    for v in cases:
-        lv = v.levels
-        if _neutral(v):
-            count += 1
-            flat = None if flat is None or (v.vary and not lv.known) else flat + 1
-            continue
-        if not lv.known:
-            return combine(cases, what, "")
-        count += lv.count
-        axes |= lv.axes if out_rank is None or not lv.axes else set(range(out_rank))
-        f = flat_count(lv)
-        flat = None if flat is None or f is None else flat + f
-    lo = _min_of([v.levels.lo for v in cases])
-    hi = _max_of([v.levels.hi for v in cases])
-    whys = [v.levels.why for v in cases if not _neutral(v) and v.levels.why]
-    lv = Levels(count=count, axes=frozenset(axes), lo=lo, hi=hi, integral=_all_integral(cases),
-                why=f"{what} of {len(cases)} values" + (f" ({whys[0]})" if len(whys) == 1 else ""))
-    return with_flat(lv, flat)
-
-
-@rule("select_n")
-def _select_n(eqn, ins, scope):
-    cases = ins[1:]
-    if not all(v.levels.known or _neutral(v) for v in cases):
-        return combine(cases, "select_n", scope)
-    return union(cases, "selection")
-
-
-@rule("dynamic_update_slice")
-def _dynamic_update_slice(eqn, ins, scope):
-    """The operand with a window overwritten: elements of either; the update moves by an offset."""
-    operand, update = ins[0], ins[1]
-    return union([operand, update], "update", len(operand.shape) if update.levels.axes else None)
-
-
-@rule("scatter")
-def _scatter(eqn, ins, scope):
-    """``x.at[i].set(u)``: elements of the operand or of the updates, placed anywhere."""
-    operand, updates = ins[0], ins[2]
-    return union([operand, updates], "scatter", len(operand.shape) if updates.levels.axes else None)
-
-
-# ----------------------------------------------------------- shape rules
-
-_PASS_THROUGH = (
-    "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p tile "
-    "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
-    "optimization_barrier bitcast_convert_type split"
-).split()
-
-
-@rule(*_PASS_THROUGH)
-def _pass_through(eqn, ins, scope):
-    lv = ins[0].levels
-    if eqn.primitive.name == "bitcast_convert_type":
-        return unknown(f"bitcast at {scope or 'top level'}")
-    return lv.with_(axes=axis_map(eqn)(lv.axes)) if lv.axes else lv
-
-
-@rule("convert_element_type")
-def _convert(eqn, ins, scope):
-    """Keeps the levels; an integer cast that wraps keeps them distinct but not their range."""
-    lv = ins[0].levels
-    new = np.dtype(eqn.params["new_dtype"])
-    if is_integer_dtype(new) and ins[0].dtype.kind in "iub" and lv.lo is not None and lv.hi is not None:
-        lo, hi = integer_range(new)
-        if lv.lo < lo or lv.hi > hi:
-            return lv.with_(lo=None, hi=None)
-    return lv
-
-
-@rule("pad")
-def _pad(eqn, ins, scope):
-    x, pad_value = ins[0], ins[1]
-    lv = x.levels
-    if not lv.known:
-        return lv
-    c = _const_scalar(pad_value)
-    inside = c is not None and lv.integral and lv.lo is not None and lv.lo <= c <= lv.hi
-    count = lv.count if inside else lv.count + 1
-    flat = lv.flat if inside or lv.flat is None else lv.flat + 1
-    return lv.with_(count=count, flat=flat, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
-                    hi=_known_max([lv.hi, c]) if lv.hi is not None else None,
-                    integral=lv.integral and c is not None and float(c).is_integer())
-
-
-@rule("concatenate", "stack")
-def _concatenate(eqn, ins, scope):
-    return union(ins, "concatenation")
-
-
 @rule("reduce_max", "reduce_min")
 def _reduce_extreme(eqn, ins, scope):
     lv = ins[0].levels
@@ -445,21 +343,6 @@ def _window_extreme(eqn, ins, scope):
     return unknown(lv.why or f"pooling at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
-@rule("gather", "dynamic_index_in_dim")
-def _gather(eqn, ins, scope):
-    """A lookup returns entries of its table: at most the table's distinct values."""
-    table = ins[0]
-    lv = table.levels
-    if lv.known and not lv.axes:
-        return lv.with_(const=False, why=lv.why if not lv.const else "lookup in a constant table")
-    if lv.known or table.size <= MAX_TABLE_LEVELS:
-        count = min(lv.count * table.size if lv.known else table.size, table.size)
-        return Levels(count=count, lo=lv.lo, hi=lv.hi, integral=lv.integral,
-                      why=f"lookup in a table of {table.size} entries")
-    return unknown(lv.why or f"gather from a large table at {scope}", lo=lv.lo, hi=lv.hi,
-                   integral=lv.integral)
-
-
 @rule("iota")
 def _iota(eqn, ins, scope):
     """0 .. n-1 along one dimension: n levels, a set the same everywhere (its varying is ``vary``'s)."""
@@ -472,32 +355,6 @@ def _arg_extreme(eqn, ins, scope):
     (axis,) = eqn.params["axes"]
     n = ins[0].shape[axis]
     return Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"index among {n}")
-
-
-@rule("sort")
-def _sort(eqn, ins, scope):
-    """Each output is a permutation of its operand along one dimension: it keeps the
-    operand's levels unless their set varies along that dimension."""
-    dim = eqn.params["dimension"]
-    return [_permuted(v.levels, dim, scope) for v in ins]
-
-
-@rule("top_k")
-def _top_k(eqn, ins, scope):
-    x = ins[0]
-    n = x.shape[-1]
-    return [_permuted(x.levels, len(x.shape) - 1, scope),
-            Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"index among {n}")]
-
-
-def _permuted(lv: Levels, dim: int, scope: str) -> Levels:
-    if not lv.known or dim not in lv.axes:
-        return lv.with_(const=False) if lv.const else lv
-    f = flat_count(lv)
-    if f is not None:
-        return Levels(count=f, lo=lv.lo, hi=lv.hi, integral=lv.integral, why=lv.why)
-    return unknown(f"sort along a dimension its levels vary along at {scope or 'top level'}",
-                   lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
 @rule("dot_general", "conv_general_dilated")
@@ -515,3 +372,7 @@ def _contraction(eqn, ins, scope):
     else:  # at most the kernel's taps x input features of a group per output
         terms = rhs.size // rhs.shape[eqn.params["dimension_numbers"].rhs_spec[0]]
     return unknown(why, **_sum_range(lo, hi, terms, out.dtype))
+
+
+# Data movement rules live in their own module; importing it registers them.
+from acecost.bits import movement as _movement  # noqa: E402,F401
