@@ -194,7 +194,9 @@ def normalize(lv: Levels, dtype) -> Levels:
     if integral:
         rc = range_count(lo, hi)
         if rc is not None and (count is None or rc <= count):
-            if count is None and not lv.integral and not lv.const:
+            # the dtype's range says more than a larger count's account does (an int8 cast of a scaled sum)
+            by_dtype = kind != "other" and (lv.lo is None or lv.hi is None or lv.lo < lo or lv.hi > hi)
+            if (by_dtype and count is not None and rc < count) or (count is None and not (lv.integral or lv.const)):
                 why = f"{dt} values in [{_fmt(lo)}, {_fmt(hi)}]"
             count, axes, flat = rc, frozenset(), None
         elif rc is not None and axes and (flat is None or rc < flat):

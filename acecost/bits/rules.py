@@ -315,7 +315,7 @@ def _accumulation(eqn, ins, scope):
     x = ins[0]
     if name == "reduce_sum" and is_integer_dtype(eqn.outvars[0].aval.dtype) and x.levels.integral:
         n = x.size // max(1, math.prod(eqn.outvars[0].aval.shape))
-        return unknown(why, **_sum_range(x.levels.lo, x.levels.hi, n, eqn.outvars[0].aval.dtype))
+        return unknown(**{"why": why, **_sum_range(x.levels.lo, x.levels.hi, n, eqn.outvars[0].aval.dtype)})
     return unknown(why)
 
 
@@ -329,7 +329,8 @@ def _sum_range(lo, hi, n: int, dtype) -> dict:
     dlo, dhi = integer_range(np.dtype(dtype))
     if n * lo < dlo or n * hi > dhi:
         return {"integral": True}
-    return {"lo": n * lo, "hi": n * hi, "integral": True}
+    return {"lo": n * lo, "hi": n * hi, "integral": True,
+            "why": f"integer sum of at most {n} terms in [{lo:g}, {hi:g}]"}
 
 
 @rule("reduce_window_max", "reduce_window_min", "cummax", "cummin")
@@ -371,7 +372,7 @@ def _contraction(eqn, ins, scope):
         terms = MAC_RULES["dot_general"](eqn).macs // max(1, math.prod(out.shape))
     else:  # at most the kernel's taps x input features of a group per output
         terms = rhs.size // rhs.shape[eqn.params["dimension_numbers"].rhs_spec[0]]
-    return unknown(why, **_sum_range(lo, hi, terms, out.dtype))
+    return unknown(**{"why": why, **_sum_range(lo, hi, terms, out.dtype)})
 
 
 # Data movement rules live in their own module; importing it registers them.
