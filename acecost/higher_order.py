@@ -16,7 +16,8 @@ from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
-from acecost.bits.levels import Levels, flat_count, integer_range, is_integer_dtype, normalize, unknown
+from acecost.bits.levels import (Levels, flat_count, integer_range, is_integer_dtype, normalize, range_count,
+                                 unknown)
 from acecost.bits.value import Value, make_value
 from acecost.cost.elementwise import COUNTED_PRIMITIVES
 from acecost.cost.macs import MAC_RULES
@@ -184,7 +185,12 @@ def _join(a: Value, b: Value, scope: str) -> Value:
         return a
     la, lb = a.levels, b.levels
     where = scope or "top level"
-    if la.integral and lb.integral:
+    if la.integral and lb.integral and la.lo is not None and la.lo == la.hi and \
+            range_count(lb.lo, lb.hi) is not None and lb.lo <= la.lo <= lb.hi:
+        # a carry that starts as one value (a zero-filled cache) and is then written within a
+        # range: take that range once; the next walk checks that it holds
+        lv = Levels(lo=lb.lo, hi=lb.hi, integral=True, why=lb.why or f"loop carry at {where}")
+    elif la.integral and lb.integral:
         lo = la.lo if la.lo is not None and lb.lo is not None and lb.lo >= la.lo else None
         hi = la.hi if la.hi is not None and lb.hi is not None and lb.hi <= la.hi else None
         lv = Levels(lo=lo, hi=hi, integral=True, why=f"loop carry at {where}")

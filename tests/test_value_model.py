@@ -218,3 +218,17 @@ def test_complex_constants_keep_their_imaginary_part():
     assert from_constant(np.complex64(2 + 3j)).lo is None
     real = from_constant(np.array([1 + 0j, 3 + 0j], np.complex64))
     assert (real.count, real.lo, real.hi, real.integral) == (2, 1, 3, True)
+
+
+def test_kv_cache_in_a_decode_loop_keeps_its_levels():
+    """A zero-filled float cache written with int8 codes inside a loop: integers in [-127, 127]."""
+    def decode(x):
+        def body(i, carry):
+            cache, h = carry
+            cache = lax.dynamic_update_slice(cache, q8(h)[None], (i, 0))
+            return cache, h + (jnp.sign(h)[None] @ cache.T)[0, :1]
+        return lax.fori_loop(0, 16, body, (jnp.zeros((16, 64)), x))[1]
+    rep = acecost.analyze(lambda p, x: decode(x), {}, S((64,), F32))
+    (rec,) = rep.layers
+    assert sorted((rec.bits_a, rec.bits_w)) == [1, bits_for(255)]
+    assert rec.ace == 16 * 64 * 16 * 1 * bits_for(255)
