@@ -43,6 +43,9 @@ _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduc
 #: atom per layer and the walk would be quadratic in depth.
 MAX_FORM_ATOMS = 64
 
+#: Identities over several operands at once: output i is input i.
+_IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
+
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
 # How an equation's output varies and what it is derived from, by primitive kind.
@@ -271,6 +274,8 @@ class Interpreter:
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
+        if len(outvars) > 1 and name in _IDENTITY_EACH and len(ins) == len(outvars):
+            return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:

@@ -232,3 +232,11 @@ def test_kv_cache_in_a_decode_loop_keeps_its_levels():
     (rec,) = rep.layers
     assert sorted((rec.bits_a, rec.bits_w)) == [1, bits_for(255)]
     assert rec.ace == 16 * 64 * 16 * 1 * bits_for(255)
+
+
+def test_identity_over_several_operands_keeps_each_ones_levels():
+    """optimization_barrier((a, b)): each output is its own input (2 levels, 15 levels)."""
+    def f(x, y):
+        a, b = lax.optimization_barrier((jnp.sign(x), jnp.round(jnp.clip(y, -7, 7))))
+        return a @ b
+    assert dot_bits(f, S((4, 8), F32), S((8, 3), F32))[:2] == (1, bits_for(15))
