@@ -18,21 +18,22 @@ from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, flat_count, integer_r
                                  unknown, with_flat)
 from acecost.bits.rules import (_all_integral, _const_scalar, _known_max, _known_min, _max_of, _min_of,
                                 _neutral, combine, rule)
-from acecost.bits.value import Value
+from acecost.bits.value import Value, nontrivial_axes
 
 
-def union(cases: Sequence[Value], what: str, out_rank: int | None = None) -> Levels:
+def union(cases: Sequence[Value], what: str, out_shape: tuple | None = None) -> Levels:
     """Levels of a value whose every element is an element of one of ``cases``.
 
     Sound for any selection or data movement that puts each case's elements
     at positions with the same coordinates along the case's level axes
     (select, concatenate, dynamic_update_slice). At most the sum of the
     cases' counts; a case that is one value per tensor adds one level.
-    ``out_rank`` is given when a case's elements may move along its level
-    axes (a scatter's updates): its level set may then differ anywhere.
+    ``out_shape`` is given when every case after the first may move along
+    its level axes (an update at a dynamic offset, a scatter's updates):
+    their level set may then differ anywhere.
     """
     count, axes, flat = 0, set(), 0
-    for v in cases:
+    for i, v in enumerate(cases):
         lv = v.levels
         if _neutral(v):
             count += 1
@@ -41,7 +42,7 @@ def union(cases: Sequence[Value], what: str, out_rank: int | None = None) -> Lev
         if not lv.known:
             return combine(cases, what, "")
         count += lv.count
-        axes |= lv.axes if out_rank is None or not lv.axes else set(range(out_rank))
+        axes |= lv.axes if out_shape is None or not lv.axes or i == 0 else nontrivial_axes(out_shape)
         f = flat_count(lv)
         flat = None if flat is None or f is None else flat + f
     lo = _min_of([v.levels.lo for v in cases])
@@ -64,14 +65,14 @@ def _select_n(eqn, ins, scope):
 def _dynamic_update_slice(eqn, ins, scope):
     """The operand with a window overwritten: elements of either; the update moves by an offset."""
     operand, update = ins[0], ins[1]
-    return union([operand, update], "update", len(operand.shape) if update.levels.axes else None)
+    return union([operand, update], "update", operand.shape)
 
 
 @rule("scatter")
 def _scatter(eqn, ins, scope):
     """``x.at[i].set(u)``: elements of the operand or of the updates, placed anywhere."""
     operand, updates = ins[0], ins[2]
-    return union([operand, updates], "scatter", len(operand.shape) if updates.levels.axes else None)
+    return union([operand, updates], "scatter", operand.shape)
 
 
 # ----------------------------------------------------------- shape rules
@@ -130,6 +131,8 @@ def _gather(eqn, ins, scope):
     lv = table.levels
     if lv.known and not lv.axes:
         return lv.with_(const=False, why=lv.why if not lv.const else "lookup in a constant table")
+    if lv.flat is not None:  # the table's whole-tensor set: every entry is one of its values
+        return Levels(count=lv.flat, lo=lv.lo, hi=lv.hi, integral=lv.integral, why=lv.why)
     if lv.known or table.size <= MAX_TABLE_LEVELS:
         count = min(lv.count * table.size if lv.known else table.size, table.size)
         return Levels(count=count, lo=lv.lo, hi=lv.hi, integral=lv.integral,
