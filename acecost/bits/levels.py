@@ -306,9 +306,13 @@ def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
         if not integral:
             limit = MAX_TABLE_LEVELS
         if seen is not None:
-            seen = np.union1d(seen, np.unique(part))
-            if seen.size > limit:
-                seen = None
+            rest = part
+            for known in (seen if seen.size <= 8 else ()):  # a few values seen: compare, no sort
+                rest = rest[rest != known]
+            if rest.size:
+                seen = np.union1d(seen, np.unique(rest))
+                if seen.size > limit:
+                    seen = None
     if small_int:
         distinct = int(seen.sum())
     else:
