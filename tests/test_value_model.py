@@ -240,3 +240,10 @@ def test_identity_over_several_operands_keeps_each_ones_levels():
         a, b = lax.optimization_barrier((jnp.sign(x), jnp.round(jnp.clip(y, -7, 7))))
         return a @ b
     assert dot_bits(f, S((4, 8), F32), S((8, 3), F32))[:2] == (1, bits_for(15))
+
+
+def test_concatenation_of_three_per_tensor_values_has_three_levels():
+    """[a, ..., b, ..., c, ...] takes three values, whatever a, b and c are."""
+    f = lambda x, a, b, c: jnp.sign(x) @ jnp.concatenate([jnp.full((16, 4), a), jnp.full((16, 4), b),
+                                                          jnp.full((32, 4), c)])
+    assert dot_bits(f, X, S((), F32), S((), F32), S((), F32))[:2] == (1, bits_for(3))

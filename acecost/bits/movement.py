@@ -27,20 +27,25 @@ def union(cases: Sequence[Value], what: str, out_shape: tuple | None = None) -> 
     Sound for any selection or data movement that puts each case's elements
     at positions with the same coordinates along the case's level axes
     (select, concatenate, dynamic_update_slice). At most the sum of the
-    cases' counts; a case that is one value per tensor adds one level.
+    cases' counts; a case that is one value per tensor, or has no proven
+    structure (one value at each position), adds one level, and the second
+    makes the set vary along its own ``vary``.
     ``out_shape`` is given when every case after the first may move along
     its level axes (an update at a dynamic offset, a scatter's updates):
     their level set may then differ anywhere.
     """
+    spread = [v for v in cases if not _neutral(v)]
+    if spread and not any(v.levels.known for v in spread):
+        return combine(cases, what, "")  # no evidence of quantization among the cases
     count, axes, flat = 0, set(), 0
     for i, v in enumerate(cases):
         lv = v.levels
-        if _neutral(v):
+        if _neutral(v) or not lv.known:  # one value at each position; unproven, it varies along `vary`
             count += 1
-            flat = None if flat is None or (v.vary and not lv.known) else flat + 1
+            if not lv.known:
+                axes |= v.vary
+            flat = None if flat is None or v.vary else flat + 1
             continue
-        if not lv.known:
-            return combine(cases, what, "")
         count += lv.count
         axes |= lv.axes if out_shape is None or not lv.axes or i == 0 else nontrivial_axes(out_shape)
         f = flat_count(lv)
@@ -55,10 +60,7 @@ def union(cases: Sequence[Value], what: str, out_shape: tuple | None = None) -> 
 
 @rule("select_n")
 def _select_n(eqn, ins, scope):
-    cases = ins[1:]
-    if not all(v.levels.known or _neutral(v) for v in cases):
-        return combine(cases, "select_n", scope)
-    return union(cases, "selection")
+    return union(ins[1:], "selection")
 
 
 @rule("dynamic_update_slice")
