@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -308,12 +309,12 @@ class Interpreter:
             vary = None
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
-        for i, var in enumerate(outvars):
+        # a rule may state each output's levels (a list), or one for all
+        for var, lv in zip(outvars, base if type(base) is list else repeat(base)):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            lv = base if type(base) is not list else base[i]  # a rule may state each output's levels
             value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
             if linear is not None:
                 value = value._replace(form=linear)
