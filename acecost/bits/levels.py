@@ -258,7 +258,7 @@ def from_constant(value) -> Levels:
         counted = _Counted(lo, hi, True, int(hi - lo) + 1)
     else:
         try:
-            counted = _count_levels(arr.reshape(-1), kind)
+            counted = _count_levels(arr.ravel(order="K"), kind)  # a view for C or Fortran order
         except (TypeError, ValueError):
             return Levels(count=1, const=True, why="constant")
     uniq = counted.distinct
