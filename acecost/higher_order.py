@@ -18,7 +18,8 @@ from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
-from acecost.bits.levels import Levels, integer_range, is_integer_dtype, normalize, unknown
+from acecost.bits.levels import (Levels, flat_count, integer_range, is_integer_dtype, normalize, range_count,
+                                 unknown)
 from acecost.bits.value import Value, make_value
 from acecost.cost.elementwise import COUNTED_PRIMITIVES
 from acecost.cost.macs import MAC_RULES
@@ -181,8 +182,8 @@ def _unsupported(interp, eqn, ins, scope, tally, masks=()):
 
 def _same(a: Value, b: Value) -> bool:
     la, lb = a.levels, b.levels
-    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag) == \
-        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag) and a.vary == b.vary and a.origins == b.origins
+    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat) == \
+        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat) and a.vary == b.vary and a.origins == b.origins
 
 
 def _join(a: Value, b: Value, scope: str) -> Value:
@@ -191,12 +192,18 @@ def _join(a: Value, b: Value, scope: str) -> Value:
         return a
     la, lb = a.levels, b.levels
     where = scope or "top level"
-    if la.integral and lb.integral:
+    if la.integral and lb.integral and la.lo is not None and la.lo == la.hi and \
+            range_count(lb.lo, lb.hi) is not None and lb.lo <= la.lo <= lb.hi:
+        # a carry that starts as one value (a zero-filled cache) and is then written within a
+        # range: take that range once; the next walk checks that it holds
+        lv = Levels(lo=lb.lo, hi=lb.hi, integral=True, why=lb.why or f"loop carry at {where}")
+    elif la.integral and lb.integral:
         lo = la.lo if la.lo is not None and lb.lo is not None and lb.lo >= la.lo else None
         hi = la.hi if la.hi is not None and lb.hi is not None and lb.hi <= la.hi else None
         lv = Levels(lo=lo, hi=hi, integral=True, why=f"loop carry at {where}")
     elif la.known and lb.known and la.count >= lb.count and lb.axes <= la.axes:
-        lv = la.with_(const=False)
+        fa, fb = flat_count(la), flat_count(lb)
+        lv = la.with_(const=False, flat=la.flat if fa is not None and fb is not None and fb <= fa else None)
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
     return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)
@@ -211,7 +218,8 @@ def _slice_leading(interp, v: Value) -> Value:
 def _stack_leading(interp, v: Value, length: int) -> Value:
     axes = frozenset(a + 1 for a in v.levels.axes) | ({0} if v.levels.known and not v.levels.const else set())
     vary = frozenset(a + 1 for a in v.vary) | {0}
-    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes)),
+    # each iteration's level set may differ: a whole-tensor bound of one iteration is not the stack's
+    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes), flat=None),
                                       vary, v.origins, v.name))
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
-from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
-                                 normalize, np_dtype, unknown)
-from acecost.bits.rules import _PASS_THROUGH, levels_of
+from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, from_constant,
+                                 normalize, np_dtype, range_count, unknown)
+from acecost.bits.movement import _PASS_THROUGH
+from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
@@ -53,6 +55,9 @@ _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduc
 #: used. Without a bound, an unrolled residual stream's form would grow by one
 #: atom per layer and the walk would be quadratic in depth.
 MAX_FORM_ATOMS = 64
+
+#: Identities over several operands at once: output i is input i.
+_IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
 
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
@@ -134,11 +139,16 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
-    """Every input is the output's shape or a scalar (an elementwise op, after jax's broadcasting)."""
+    """Every input is the output's shape or a scalar, and one is the output's shape (an
+    elementwise op, after jax's broadcasting). A tensor made from scalars alone (``iota``,
+    ``random_bits`` of a key) is not: it varies along every axis unless proven otherwise."""
+    full = not out_shape
     for v in ins:
-        if v.shape and v.shape != out_shape:
-            return False
-    return True
+        if v.shape:
+            if v.shape != out_shape:
+                return False
+            full = True
+    return full
 
 
 class Interpreter:
@@ -312,6 +322,8 @@ class Interpreter:
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
+        if len(outvars) > 1 and name in _IDENTITY_EACH and len(ins) == len(outvars):
+            return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:
@@ -348,12 +360,13 @@ class Interpreter:
             vary = None
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
-        for var in outvars:
+        # a rule may state each output's levels (a list), or one for all
+        for var, lv in zip(outvars, base if type(base) is list else repeat(base)):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            value = make_value(aval.shape, aval.dtype, normalize(base, aval.dtype), vary, origins)
+            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:
@@ -453,7 +466,12 @@ class Interpreter:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
-        if lv.known and self.options.scales == "codes":
+        if lv.flat is not None:  # the whole tensor's level set: the same along every dimension
+            held = f"integers in {describe_range(lv)}" if range_count(lv.lo, lv.hi) == lv.flat else lv.why
+            flat = ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", None
+            if not (lv.known and lv.scaled and self.options.scales == "codes" and lv.count < lv.flat):
+                return flat
+        if lv.known and lv.scaled and self.options.scales == "codes":
             return codes_bits(value, contracting, "not counted (--scales codes)")
         if lv.known:
             reason = (f"its scale varies along contracting dimension(s) "

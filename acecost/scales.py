@@ -53,7 +53,8 @@ def fold_scale(eqn, ins, c, bits):
     if bits[0][2] is None or bits[1][2] is None:
         return bits  # an operand is not float: there is nothing to fold into
     folds = [i for i, (value, axes) in enumerate(zip(ins, foldable_axes(eqn)))
-             if value.levels.known and value.levels.tag is None and value.levels.axes <= axes]
+             if value.levels.known and value.levels.tag is None and value.levels.scaled
+             and value.levels.axes <= axes]
     if not folds:
         return bits
     i = min(folds, key=lambda k: ins[k].levels.count)

@@ -258,3 +258,24 @@ def test_conv_input_feature_scale_folds():
     params = {"w": S((3, 3, 4, 4), F32), "cin": S((4,), F32)}
     (r,) = acecost.analyze(net, params, S((1, 6, 6, 4), F32)).layers
     assert (r.bits_a, r.bits_w) == (FLOAT, 1)
+
+
+def test_an_offset_along_the_contraction_does_not_fold():
+    """Only a factor moves onto the other operand: sum_k a[k] (u[k] + c[k]) needs a float dot too."""
+    import jax
+    import jax.numpy as jnp
+
+    S = jax.ShapeDtypeStruct
+
+    def offset(w, x, u):
+        return w @ (u + jnp.where(x > 0, 0.0, -1e9))  # 2 levels per position, shifted by u[k]
+
+    def factor(w, x, u):
+        return w @ (u * jnp.where(x > 0, 1.0, 2.0))  # 2 levels per position, scaled by u[k]
+
+    args = (S((8, 4), jnp.float32), S((4, 16), jnp.float32), S((4, 1), jnp.float32))
+    (rec,) = acecost.analyze(offset, *args).layers
+    assert (rec.bits_a, rec.bits_w) == (16, 16)
+    (rec,) = acecost.analyze(factor, *args).layers
+    assert sorted((rec.bits_a, rec.bits_w)) == [1, 16]  # the scale u folds into the float w
+    assert acecost.analyze(factor, *args).totals.ace == 8 * 4 * 16 * 16 * 1

@@ -116,11 +116,6 @@ CASES = {
 AQT_OWN_FIGURES = {"paper.resnet50_bfloat16": 1_046_831_169_536, "resnet50_w8": 523_415_584_768,
                    "resnet50_w4": 261_707_792_384, "resnet50_w8_a8_fixed": 261_707_792_384}
 
-COND_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "issue 11 item 3: AQT legacy switches activation quantization with cond(not all(False), quantized, "
-    "identity), a constant predicate; acecost joins both branches and prices the activations float"))
-
-
 def test_closed_form_is_aqts_own_figure():
     # the closed form agrees with AQT's HLO-based cost test where AQT prices every layer
     for name, figure in AQT_OWN_FIGURES.items():
@@ -139,7 +134,7 @@ def test_aqt_resnet50_macs_and_weight_bits(name):
     assert [FLOAT_BITS if i in edges else (bw or FLOAT_BITS) for i in range(len(weight_bits))] == weight_bits
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=COND_XFAIL) if CASES[n][1] else n for n in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 def test_aqt_resnet50_ace_and_size(name):
     rep, variables = report(name)
     ace, size = expected(*CASES[name], variables)

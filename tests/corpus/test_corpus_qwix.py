@@ -137,12 +137,6 @@ def test_qwix_int8_transformers(name, mode):
 
 # ------------------------------------------------------------------- BERT
 
-INT8_HISTORY_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "issue 12 item 3: an int8 operand priced 16 bits: the embeddings' sum holds a lookup in the "
-    "2-row token-type table (64 levels) offset along the features; round() keeps that structure and "
-    "the int8 cast does not bound it (first layer's q/k/v)"))
-
-
 @functools.lru_cache(maxsize=None)
 def bert_report(mode: str):
     need("transformers")
@@ -162,7 +156,6 @@ def bert_report(mode: str):
     return acecost.analyze(fn, variables, ids, ids, ids, ids), variables
 
 
-@INT8_HISTORY_XFAIL
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
 def test_qwix_bert_int8(mode):
     from test_corpus_transformers import bert_expected
@@ -173,23 +166,18 @@ def test_qwix_bert_int8(mode):
 
 
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
-def test_qwix_bert_int8_past_the_first_projections(mode):
-    # what holds today: exact MACs, every weight 8 bits, every activation
-    # 8 bits but the first layer's q/k/v inputs (see the xfail above)
+def test_qwix_bert_int8_layer_by_layer(mode):
+    # layer by layer: exact MACs, every weight and every activation 8 bits
     from test_corpus_transformers import bert_expected
 
     rep, _ = bert_report(mode)
     check(rep, macs=bert_expected()[0])
     assert all(r.bits_w == 8 for r in rep.layers)
-    assert [r.bits_a for r in rep.layers[3:]] == [8] * (len(rep.layers) - 3)
+    assert all(r.bits_a == 8 for r in rep.layers)
 
 
 # ------------------------------------------------------- flaxmodels ResNet
 
-STEM_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "issue 12 item 3: the stem's int8 activation (round() after flaxmodels' per-channel "
-    "(x - mean) / std, then int8) is priced 16 bits: the per-channel scale along the contraction "
-    "survives the rounding and the int8 cast does not bound it"))
 RESNET18_32 = resnet(32, (2, 2, 2, 2), bottleneck=False, classes=10)
 
 
@@ -207,7 +195,6 @@ def resnet18_report(mode: str):
     return acecost.analyze(lambda v, x: model.apply(v, x, train=False), variables, x), variables
 
 
-@STEM_XFAIL
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
 def test_qwix_flaxmodels_resnet18_int8(mode):
     rep, variables = resnet18_report(mode)
@@ -217,9 +204,9 @@ def test_qwix_flaxmodels_resnet18_int8(mode):
 
 
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
-def test_qwix_flaxmodels_resnet18_int8_past_the_stem(mode):
-    # what holds today: exact MACs, every weight 8 bits, every layer after the stem 8 x 8
+def test_qwix_flaxmodels_resnet18_int8_layer_by_layer(mode):
+    # layer by layer: exact MACs, every layer 8 x 8, the stem included
     rep, _ = resnet18_report(mode)
     check(rep, macs=RESNET18_32.macs)
     assert all(r.bits_w == 8 for r in rep.layers)
-    assert [r.bits_a for r in rep.layers[1:]] == [8] * (len(rep.layers) - 1)
+    assert all(r.bits_a == 8 for r in rep.layers)
