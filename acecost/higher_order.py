@@ -224,8 +224,15 @@ def _stack_leading(interp, v: Value, length: int) -> Value:
 
 
 def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=None):
-    """Walk a loop body until its carries' levels stop changing."""
+    """Walk a loop body until its carries' levels stop changing.
+
+    Each walk numbers the body's contractions as the first did: only the
+    last walk's records are kept, and their names must not depend on how
+    many walks the carries took to settle.
+    """
+    names = interp.naming_state()
     for step in range(MAX_FIXPOINT_STEPS + 1):
+        interp.restore_naming(names)
         child = Tally()
         body_in = fixed + [interp.register(c) for c in carry] + rest
         outs = interp.run(jaxpr, consts, body_in, scope, child, used)

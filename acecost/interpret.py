@@ -452,6 +452,13 @@ class Interpreter:
         nth_of_spec = counts[key] = counts.get(key, 0) + 1
         return Site(base, spec, nth, nth_of_spec)
 
+    def naming_state(self):
+        """What numbers the next contractions: ordinals per scope, unnamed layers."""
+        return dict(self._ordinals), self._unnamed
+
+    def restore_naming(self, state) -> None:
+        self._ordinals, self._unnamed = dict(state[0]), state[1]
+
     def start_phase(self, phase: str) -> None:
         """Ordinals restart: the backward pass names its contractions on its own."""
         self.phase = phase
