@@ -10,7 +10,8 @@ import math
 
 from acecost.bits.levels import ceil_log2, dtype_bits
 from acecost.bits.value import Value
-from acecost.higher_order import _join, _outs, _unpack, higher_order
+from acecost.higher_order import _outs, _unpack, higher_order
+from acecost.loops import _join
 from acecost.tally import Tally
 
 
