@@ -99,8 +99,13 @@ def einsum_spec(eqn) -> str:
         return conv_spec(eqn.params["dimension_numbers"])
     if eqn.primitive.name != "dot_general":
         return eqn.primitive.name.split("_")[0]
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    nl, nr = len(eqn.invars[0].aval.shape), len(eqn.invars[1].aval.shape)
+    return _dot_spec(eqn.params["dimension_numbers"], len(eqn.invars[0].aval.shape),
+                     len(eqn.invars[1].aval.shape))
+
+
+@functools.lru_cache(maxsize=1024)
+def _dot_spec(dimension_numbers, nl: int, nr: int) -> str:
+    (lc, rc), (lb, rb) = dimension_numbers
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     lhs = [next(letters) for _ in range(nl)]
     rhs = [""] * nr
@@ -112,6 +117,7 @@ def einsum_spec(eqn) -> str:
     return f"{''.join(lhs)},{''.join(rhs)}->{''.join(out)}"
 
 
+@functools.lru_cache(maxsize=256)
 def conv_spec(dn) -> str:
     """A convolution's layout, ``NHWC,HWIO->NHWC``: a weight gradient's differs from the forward's."""
     def layout(spec, first, second):

@@ -56,19 +56,17 @@ FOLD: dict[str, Callable[..., float]] = {
 }
 
 
-def _number(v: Value) -> float | None:
-    lv = v.levels
-    return lv.lo if lv.const and lv.lo is not None and lv.lo == lv.hi else None
-
-
 def fold(eqn, ins: Sequence[Value]) -> Levels | None:
     """The folded levels of ``eqn``, or None when it is not an operation on known numbers."""
     fn = FOLD.get(eqn.primitive.name)
     if fn is None or not ins or len(eqn.outvars) != 1:
         return None
-    numbers = [_number(v) for v in ins]
-    if any(n is None for n in numbers):
-        return None
+    numbers = []
+    for v in ins:  # runs for most equations: leave at the first input that is not a known number
+        lv = v.levels
+        if not lv.const or lv.lo is None or lv.lo != lv.hi:
+            return None
+        numbers.append(lv.lo)
     dtype = np.dtype(eqn.outvars[0].aval.dtype)
     if dtype.kind not in "biuf":
         return None
