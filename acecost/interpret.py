@@ -265,6 +265,8 @@ class Interpreter:
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
+        if not outvars:  # jax.debug.print / callback: an effect, no value
+            return []
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:

@@ -9,7 +9,6 @@ exit code. ``diff`` only reports: 0, or 2 for unreadable files.
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 import xml.etree.ElementTree as ET
@@ -18,10 +17,12 @@ from typing import Any
 
 import click
 
+from acecost.cli.contract import AcecostCommand
 from acecost import budget as B
-from acecost.cli.common import debug_enabled, fail
-from acecost.diff import LayerDelta, ReportDiff, diff_reports, load_report, validate_report
+from acecost.cli.common import debug_enabled, fail, target_options
+from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
+from acecost.report import to_json, xml_text
 from acecost.units import format_count, format_size, parse_percent
 
 FORMATS = ("table", "json", "junit", "github")
@@ -40,13 +41,15 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
         spec.target,
         entry=spec.entry,
         input_shape=spec.input_shape,
-        dtype=spec.dtype or "float32",
+        dtype=spec.dtype,
         resolution=spec.resolution,
         batch=spec.batch,
-        float_bits=spec.float_bits if spec.float_bits is not None else 16,
+        float_bits=spec.float_bits,
         bits=tuple(spec.bits),
         while_trips=spec.while_trips,
-        mode=spec.mode or "inference",
+        mode=spec.mode,
+        quiet=True,
+        unmatched_bits="error",
     )
     return report.to_dict()
 
@@ -71,6 +74,11 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
         result.rows = B.evaluate(result.totals, spec.budgets)
         if spec.baseline is not None:
             base = load_report(spec.baseline)
+            mismatch = model_mismatch(base, report)
+            if mismatch is not None and mismatch[0]:
+                raise ConfigError(f"baseline {spec.baseline} {mismatch[1]}")
+            if mismatch is not None:
+                result.notes.append(f"baseline {spec.baseline} {mismatch[1]}")
             pct = spec.max_increase if spec.max_increase is not None else 0.0
             result.regressions = B.check_regression(result.totals, base["totals"], pct)
     except Exception as e:  # one bad model must not hide the verdict on the others
@@ -120,6 +128,10 @@ def select_models(
     selected = [B.override(s, **cli) for s in selected]
     if cli.get("max_increase") is not None and all(s.baseline is None for s in selected):
         raise ConfigError("--max-increase needs --baseline (or a 'baseline' in the config)")
+    for s in selected:
+        if s.max_increase is not None and s.baseline is None:
+            raise ConfigError(f"model {s.name!r}: max_increase needs a baseline (a 'baseline' in the config "
+                              "or --baseline)")
     for s in selected:
         if s.baseline is not None:
             load_report(s.baseline)  # an unreadable baseline is a usage error, before any analysis
@@ -233,7 +245,8 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
-def render_json(results: list[B.ModelResult]) -> str:
+def render_json(results: list[B.ModelResult], timings: bool = False) -> str:
+    """The verdict as JSON: byte-identical between runs unless ``timings``."""
     models = []
     for res in results:
         models.append({
@@ -241,7 +254,7 @@ def render_json(results: list[B.ModelResult]) -> str:
             "target": res.spec.target,
             "status": res.status,
             "error": res.error,
-            "seconds": round(res.seconds, 3),
+            **({"seconds": round(res.seconds, 3)} if timings else {}),
             "budgets": [
                 {"metric": r.metric, "label": r.label, "value": r.value, "budget": r.budget,
                  "headroom_pct": _round(r.headroom_pct), "passed": r.passed}
@@ -257,6 +270,8 @@ def render_json(results: list[B.ModelResult]) -> str:
             "strict": res.spec.strict,
             "strict_failed": res.strict_failed,
             "fallbacks": res.fallbacks,
+            "approximate": res.approximate if res.error is None else None,
+            "notes": res.notes,
             "warnings": res.warnings,
             "unsupported": res.unsupported,
             "totals": res.totals,
@@ -264,28 +279,36 @@ def render_json(results: list[B.ModelResult]) -> str:
     code = exit_code(results)
     doc = {"schema_version": 1, "passed": code == 0, "exit_code": code,
            "verdict": verdict(results), "models": models}
-    return json.dumps(doc, indent=2)
+    return to_json(doc).rstrip("\n")
 
 
-def render_junit(results: list[B.ModelResult]) -> str:
-    """JUnit XML: one testcase per model and budgeted metric, failures for excesses."""
+def render_junit(results: list[B.ModelResult], timings: bool = False) -> str:
+    """JUnit XML: one testcase per model and budgeted metric, failures for excesses.
+
+    An approximate report (float fallbacks, unsupported primitives, unknown
+    loop counts) is a skipped ``exact`` testcase, visible without failing the
+    build; under --strict it is the ``strict`` failure. Text is stripped of
+    ANSI codes and characters XML cannot hold; times only with ``timings``.
+    """
     suite = ET.Element("testsuite", name="acecost check")
-    counts = {"tests": 0, "failures": 0, "errors": 0}
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
 
     def case(res: B.ModelResult, name: str) -> ET.Element:
         counts["tests"] += 1
-        return ET.SubElement(suite, "testcase", classname=f"acecost.{res.spec.name}",
-                             name=name, time=f"{res.seconds:.3f}")
+        attrs = {"classname": xml_text(f"acecost.{res.spec.name}"), "name": xml_text(name)}
+        if timings:
+            attrs["time"] = f"{res.seconds:.3f}"
+        return ET.SubElement(suite, "testcase", attrs)
 
     def failure(el: ET.Element, kind: str, message: str, text: str = "") -> None:
         counts["failures"] += 1
-        ET.SubElement(el, "failure", type=kind, message=message).text = text or message
+        ET.SubElement(el, "failure", type=kind, message=xml_text(message)).text = xml_text(text or message)
 
     for res in results:
         if res.error is not None:
             el = case(res, "analysis")
             counts["errors"] += 1
-            ET.SubElement(el, "error", type="acecost error", message=res.error).text = res.error
+            ET.SubElement(el, "error", type="acecost error", message=xml_text(res.error)).text = xml_text(res.error)
             continue
         for r in res.rows:
             el = case(res, f"budget {r.label}")
@@ -301,13 +324,18 @@ def render_junit(results: list[B.ModelResult]) -> str:
             el = case(res, "strict")
             if res.strict_failed:
                 failure(el, "strict", strict_message(res), "\n".join(res.warnings) or None)
-        if not res.rows and not res.regressions and not res.spec.strict:
+        elif res.approximate:
+            el = case(res, "exact")
+            counts["skipped"] += 1
+            ET.SubElement(el, "skipped", message=xml_text(f"approximate report: {approximations(res)}"))
+        if not res.rows and not res.regressions and not res.spec.strict and not res.approximate:
             case(res, "analysis")
-    suite.set("tests", str(counts["tests"]))
-    suite.set("failures", str(counts["failures"]))
-    suite.set("errors", str(counts["errors"]))
-    suite.set("skipped", "0")
-    suite.set("time", f"{sum(r.seconds for r in results):.3f}")
+        if res.notes:
+            ET.SubElement(suite[-1], "system-err").text = xml_text("\n".join(res.notes))
+    for key in ("tests", "failures", "errors", "skipped"):
+        suite.set(key, str(counts[key]))
+    if timings:
+        suite.set("time", f"{sum(r.seconds for r in results):.3f}")
     root = ET.Element("testsuites", name="acecost", tests=suite.get("tests"),
                       failures=suite.get("failures"), errors=suite.get("errors"))
     root.append(suite)
@@ -345,6 +373,8 @@ def render_github(results: list[B.ModelResult]) -> str:
             emit("error", "acecost strict", res, strict_message(res))
         elif res.approximate:
             emit("warning", "acecost analysis", res, f"approximate report: {approximations(res)}")
+        for note in res.notes:
+            emit("warning", "acecost baseline", res, note)
     lines.append(verdict(results))
     return "\n".join(lines)
 
@@ -359,16 +389,17 @@ def show_target(target: str) -> str:
 
 def render_table(results: list[B.ModelResult]) -> None:
     from rich.console import Console
+    from rich.markup import escape as esc
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=False)
     for res in results:
         if res.error is not None:
-            console.print(f"[bold]{res.spec.name}[/] ({show_target(res.spec.target)}): "
-                          f"[red]ERROR[/] {res.error}", soft_wrap=True)
+            console.print(f"[bold]{esc(res.spec.name)}[/] ({esc(show_target(res.spec.target))}): "
+                          f"[red]ERROR[/] {esc(res.error)}", soft_wrap=True)
             continue
         status = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]"}[res.status]
-        console.print(f"[bold]{res.spec.name}[/] ({show_target(res.spec.target)}): {status}",
+        console.print(f"[bold]{esc(res.spec.name)}[/] ({esc(show_target(res.spec.target))}): {status}",
                       soft_wrap=True)
         table = Table()
         for col in ("metric", "value", "budget", "headroom"):
@@ -388,7 +419,7 @@ def render_table(results: list[B.ModelResult]) -> None:
                               fmt_pct(r.headroom_pct, False), mark)
         console.print(table)
         if res.regressions:
-            console.print(f"{res.spec.name} vs baseline {show_target(str(res.spec.baseline))}:",
+            console.print(f"{esc(res.spec.name)} vs baseline {esc(show_target(str(res.spec.baseline)))}:",
                           soft_wrap=True)
             reg = Table()
             for col in ("metric", "baseline", "value", "change", "allowed"):
@@ -402,11 +433,11 @@ def render_table(results: list[B.ModelResult]) -> None:
         if res.approximate:
             note = approximations(res)
             style = "red" if res.strict_failed else "yellow"
-            console.print(f"[{style}]note:[/] approximate report ({note}); "
+            console.print(f"[{style}]note:[/] approximate report ({esc(note)}); "
                           "see 'acecost analyze' for details", soft_wrap=True)
     code = exit_code(results)
     style = "green" if code == 0 else "red"
-    console.print(f"[bold {style}]{verdict(results)}[/]", soft_wrap=True)
+    console.print(f"[bold {style}]{esc(verdict(results))}[/]", soft_wrap=True)
 
 
 # ----------------------------------------------------------------- commands
@@ -417,7 +448,7 @@ def _budget_option(metric: str, example: str) -> Any:
                         help=f"Budget for {B.METRICS[metric].label} (e.g. {example}).")
 
 
-@click.command("check")
+@click.command("check", cls=AcecostCommand)
 @click.argument("target", required=False)
 @_budget_option("ace", "5e9, 4.2G")
 @_budget_option("cpu64", "1.2e8, 900M")
@@ -434,25 +465,16 @@ def _budget_option(metric: str, example: str) -> Any:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write JUnit XML to FILE, whatever --format is.")
-@click.option("--input-shape", metavar="1,224,224,3", help="Input shape for the model.")
-@click.option("--dtype", help="Input dtype (default float32).")
-@click.option("--float-bits", metavar="16|dtype",
-              help="Bits of an unquantized float operand: an integer, or 'dtype' for its storage width.")
-@click.option("--bits", multiple=True, metavar="REGEX=A,W",
-              help="Force activation,weight bits on layers whose name matches REGEX (repeatable).")
-@click.option("--while-trips", metavar="N", help="Trip count for while loops whose count is unknown.")
-@click.option("--entry", help="Function to call in a model file instead of acecost_model.")
-@click.option("--resolution", metavar="N", help="Zoo models: input height and width (default 224).")
-@click.option("--batch", metavar="N", help="Zoo models: batch size (default 1).")
-@click.option("--mode", type=click.Choice(B.MODES), default=None,
-              help="train: forward + backward of a loss (default inference).")
+@target_options
 @click.option("--strict", is_flag=True,
               help="Fail (exit 1) when a report is approximate: float fallbacks, unsupported "
                    "primitives or unknown loop counts.")
+@click.option("--timings", is_flag=True,
+              help="Put analysis times in --format json|junit (without it, both are byte-identical between runs).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | None,
-          config: str | None, **opts: Any) -> None:
+          config: str | None, timings: bool, **opts: Any) -> None:
     """Fail (exit 1) when a model's cost exceeds its budget.
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
@@ -472,155 +494,39 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     for res in results:
         if res.error is not None:
             click.echo(f"acecost: error: model {res.spec.name}: {res.error}", err=True)
+        for note in res.notes:
+            click.echo(f"acecost: warning: model {res.spec.name}: {note}", err=True)
     if fmt == "table":
         render_table(results)
     elif fmt == "json":
-        click.echo(render_json(results))
+        click.echo(render_json(results, timings))
     elif fmt == "junit":
-        click.echo(render_junit(results))
+        click.echo(render_junit(results, timings))
     else:
         click.echo(render_github(results))
     if junit_xml:
         try:
-            Path(junit_xml).write_text(render_junit(results) + "\n", encoding="utf-8")
+            Path(junit_xml).write_text(render_junit(results, timings) + "\n", encoding="utf-8")
         except OSError as e:
             fail(f"cannot write {junit_xml}: {e.strerror or e}")
     ctx.exit(exit_code(results))
 
 
 def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
-    """Parse command-line values; every bad value is a ConfigError naming its option."""
+    """Command-line values (shared options arrive parsed); every bad value names its option."""
     budgets = {}
     for metric in B.METRICS:
         raw = opts.get(f"max_{metric}")
         if raw is not None:
             budgets[metric] = B.METRICS[metric].parse(raw, f"--max-{metric}")
     out: dict[str, Any] = {"budgets": budgets}
-    if opts.get("input_shape") is not None:
-        out["input_shape"] = B.parse_input_shape(opts["input_shape"], "--input-shape")
-    if opts.get("float_bits") is not None:
-        out["float_bits"] = B.parse_float_bits(opts["float_bits"], "--float-bits")
-    if opts.get("while_trips") is not None:
-        out["while_trips"] = B.parse_while_trips(opts["while_trips"], "--while-trips")
-    if opts.get("resolution") is not None:
-        out["resolution"] = B.parse_int(opts["resolution"], "--resolution", 8)
-    if opts.get("batch") is not None:
-        out["batch"] = B.parse_int(opts["batch"], "--batch", 1)
-    out["mode"] = opts.get("mode")
+    for key in ("input_shape", "float_bits", "while_trips", "resolution", "batch", "mode", "dtype", "entry"):
+        out[key] = opts.get(key)
     if opts.get("bits"):
-        for b in opts["bits"]:
-            B.parse_bits_override(b, "--bits")
         out["bits"] = list(opts["bits"])
     if opts.get("max_increase") is not None:
         out["max_increase"] = parse_percent(opts["max_increase"], "--max-increase")
     if opts.get("baseline") is not None:
         out["baseline"] = Path(opts["baseline"])
-    out["dtype"] = opts.get("dtype")
-    out["entry"] = opts.get("entry")
     out["strict"] = True if opts.get("strict") else None
     return out
-
-
-# --------------------------------------------------------------------- diff
-
-
-def _delta(key: str, value: Any) -> str:
-    if key == "size_bits":
-        text = format_size(value)
-        return text if text.startswith("-") or value == 0 else "+" + text
-    text = format_count(value)
-    return text if text.startswith("-") or value == 0 else "+" + text
-
-
-def _total(key: str, value: Any) -> str:
-    return format_size(value) if key == "size_bits" else format_count(value)
-
-
-def _diff_rows(d: ReportDiff, top: int) -> list[tuple[str, list[LayerDelta], int]]:
-    """(section, rows shown, rows in total) for the three layer sections."""
-    return [(title, rows[:top], len(rows))
-            for title, rows in (("changed", d.changed), ("added", d.added), ("removed", d.removed))]
-
-
-def render_diff_table(d: ReportDiff, base: str, new: str, top: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False, soft_wrap=False)
-    totals = Table(title=f"totals: {base} -> {new}", title_justify="left")
-    for col in ("metric", "base", "new", "delta", "change"):
-        totals.add_column(col, justify="left" if col == "metric" else "right")
-    for t in d.totals:
-        totals.add_row(t.label, _total(t.key, t.base), _total(t.key, t.new),
-                       _delta(t.key, t.delta), fmt_pct(t.pct))
-    console.print(totals)
-    for title, rows, total in _diff_rows(d, top):
-        if not total:
-            continue
-        shown = f" (top {len(rows)} of {total})" if total > len(rows) else ""
-        table = Table(title=f"{title} layers{shown}", title_justify="left")
-        for col in ("layer", "bits", "MACs delta", "base ACE", "new ACE", "ACE delta", "change"):
-            table.add_column(col, justify="left" if col in ("layer", "bits") else "right")
-        for r in rows:
-            bits = r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} -> {r.new_bits}"
-            table.add_row(r.name, bits, _delta("macs", r.delta_macs), format_count(r.base_ace),
-                          format_count(r.new_ace), _delta("ace", r.delta_ace), fmt_pct(r.pct_ace))
-        console.print(table)
-    console.print(f"{len(d.changed)} changed, {len(d.added)} added, {len(d.removed)} removed, "
-                  f"{d.unchanged} unchanged layers")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
-    lines = [f"### acecost diff: `{_md(base)}` → `{_md(new)}`", "",
-             "| metric | base | new | delta | change |", "|---|---:|---:|---:|---:|"]
-    for t in d.totals:
-        lines.append(f"| {t.label} | {_total(t.key, t.base)} | {_total(t.key, t.new)} "
-                     f"| {_delta(t.key, t.delta)} | {fmt_pct(t.pct)} |")
-    for title, rows, total in _diff_rows(d, top):
-        if not total:
-            continue
-        shown = f" (top {len(rows)} of {total})" if total > len(rows) else ""
-        lines += ["", f"**{title} layers{shown}**", "",
-                  "| layer | bits | base ACE | new ACE | ACE delta | change |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for r in rows:
-            bits = r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} → {r.new_bits}"
-            lines.append(f"| `{_md(r.name)}` | {bits} | {format_count(r.base_ace)} "
-                         f"| {format_count(r.new_ace)} | {_delta('ace', r.delta_ace)} "
-                         f"| {fmt_pct(r.pct_ace)} |")
-    lines += ["", f"{len(d.changed)} changed, {len(d.added)} added, {len(d.removed)} removed, "
-              f"{d.unchanged} unchanged layers"]
-    return "\n".join(lines)
-
-
-@click.command("diff")
-@click.argument("base", metavar="BASE.json")
-@click.argument("new", metavar="NEW.json")
-@click.option("--format", "fmt", type=click.Choice(DIFF_FORMATS), default="table", show_default=True)
-@click.option("--top", type=click.IntRange(min=0), default=None,
-              help=f"Layer rows per section (default: {DEFAULT_TOP} for table/markdown, all for json).")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-@click.pass_context
-def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, debug: bool) -> None:
-    """Compare two JSON reports: totals, per-layer deltas, added and removed layers.
-
-    Reports come from 'acecost analyze --format json'. Layers are sorted by
-    the size of their ACE change. Always exits 0 (it reports, it does not
-    judge) unless a file cannot be read (2).
-    """
-    try:
-        d = diff_reports(load_report(base), load_report(new))
-    except AcecostError as e:
-        if debug_enabled(ctx):
-            traceback.print_exc()
-        fail(e)
-    if fmt == "json":
-        click.echo(json.dumps(d.to_dict(top), indent=2))
-    elif fmt == "markdown":
-        click.echo(render_diff_markdown(d, base, new, DEFAULT_TOP if top is None else top))
-    else:
-        render_diff_table(d, base, new, DEFAULT_TOP if top is None else top)

@@ -9,16 +9,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from acecost.cli.contract import AcecostCommand, AcecostGroup
 from acecost.cli.common import stderr, user_errors
 from acecost.render import human
 
 
-@click.group("zoo")
+@click.group("zoo", cls=AcecostGroup)
 def zoo():
     """Bundled reference models (analyse one with `acecost analyze zoo:NAME`)."""
 
 
-@zoo.command("list")
+@zoo.command("list", cls=AcecostCommand)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-costs", is_flag=True, help="Only names and descriptions (no analysis).")
 @click.option("--resolution", type=click.IntRange(8), default=224, show_default=True)
