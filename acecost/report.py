@@ -184,3 +184,11 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 def xml_text(text: str) -> str:
     """``text`` without ANSI escape sequences and the characters XML 1.0 cannot hold."""
     return _NOT_XML.sub("", _ANSI.sub("", str(text)))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: object) -> str:
+    """``text`` without ANSI escape sequences and control characters (for a terminal)."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)))

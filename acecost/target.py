@@ -71,11 +71,11 @@ def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | 
     """
     zoo_given = [k for k, v in zoo_options.items() if v is not None]
     if spec.startswith("zoo:"):
-        from acecost import zoo
-
         for what, value in (("--entry", entry), ("--input-shape", input_shape), ("--dtype", dtype)):
             if value is not None:
                 raise TargetError(f"{spec} does not use {what} (a zoo model takes --resolution and --batch)")
+        from acecost import zoo
+
         return zoo.get(spec[4:]).build(**{k: v for k, v in zoo_options.items() if v is not None})
     if zoo_given:
         raise TargetError(f"--{zoo_given[0]} applies to zoo models only, not to {spec}")

@@ -22,7 +22,7 @@ from acecost import budget as B
 from acecost.cli.common import debug_enabled, fail, target_options
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
-from acecost.report import to_json, xml_text
+from acecost.report import printable, to_json, xml_text
 from acecost.units import format_count, format_size, parse_percent
 
 FORMATS = ("table", "json", "junit", "github")
@@ -389,8 +389,11 @@ def show_target(target: str) -> str:
 
 def render_table(results: list[B.ModelResult]) -> None:
     from rich.console import Console
-    from rich.markup import escape as esc
+    from rich.markup import escape
     from rich.table import Table
+
+    def esc(text: object) -> str:
+        return escape(printable(text))
 
     console = Console(highlight=False, soft_wrap=False)
     for res in results:

@@ -170,7 +170,6 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     = "warn"``, also added to the report's warnings) or an error (``"error"``,
     for ``check``: a typo must not turn a failing budget into a pass).
     """
-    from acecost.api import analyze_target
     from acecost.errors import TargetError
     from acecost.target import resolve, validate
 
@@ -184,6 +183,8 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
             target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
                              resolution=resolution, batch=batch)
             validate(target)
+            from acecost.api import analyze_target
+
             report = analyze_target(target, float_bits=16 if float_bits is None else float_bits,
                                     overrides=patterns, while_trips=while_trips, mode=mode or "inference")
         except SystemExit as exc:  # model code calling sys.exit() is a model error, never a verdict

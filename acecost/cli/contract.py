@@ -76,10 +76,10 @@ class Contract:
         except (KeyboardInterrupt, click.Abort):
             interrupted()
             return 130
-        except SystemExit as exc:  # model code outside the places that catch it
-            if exc.code in (None, 0, 1, 2, 3, 130) and not _interrupt["seen"] and _ours(exc):
+        except SystemExit as exc:  # click's own (a closed stdout); model code's is a TargetError earlier
+            if exc.code is None or isinstance(exc.code, int):
                 return exc.code or 0
-            click.echo(f"acecost: error: the model called sys.exit({exc.code!r})", err=True)
+            click.echo(f"acecost: error: {_one_line(exc.code)}", err=True)
             return 2
         except Exception as exc:  # a bug in acecost: still one line without --debug
             if "--debug" in argv:
@@ -103,12 +103,3 @@ class AcecostGroup(Contract, click.Group):
 
 class AcecostCommand(Contract, click.Command):
     """An ``acecost`` command."""
-
-
-def _ours(exc: SystemExit) -> bool:
-    """A SystemExit raised by click or acecost itself (not by model code)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is None or "/acecost/" in tb.tb_frame.f_code.co_filename.replace("\\", "/") or \
-        "/click/" in tb.tb_frame.f_code.co_filename.replace("\\", "/")
