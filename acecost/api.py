@@ -23,27 +23,14 @@ Override = tuple[re.Pattern, int | None, int | None]
 
 
 def parse_override(spec: str) -> Override:
-    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference."""
-    if "=" not in spec:
-        raise AcecostError(f"bad --bits {spec!r}: expected REGEX=A,W, e.g. 'stage1/.*=8,4'")
-    pattern, _, bits = spec.rpartition("=")
-    parts = bits.split(",")
-    if len(parts) != 2:
-        raise AcecostError(f"bad --bits {spec!r}: give two widths A,W (either may be empty)")
-    widths = []
-    for part in parts:
-        part = part.strip()
-        if not part:
-            widths.append(None)
-        elif part.isdigit() and int(part) >= 1:
-            widths.append(int(part))
-        else:
-            raise AcecostError(f"bad --bits {spec!r}: {part!r} is not a positive integer")
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise AcecostError(f"bad --bits {spec!r}: invalid regex: {exc}") from None
-    return compiled, widths[0], widths[1]
+    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference.
+
+    The same parser as the command line's ``--bits`` and the config's ``bits``.
+    """
+    from acecost.options import parse_bits_override
+
+    pattern, a, w = parse_bits_override(spec, "--bits")
+    return re.compile(pattern), a, w
 
 
 def _overrides(overrides) -> list[Override]:
