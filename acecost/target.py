@@ -191,13 +191,18 @@ def _defined_in(obj, module) -> bool:
 
 
 def _is_module(obj) -> bool:
-    try:
-        import flax.linen as nn
-        from flax import nnx
-    except ImportError:  # pragma: no cover
+    """A Flax linen or NNX Module (class or instance).
+
+    Only the Flax modules already imported are asked: an object can only be
+    an instance of a class that was loaded, and a model file that never
+    imports Flax does not pay for importing it here.
+    """
+    bases = tuple(m.Module for m in (sys.modules.get("flax.linen"), sys.modules.get("flax.nnx"))
+                  if m is not None and hasattr(m, "Module"))
+    if not bases:
         return False
     cls = obj if inspect.isclass(obj) else type(obj)
-    return issubclass(cls, (nn.Module, nnx.Module))
+    return issubclass(cls, bases)
 
 
 def _call_entry(fn, label, name, path) -> Target:

@@ -479,6 +479,8 @@ CASES += [
     ok("analyze-energy-json", ["analyze", f"{M}/exact.py", "--energy", "horowitz45", "--format", "json"],
        out="json", check=lambda out, e, d: json.loads(out)["energy"]["totals"]["total_pj"] > 0),
     ok("markup-layer-name", ["analyze", f"{M}/markup.py", "-q"], stdout_has="enc[/]"),
+    ok("markup-energy-table", ["analyze", f"{M}/markup.py", "--energy", "horowitz45", "-q"],
+       check=lambda out, e, d: out.count("enc[/]") == 2),
     ok("markup-file-name", ["analyze", f"{M}/mlp[v2].py", "-q"], stdout_has="mlp[v2]."),
     ok("check-markup-model-name", ["check"], stdout_has="[/]mlp", files={
         "pyproject.toml": f'[[tool.acecost.models]]\nname = "[/]mlp"\ntarget = "{M}/mlp.py"\n'}),
@@ -514,8 +516,8 @@ def models(tmp_path_factory) -> Path:
 
 
 def run(args: list[str], cwd: Path, env=None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "120", "PYTHONDONTWRITEBYTECODE": "", **(env or {})}
-    full_env.pop("PYTHONDONTWRITEBYTECODE")
+    full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)  # the no-__pycache__ check must not rely on it
     return subprocess.run([ACECOST, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
                           env=full_env, errors="replace")
 
