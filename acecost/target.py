@@ -137,7 +137,9 @@ def load_file(path: Path):
     except SystemExit as exc:
         raise TargetError(f"{_where(exc, path)}: the model called sys.exit({exc.code!r}) while importing") \
             from None
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036 - anything else the model raises is the model's error
         raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}") from exc
     return module
 
@@ -220,7 +222,9 @@ def _call_entry(fn, label, name, path) -> Target:
             result = fn()
     except SystemExit as exc:
         raise TargetError(f"{_where(exc, path)}: {name}() called sys.exit({exc.code!r})") from None
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036
         raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, Target):
         result.name = result.name or f"{label}:{name}"

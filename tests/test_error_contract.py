@@ -60,6 +60,10 @@ MODELS: dict[str, str | bytes] = {
                      f"def acecost_model():\n    return f, ({_SDS}((4, 3), jnp.float32), {_SDS}((2, 4), jnp.float32))\n",
     "exit_entry.py": MLP + "\ndef other():\n    raise SystemExit(3)\n",
     "kbint_import.py": "raise KeyboardInterrupt\n",
+    "baseexc_import.py": "class Stop(BaseException):\n    pass\nraise Stop('odd exit')\n",
+    "baseexc_trace.py": "import jax, jax.numpy as jnp\nclass Stop(BaseException):\n    pass\n"
+                        "def f(w, x):\n    raise Stop('odd exit while tracing')\n"
+                        f"def acecost_model():\n    return f, ({_SDS}((4, 3), jnp.float32), {_SDS}((2, 4), jnp.float32))\n",
     "prints.py": "import os, sys, jax, jax.numpy as jnp\n"
                  "print('printed at import')\nos.write(1, b'written to fd 1\\n')\n"
                  "def f(w, x):\n    print('printed while tracing')\n    return x @ w\n"
@@ -418,6 +422,10 @@ for name, frag in (("exit0_import", "sys.exit(0)"), ("exitmsg_import", "bye from
                      out="json"))
 CASES += [
     err("exit-in-entry", ["analyze", f"{M}/exit_entry.py", "--entry", "other"], "sys.exit(3)"),
+    err("base-exception-at-import", ["analyze", f"{M}/baseexc_import.py"], "odd exit"),
+    err("base-exception-while-tracing", ["analyze", f"{M}/baseexc_trace.py"], "odd exit while tracing"),
+    err("check-base-exception-while-tracing", ["check", f"{M}/baseexc_trace.py", "--format", "json"],
+        "odd exit while tracing", out="json"),
     Case("keyboardinterrupt-at-import", ["analyze", f"{M}/kbint_import.py"], 130, out="empty",
          frag="interrupted"),
     Case("check-keyboardinterrupt-at-import", ["check", f"{M}/kbint_import.py", "--format", "json"], 130,
@@ -471,6 +479,9 @@ CASES += [
     ok("analyze-csv-exact", ["analyze", f"{M}/exact.py", "--format", "csv"], out="csv", err=0),
     err("analyze-energy-csv-refused", ["analyze", f"{M}/mlp.py", "--energy", "horowitz45", "--format", "csv"],
         "--energy"),
+    err("analyze-energy-empty", ["analyze", f"{M}/mlp.py", "--energy", ""], "energy table"),
+    err("analyze-output-empty", ["analyze", f"{M}/mlp.py", "--output", ""], "--output"),
+    err("analyze-output-directory", ["analyze", f"{M}/mlp.py", "--output", "."], "--output"),
     err("analyze-energy-unknown", ["analyze", f"{M}/mlp.py", "--energy", "nope"], "nope"),
     err("analyze-energy-bad-file", ["analyze", f"{M}/mlp.py", "--energy", "e.toml"], "e.toml",
         files={"e.toml": "int_add = [\n"}),

@@ -35,9 +35,11 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
     zoo:NAME for a bundled model (see `acecost zoo list`).
     """
     with user_errors():
-        if energy and fmt == "csv":
+        if output == "":
+            fail("--output is empty: give a file name")
+        if energy is not None and fmt == "csv":
             fail("--energy has no CSV form: use --format json, markdown or table")
-        table = load_table(energy) if energy else None
+        table = load_table(energy) if energy is not None else None
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
                             batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
                             quiet=quiet)
@@ -58,7 +60,7 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
                 text += "\n## Energy\n\n" + energy_markdown(estimate_)
         if fmt in ("csv", "markdown") and render.approximate(report) and not quiet:
             warn(f"approximate report: {render.approximate(report)}")
-        if output:
+        if output is not None:
             try:
                 if text is None:
                     with open(output, "w", encoding="utf-8") as fh:

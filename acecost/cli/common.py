@@ -189,6 +189,10 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
                                     overrides=patterns, while_trips=while_trips, mode=mode or "inference")
         except SystemExit as exc:  # model code calling sys.exit() is a model error, never a verdict
             raise TargetError(f"{spec}: the model called sys.exit({exc.code!r})") from None
+        except (Exception, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: B036 - a model raising its own BaseException subclass
+            raise TargetError(f"{spec}: the model raised {type(exc).__name__}: {exc}") from None
     report.meta["target"] = spec
     for pattern, _, _ in patterns:
         if not pattern.hit:
