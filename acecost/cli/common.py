@@ -130,6 +130,19 @@ class _Pattern:
         self.hit = self.hit or found is not None
         return found
 
+    def match(self, text: str):
+        found = self._regex.match(text)
+        self.hit = self.hit or found is not None
+        return found
+
+    def fullmatch(self, text: str):
+        found = self._regex.fullmatch(text)
+        self.hit = self.hit or found is not None
+        return found
+
+    def __getattr__(self, name: str):  # flags, groups ...: as the compiled pattern has them
+        return getattr(self._regex, name)
+
 
 @contextlib.contextmanager
 def stdout_to_stderr():
@@ -177,7 +190,10 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     for b in bits:
         pattern, a, w = O.parse_bits_override(b, "--bits")
         patterns.append((_Pattern(pattern), a, w))
-    status = stderr.status(f"Tracing {spec} ...") if not quiet and sys.stderr.isatty() else contextlib.nullcontext()
+    from rich.markup import escape
+
+    status = stderr.status(f"Tracing {escape(spec)} ...") if not quiet and sys.stderr.isatty() \
+        else contextlib.nullcontext()
     with status, stdout_to_stderr():
         try:
             target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
