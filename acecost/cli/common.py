@@ -141,6 +141,8 @@ class _Pattern:
         return found
 
     def __getattr__(self, name: str):  # flags, groups ...: as the compiled pattern has them
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._regex, name)
 
 
