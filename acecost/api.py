@@ -75,7 +75,8 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     count of while loops whose count is not static.
     """
     options = _options(float_bits, overrides, while_trips)  # bad options fail before tracing
-    return _analyze_closed(trace(fn, args), args, options, tuple(params_argnums), name)
+    argnums = _argnums(params_argnums, args)
+    return _analyze_closed(trace(fn, args), args, options, argnums, name)
 
 
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
@@ -96,7 +97,17 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
     options = _options(float_bits, overrides, while_trips)
-    return _analyze_closed(closed_jaxpr, args, options, tuple(params_argnums), name)
+    return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
+
+
+def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
+    """Parameter argument indices, each naming an argument (a wrong one would silently drop the size)."""
+    argnums = tuple(params_argnums)
+    for i in argnums:
+        if not isinstance(i, int) or isinstance(i, bool) or args and not 0 <= i < len(args):
+            raise AcecostError(f"params_argnums {argnums} names argument {i!r}, but there are {len(args)} "
+                               "argument(s)")
+    return argnums
 
 
 def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
@@ -173,7 +184,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     from acecost.trace import abstractify
 
     options = _options(float_bits, overrides, while_trips)
-    argnums = tuple(params_argnums)
+    argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
     residual_tree = {}
