@@ -14,12 +14,15 @@ import click
 from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
-from acecost.cli.check import DEFAULT_TOP, DIFF_FORMATS, fmt_pct
+from acecost.cli.verdict import fmt_pct
 from acecost.cli.common import debug_enabled, fail
 from acecost.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
 from acecost.report import to_json
 from acecost.units import format_count, format_size
+
+DIFF_FORMATS = ("table", "json", "markdown")
+DEFAULT_TOP = 20  # layer rows shown by table/markdown diffs when --top is not given
 
 
 def _delta(key: str, value: Any) -> str:
