@@ -42,6 +42,7 @@ class Contract:
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
+        extra.pop("standalone_mode", None)  # always standalone: the contract ends the process
         try:
             previous = signal.signal(signal.SIGINT, _on_sigint)
         except ValueError:  # not the main thread (an embedding application)
