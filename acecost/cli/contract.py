@@ -7,7 +7,9 @@ the traceback), 130 an interrupt (one line), wherever it lands.
 """
 from __future__ import annotations
 
+import _thread
 import signal
+import threading
 import sys
 import traceback
 
@@ -29,6 +31,26 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(hook):
+    """An interrupt that landed where Python cannot raise it (a gc callback) is delivered again.
+
+    Python would print it as 'Exception ignored in ...' with a traceback and
+    carry on; re-raising the signal lets it end the command at the next
+    instruction instead, as one line.
+    """
+
+    def handle(info):
+        if issubclass(info.exc_type, KeyboardInterrupt):
+            _interrupt["seen"] = True
+            timer = threading.Timer(0.01, _thread.interrupt_main)  # delivered after the callback returns
+            timer.daemon = True
+            timer.start()
+            return
+        hook(info)
+
+    return handle
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -48,9 +70,11 @@ class Contract:
         except ValueError:  # not the main thread (an embedding application)
             previous = None
         _interrupt.update(seen=False, said=False)
+        hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
         try:
             code = self._run(argv, prog_name, extra)
         finally:
+            sys.unraisablehook = hook
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         if _interrupt["seen"]:  # an interrupt someone swallowed is still an interrupt
