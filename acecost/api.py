@@ -24,27 +24,14 @@ Override = tuple[re.Pattern, int | None, int | None]
 
 
 def parse_override(spec: str) -> Override:
-    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference."""
-    if "=" not in spec:
-        raise AcecostError(f"bad --bits {spec!r}: expected REGEX=A,W, e.g. 'stage1/.*=8,4'")
-    pattern, _, bits = spec.rpartition("=")
-    parts = bits.split(",")
-    if len(parts) != 2:
-        raise AcecostError(f"bad --bits {spec!r}: give two widths A,W (either may be empty)")
-    widths = []
-    for part in parts:
-        part = part.strip()
-        if not part:
-            widths.append(None)
-        elif part.isdigit() and int(part) >= 1:
-            widths.append(int(part))
-        else:
-            raise AcecostError(f"bad --bits {spec!r}: {part!r} is not a positive integer")
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise AcecostError(f"bad --bits {spec!r}: invalid regex: {exc}") from None
-    return compiled, widths[0], widths[1]
+    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference.
+
+    The same parser as the command line's ``--bits`` and the config's ``bits``.
+    """
+    from acecost.options import parse_bits_override
+
+    pattern, a, w = parse_bits_override(spec, "--bits")
+    return re.compile(pattern), a, w
 
 
 def _overrides(overrides) -> list[Override]:
@@ -101,7 +88,8 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     scale varies along the contraction (``"strict"`` prices it as float).
     """
     options = _options(float_bits, overrides, while_trips, cond, scales)  # bad options fail before tracing
-    return _analyze_closed(trace(fn, args), args, options, tuple(params_argnums), name)
+    argnums = _argnums(params_argnums, args)
+    return _analyze_closed(trace(fn, args), args, options, argnums, name)
 
 
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
@@ -123,7 +111,17 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
     options = _options(float_bits, overrides, while_trips, cond, scales)
-    return _analyze_closed(closed_jaxpr, args, options, tuple(params_argnums), name)
+    return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
+
+
+def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
+    """Parameter argument indices, each naming an argument (a wrong one would silently drop the size)."""
+    argnums = tuple(params_argnums)
+    for i in argnums:
+        if not isinstance(i, int) or isinstance(i, bool) or args and not 0 <= i < len(args):
+            raise AcecostError(f"params_argnums {argnums} names argument {i!r}, but there are {len(args)} "
+                               "argument(s)")
+    return argnums
 
 
 def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
@@ -209,7 +207,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     from acecost.trace import abstractify
 
     options = _options(float_bits, overrides, while_trips, cond, scales)
-    argnums = tuple(params_argnums)
+    argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
     residual_tree = {}

@@ -25,6 +25,7 @@ from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
 from acecost.contraction import ContractionPricing, exact_pattern  # noqa: F401  (exact_pattern: re-exported)
 from acecost.liveness import Liveness
+from acecost.options import COND_MODES, SCALES_MODES  # noqa: F401  (values of Options.cond, .scales)
 from acecost.tally import Tally
 
 
@@ -42,9 +43,6 @@ class Options:
     scales: str = "strict"
 
 
-#: Values of ``Options.cond`` and ``Options.scales``, the first the default.
-COND_MODES = ("max", "quantized")
-SCALES_MODES = ("strict", "codes")
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -274,6 +272,8 @@ class Interpreter(ContractionPricing):
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
+        if not outvars:  # jax.debug.print / callback: an effect, no value
+            return []
         if len(outvars) > 1 and name in _IDENTITY_EACH and len(ins) == len(outvars):
             return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()

@@ -38,7 +38,7 @@ UNSUPPORTED_BY_DESIGN: dict[str, str] = {
         "cudnn_fusion custom_fusion scaled_matmul scaled_matmul_wrapper scaled_dot ffi_call fusible "
         "pack_elementwise unpack_elementwise pack_dtype unpack_dtype",
     "host callbacks: the work runs outside the program":
-        "pure_callback io_callback debug_callback debug_print buffer_callback",
+        "pure_callback io_callback buffer_callback",
     "compiler markers, staging and export machinery (no arithmetic of their own)":
         "after_all create_token add_dependency check shape_assertion inspect_sharding layout_constraint "
         "with_memory_space_constraint shard_alike xla_metadata_value dim_as_value dimension_size "

@@ -78,6 +78,7 @@ FREE = set((
     "split sharding_constraint device_put mesh_cast reshard optimization_barrier "
     "acecost_tag axis_index name_stack pvary"
 ).split())
+FREE |= {"debug_callback", "debug_print"}  # jax.debug.print/callback: a host-side effect, no arithmetic
 
 
 #: Every primitive these tables know.
