@@ -8,6 +8,7 @@ the parameters read (:mod:`acecost.names`).
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from acecost.bits.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
@@ -53,6 +54,7 @@ def layer_of_param(path: str) -> str:
 _REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_pattern(layer: str) -> str:
     """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
     return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
@@ -60,7 +62,7 @@ def exact_pattern(layer: str) -> str:
 
 def _braces(text: str) -> str:
     """``text`` safe inside a ``str.format`` template."""
-    return text.replace("{", "{{").replace("}", "}}")
+    return text.replace("{", "{{").replace("}", "}}") if "{" in text or "}" in text else text
 
 
 
@@ -89,8 +91,9 @@ class ContractionPricing:
         else:
             (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
         site = self.site(layer, einsum_spec(eqn))
-        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer))))
-        for pattern, a_bits, w_bits in self.options.overrides:
+        overrides = self.options.overrides
+        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer)))) if overrides else ()
+        for pattern, a_bits, w_bits in overrides:
             if any(pattern.search(n) for n in names):
                 why = f"override --bits {pattern.pattern}"
                 a = (a_bits, why, None) if a_bits is not None else a

@@ -313,7 +313,8 @@ class Interpreter(ContractionPricing):
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
         # a rule may state each output's levels (a list), or one for all
-        for var, lv in zip(outvars, base if type(base) is list else repeat(base)):
+        for var, lv in zip(outvars, base if type(base) is list else
+                           ((base,) if len(outvars) == 1 else repeat(base))):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))

@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 Mask = tuple[bool, ...]
+_ONE: Mask = (True,)
 
 
 class Live(NamedTuple):
@@ -79,20 +80,27 @@ class Liveness:
         rules, add = USED_INPUTS, needed.add
         for i in range(n - 1, -1, -1):
             eqn = eqns[i]
-            outs = tuple([v in needed for v in eqn.outvars])
-            if True not in outs and not eqn.effects:
-                continue
+            outvars = eqn.outvars
+            if len(outvars) == 1:  # most equations: no tuple to build unless live
+                if outvars[0] not in needed and not eqn.effects:
+                    continue
+                outs = _ONE
+            else:
+                outs = tuple([v in needed for v in outvars])
+                if True not in outs and not eqn.effects:
+                    continue
             rule = rules.get(eqn.primitive.name)
+            eqn_used[i] = outs
             if rule is None:
                 eqn_masks[i] = ()
-                reads = eqn.invars
+                for v in eqn.invars:
+                    if type(v) is not Literal:
+                        add(v)
             else:
                 used_in, eqn_masks[i] = rule(self, eqn, outs)
-                reads = [v for v, u in zip(eqn.invars, used_in) if u]
-            eqn_used[i] = outs
-            for v in reads:
-                if type(v) is not Literal:
-                    add(v)
+                for v, u in zip(eqn.invars, used_in):
+                    if u and type(v) is not Literal:
+                        add(v)
         return Live(eqn_masks, eqn_used, tuple(v in needed for v in jaxpr.invars))
 
 

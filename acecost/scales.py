@@ -52,6 +52,8 @@ def fold_scale(eqn, ins, c, bits):
     """
     if bits[0][2] is None or bits[1][2] is None:
         return bits  # an operand is not float: there is nothing to fold into
+    if not (ins[0].levels.scaled or ins[1].levels.scaled):
+        return bits  # neither holds codes times a scale (a float model: the common case)
     folds = [i for i, (value, axes) in enumerate(zip(ins, foldable_axes(eqn)))
              if value.levels.known and value.levels.tag is None and value.levels.scaled
              and value.levels.axes <= axes]

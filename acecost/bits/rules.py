@@ -40,9 +40,10 @@ def rule(*names: str):
 
 
 def levels_of(eqn, ins: Sequence[Value], scope: str) -> Levels:
-    folded = fold(eqn, ins)
-    if folded is not None:
-        return folded
+    if ins and ins[0].levels.const:  # every input of a foldable equation is a known number
+        folded = fold(eqn, ins)
+        if folded is not None:
+            return folded
     fn = BIT_RULES.get(eqn.primitive.name)
     if fn is None:
         return unknown(f"no bit rule for `{eqn.primitive.name}` at {scope or 'top level'}")

@@ -10,6 +10,7 @@ the walker prices it as elementwise products.
 """
 from __future__ import annotations
 
+import functools
 from math import prod
 from typing import Callable, NamedTuple
 
@@ -26,18 +27,31 @@ class Contraction(NamedTuple):
 
 def real_products(eqn) -> int:
     """Real multiplies per MAC: 4 for complex operands ((a+bi)(c+di) has four)."""
-    return 4 if any(np.issubdtype(v.aval.dtype, np.complexfloating) for v in eqn.invars[:2]) else 1
+    return 4 if _complex(eqn.invars[0].aval.dtype) or _complex(eqn.invars[1].aval.dtype) else 1
+
+
+@functools.lru_cache(maxsize=None)
+def _complex(dtype) -> bool:
+    return np.issubdtype(dtype, np.complexfloating)
 
 
 def _lhs_times_rhs_free(eqn, dimension_numbers, rhs_group=()) -> Contraction | None:
     """Every lhs element meets every free rhs element of its batch (and of its group, if ragged)."""
-    lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+    lhs, rhs = eqn.invars[0].aval, eqn.invars[1].aval
+    return _products(tuple(lhs.shape), tuple(rhs.shape), dimension_numbers, tuple(rhs_group),
+                     lhs.dtype, rhs.dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _products(lhs, rhs, dimension_numbers, rhs_group, lhs_dtype, rhs_dtype) -> Contraction | None:
+    """Of shapes alone: a model repeats the same few contractions, so each is worked out once."""
     (lc, rc), (_, rb) = dimension_numbers
     if not lc:
         return None  # products only: elementwise work
     rhs_fixed = set(rc) | set(rb) | set(rhs_group)
     rhs_free = prod([d for i, d in enumerate(rhs) if i not in rhs_fixed])
-    return Contraction(prod(lhs) * rhs_free * real_products(eqn), frozenset(lc), frozenset(rc))
+    complex_ = _complex(lhs_dtype) or _complex(rhs_dtype)
+    return Contraction(prod(lhs) * rhs_free * (4 if complex_ else 1), frozenset(lc), frozenset(rc))
 
 
 def dot_general(eqn) -> Contraction | None:
