@@ -12,7 +12,15 @@ from acecost.target import Target
 
 __version__ = "0.1.0"
 
+
+def sweep(model, grid=None, **kwargs):
+    """Price every point of a design space -> pandas.DataFrame (see :func:`acecost.sweeps.sweep`)."""
+    from acecost.sweeps import sweep as _sweep
+
+    return _sweep(model, grid, **kwargs)
+
+
 __all__ = [
     "AcecostError", "ConfigError", "OpRecord", "ParamRecord", "Report", "Target", "TargetError",
-    "Totals", "analyze", "analyze_jaxpr", "analyze_target", "analyze_train", "parse_override", "tag", "__version__",
+    "Totals", "analyze", "analyze_jaxpr", "analyze_target", "analyze_train", "parse_override", "sweep", "tag", "__version__",
 ]

@@ -1,0 +1,133 @@
+"""Where points run: this process, a local process pool, or a Dask cluster.
+
+Every executor takes the tasks left after the cache and yields each
+result as it completes. The local pool uses the ``spawn`` start method
+(jax is multithreaded; forking it is unsafe), imports the model once per
+worker in its initializer, and keeps this process pricing points too, so
+``--jobs 2`` is two busy processes while the second one is still starting.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import multiprocessing
+import os
+import pickle
+from typing import Iterator
+from urllib.parse import urlparse
+
+from acecost.errors import AcecostError
+from acecost.sweeps import worker
+from acecost.sweeps.model import ModelSpec
+
+
+class InProcess:
+    """Price every point here, one after another."""
+
+    name = "in-process"
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        for task in tasks:
+            yield worker.price(spec, task)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """``jobs - 1`` spawned worker processes plus this one."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.name = f"{jobs} processes"
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        try:
+            pickle.dumps(spec)
+        except Exception as exc:  # noqa: BLE001
+            raise AcecostError(f"the model cannot be sent to worker processes ({exc}); define it at module "
+                               "level of an importable file, or use jobs=1") from None
+        pending = collections.deque(tasks)
+        workers = min(self.jobs - 1, len(tasks) - 1)
+        if workers < 1:
+            yield from InProcess().run(spec, list(pending))
+            return
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=worker.init_pool, initargs=(spec,))
+        inflight: set[cf.Future] = set()
+        try:
+            while pending or inflight:
+                while pending and len(inflight) < 2 * workers:
+                    inflight.add(pool.submit(worker.price_in_pool, pending.pop()))
+                done = {f for f in inflight if f.done()}
+                if not done and not pending:
+                    done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    inflight.discard(f)
+                    yield _result(f)
+                if pending:  # this process takes points from the front, the pool from the back
+                    yield worker.price(spec, pending.popleft())
+        finally:
+            for f in inflight:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _result(future) -> dict:
+    try:
+        return future.result()
+    except cf.process.BrokenProcessPool as exc:
+        raise AcecostError(f"a worker process died ({exc}); rerun with --jobs 1 to see which point") from None
+
+
+class DaskCluster:
+    """Hand the points to an existing Dask scheduler; each worker imports the model once."""
+
+    def __init__(self, address: str, timeout: float = 5.0):
+        try:
+            import distributed
+        except ImportError:
+            raise AcecostError("--executor dask:// needs the Dask client: pip install 'acecost[dask]'") from None
+        url = urlparse(address)
+        if not url.hostname or not url.port:
+            raise AcecostError(f"bad executor address {address!r}: expected dask://HOST:PORT")
+        self.address = address
+        try:
+            self.client = distributed.Client(f"tcp://{url.hostname}:{url.port}", timeout=timeout,
+                                             set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise AcecostError(f"cannot reach the Dask scheduler at {address}: "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") \
+                from None
+        self.name = f"Dask at {address}"
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        import distributed
+
+        shipped = spec.shipped()
+        futures = [self.client.submit(worker.price, shipped, t, pure=False) for t in tasks]
+        try:
+            for f in distributed.as_completed(futures):
+                yield f.result()
+        finally:
+            for f in futures:
+                f.release()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def make_executor(executor: str | None, jobs: int | None):
+    """The executor named by ``--executor`` (default: local, ``--jobs`` processes)."""
+    if executor in (None, "", "local"):
+        jobs = jobs or os.cpu_count() or 1
+        if jobs < 1:
+            raise AcecostError(f"--jobs must be >= 1, got {jobs}")
+        return InProcess() if jobs == 1 else LocalPool(jobs)
+    scheme = urlparse(executor).scheme
+    if scheme in ("dask", "tcp"):
+        return DaskCluster(executor)
+    raise AcecostError(f"unknown executor {executor!r}: use 'local' or dask://HOST:PORT")
