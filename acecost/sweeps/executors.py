@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import pickle
+import socket
 from typing import Iterator
 from urllib.parse import urlparse
 
@@ -96,6 +97,7 @@ class DaskCluster:
             raise AcecostError(f"bad executor address {address!r}: expected dask://HOST:PORT")
         self.address = address
         try:
+            socket.create_connection((url.hostname, url.port), timeout=timeout).close()  # refused: say so now
             self.client = distributed.Client(f"tcp://{url.hostname}:{url.port}", timeout=timeout,
                                              set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -110,7 +112,7 @@ class DaskCluster:
         shipped = spec.shipped()
         futures = [self.client.submit(worker.price, shipped, t, pure=False) for t in tasks]
         try:
-            for f in distributed.as_completed(futures):
+            for f in distributed.as_completed(futures, loop=self.client.loop):
                 yield f.result()
         finally:
             for f in futures:

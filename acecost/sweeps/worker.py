@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from acecost.errors import AcecostError
 from acecost.sweeps.model import LoadedModel, ModelSpec
@@ -28,11 +29,37 @@ class Task:
 
 
 def loaded(spec: ModelSpec) -> LoadedModel:
-    """The model of ``spec``, imported on first use in this process."""
-    key = (spec.spec, spec.entry, spec.files, spec.fn)
+    """The model of ``spec``, imported on first use in this process (again if its sources changed)."""
+    stamp = _stamp(spec)
+    key = (spec.spec, spec.entry, spec.files, spec.fn, stamp)
     if key not in _LOADED:
+        _forget([Path(path) for path, *_ in stamp])
         _LOADED[key] = LoadedModel(spec)
     return _LOADED[key]
+
+
+def _stamp(spec: ModelSpec) -> tuple:
+    """Modification times of a model file's local sources: an edited file is imported anew."""
+    if spec.files or not spec.is_file:
+        return ()
+    from acecost.sweeps.cache import local_sources
+
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in local_sources(Path(spec.spec)))
+
+
+def _forget(paths: list[Path]) -> None:
+    """Drop imported modules named like the model's local sources, so their edits (or another
+    directory's file of the same name) are not reused."""
+    import sys
+
+    if not paths:
+        return
+    root = paths[0].parent  # paths[0] is the model file itself
+    for path in paths[1:]:
+        rel = path.relative_to(root).with_suffix("").parts
+        name = ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+        if name and sys.modules.get(name) is not None:
+            del sys.modules[name]
 
 
 def init_pool(spec: ModelSpec) -> None:
