@@ -31,7 +31,7 @@ from helper import IN, OUT
 
 def acecost_model(width=16, depth=1, batch=1):
     with open(os.path.join(os.path.dirname(__file__), "calls.log"), "a") as fh:
-        fh.write(f"{width},{depth}\\n")
+        fh.write(f"{width},{depth},{os.getpid()}\\n")
     if not isinstance(width, int):
         raise ValueError(f"width must be an integer, got {width!r}")
     sizes = [IN] + [width] * depth + [OUT]
@@ -65,7 +65,11 @@ def model(tmp_path):
 
 def calls(model) -> list[str]:
     log = model.parent / "calls.log"
-    return log.read_text().splitlines() if log.exists() else []
+    return [line.rpartition(",")[0] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def pids(model) -> set[str]:
+    return {line.rpartition(",")[2] for line in (model.parent / "calls.log").read_text().splitlines()}
 
 
 # ------------------------------------------------------------------ space
@@ -200,13 +204,19 @@ def test_cache_dir_default_follows_the_environment(monkeypatch, tmp_path):
 # ---------------------------------------------------------------- parallel
 
 
-def test_parallel_equals_serial(model, tmp_path):
+def test_parallel_equals_serial(model, tmp_path, monkeypatch):
+    from acecost.sweeps import executors
+
     grid = {"width": [8, 16, 24], "depth": [1, 2], "float_bits": [4, 16]}
     serial = acecost.sweep(str(model), grid, jobs=1, cache=False)
-    parallel = acecost.sweep(str(model), grid, jobs=2, cache=False)
+    assert len(pids(model)) == 1
+    # cheap points are priced in this process unless starting workers pays: make it always pay
+    monkeypatch.setattr(executors, "STARTUP_SECONDS", 0.0)
+    parallel = acecost.sweep(str(model), grid, jobs=3, cache=False)
     drop = ["seconds"]
     pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))
     assert len(calls(model)) == 24  # 12 points each, each built once
+    assert len(pids(model)) >= 2  # this process and at least one worker priced points
 
 
 def test_dask_cluster(model, tmp_path):

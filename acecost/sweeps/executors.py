@@ -22,6 +22,11 @@ from acecost.sweeps import worker
 from acecost.sweeps.model import ModelSpec
 
 
+#: About what a spawned worker costs before its first point (importing jax, flax and the model)
+#: on a small machine: less work than this left is priced here rather than spread.
+STARTUP_SECONDS = 3.0
+
+
 class InProcess:
     """Price every point here, one after another."""
 
@@ -36,7 +41,12 @@ class InProcess:
 
 
 class LocalPool:
-    """``jobs - 1`` spawned worker processes plus this one."""
+    """``jobs - 1`` spawned worker processes plus this one.
+
+    This process prices the first points alone; the pool starts once the
+    points left would take longer here than :data:`STARTUP_SECONDS`, so a
+    space of a few cheap points never pays for starting processes.
+    """
 
     def __init__(self, jobs: int):
         self.jobs = jobs
@@ -50,9 +60,16 @@ class LocalPool:
                                "level of an importable file, or use jobs=1") from None
         pending = collections.deque(tasks)
         workers = min(self.jobs - 1, len(tasks) - 1)
-        if workers < 1:
-            yield from InProcess().run(spec, list(pending))
+        times: list[float] = []
+        # price here until the work left is worth starting processes for
+        while pending and (min(workers, len(pending) - 1) < 1 or not times
+                           or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
+            result = worker.price(spec, pending.popleft())
+            times.append(result["seconds"])
+            yield result
+        if not pending:
             return
+        workers = min(workers, len(pending) - 1)
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=worker.init_pool, initargs=(spec,))
         inflight: set[cf.Future] = set()
