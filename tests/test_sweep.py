@@ -216,7 +216,32 @@ def test_parallel_equals_serial(model, tmp_path, monkeypatch):
     drop = ["seconds"]
     pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))
     assert len(calls(model)) == 24  # 12 points each, each built once
-    assert len(pids(model)) >= 2  # this process and at least one worker priced points
+
+
+def test_a_worker_process_prices_like_this_one(model):
+    from acecost.sweeps.executors import _Worker
+    from acecost.sweeps.model import ModelSpec
+    from acecost.sweeps.worker import Task, price
+
+    spec = ModelSpec(str(model))
+    tasks = [Task(i, {"width": w}, {}, {"float_bits": 8, "mode": "inference"}) for i, w in enumerate((8, 0.5, 16))]
+    here = [price(spec, t) for t in tasks]
+    w = _Worker(spec)
+    try:
+        got = []
+        for task in tasks:
+            while not w.idle:
+                w.conn.poll(30)
+                assert w.poll() is None and w.idle  # 'ready' the first time
+            w.send(task)
+            w.conn.poll(30)
+            got.append(w.poll())
+    finally:
+        w.stop()
+    assert [g["index"] for g in got] == [0, 1, 2]
+    assert [g["report"] for g in got] == [h["report"] for h in here]
+    assert [g["error"] for g in got] == [h["error"] for h in here] and got[1]["error"]
+    assert len(pids(model)) == 2  # the worker built the model in its own process
 
 
 def test_dask_cluster(model, tmp_path):

@@ -9,8 +9,8 @@ worker in its initializer, and keeps this process pricing points too, so
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import multiprocessing
+import multiprocessing.connection as mpc
 import os
 import pickle
 import socket
@@ -69,36 +69,78 @@ class LocalPool:
             yield result
         if not pending:
             return
-        workers = min(workers, len(pending) - 1)
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=worker.init_pool, initargs=(spec,))
-        inflight: set[cf.Future] = set()
+        procs = [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
         try:
-            while pending or inflight:
-                while pending and len(inflight) < 2 * workers:
-                    inflight.add(pool.submit(worker.price_in_pool, pending.pop()))
-                done = {f for f in inflight if f.done()}
-                if not done and not pending:
-                    done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-                for f in done:
-                    inflight.discard(f)
-                    yield _result(f)
-                if pending:  # this process takes points from the front, the pool from the back
+            while pending or any(w.task is not None for w in procs):
+                for w in procs:  # hand a point to each worker that has said it is idle
+                    result = w.poll()
+                    if result is not None:
+                        yield result
+                    if w.idle and pending:
+                        w.send(pending.pop())
+                if pending:  # this process takes points from the front, the workers from the back
                     yield worker.price(spec, pending.popleft())
+                else:
+                    mpc.wait([w.conn for w in procs if w.task is not None] or [], timeout=1.0)
         finally:
-            for f in inflight:
-                f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for w in procs:
+                w.stop()
 
     def close(self) -> None:
         pass
 
 
-def _result(future) -> dict:
-    try:
-        return future.result()
-    except cf.process.BrokenProcessPool as exc:
-        raise AcecostError(f"a worker process died ({exc}); rerun with --jobs 1 to see which point") from None
+class _Worker:
+    """One spawned process: says when it is ready, then prices one point at a time.
+
+    A point is handed over only when the worker is idle, so no point ever
+    waits behind a worker that is still importing jax.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker.serve, args=(child, spec), daemon=True)
+        self.proc.start()
+        child.close()
+        self.idle = self.dead = False
+        self.task: worker.Task | None = None
+
+    def send(self, task: worker.Task) -> None:
+        self.task, self.idle = task, False
+        self.conn.send(task)
+
+    def poll(self) -> dict | None:
+        """The result of its point, if it has one; marks it idle once it is ready."""
+        if self.dead:
+            return None
+        try:
+            if not self.conn.poll():
+                return None
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            self.dead = True
+            if self.task is None:
+                raise AcecostError("a worker process failed to start; rerun with --jobs 1") from None
+            task, self.task = self.task, None
+            return {"index": task.index, "report": None, "seconds": 0.0,
+                    "error": f"the worker process died pricing this point (exit code {self.proc.exitcode})"}
+        self.idle = True
+        if message == "ready":
+            return None
+        self.task = None
+        return message
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
+        self.conn.close()
 
 
 class DaskCluster:

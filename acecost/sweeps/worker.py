@@ -15,7 +15,6 @@ from acecost.errors import AcecostError
 from acecost.sweeps.model import LoadedModel, ModelSpec
 
 _LOADED: dict = {}
-_POOL_SPEC: ModelSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -62,20 +61,23 @@ def _forget(paths: list[Path]) -> None:
             del sys.modules[name]
 
 
-def init_pool(spec: ModelSpec) -> None:
-    """Process-pool initializer: import jax, acecost and the model before the first point."""
-    global _POOL_SPEC
+def serve(conn, spec: ModelSpec) -> None:
+    """A local worker process: import jax and the model, say 'ready', then price what arrives."""
     import acecost.api  # noqa: F401  (jax comes with it)
 
-    _POOL_SPEC = spec
     try:
         loaded(spec)
     except Exception:  # noqa: BLE001 - each point reports it
         pass
-
-
-def price_in_pool(task: Task) -> dict:
-    return price(_POOL_SPEC, task)
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if task is None:
+            return
+        conn.send(price(spec, task))
 
 
 def price(spec: ModelSpec, task: Task) -> dict:
