@@ -7,8 +7,9 @@ import click
 
 from acecost.cli.common import stderr, target_options, user_errors
 
-COLUMN_LABELS = {"binary_macs": "BOPs", "elementwise_ops": "elementwise", "size_bits": "size (bits)",
-                 "seconds": "time (s)"}
+COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
+                 "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
+                 "cached": "cached"}
 
 
 @click.command("sweep")
@@ -72,9 +73,10 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
         df = table.sort(df, sort_key)
         if output:
             table.write(df, output)
-        if not quiet and (not output or sys.stdout.isatty()):
+        shown = not quiet and (not output or sys.stdout.isatty())
+        if shown:
             _print_table(df, outcome.parameters, target)
-    _summary(outcome, output, len(df) if pair else None)
+    _summary(outcome, output, len(df) if pair else None, failures_shown=shown)
     if outcome.failed:
         raise click.exceptions.Exit(1)
 
@@ -124,26 +126,35 @@ def _isna(value) -> bool:
 
 
 def _print_table(df, parameters, title) -> None:
+    """Compact enough for 80 columns: counts in k/M/G, a column only when it says something."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "complete",
-             "warnings", "seconds", "cached"]
-    has_errors = bool(df["error"].notna().any())
-    t = Table(title=f"sweep of {title}: {len(df)} points")
+    shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "warnings",
+             "seconds"]
+    if (df["complete"] == False).any():  # noqa: E712 - a nullable column
+        shown.append("complete")
+    if df["cached"].any():
+        shown.append("cached")
+    t = Table(title=f"{title}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name in shown:
-        t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right")
-    if has_errors:
-        t.add_column("error", overflow="fold")
+        t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
+                     no_wrap=True)
+    failures = []
     for rec in df.to_dict("records"):
         cells = [_cell(n, rec[n]) for n in shown]
-        if has_errors:
-            cells.append(str(rec["error"] or ""))
+        if rec["error"]:
+            cells[len(parameters)] = "failed"
+            failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
         t.add_row(*cells, style="red" if rec["error"] else None)
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    for line in failures:
+        console.print(f"[red]failed[/] {line}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
 
 
-def _summary(outcome, output, kept) -> None:
+def _summary(outcome, output, kept, failures_shown: bool) -> None:
     n = len(outcome.df)
     parts = [f"{n} point{'s' if n != 1 else ''}: {outcome.computed} priced ({outcome.executor}), {outcome.cached} from cache"]
     if outcome.failed:
@@ -154,7 +165,7 @@ def _summary(outcome, output, kept) -> None:
     if output:
         line += f"; wrote {output}"
     click.echo(f"acecost: {line}", err=True)
-    if outcome.failed:
+    if outcome.failed and not failures_shown:
         first = outcome.df[outcome.df["error"].notna()].iloc[0]
         where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters)
         click.echo(f"acecost: first failure ({where}): {first['error']}", err=True)

@@ -36,6 +36,10 @@ def frame(rows: list[dict], names: list[str]):
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=[*names, *RESULT_COLUMNS])
+    for name in names:  # 16 stays 16 beside 0.5: a mixed column keeps each value as given
+        values = [r.get(name) for r in rows]
+        if len({type(v) for v in values if v is not None}) > 1:
+            df[name] = pd.Series(values, dtype=object, index=df.index)
     for name in ("macs", "binary_macs", "ace", "size_bits", "params", "elementwise_ops", "warnings"):
         df[name] = df[name].astype("Int64")
     cpu = df["cpu64"].dropna()
