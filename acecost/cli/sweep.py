@@ -28,7 +28,7 @@ COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "
 @click.option("--cache-dir", metavar="DIR",
               help="Where point reports are kept [default: $ACECOST_CACHE_DIR or ~/.cache/acecost/sweep].")
 @click.option("--output", "-o", metavar="FILE", help="Write the table: .csv, .jsonl or .parquet.")
-@click.option("--sort", metavar="[-]COLUMN", help="Sort rows by a column (-COLUMN: descending).")
+@click.option("--sort", metavar="[-]COLUMN", help="Sort rows by a column; --sort=-COLUMN sorts descending.")
 @click.option("--pareto", is_flag=False, flag_value="ace,size_bits", default=None, metavar="[X,Y]",
               help="Keep only points not dominated in X and Y (lower is better) [default pair: ace,size_bits].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table on stdout.")

@@ -152,6 +152,8 @@ class Space:
     points: list[dict]
 
     def __post_init__(self):
+        self.axes = {option_name(str(k)): v for k, v in self.axes.items()}
+        self.points = [{option_name(str(k)): v for k, v in p.items()} for p in self.points]
         for name, values in self.axes.items():
             if not isinstance(values, list):
                 self.axes[name] = values = [values]
