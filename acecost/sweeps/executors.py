@@ -170,9 +170,14 @@ class DaskCluster:
 
         shipped = spec.shipped()
         futures = [self.client.submit(worker.price, shipped, t, pure=False) for t in tasks]
+        index = {f.key: t.index for f, t in zip(futures, tasks)}
         try:
             for f in distributed.as_completed(futures, loop=self.client.loop):
-                yield f.result()
+                try:
+                    yield f.result()
+                except Exception as exc:  # noqa: BLE001 - a worker lost, a task that could not run
+                    yield {"index": index[f.key], "report": None, "seconds": 0.0,
+                           "error": f"the Dask task failed: {type(exc).__name__}: {str(exc).strip()[:200]}"}
         finally:
             for f in futures:
                 f.release()
