@@ -38,7 +38,7 @@ def _pokebnn(width=1.0):
 
 
 def _resnet50(abits=None, wbits=None):
-    from acecost.zoo import ResNet50, ZooModel
+    from acecost import zoo
 
     if (abits is None) != (wbits is None):
         raise TargetError("give both abits and wbits (or neither, for the bfloat16 model)")
@@ -46,12 +46,8 @@ def _resnet50(abits=None, wbits=None):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise TargetError(f"abits and wbits must be positive integers, got {v!r}")
     if abits is None:
-        import jax.numpy as jnp
-
-        return ZooModel("resnet50-bf16", "ResNet-50", "bf16", "ResNet-50 v1.5, bfloat16",
-                        lambda: ResNet50(quant=None, dtype=jnp.bfloat16))
-    return ZooModel(f"resnet50-w{wbits}a{abits}", "ResNet-50", f"w{wbits}a{abits}",
-                    f"ResNet-50 v1.5, every layer w{wbits}a{abits}", lambda: ResNet50(quant=(abits, wbits)))
+        return zoo._resnet("bf16", None)
+    return zoo._resnet(f"w{wbits}a{abits}", (abits, wbits))
 
 
 #: Zoo names that take parameters in a sweep.
