@@ -228,14 +228,14 @@ def test_a_worker_process_prices_like_this_one(model):
     here = [price(spec, t) for t in tasks]
     w = _Worker(spec)
     try:
-        got = []
+        while not w.ready:
+            assert w.conn.poll(60) and w.poll() == []
         for task in tasks:
-            while not w.idle:
-                w.conn.poll(30)
-                assert w.poll() is None and w.idle  # 'ready' the first time
             w.send(task)
-            w.conn.poll(30)
-            got.append(w.poll())
+        got = []
+        while w.tasks:
+            w.conn.poll(60)
+            got.extend(w.poll())
     finally:
         w.stop()
     assert [g["index"] for g in got] == [0, 1, 2]

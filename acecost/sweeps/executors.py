@@ -25,6 +25,8 @@ from acecost.sweeps.model import ModelSpec
 #: About what a spawned worker costs before its first point (importing jax, flax and the model)
 #: on a small machine: less work than this left is priced here rather than spread.
 STARTUP_SECONDS = 3.0
+#: Points a local worker holds at once: the next one is there when it finishes.
+PREFETCH = 2
 
 
 class InProcess:
@@ -71,17 +73,15 @@ class LocalPool:
             return
         procs = [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
         try:
-            while pending or any(w.task is not None for w in procs):
-                for w in procs:  # hand a point to each worker that has said it is idle
-                    result = w.poll()
-                    if result is not None:
-                        yield result
-                    if w.idle and pending:
+            while pending or any(w.tasks for w in procs):
+                for w in procs:  # collect results; keep each ready worker PREFETCH points deep
+                    yield from w.poll()
+                    while w.ready and pending and len(w.tasks) < PREFETCH:
                         w.send(pending.pop())
                 if pending:  # this process takes points from the front, the workers from the back
                     yield worker.price(spec, pending.popleft())
                 else:
-                    mpc.wait([w.conn for w in procs if w.task is not None] or [], timeout=1.0)
+                    mpc.wait([w.conn for w in procs if w.tasks], timeout=1.0)
         finally:
             for w in procs:
                 w.stop()
@@ -91,10 +91,11 @@ class LocalPool:
 
 
 class _Worker:
-    """One spawned process: says when it is ready, then prices one point at a time.
+    """One spawned process: says when it is ready, then prices the points it is sent, in order.
 
-    A point is handed over only when the worker is idle, so no point ever
-    waits behind a worker that is still importing jax.
+    Points are sent only once it is ready, so none waits behind a worker
+    still importing jax; it holds up to PREFETCH of them so it never idles
+    while this process is busy with a point of its own.
     """
 
     def __init__(self, spec: ModelSpec):
@@ -103,33 +104,32 @@ class _Worker:
         self.proc = ctx.Process(target=worker.serve, args=(child, spec), daemon=True)
         self.proc.start()
         child.close()
-        self.idle = self.dead = False
-        self.task: worker.Task | None = None
+        self.ready = False
+        self.tasks: dict[int, worker.Task] = {}
 
     def send(self, task: worker.Task) -> None:
-        self.task, self.idle = task, False
+        self.tasks[task.index] = task
         self.conn.send(task)
 
-    def poll(self) -> dict | None:
-        """The result of its point, if it has one; marks it idle once it is ready."""
-        if self.dead:
-            return None
+    def poll(self) -> list[dict]:
+        """The results that have arrived; a dead worker's points come back as error rows."""
+        out = []
         try:
-            if not self.conn.poll():
-                return None
-            message = self.conn.recv()
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message == "ready":
+                    self.ready = True
+                else:
+                    self.tasks.pop(message["index"], None)
+                    out.append(message)
         except (EOFError, OSError):
-            self.dead = True
-            if self.task is None:
-                raise AcecostError("a worker process failed to start; rerun with --jobs 1") from None
-            task, self.task = self.task, None
-            return {"index": task.index, "report": None, "seconds": 0.0,
-                    "error": f"the worker process died pricing this point (exit code {self.proc.exitcode})"}
-        self.idle = True
-        if message == "ready":
-            return None
-        self.task = None
-        return message
+            if self.ready or self.tasks:
+                self.ready = False
+                out.extend({"index": i, "report": None, "seconds": 0.0,
+                            "error": f"the worker process died pricing this point (exit code {self.proc.exitcode})"}
+                           for i in self.tasks)
+                self.tasks.clear()
+        return out
 
     def stop(self) -> None:
         try:
