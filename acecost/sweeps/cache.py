@@ -98,15 +98,19 @@ def _digest(data: bytes) -> str:
 def model_identity(spec) -> Any:
     """What identifies the model's code, or None when it cannot be known (no caching then)."""
     if spec.fn is not None:
+        # a function of an importable module is known by that module's files; one from __main__
+        # (a notebook, a script) may read state its source does not show, so it is not cached
         fn = spec.fn
+        if getattr(fn, "__module__", "__main__") == "__main__":
+            return None
         try:
             source = Path(inspect.getsourcefile(fn) or "")
-            if source.is_file():
-                return {"callable": f"{fn.__module__}.{fn.__qualname__}",
-                        "files": {str(p): _digest(p.read_bytes()) for p in local_sources(source)}}
-            return {"callable": fn.__qualname__, "source": _digest(inspect.getsource(fn).encode())}
-        except (TypeError, OSError):
+        except TypeError:
             return None
+        if not source.is_file():
+            return None
+        return {"callable": f"{fn.__module__}.{fn.__qualname__}",
+                "files": {str(p): _digest(p.read_bytes()) for p in local_sources(source)}}
     if spec.spec.startswith("zoo:"):
         return {"zoo": spec.spec}
     if spec.is_file:
