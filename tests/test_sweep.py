@@ -191,6 +191,21 @@ def test_cache_prices_only_new_points(model, tmp_path):
     assert len(calls(model)) == 9
 
 
+def test_what_identifies_a_model(model):
+    from acecost.sweeps.cache import local_sources, model_identity
+    from acecost.sweeps.model import ModelSpec
+
+    assert [p.name for p in local_sources(model)] == ["mlp.py", "helper.py"]
+    assert set(model_identity(ModelSpec(str(model)))["files"]) == {"mlp.py", "helper.py"}
+
+    def build():
+        pass
+
+    assert model_identity(ModelSpec(fn=build))["callable"].endswith("build")
+    build.__module__ = "__main__"
+    assert model_identity(ModelSpec(fn=build)) is None
+
+
 def test_cache_dir_default_follows_the_environment(monkeypatch, tmp_path):
     from acecost.sweeps.cache import default_cache_dir
 
