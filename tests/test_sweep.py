@@ -165,6 +165,8 @@ def test_a_callable_model():
 
     df = acecost.sweep(build, {"n": [4, 7]}, cache=False)
     assert list(df["macs"]) == [2 * 4 * 3, 2 * 7 * 3]
+    # a nested function cannot reach a worker process: it is priced here, not refused
+    assert list(acecost.sweep(build, {"n": [5]}, jobs=2, cache=False)["macs"]) == [2 * 5 * 3]
 
 
 # ------------------------------------------------------------------- cache

@@ -1,10 +1,9 @@
 """Where points run: this process, a local process pool, or a Dask cluster.
 
 Every executor takes the tasks left after the cache and yields each
-result as it completes. The local pool uses the ``spawn`` start method
-(jax is multithreaded; forking it is unsafe), imports the model once per
-worker in its initializer, and keeps this process pricing points too, so
-``--jobs 2`` is two busy processes while the second one is still starting.
+result as it completes. Local workers are started with ``spawn`` (jax is
+multithreaded; forking it is unsafe), import the model once each, and this
+process keeps pricing points beside them.
 """
 from __future__ import annotations
 
@@ -45,7 +44,7 @@ class InProcess:
 class LocalPool:
     """``jobs - 1`` spawned worker processes plus this one.
 
-    This process prices the first points alone; the pool starts once the
+    This process prices the first points alone; workers start once the
     points left would take longer here than :data:`STARTUP_SECONDS`, so a
     space of a few cheap points never pays for starting processes.
     """
@@ -55,13 +54,8 @@ class LocalPool:
         self.name = f"{jobs} processes"
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
-        try:
-            pickle.dumps(spec)
-        except Exception as exc:  # noqa: BLE001
-            raise AcecostError(f"the model cannot be sent to worker processes ({exc}); define it at module "
-                               "level of an importable file, or use jobs=1") from None
         pending = collections.deque(tasks)
-        workers = min(self.jobs - 1, len(tasks) - 1)
+        workers = min(self.jobs - 1, len(tasks) - 1) if _picklable(spec) else 0
         times: list[float] = []
         # price here until the work left is worth starting processes for
         while pending and (min(workers, len(pending) - 1) < 1 or not times
@@ -88,6 +82,15 @@ class LocalPool:
 
     def close(self) -> None:
         pass
+
+
+def _picklable(spec: ModelSpec) -> bool:
+    """A function defined inside another cannot reach a worker: it is then priced here."""
+    try:
+        pickle.dumps(spec)
+    except Exception:  # noqa: BLE001 - pickle raises several kinds
+        return False
+    return True
 
 
 class _Worker:
