@@ -221,14 +221,16 @@ def test_cache_dir_default_follows_the_environment(monkeypatch, tmp_path):
 # ---------------------------------------------------------------- parallel
 
 
-def test_parallel_equals_serial(model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("knob", ["STARTUP_SECONDS", "EAGER_POINTS"])
+def test_parallel_equals_serial(model, tmp_path, monkeypatch, knob):
     from acecost.sweeps import executors
 
     grid = {"width": [8, 16, 24], "depth": [1, 2], "float_bits": [4, 16]}
     serial = acecost.sweep(str(model), grid, jobs=1, cache=False)
     assert len(pids(model)) == 1
-    # cheap points are priced in this process unless starting workers pays: make it always pay
-    monkeypatch.setattr(executors, "STARTUP_SECONDS", 0.0)
+    # cheap points are priced in this process unless starting workers pays: make it always pay,
+    # either after the first point or before this process imports the model
+    monkeypatch.setattr(executors, knob, 0)
     parallel = acecost.sweep(str(model), grid, jobs=3, cache=False)
     drop = ["seconds"]
     pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))

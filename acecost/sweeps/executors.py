@@ -26,6 +26,8 @@ from acecost.sweeps.model import ModelSpec
 STARTUP_SECONDS = 3.0
 #: Points a local worker holds at once: the next one is there when it finishes.
 PREFETCH = 2
+#: A space of this many points starts its workers at once, while this process imports the model.
+EAGER_POINTS = 32
 
 
 class InProcess:
@@ -52,20 +54,26 @@ class LocalPool:
     def __init__(self, jobs: int):
         self.jobs = jobs
         self.name = f"{jobs} processes"
+        self.procs: list[_Worker] = []
+
+    def prestart(self, spec: ModelSpec, points: int) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs."""
+        if points >= EAGER_POINTS and _picklable(spec):
+            self.procs = [_Worker(spec) for _ in range(min(self.jobs - 1, points - 1))]
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
         pending = collections.deque(tasks)
         workers = min(self.jobs - 1, len(tasks) - 1) if _picklable(spec) else 0
         times: list[float] = []
         # price here until the work left is worth starting processes for
-        while pending and (min(workers, len(pending) - 1) < 1 or not times
-                           or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
+        while pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
+                                              or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
             result = worker.price(spec, pending.popleft())
             times.append(result["seconds"])
             yield result
         if not pending:
             return
-        procs = [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
+        procs = self.procs = self.procs or [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
         try:
             while pending or any(w.tasks for w in procs):
                 for w in procs:  # collect results; keep each ready worker PREFETCH points deep
@@ -77,11 +85,12 @@ class LocalPool:
                 else:
                     mpc.wait([w.conn for w in procs if w.tasks], timeout=1.0)
         finally:
-            for w in procs:
-                w.stop()
+            self.close()
 
     def close(self) -> None:
-        pass
+        for w in self.procs:
+            w.stop()
+        self.procs = []
 
 
 def _picklable(spec: ModelSpec) -> bool:
@@ -135,6 +144,11 @@ class _Worker:
         return out
 
     def stop(self) -> None:
+        """Ask it to exit; one still importing (never sent a point) is ended at once."""
+        if not self.ready and not self.tasks:
+            self.poll()
+        if not self.ready:
+            self.proc.terminate()
         try:
             self.conn.send(None)
         except (OSError, ValueError):

@@ -121,30 +121,32 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
 
     start = time.perf_counter()
     points = list(space.iter_points(sample, seed))
-    model = loaded(spec)  # imports the model here: a broken file fails before any point
-    names = space.names()
-    kinds = classify(model, names)
-    fixed_build, fixed_analysis = split_fixed(fixed or {})
-    tasks = make_tasks(model, points, kinds, fixed_build, fixed_analysis)
     if executor is None or isinstance(executor, (str, int)):
         executor = make_executor(executor if isinstance(executor, str) else None,
                                  executor if isinstance(executor, int) else None)
-    identity = model_identity(spec) if cache is not None else None
-    results: dict[int, tuple[dict, bool]] = {}
-    keys: dict[int, str] = {}
-    todo = []
-    for task in tasks:
-        if identity is not None:
-            keys[task.index] = point_key(identity, spec.entry, task.params,
-                                         {"build": task.build, "analysis": task.analysis})
-            hit = cache.get(keys[task.index])
-            if hit is not None:
-                results[task.index] = (hit, True)
-                continue
-        todo.append(task)
-    if on_start:
-        on_start(len(tasks), len(tasks) - len(todo))
     try:
+        if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
+            executor.prestart(spec, len(points))
+        model = loaded(spec)  # imports the model here: a broken file fails before any point
+        names = space.names()
+        kinds = classify(model, names)
+        fixed_build, fixed_analysis = split_fixed(fixed or {})
+        tasks = make_tasks(model, points, kinds, fixed_build, fixed_analysis)
+        identity = model_identity(spec) if cache is not None else None
+        results: dict[int, tuple[dict, bool]] = {}
+        keys: dict[int, str] = {}
+        todo = []
+        for task in tasks:
+            if identity is not None:
+                keys[task.index] = point_key(identity, spec.entry, task.params,
+                                             {"build": task.build, "analysis": task.analysis})
+                hit = cache.get(keys[task.index])
+                if hit is not None:
+                    results[task.index] = (hit, True)
+                    continue
+            todo.append(task)
+        if on_start:
+            on_start(len(tasks), len(tasks) - len(todo))
         for result in executor.run(spec, todo):
             i = result["index"]
             results[i] = (result, False)
