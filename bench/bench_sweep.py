@@ -6,8 +6,10 @@ process, as a user would see it, with no cache (--no-cache), plus one
 re-run of a populated cache. The separate `analyze` runs take each point's
 parameters from environment variables and must give the same totals as
 the sweep rows (checked). The 1-minute load average is printed beside
-each time: the machine may be shared, and the ratios mean most when it is
-idle.
+each time, and a control: two plain CPU-bound loops run one after the
+other and then side by side. On an idle 2-core machine the control is
+about 2x; when other work holds the cores it falls towards 1x, and so does
+any parallel speed-up, which is then no measure of acecost.
 
 Usage:  python bench/bench_sweep.py [--reps N] [--analyze-runs N]
 """
@@ -40,6 +42,22 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     return time.perf_counter() - start, load
 
 
+SPIN = [sys.executable, "-c", "x = 0\nfor i in range(20_000_000): x += i"]
+
+
+def control() -> float:
+    """What two processes gain here now: two CPU-bound loops run one after the other / side by side."""
+    start = time.perf_counter()
+    for _ in range(2):
+        subprocess.run(SPIN, check=True)
+    sequential = time.perf_counter() - start
+    start = time.perf_counter()
+    procs = [subprocess.Popen(SPIN) for _ in range(2)]
+    for p in procs:
+        p.wait()
+    return sequential / (time.perf_counter() - start)
+
+
 def sweep_cmd(out: Path, jobs: int, cache: str | None = None) -> list[str]:
     grids = [a for name, values in AXES.items() for a in ("--grid", f"{name}={','.join(map(str, values))}")]
     caching = ["--cache-dir", cache] if cache else ["--no-cache"]
@@ -60,7 +78,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="acecost-bench-sweep-"))
     print(f"{os.cpu_count()} CPUs; model {MODEL.name}; {len(list(itertools.product(*AXES.values())))} points")
     times: dict[str, list[tuple[float, float]]] = {"jobs1": [], "jobs2": []}
+    controls = []
     for rep in range(args.reps):
+        controls.append(control())
+        print(f"  rep {rep}: control, two CPU-bound loops side by side: {controls[-1]:.2f}x", flush=True)
         for jobs in (1, 2):
             t = timed(sweep_cmd(tmp / f"j{jobs}.csv", jobs))
             times[f"jobs{jobs}"].append(t)
@@ -96,7 +117,8 @@ def main() -> None:
     print(f"64 x acecost analyze:     {analyze_64:6.1f} s   load {statistics.mean(loads):.1f}"
           + ("" if len(points) == 64 else f"   ({len(points)} runs timed, scaled to 64)"))
     print(f"fully cached re-run:      {cached[0]:6.1f} s")
-    print(f"--jobs 1 / --jobs 2 = {j1 / j2:.2f}x;  64 analyze runs / --jobs 2 = {analyze_64 / j2:.1f}x")
+    print(f"--jobs 1 / --jobs 2 = {j1 / j2:.2f}x (control {statistics.median(controls):.2f}x: what two "
+          f"processes could gain at the time);  64 analyze runs / --jobs 2 = {analyze_64 / j2:.1f}x")
 
 
 if __name__ == "__main__":
