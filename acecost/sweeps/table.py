@@ -155,7 +155,11 @@ def sort(df, key: tuple[str, bool] | None):
     if key is None:
         return df
     name, descending = key
-    return df.sort_values(name, ascending=not descending, na_position="last", kind="stable")
+    try:
+        return df.sort_values(name, ascending=not descending, na_position="last", kind="stable")
+    except TypeError:  # a parameter column holding numbers and strings: sort as text
+        return df.sort_values(name, ascending=not descending, na_position="last", kind="stable",
+                              key=lambda col: col.astype(str))
 
 
 def parse_pair(spec: str, columns: list[str]) -> tuple[str, str]:
