@@ -180,10 +180,14 @@ def pareto(df, x: str = "ace", y: str = "size_bits"):
     on one; equal rows do not dominate each other, so both stay.
     """
     ok = df[df["error"].isna() & df[x].notna() & df[y].notna()]
-    order = sorted(range(len(ok)), key=lambda i: (float(ok[x].iloc[i]), float(ok[y].iloc[i])))
+    try:
+        xs, ys = [float(v) for v in ok[x]], [float(v) for v in ok[y]]
+    except (TypeError, ValueError):
+        raise AcecostError(f"--pareto {x},{y}: both columns must hold numbers") from None
+    order = sorted(range(len(ok)), key=lambda i: (xs[i], ys[i]))
     keep, best_y, last = [], math.inf, None
     for i in order:
-        xi, yi = float(ok[x].iloc[i]), float(ok[y].iloc[i])
+        xi, yi = xs[i], ys[i]
         if yi < best_y or (xi, yi) == last:
             keep.append(i)
             if yi < best_y:
