@@ -3,14 +3,33 @@
 ``acecost.analyze(fn, *args)`` traces ``fn`` abstractly, infers the bit-width
 of every dot/conv operand and returns a :class:`Report` with MACs, ACE, BOPs,
 CPU64, size and elementwise work, per layer and in total.
+
+The public names load on first use, so a command that fails on its options
+(or only prints help) never pays for importing jax.
 """
-from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
-from acecost.errors import AcecostError, ConfigError, TargetError
-from acecost.report import OpRecord, ParamRecord, Report, Totals
-from acecost.tag import tag
-from acecost.target import Target
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "analyze": "acecost.api", "analyze_jaxpr": "acecost.api", "analyze_target": "acecost.api",
+    "analyze_train": "acecost.api", "parse_override": "acecost.api",
+    "AcecostError": "acecost.errors", "ConfigError": "acecost.errors", "TargetError": "acecost.errors",
+    "OpRecord": "acecost.report", "ParamRecord": "acecost.report", "Report": "acecost.report",
+    "Totals": "acecost.report", "tag": "acecost.tag", "Target": "acecost.target",
+}
+
+__all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
+    from acecost.errors import AcecostError, ConfigError, TargetError
+    from acecost.report import OpRecord, ParamRecord, Report, Totals
+    from acecost.tag import tag
+    from acecost.target import Target
 
 
 def sweep(model, grid=None, **kwargs):
@@ -20,7 +39,14 @@ def sweep(model, grid=None, **kwargs):
     return _sweep(model, grid, **kwargs)
 
 
-__all__ = [
-    "AcecostError", "ConfigError", "OpRecord", "ParamRecord", "Report", "Target", "TargetError",
-    "Totals", "analyze", "analyze_jaxpr", "analyze_target", "analyze_train", "parse_override", "sweep", "tag", "__version__",
-]
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'acecost' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -13,7 +13,8 @@ from typing import Iterable, Mapping
 from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
-from acecost.interpret import Interpreter, Options, exact_pattern
+from acecost.grad_names import gradient_layers
+from acecost.interpret import COND_MODES, SCALES_MODES, Interpreter, Options, exact_pattern
 from acecost.names import LayerText, UserNames, distinct_names
 from acecost.report import ParamRecord, Report, Totals, exact_number
 from acecost.tally import Tally
@@ -23,27 +24,14 @@ Override = tuple[re.Pattern, int | None, int | None]
 
 
 def parse_override(spec: str) -> Override:
-    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference."""
-    if "=" not in spec:
-        raise AcecostError(f"bad --bits {spec!r}: expected REGEX=A,W, e.g. 'stage1/.*=8,4'")
-    pattern, _, bits = spec.rpartition("=")
-    parts = bits.split(",")
-    if len(parts) != 2:
-        raise AcecostError(f"bad --bits {spec!r}: give two widths A,W (either may be empty)")
-    widths = []
-    for part in parts:
-        part = part.strip()
-        if not part:
-            widths.append(None)
-        elif part.isdigit() and int(part) >= 1:
-            widths.append(int(part))
-        else:
-            raise AcecostError(f"bad --bits {spec!r}: {part!r} is not a positive integer")
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise AcecostError(f"bad --bits {spec!r}: invalid regex: {exc}") from None
-    return compiled, widths[0], widths[1]
+    """``'REGEX=A,W'`` -> (pattern, a_bits, w_bits); an empty side keeps inference.
+
+    The same parser as the command line's ``--bits`` and the config's ``bits``.
+    """
+    from acecost.options import parse_bits_override
+
+    pattern, a, w = parse_bits_override(spec, "--bits")
+    return re.compile(pattern), a, w
 
 
 def _overrides(overrides) -> list[Override]:
@@ -58,9 +46,16 @@ def _overrides(overrides) -> list[Override]:
     return out
 
 
-def _options(float_bits, overrides, while_trips) -> Options:
+def _options(float_bits, overrides, while_trips, cond="max", scales="strict") -> Options:
     return Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
-                   while_trips=while_trips)
+                   while_trips=while_trips, cond=_check_choice("cond", cond, COND_MODES),
+                   scales=_check_choice("scales", scales, SCALES_MODES))
+
+
+def _check_choice(what: str, value, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise AcecostError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
 
 
 def _check_float_bits(float_bits):
@@ -76,7 +71,8 @@ def _check_float_bits(float_bits):
 
 
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
-            overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+            overrides=None, while_trips: int | None = None, name: str | None = None,
+            cond: str = "max", scales: str = "strict") -> Report:
     """Cost of ``fn(*args)``: MACs, ACE, BOPs, CPU64, size and elementwise work.
 
     ``args`` leaves may be arrays or ``jax.ShapeDtypeStruct``; the function is
@@ -85,14 +81,20 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     ``overrides`` maps a layer-name regex to ``(activation_bits,
     weight_bits)`` (or is a list of ``'REGEX=A,W'`` strings); overrides and
     :func:`acecost.tag` win over inference. ``while_trips`` gives the trip
-    count of while loops whose count is not static.
+    count of while loops whose count is not static. ``cond`` says which
+    branch of a ``cond`` with a run-time index counts: ``"max"`` the
+    costliest, ``"quantized"`` the one whose outputs carry the fewest bits.
+    ``scales="codes"`` prices a quantized operand by its codes even where its
+    scale varies along the contraction (``"strict"`` prices it as float).
     """
-    options = _options(float_bits, overrides, while_trips)  # bad options fail before tracing
-    return _analyze_closed(trace(fn, args), args, options, tuple(params_argnums), name)
+    options = _options(float_bits, overrides, while_trips, cond, scales)  # bad options fail before tracing
+    argnums = _argnums(params_argnums, args)
+    return _analyze_closed(trace(fn, args), args, options, argnums, name)
 
 
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
-                  overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+                  overrides=None, while_trips: int | None = None, name: str | None = None,
+                  cond: str = "max", scales: str = "strict") -> Report:
     """:func:`analyze` of a jaxpr already traced, e.g. ``jax.make_jaxpr(fn)(*args)``.
 
     ``args`` are the arguments it was traced with (arrays or
@@ -108,8 +110,18 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
     if n_leaves != n_inputs:
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
-    options = _options(float_bits, overrides, while_trips)
-    return _analyze_closed(closed_jaxpr, args, options, tuple(params_argnums), name)
+    options = _options(float_bits, overrides, while_trips, cond, scales)
+    return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
+
+
+def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
+    """Parameter argument indices, each naming an argument (a wrong one would silently drop the size)."""
+    argnums = tuple(params_argnums)
+    for i in argnums:
+        if not isinstance(i, int) or isinstance(i, bool) or args and not 0 <= i < len(args):
+            raise AcecostError(f"params_argnums {argnums} names argument {i!r}, but there are {len(args)} "
+                               "argument(s)")
+    return argnums
 
 
 def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
@@ -175,7 +187,8 @@ def _prepare(closed, leaves, options):
 
 
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
-                  overrides=None, while_trips: int | None = None, name: str | None = None) -> Report:
+                  overrides=None, while_trips: int | None = None, name: str | None = None,
+                  cond: str = "max", scales: str = "strict") -> Report:
     """Cost of one training step: ``value_and_grad`` of ``loss(fn(*args))`` w.r.t. the parameters.
 
     The forward pass and the backward pass are traced as two jaxprs joined
@@ -184,15 +197,17 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     quantized) and quantized gradients written into custom VJPs show up as
     such. Records carry ``phase`` = "forward" or "backward" and
     ``report.phases`` holds each phase's totals. ``loss`` maps the model
-    output to a scalar; by default the sum of squares of the output.
+    output to a scalar; by default the sum of squares of the output. Size is
+    the parameters' storage, read from the forward pass as in inference; a
+    weight gradient is named after the parameter it is the gradient of.
     """
     import jax
     import jax.numpy as jnp
 
     from acecost.trace import abstractify
 
-    options = _options(float_bits, overrides, while_trips)
-    argnums = tuple(params_argnums)
+    options = _options(float_bits, overrides, while_trips, cond, scales)
+    argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
     residual_tree = {}
@@ -229,6 +244,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
         fwd_used = (True, *used_res)
         outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
         seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+        interp.grad_params = gradient_layers(bwd_closed.jaxpr, [lf.path for lf in leaves if lf and lf.is_param])
         interp.start_phase("backward")
         interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
         read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs
@@ -238,6 +254,9 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     tally = Tally()
     tally.merge(fwd)
     tally.merge(bwd)
+    # size is what is stored: the forward pass says at what width each parameter is
+    # used; the backward pass reads the same stored parameters
+    tally.param_bits = dict(fwd.param_bits)
     report = build_report(tally, leaves, options, name, _unread(leaves, read))
     report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
     report.meta["mode"] = "train"
@@ -257,17 +276,18 @@ def _phase_totals(tally: Tally) -> dict:
 
 
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
-                   while_trips: int | None = None, mode: str = "inference") -> Report:
+                   while_trips: int | None = None, mode: str = "inference",
+                   cond: str = "max", scales: str = "strict") -> Report:
     """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
     if mode == "train":
         return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
                              params_argnums=target.params_argnums, overrides=overrides,
-                             while_trips=while_trips, name=target.name)
+                             while_trips=while_trips, name=target.name, cond=cond, scales=scales)
     if mode != "inference":
         raise AcecostError(f"unknown mode {mode!r}: use 'inference' or 'train'")
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
-                   while_trips=while_trips, name=target.name)
+                   while_trips=while_trips, name=target.name, cond=cond, scales=scales)
 
 
 def _size(shape) -> int:
@@ -344,7 +364,8 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         size_bits=sum(p.size_bits for p in params), params=sum(_size(p.shape) for p in params),
         elementwise_ops=sum(by_category.values()),
         complete=not tally.incomplete and not unsupported)
-    meta = {**_versions(), "float_bits": options.float_bits, "target": name}
+    meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
+            "scales": options.scales, "target": name}
     return Report(totals=totals, layers=records, params=params,
                   elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
                   warnings=warnings, unsupported=unsupported, loops=tally.loops,

@@ -22,7 +22,6 @@ a budget.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from fractions import Fraction
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import ConfigError
+from acecost.options import (  # noqa: F401  (the option parsers are part of this module's API)
+    MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
+    parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
+)
 from acecost.units import Number, parse_count, parse_percent, parse_size_bits
 
 
@@ -63,9 +66,8 @@ REGRESSION_METRICS = ("ace", "cpu64", "size", "macs", "elementwise")
 BUDGET_KEYS = {f"max_{name}": name for name in METRICS}
 OPTION_KEYS = {
     "input_shape", "dtype", "float_bits", "bits", "while_trips", "entry",
-    "resolution", "batch", "mode", "baseline", "max_increase", "strict",
+    "resolution", "batch", "mode", "cond", "scales", "baseline", "max_increase", "strict",
 }
-MODES = ("inference", "train")
 MODEL_KEYS = {"name", "target"} | OPTION_KEYS | set(BUDGET_KEYS)
 
 
@@ -84,6 +86,8 @@ class ModelSpec:
     resolution: int | None = None  # zoo models only
     batch: int | None = None  # zoo models only
     mode: str | None = None  # "inference" or "train"
+    cond: str | None = None  # "max" or "quantized"
+    scales: str | None = None  # "strict" or "codes"
     budgets: dict[str, Number] = field(default_factory=dict)
     baseline: Path | None = None
     max_increase: float | None = None
@@ -132,6 +136,7 @@ class ModelResult:
     fallbacks: int = 0  # dot/conv records with an operand priced at float width for lack of evidence
     error: str | None = None
     internal: bool = False  # the error is a bug in acecost, not in the user's input
+    notes: list[str] = field(default_factory=list)  # said loudly, not a failure (a baseline of another target)
     seconds: float = 0.0
 
     @property
@@ -161,76 +166,6 @@ class ModelResult:
 # ---------------------------------------------------------------- options
 
 
-def parse_input_shape(raw: object, where: str = "input_shape") -> tuple[int, ...]:
-    """``"1,224,224,3"``, ``"1x224x224x3"`` or ``[1, 224, 224, 3]``."""
-    if isinstance(raw, str):
-        parts = [p.strip() for p in re.split(r"[,x]", raw.strip().strip("()[]"))]
-        if parts == [""] or any(not re.fullmatch(r"\d+", p) for p in parts):
-            raise ConfigError(f"invalid {where} {raw!r}: expected integers like 1,224,224,3")
-        return tuple(int(p) for p in parts)
-    if isinstance(raw, (list, tuple)) and raw and all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
-    ):
-        return tuple(raw)
-    raise ConfigError(f"invalid {where} {raw!r}: expected a list of integers like [1, 224, 224, 3]")
-
-
-def parse_float_bits(raw: object, where: str = "float_bits") -> int | str:
-    """An operand width in bits, or ``"dtype"`` for the storage dtype's width."""
-    if isinstance(raw, str):
-        if raw.strip() == "dtype":
-            return "dtype"
-        if raw.strip().isdigit():
-            raw = int(raw.strip())
-    if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= 64:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected an integer from 1 to 64 or 'dtype'")
-
-
-def parse_bits_override(raw: object, where: str = "bits") -> tuple[str, int | None, int | None]:
-    """``"REGEX=A,W"`` -> (regex, activation bits, weight bits).
-
-    The last ``=`` splits, so the regex itself may contain ``=``. An empty
-    side (``"head=,8"``) keeps the inferred width, as ``acecost analyze
-    --bits`` does.
-    """
-    usage = f"invalid {where} {raw!r}: expected REGEX=A,W like 'conv1=8,8' or 'head=,8'"
-    if not isinstance(raw, str) or "=" not in raw:
-        raise ConfigError(usage)
-    pattern, _, widths = raw.rpartition("=")
-    m = re.fullmatch(r"\s*(\d*)\s*,\s*(\d*)\s*", widths)
-    if m is None or not pattern or not (m[1] or m[2]):
-        raise ConfigError(usage)
-    a, w = (int(x) if x else None for x in (m[1], m[2]))
-    if any(x is not None and not 1 <= x <= 64 for x in (a, w)):
-        raise ConfigError(f"invalid {where} {raw!r}: bit-widths must be from 1 to 64")
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        raise ConfigError(f"invalid {where} {raw!r}: bad regex: {e}") from None
-    return pattern, a, w
-
-
-def parse_int(raw: object, where: str, minimum: int = 0) -> int:
-    """An integer option given as a TOML integer or a command-line string."""
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= minimum:
-        return raw
-    kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-    raise ConfigError(f"invalid {where} {raw!r}: expected {kind}")
-
-
-def parse_while_trips(raw: object, where: str = "while_trips") -> int:
-    return parse_int(raw, where)
-
-
-def parse_mode(raw: object, where: str = "mode") -> str:
-    if raw in MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'inference' or 'train'")
-
-
 def parse_budget(metric: str, raw: object, where: str | None = None) -> Number:
     """A budget value for ``metric`` ('ace', 'size', ...) in readable units."""
     if metric not in METRICS:
@@ -245,7 +180,7 @@ def find_config(cwd: Path) -> tuple[Path, dict[str, Any]] | None:
     """``[tool.acecost]`` of ``pyproject.toml``, else ``acecost.toml``, in ``cwd``."""
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
-        table = _read_toml(pyproject).get("tool", {}).get("acecost")
+        table = _tool_table(_read_toml(pyproject), pyproject)
         if table is not None:
             return pyproject, table
     acecost_toml = cwd / "acecost.toml"
@@ -258,11 +193,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The acecost table of an explicit ``--config`` file."""
     data = _read_toml(path)
     if path.name == "pyproject.toml" or "tool" in data:
-        table = data.get("tool", {}).get("acecost")
+        table = _tool_table(data, path)
         if table is None:
             raise ConfigError(f"{path}: no [tool.acecost] table")
         return table
     return data
+
+
+def _tool_table(data: dict[str, Any], path: Path) -> Any:
+    """``[tool.acecost]`` or None; a ``tool`` that is not a table is an error."""
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table, not {type(tool).__name__}")
+    return tool.get("acecost")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -271,6 +214,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
@@ -336,12 +281,8 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         raise ConfigError(f"{where}: 'bits' of {label} must be a list of 'REGEX=A,W' strings")
     for b in bits:
         parse_bits_override(b, f"bits entry of {label}")
-    dtype = entry.get("dtype")
-    if dtype is not None and not isinstance(dtype, str):
-        raise ConfigError(f"{where}: 'dtype' of {label} must be a string like 'float32'")
-    entry_point = entry.get("entry")
-    if entry_point is not None and not isinstance(entry_point, str):
-        raise ConfigError(f"{where}: 'entry' of {label} must be a string")
+    dtype = opt("dtype", parse_dtype)
+    entry_point = opt("entry", parse_entry)
     strict = entry.get("strict", False)
     if not isinstance(strict, bool):
         raise ConfigError(f"{where}: 'strict' of {label} must be true or false")
@@ -364,9 +305,11 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         bits=list(bits),
         while_trips=opt("while_trips", parse_while_trips),
         entry=entry_point,
-        resolution=opt("resolution", lambda v, w: parse_int(v, w, 8)),
-        batch=opt("batch", lambda v, w: parse_int(v, w, 1)),
+        resolution=opt("resolution", parse_resolution),
+        batch=opt("batch", parse_batch),
         mode=opt("mode", parse_mode),
+        cond=opt("cond", parse_cond),
+        scales=opt("scales", parse_scales),
         budgets=budgets,
         baseline=baseline,
         max_increase=opt("max_increase", parse_percent),

@@ -9,6 +9,7 @@ conv plus its bias dot) are summed first, so a layer is one row.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,22 +125,38 @@ class ReportDiff:
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    if isinstance(x, bool):
+        return False
+    return isinstance(x, int) or isinstance(x, float) and math.isfinite(x)
+
+
+def _check(ok: bool, source: str, what: str) -> None:
+    if not ok:
+        raise ConfigError(f"{source}: {what}; write reports with 'acecost analyze --format json'")
 
 
 def validate_report(data: object, source: str) -> dict[str, Any]:
-    """Check the parts of the report schema that budgets and diffs rely on."""
+    """Check every field budgets, diffs and plots read, so a bad file is one line, not a crash."""
     if not isinstance(data, dict) or not isinstance(data.get("totals"), dict):
         raise ConfigError(f"{source}: not an acecost report (no 'totals'); "
                           "write one with 'acecost analyze --format json'")
     version = data.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise ConfigError(f"{source}: unsupported report schema_version {version!r} "
                           f"(this acecost reads {SCHEMA_VERSION})")
     totals = data["totals"]
     for key in REQUIRED_TOTALS:
         if not _is_number(totals.get(key)):
             raise ConfigError(f"{source}: totals.{key} is missing or not a number")
+    for key in TOTAL_KEYS:
+        _check(key not in totals or _is_number(totals[key]), source, f"totals.{key} is not a number")
+    _check(isinstance(totals.get("complete", True), bool), source, "totals.complete is not true or false")
+    _check(isinstance(data.get("meta", {}), dict), source, "'meta' is not an object")
+    for key in ("warnings", "unsupported", "params", "loops", "branches"):
+        _check(isinstance(data.get(key, []), list), source, f"'{key}' is not a list")
+    _check(all(isinstance(w, str) for w in data.get("warnings", [])), source, "'warnings' holds a non-string")
+    _check(all(isinstance(u, dict) for u in data.get("unsupported", [])), source,
+           "'unsupported' holds a non-object")
     layers = data.get("layers", [])
     if not isinstance(layers, list):
         raise ConfigError(f"{source}: 'layers' must be a list")
@@ -149,7 +166,19 @@ def validate_report(data: object, source: str) -> dict[str, Any]:
         for key in ("macs", "ace"):
             if not _is_number(layer.get(key)):
                 raise ConfigError(f"{source}: layers[{i}].{key} is missing or not a number")
+        for key in ("name", "primitive", "bits_a_source", "bits_w_source"):
+            _check(layer.get(key) is None or isinstance(layer[key], str), source,
+                   f"layers[{i}].{key} is not a string")
+        for key in ("bits_a", "bits_w", "multiplier"):
+            value = layer.get(key)
+            _check(value is None or isinstance(value, int) and not isinstance(value, bool), source,
+                   f"layers[{i}].{key} is not an integer")
+        _check(isinstance(layer.get("binary", False), bool), source, f"layers[{i}].binary is not true or false")
     return data
+
+
+def _no_constant(token: str) -> None:
+    raise ValueError(f"{token} is not a number JSON allows")
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
@@ -162,10 +191,42 @@ def load_report(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except ValueError as e:  # NaN/Infinity, or a number too long to read
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid JSON (nested too deeply)") from None
     return validate_report(data, str(path))
+
+
+def _target_key(target: object) -> str | None:
+    """A target as comparable across runs: a model file by its name, not the path it was reached by."""
+    if not isinstance(target, str) or not target:
+        return None
+    path, sep, attr = target.rpartition(":")
+    if sep and path.endswith(".py"):
+        return Path(path).name + ":" + attr
+    return Path(target).name if target.endswith(".py") else target
+
+
+def model_mismatch(base: dict[str, Any], new: dict[str, Any]) -> tuple[bool, str] | None:
+    """Whether two reports are of different models: (no layer in common, message), or None.
+
+    Comparing the wrong baseline would pass or fail a build for nothing, so
+    callers say so loudly; with no layer in common the comparison is void.
+    """
+    base_layers, new_layers = set(aggregate_layers(base)), set(aggregate_layers(new))
+    if base_layers and new_layers and not base_layers & new_layers:
+        return True, (f"has no layer in common with the report ({len(base_layers)} vs {len(new_layers)} "
+                      "layers): it is the report of another model")
+    meta_b, meta_n = base.get("meta"), new.get("meta")
+    tb = _target_key(meta_b.get("target")) if isinstance(meta_b, dict) else None
+    tn = _target_key(meta_n.get("target")) if isinstance(meta_n, dict) else None
+    if tb is not None and tn is not None and tb != tn:
+        return False, f"is a report of {tb}, not of {tn}"
+    return None
 
 
 def aggregate_layers(report: dict[str, Any]) -> dict[str, LayerCost]:

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
 from jax.extend.core import Literal
 
-from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map
-from acecost.bits.levels import (STORAGE_WIDTH, ceil_log2, dtype_bits, from_constant,
-                                 normalize, np_dtype, unknown)
-from acecost.bits.rules import _PASS_THROUGH, levels_of
+from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
+from acecost.bits.levels import from_constant, normalize, np_dtype, unknown
+from acecost.bits.movement import _PASS_THROUGH
+from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
+from acecost.contraction import ContractionPricing, exact_pattern  # noqa: F401  (exact_pattern: re-exported)
 from acecost.liveness import Liveness
-from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
-from acecost.report import OpRecord
+from acecost.options import COND_MODES, SCALES_MODES  # noqa: F401  (values of Options.cond, .scales)
 from acecost.tally import Tally
 
 
@@ -34,6 +35,13 @@ class Options:
     #: (pattern, activation bits, weight bits); None keeps the inferred width
     overrides: list[tuple[re.Pattern, int | None, int | None]] = field(default_factory=list)
     while_trips: int | None = None
+    #: at a ``cond`` whose index is not known: "max" (costliest branch) or
+    #: "quantized" (the branch whose outputs carry the fewest levels)
+    cond: str = "max"
+    #: "strict" (a scale varying along the contraction makes the operand
+    #: float) or "codes" (the operand is priced by the levels of its codes)
+    scales: str = "strict"
+
 
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
@@ -43,41 +51,15 @@ _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduc
 #: atom per layer and the walk would be quadratic in depth.
 MAX_FORM_ATOMS = 64
 
+#: Identities over several operands at once: output i is input i.
+_IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
+
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
 # How an equation's output varies and what it is derived from, by primitive kind.
 _SHAPE, _CONTRACTION, _OTHER = "shape", "contraction", "other"
 _KIND = {**{n: _SHAPE for n in (*AXIS_MAPS, *_PASS_THROUGH)}, **{n: _CONTRACTION for n in MAC_RULES}}
 _WRAPPER = re.compile(r"[A-Za-z_][\w.]*\((.*)\)")
-
-
-#: Source of an operand that is one value per row of the contraction.
-ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
-                     "value is factored out (an asymmetric zero-point correction)")
-
-
-def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
-    """Whether ``value`` does not vary along any (non-trivial) contracting dim.
-
-    Such an operand is a per-row scale times a tensor of ones: one level. It
-    is what an asymmetric quantizer's zero-point correction
-    ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
-    """
-    spread = contracting & nontrivial_axes(value.shape)
-    return bool(spread) and not (value.vary & contracting)
-
-
-#: Path parts that wrap a quantized weight's codes rather than name a layer
-#: (Qwix ``WithAux.array`` / ``QArray.qvalue``, AQT ``Freezer`` ``frozen``).
-_CONTAINER_PARTS = {"array", "qvalue", "frozen"}
-
-
-def layer_of_param(path: str) -> str:
-    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too."""
-    parts = path.split("/")
-    while len(parts) > 1 and parts[-1] in _CONTAINER_PARTS:
-        parts.pop()
-    return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
 
 
 def clean_scope(name_stack) -> str:
@@ -89,19 +71,6 @@ def clean_scope(name_stack) -> str:
         if part:
             parts.append(part)
     return "/".join(parts)
-
-
-_REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)
-
-
-def exact_pattern(layer: str) -> str:
-    """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
-    return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
-
-
-def _braces(text: str) -> str:
-    """``text`` safe inside a ``str.format`` template."""
-    return text.replace("{", "{{").replace("}", "}}")
 
 
 def join_scope(outer: str, inner: str) -> str:
@@ -120,14 +89,19 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
-    """Every input is the output's shape or a scalar (an elementwise op, after jax's broadcasting)."""
+    """Every input is the output's shape or a scalar, and one is the output's shape (an
+    elementwise op, after jax's broadcasting). A tensor made from scalars alone (``iota``,
+    ``random_bits`` of a key) is not: it varies along every axis unless proven otherwise."""
+    full = not out_shape
     for v in ins:
-        if v.shape and v.shape != out_shape:
-            return False
-    return True
+        if v.shape:
+            if v.shape != out_shape:
+                return False
+            full = True
+    return full
 
 
-class Interpreter:
+class Interpreter(ContractionPricing):
     def __init__(self, options: Options, param_sizes: dict[str, int]):
         self.options = options
         self.param_sizes = param_sizes
@@ -142,6 +116,8 @@ class Interpreter:
         self.liveness = Liveness()
         self.phase = "forward"
         self._ordinals: dict = {}
+        #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.grad_names)
+        self.grad_params: dict[int, str] = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -280,9 +256,11 @@ class Interpreter:
     # ---------------------------------------------------- plain primitives
     def first_order(self, eqn, ins: list[Value], scope: str, tally: Tally) -> list[Value]:
         name = eqn.primitive.name
-        if name in MAC_RULES:
-            self.contraction(eqn, ins, scope, tally)
-        else:
+        rule = MAC_RULES.get(name)
+        c = rule(eqn) if rule is not None else None
+        if c is not None:
+            self.contraction(eqn, ins, scope, tally, c)
+        else:  # not a contracting primitive, or one without a contraction (products only)
             cost = elementwise_cost(eqn)
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")
@@ -294,6 +272,10 @@ class Interpreter:
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
+        if not outvars:  # jax.debug.print / callback: an effect, no value
+            return []
+        if len(outvars) > 1 and name in _IDENTITY_EACH and len(ins) == len(outvars):
+            return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
         out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:
@@ -318,6 +300,10 @@ class Interpreter:
         elif kind == _OTHER and _elementwise(ins, out_shape):
             vary = ins[0].vary if len(ins) == 1 else frozenset().union(*(v.vary for v in ins))
             origins = _param_derived(ins)
+        elif kind == _CONTRACTION and (maps := product_axes(eqn)) is not None:
+            # a dot_general with nothing to contract: products, like ``mul``
+            vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
+            origins = _param_derived(ins)
         elif name == "gather" and not ins[0].origins:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight
             vary = None
@@ -326,12 +312,13 @@ class Interpreter:
             vary = None
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
         outs = []
-        for var in outvars:
+        # a rule may state each output's levels (a list), or one for all
+        for var, lv in zip(outvars, base if type(base) is list else repeat(base)):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            value = make_value(aval.shape, aval.dtype, normalize(base, aval.dtype), vary, origins)
+            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:
@@ -356,99 +343,3 @@ class Interpreter:
                 np.dtype(eqn.params["new_dtype"]).kind == "f":
             return ins[0].form
         return None
-
-    # -------------------------------------------------------- contractions
-    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally) -> None:
-        prim = eqn.primitive.name
-        c = MAC_RULES[prim](eqn)
-        lhs, rhs = ins[0], ins[1]
-        origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
-        weight_is_lhs = bool(origin_l) and not origin_r
-        param = origin_r or origin_l
-        if param and (not scope or library_only(scope)):
-            layer = layer_of_param(param)  # e.g. Equinox: named by the attribute path
-        else:
-            layer = scope or self._unnamed_layer(prim)
-        lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
-        rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
-        if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
-            layer = f"{layer}/zero_point"
-        if weight_is_lhs:
-            (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
-        else:
-            (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
-        site = self.site(layer, einsum_spec(eqn))
-        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer))))
-        for pattern, a_bits, w_bits in self.options.overrides:
-            if any(pattern.search(n) for n in names):
-                why = f"override --bits {pattern.pattern}"
-                a = (a_bits, why, None) if a_bits is not None else a
-                w = (w_bits, why, None) if w_bits is not None else w
-        by_side = {act_side: a, w_side: w}
-        for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
-            b, src, reason = by_side[side]
-            if STORAGE_WIDTH in src:
-                tally.warnings.append(LayerText(site, self.phase, (
-                    f"{{name}}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
-                    f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
-                    f"2- or 3-bit weights frozen in int8), pass --bits '{{pattern}}=,N'.")))
-            if reason:
-                tally.warnings.append(LayerText(site, self.phase, (
-                    f"{{name}}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
-                    + _braces(reason) + ". Tag it with acecost.tag(x, bits=N) or pass --bits "
-                    "'{pattern}=A,W'.")))
-            if origin:
-                tally.use_param(origin, b)
-        tally.records.append(OpRecord(
-            name=layer, primitive=prim,
-            lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
-            out_shape=list(eqn.outvars[0].aval.shape),
-            bits_a=a[0], bits_w=w[0], bits_a_source=a[1], bits_w_source=w[1],
-            multiplier=1, macs=c.macs, ace=c.macs * a[0] * w[0],
-            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side, phase=self.phase, site=site))
-
-    def site(self, base: str, spec: str) -> Site:
-        """The next contraction's place in ``base``: ordinals in program order, per phase."""
-        counts = self._ordinals
-        nth = counts[base] = counts.get(base, 0) + 1
-        key = (base, spec)
-        nth_of_spec = counts[key] = counts.get(key, 0) + 1
-        return Site(base, spec, nth, nth_of_spec)
-
-    def start_phase(self, phase: str) -> None:
-        """Ordinals restart: the backward pass names its contractions on its own."""
-        self.phase = phase
-        self._ordinals = {}
-
-    def operand_bits(self, value: Value, contracting: frozenset[int]) -> tuple[int, str, str | None]:
-        """(bits, where they came from, why it fell back to float or None)."""
-        lv = value.levels
-        if lv.tag is not None:
-            return lv.tag, f"acecost.tag(bits={lv.tag})", None
-        if per_row_constant(value, contracting):
-            return 1, ZERO_POINT_SOURCE, None
-        if lv.known and not (lv.axes & contracting):
-            return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
-        if lv.known:
-            reason = (f"its scale varies along contracting dimension(s) "
-                      f"{sorted(lv.axes & contracting)} ({lv.why})")
-        else:
-            reason = lv.why or "no proven level structure"
-        fb = self.options.float_bits
-        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
-        return width, f"float, no level structure ({reason})", reason
-
-    def _param_origin(self, value: Value) -> str | None:
-        """The parameter this operand essentially is (largest origin, not a scale)."""
-        origins = value.origins
-        if not origins:
-            return None
-        if len(origins) == 1:
-            (best,) = origins
-        else:
-            best = max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
-        return best if self.param_sizes.get(best, 0) >= value.size else None
-
-    def _unnamed_layer(self, prim: str) -> str:
-        self._unnamed += 1
-        return f"{prim}_{self._unnamed}"

@@ -71,16 +71,18 @@ class Liveness:
         return live
 
     def _compute(self, jaxpr: Jaxpr, used: Mask) -> Live:
-        needed = {v for v, u in zip(jaxpr.outvars, used) if u and not isinstance(v, Literal)}
-        n = len(jaxpr.eqns)
+        needed = {v for v, u in zip(jaxpr.outvars, used) if u and type(v) is not Literal}
+        eqns = jaxpr.eqns
+        n = len(eqns)
         eqn_masks: list = [None] * n
         eqn_used: list = [None] * n
+        rules, add = USED_INPUTS, needed.add
         for i in range(n - 1, -1, -1):
-            eqn = jaxpr.eqns[i]
-            outs = tuple(v in needed for v in eqn.outvars)
-            if not any(outs) and not eqn.effects:
+            eqn = eqns[i]
+            outs = tuple([v in needed for v in eqn.outvars])
+            if True not in outs and not eqn.effects:
                 continue
-            rule = USED_INPUTS.get(eqn.primitive.name)
+            rule = rules.get(eqn.primitive.name)
             if rule is None:
                 eqn_masks[i] = ()
                 reads = eqn.invars
@@ -89,8 +91,8 @@ class Liveness:
                 reads = [v for v, u in zip(eqn.invars, used_in) if u]
             eqn_used[i] = outs
             for v in reads:
-                if not isinstance(v, Literal):
-                    needed.add(v)
+                if type(v) is not Literal:
+                    add(v)
         return Live(eqn_masks, eqn_used, tuple(v in needed for v in jaxpr.invars))
 
 

@@ -95,10 +95,17 @@ def einsum_spec(eqn) -> str:
     Letters follow the lhs axes, then the rhs free axes; the output is jax's
     order: batch, lhs free, rhs free.
     """
+    if eqn.primitive.name == "conv_general_dilated":
+        return conv_spec(eqn.params["dimension_numbers"])
     if eqn.primitive.name != "dot_general":
         return eqn.primitive.name.split("_")[0]
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    nl, nr = len(eqn.invars[0].aval.shape), len(eqn.invars[1].aval.shape)
+    return _dot_spec(eqn.params["dimension_numbers"], len(eqn.invars[0].aval.shape),
+                     len(eqn.invars[1].aval.shape))
+
+
+@functools.lru_cache(maxsize=1024)
+def _dot_spec(dimension_numbers, nl: int, nr: int) -> str:
+    (lc, rc), (lb, rb) = dimension_numbers
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     lhs = [next(letters) for _ in range(nl)]
     rhs = [""] * nr
@@ -108,6 +115,19 @@ def einsum_spec(eqn) -> str:
     out = [lhs[i] for i in lb] + [lhs[i] for i in range(nl) if i not in lc and i not in lb] + \
           [rhs[j] for j in range(nr) if j not in rc and j not in rb]
     return f"{''.join(lhs)},{''.join(rhs)}->{''.join(out)}"
+
+
+@functools.lru_cache(maxsize=256)
+def conv_spec(dn) -> str:
+    """A convolution's layout, ``NHWC,HWIO->NHWC``: a weight gradient's differs from the forward's."""
+    def layout(spec, first, second):
+        letters = [""] * len(spec)
+        letters[spec[0]], letters[spec[1]] = first, second
+        for k, axis in enumerate(spec[2:]):
+            letters[axis] = "HWDXYZ"[k] if len(spec) <= 5 else str(k)
+        return "".join(letters)
+    return (f"{layout(dn.lhs_spec, 'N', 'C')},{layout(dn.rhs_spec, 'O', 'I')}"
+            f"->{layout(dn.out_spec, 'N', 'C')}")
 
 
 def aliases(site: Site) -> tuple[str, ...]:
@@ -154,3 +174,11 @@ class LayerText(NamedTuple):
     site: Site
     phase: str
     template: str
+
+
+_SUFFIX = re.compile(r"(\[[^\[\]]*\])?(#\d+)?$")
+
+
+def base_name(name: str) -> str:
+    """``attn[abc,cd->abd]#2`` -> ``attn``: the scope a contraction's name was made from."""
+    return _SUFFIX.sub("", name, count=1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 
 from rich import box
@@ -80,6 +79,8 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
     total_ace = report.totals.ace or 1
     cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
               f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    # names come from the user's model: printed as written, never read as rich markup
+    title = Text(title) if title is not None else None
     headers = ["Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%"]
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
     # numbers are never cut: every column but the layer name is as wide as its widest cell;
@@ -89,7 +90,7 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
         width = max([len(header)] + [len(c[i]) for c in cells])
         table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=width)
     for c in cells:
-        table.add_row(*c)
+        table.add_row(*(Text(x) for x in c))
     return Group(table, totals_panel(report), *warnings_panel(report, max_warnings))
 
 
@@ -214,4 +215,21 @@ def to_markdown(report: Report, rows: list[Row]) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+    from acecost.report import to_json as dumps
+
+    return dumps(report.to_dict())
+
+
+def approximate(report: Report) -> str:
+    """Why a report is approximate (``''`` if it is exact), as check and the warnings panel say it."""
+    parts = []
+    if report.fallbacks:
+        n = len(report.fallbacks)
+        parts.append(f"{n} float fallback{'s' * (n != 1)}")
+    if report.unsupported:
+        n = len(report.unsupported)
+        names = ", ".join(str(u.get("primitive", "?")) for u in report.unsupported[:5])
+        parts.append(f"{n} unsupported primitive{'s' * (n != 1)} ({names})")
+    if not report.totals.complete:
+        parts.append("totals incomplete")
+    return "; ".join(parts)

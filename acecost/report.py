@@ -6,6 +6,9 @@ diff and plot commands read back with :meth:`Report.from_dict`.
 """
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any
@@ -166,3 +169,36 @@ class Report:
         t = self.totals
         return (f"MACs {t.macs:,}  BOPs {t.binary_macs:,}  ACE {t.ace:,}  CPU64 {t.cpu64:,}  "
                 f"size {t.size_bits:,} bits  elementwise {t.elementwise_ops:,}")
+
+
+def finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
+def to_json(data: Any) -> str:
+    """Always valid JSON: no NaN/Infinity tokens, one trailing newline."""
+    return json.dumps(finite(data), indent=2, allow_nan=False) + "\n"
+
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without ANSI escape sequences and the characters XML 1.0 cannot hold."""
+    return _NOT_XML.sub("", _ANSI.sub("", str(text)))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: object) -> str:
+    """``text`` without ANSI escape sequences and control characters (for a terminal)."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)))

@@ -13,9 +13,12 @@ runs the model on data.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import importlib.util
 import inspect
+import operator
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -48,31 +51,50 @@ class Target:
         self.params_argnums = tuple(self.params_argnums)
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text) -> tuple[int, ...]:
+    """``"1,224,224,3"`` -> (1, 224, 224, 3), by the parser the CLI and config use."""
+    from acecost.errors import ConfigError
+    from acecost.options import parse_input_shape
+
     try:
-        shape = tuple(int(p) for p in str(text).replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        raise TargetError(f"bad input shape {text!r}: expected comma-separated integers like 1,224,224,3") from None
-    if not shape or any(d < 1 for d in shape):
-        raise TargetError(f"bad input shape {text!r}: dimensions must be positive integers")
-    return shape
+        return parse_input_shape(text, "input shape")
+    except ConfigError as exc:
+        raise TargetError(str(exc)) from None
 
 
-def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str = "float32",
+def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | None = None,
             **zoo_options) -> Target:
-    """The :class:`Target` for a file path, ``module:attr`` or ``zoo:NAME``."""
+    """The :class:`Target` for a file path, ``file.py:attr``, ``module:attr`` or ``zoo:NAME``.
+
+    An option the target would ignore is an error, not a silent default:
+    ``--input-shape`` on a zoo model, ``--batch`` on a model file.
+    """
+    zoo_given = [k for k, v in zoo_options.items() if v is not None]
     if spec.startswith("zoo:"):
+        for what, value in (("--entry", entry), ("--input-shape", input_shape), ("--dtype", dtype)):
+            if value is not None:
+                raise TargetError(f"{spec} does not use {what} (a zoo model takes --resolution and --batch)")
         from acecost import zoo
 
         return zoo.get(spec[4:]).build(**{k: v for k, v in zoo_options.items() if v is not None})
+    if zoo_given:
+        raise TargetError(f"--{zoo_given[0]} applies to zoo models only, not to {spec}")
     path = Path(spec)
-    if spec.endswith(".py") or path.exists():
+    file_part, colon, attr = spec.rpartition(":")
+    if colon and file_part.endswith(".py") and not path.exists():  # model.py:attr
+        if entry is not None and entry != attr:
+            raise TargetError(f"{spec} names {attr!r} and --entry names {entry!r}: give one")
+        path, entry = Path(file_part), attr or entry
+    if str(path).endswith(".py") or path.exists():
         module = load_file(path)
         label = str(path)
     elif ":" in spec or "." in spec:
         mod_name, _, attr = spec.partition(":")
         try:
-            module = importlib.import_module(mod_name)
+            with _model_code():
+                module = importlib.import_module(mod_name)
+        except SystemExit as exc:
+            raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
         except Exception as exc:
             raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
         entry = entry or attr or None
@@ -82,24 +104,42 @@ def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str = 
     return from_module(module, label, entry, input_shape, dtype)
 
 
+@contextlib.contextmanager
+def _model_code():
+    """Importing user code writes no ``__pycache__`` beside it."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = saved
+
+
 def load_file(path: Path):
     if not path.exists():
         raise TargetError(f"no such file: {path}")
     if path.is_dir() or path.suffix != ".py":
         raise TargetError(f"not a Python file: {path}")
-    name = f"acecost_model_{abs(hash(str(path.resolve())))}"
+    # a name that is the same in every run, so messages and reports are too
+    name = "acecost_model_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with _model_code():
+            spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise TargetError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
     except ModuleNotFoundError as exc:
         hint = f" (install it into this environment, e.g. pip install 'acecost[{exc.name}]')" \
             if exc.name in ("equinox", "qwix", "aqt") else " (install it into this environment)"
         raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}{hint}") from exc
-    except Exception as exc:
+    except SystemExit as exc:
+        raise TargetError(f"{_where(exc, path)}: the model called sys.exit({exc.code!r}) while importing") \
+            from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036 - anything else the model raises is the model's error
         raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}") from exc
     return module
 
@@ -134,6 +174,10 @@ def from_module(module, label: str, entry: str | None, input_shape, dtype: str) 
     if _is_module(obj):
         return module_target(obj, input_shape, dtype, label=f"{label}:{name}")
     if callable(obj):
+        for what, value in (("--input-shape", input_shape), ("--dtype", dtype)):
+            if value is not None:
+                raise TargetError(f"{label}:{name} does not use {what}: it is a function that builds its own "
+                                  "inputs (the option is for Flax Modules)")
         return _call_entry(obj, label, name, path)
     raise TargetError(f"{label}:{name} is a {type(obj).__name__}, not a function or Flax Module")
 
@@ -149,24 +193,38 @@ def _defined_in(obj, module) -> bool:
 
 
 def _is_module(obj) -> bool:
-    try:
-        import flax.linen as nn
-        from flax import nnx
-    except ImportError:  # pragma: no cover
+    """A Flax linen or NNX Module (class or instance).
+
+    Only the Flax modules already imported are asked: an object can only be
+    an instance of a class that was loaded, and a model file that never
+    imports Flax does not pay for importing it here.
+    """
+    bases = tuple(m.Module for m in (sys.modules.get("flax.linen"), sys.modules.get("flax.nnx"))
+                  if m is not None and hasattr(m, "Module"))
+    if not bases:
         return False
     cls = obj if inspect.isclass(obj) else type(obj)
-    return issubclass(cls, (nn.Module, nnx.Module))
+    return issubclass(cls, bases)
 
 
 def _call_entry(fn, label, name, path) -> Target:
-    required = [p for p in inspect.signature(fn).parameters.values()
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []
+    required = [p for p in parameters
                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if required:
         raise TargetError(f"{label}:{name} takes arguments ({', '.join(p.name for p in required)}); "
                           f"an entry must be callable with none and return (fn, args) or acecost.Target")
     try:
-        result = fn()
-    except Exception as exc:
+        with _model_code():
+            result = fn()
+    except SystemExit as exc:
+        raise TargetError(f"{_where(exc, path)}: {name}() called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036
         raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, Target):
         result.name = result.name or f"{label}:{name}"
@@ -174,11 +232,42 @@ def _call_entry(fn, label, name, path) -> Target:
     if isinstance(result, tuple) and len(result) == 2 and callable(result[0]):
         fn_, args = result
         return Target(fn_, args if isinstance(args, tuple) else (args,), name=f"{label}:{name}")
-    raise TargetError(f"{label}:{name}() must return (fn, args) or acecost.Target, "
-                      f"got {type(result).__name__}")
+    got = f"a {len(result)}-tuple" if isinstance(result, tuple) else type(result).__name__
+    if isinstance(result, tuple) and len(result) == 2:
+        got = f"a pair whose first item is a {type(result[0]).__name__}, not a function"
+    raise TargetError(f"{label}:{name}() must return (fn, args) or acecost.Target, got {got}")
 
 
-def module_target(obj, input_shape, dtype: str, label: str) -> Target:
+def validate(target: Target) -> None:
+    """Arguments acecost can trace: parameter indices in range, concrete shapes."""
+    import jax
+
+    if not isinstance(target, Target):
+        raise TargetError(f"expected an acecost.Target, got {type(target).__name__}")
+    n = len(target.args)
+    for i in target.params_argnums:
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise TargetError(f"{target.name or 'target'}: params_argnums {target.params_argnums} names "
+                              f"argument {i!r}, but there are {n} argument(s) (0 to {n - 1})")
+    for path, leaf in jax.tree_util.tree_leaves_with_path(target.args):
+        shape = getattr(leaf, "shape", None)
+        if shape is None:
+            continue
+        if not all(_concrete(d) for d in shape):
+            where = jax.tree_util.keystr(path) or "an argument"
+            raise TargetError(f"{target.name or 'target'}: argument {where} has a symbolic shape {tuple(shape)}; "
+                              "acecost counts concrete shapes: give every dimension a number")
+
+
+def _concrete(dim) -> bool:
+    try:
+        operator.index(dim)
+    except Exception:  # a symbolic (shape-polymorphic) dimension
+        return False
+    return True
+
+
+def module_target(obj, input_shape, dtype: str | None, label: str) -> Target:
     """Abstract variables for a Flax Module and a Target applying it."""
     import jax
     import jax.numpy as jnp
@@ -186,10 +275,11 @@ def module_target(obj, input_shape, dtype: str, label: str) -> Target:
 
     if input_shape is None:
         raise TargetError(f"{label} is a Flax Module: give its input shape, e.g. --input-shape 1,224,224,3")
-    shape = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+    shape = parse_shape(input_shape)
+    dtype = dtype or "float32"
     try:
         x = jax.ShapeDtypeStruct(shape, jnp.dtype(dtype))
-    except TypeError:
+    except (TypeError, ValueError):
         raise TargetError(f"unknown dtype {dtype!r}") from None
     cls = obj if inspect.isclass(obj) else None
     if cls is not None and issubclass(cls, nn.Module):

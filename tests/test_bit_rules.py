@@ -274,9 +274,10 @@ def test_scale_not_along_contracting_dim_factors_out(scale_shape):
 
 
 def test_scale_along_contracting_dim_falls_back_with_warning():
-    # a scale per input feature (the contracting dim of the kernel) does not factor out
+    # a scale per input feature (the contracting dim of the kernel) does not factor out,
+    # and the activation is quantized, so it cannot take the scale either
     params = {"fc": {"kernel": S((8, 3), F32), "scale": S((8, 1), F32)}}
-    rep = acecost.analyze(lambda p, x: x @ fake_quant_weight(p), params, X)
+    rep = acecost.analyze(lambda p, x: q7(x) @ fake_quant_weight(p), params, X)
     (rec,) = rep.layers
     assert rec.bits_w == 16
     warns = [w for w in fallback_warnings(rep, "fc") if "rhs" in w]
@@ -293,7 +294,8 @@ def test_per_row_activation_scale_factors_out():
 
 def test_per_column_activation_scale_falls_back():
     params = {"fc": {"kernel": S((8, 3), F32), "scale": S((1, 8), F32)}}
-    rep = acecost.analyze(lambda p, x: (q7(x / p["fc"]["scale"]) * p["fc"]["scale"]) @ p["fc"]["kernel"],
+    # a binary kernel: a float one would take the scale (see test_branches_and_scales.py)
+    rep = acecost.analyze(lambda p, x: (q7(x / p["fc"]["scale"]) * p["fc"]["scale"]) @ jnp.sign(p["fc"]["kernel"]),
                           params, X)
     assert rep.layers[0].bits_a == 16
     assert any("lhs" in w and "contracting" in w for w in fallback_warnings(rep, "fc"))
@@ -323,7 +325,8 @@ def test_oihw_kernel_scale_axes(scale_shape, expected):
 
     def f(p, x):
         w, s = p["conv"]["kernel"], p["conv"]["scale"]
-        return conv(x, jnp.round(jnp.clip(w / s, -1, 1)) * s, ("NCHW", "OIHW", "NCHW"))
+        # a quantized input: a float one would take a per-I scale (see test_branches_and_scales.py)
+        return conv(q7(x), jnp.round(jnp.clip(w / s, -1, 1)) * s, ("NCHW", "OIHW", "NCHW"))
 
     assert acecost.analyze(f, params, S((1, 4, 5, 5), F32)).layers[0].bits_w == expected
 
@@ -333,7 +336,7 @@ def test_per_input_channel_activation_scale_falls_back_in_a_conv():
 
     def f(p, x):
         a = p["conv"]["a"]
-        return conv(q7(x / a) * a, p["conv"]["kernel"], ("NHWC", "HWIO", "NHWC"))
+        return conv(q7(x / a) * a, jnp.sign(p["conv"]["kernel"]), ("NHWC", "HWIO", "NHWC"))
 
     rep = acecost.analyze(f, params, S((1, 5, 5, 4), F32))
     assert rep.layers[0].bits_a == 16
@@ -363,7 +366,9 @@ def test_dynamic_absmax_scale(axis, expected):
         s = jnp.max(jnp.abs(x), axis=axis, keepdims=True) / 127
         return jnp.round(jnp.clip(x / s, -127, 127)) * s
 
-    assert act_bits(quant) == expected
+    # a binary kernel: a float one would take a per-column scale (test_branches_and_scales.py)
+    rep = acecost.analyze(lambda p, x: quant(x) @ jnp.sign(p["fc"]["kernel"]), PARAMS, X)
+    assert rep.layers[0].bits_a == expected
 
 
 def test_xnor_net_weights_with_per_channel_alpha_are_binary():

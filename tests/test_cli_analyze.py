@@ -111,7 +111,8 @@ def test_zoo_list_names_only():
     result = run("zoo", "list", "--no-costs")
     assert result.exit_code == 0
     for name in ("pokebnn-0.5x", "pokebnn-0.75x", "pokebnn-1.0x", "pokebnn-2.0x", "resnet50-bf16",
-                 "resnet50-w8a8", "resnet50-w4a4", "resnet50-w4a2"):
+                 "resnet50-w8a8", "resnet50-w4a4", "resnet50-w4a2", "resnet50-w4a4-bf16ends",
+                 "resnet50-w4a2-bf16ends"):
         assert f"zoo:{name}" in result.output
 
 
@@ -121,6 +122,7 @@ def test_zoo_list_costs_as_json():
     models = {m["name"]: m for m in json.loads(result.output)["models"]}
     assert models["zoo:pokebnn-1.0x"]["ace"] == 4_222_541_824  # the PokeBNN reference figure
     assert models["zoo:resnet50-w4a4"]["ace"] == 65_426_948_096
+    assert models["zoo:resnet50-w4a4-bf16ends"]["ace"] == 94_241_816_576  # AQT's w4a4 config
     assert all(m["cpu64"] == m["binary_macs"] / 64 + m["macs"] - m["binary_macs"] for m in models.values())
 
 

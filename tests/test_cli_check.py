@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import acecost.cli.check as C
+import acecost.cli.diff as D
 from acecost.errors import TargetError
 
 
@@ -452,7 +453,7 @@ def diff_files(tmp_path):
 
 def test_diff_json(tmp_path):
     base, new = diff_files(tmp_path)
-    r = run(base, new, "--format", "json", cmd=C.diff)
+    r = run(base, new, "--format", "json", cmd=D.diff)
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["totals"]["ace"]["delta"] == (4000 * 1 + 10 * 64) - (4000 * 64 + 50 * 256)
@@ -465,10 +466,10 @@ def test_diff_json(tmp_path):
 
 def test_diff_table_and_markdown(tmp_path):
     base, new = diff_files(tmp_path)
-    r = run(base, new, cmd=C.diff)
+    r = run(base, new, cmd=D.diff)
     assert r.exit_code == 0
     assert "8x8 -> 1x1" in r.stdout and "1 changed, 1 added, 1 removed, 1 unchanged" in r.stdout
-    r = run(base, new, "--format", "markdown", "--top", "0", cmd=C.diff)
+    r = run(base, new, "--format", "markdown", "--top", "0", cmd=D.diff)
     assert r.exit_code == 0
     # ACE 1000*256 + 4000*64 + 50*256 = 524800 -> 1000*256 + 4000 + 10*64 = 260640 (-50.3%)
     assert "| ACE | 5.248e5 | 2.6064e5 | -2.6416e5 | -50.3% |" in r.stdout
@@ -482,7 +483,7 @@ def test_diff_bad_files_exit_2(tmp_path, content, fragment):
     bad = tmp_path / "bad.json"
     if content is not None:
         bad.write_text(content)
-    one_error_line(run(base, bad, cmd=C.diff), fragment)
+    one_error_line(run(base, bad, cmd=D.diff), fragment)
 
 
 # ------------------------------------------- the real engine, tiny models

@@ -143,3 +143,18 @@ def test_vmapped_equinox_layers_keep_their_attribute_names():
                           jax.ShapeDtypeStruct((5, 8), jnp.float32))
     assert [r.name for r in rep.layers] == ["body", "head"]
     assert rep.totals.macs == 5 * 8 * 16 + 5 * 16 * 4
+
+
+def test_names_in_a_loop_do_not_depend_on_how_often_its_body_was_walked():
+    # the carry's levels settle only on a later walk of the body
+    def f(x, w):
+        def body(i, h):
+            y = jnp.round(jnp.clip(h @ w, -7, 7)) + i
+            return y @ w / 8
+
+        return jax.lax.fori_loop(0, 4, body, x)
+
+    rep = acecost.analyze(f, jax.ShapeDtypeStruct((2, 8), jnp.float32),
+                          jax.ShapeDtypeStruct((8, 8), jnp.float32), params_argnums=())
+    assert [r.name for r in rep.layers] == ["dot_general_1", "dot_general_2"]
+    assert rep.totals.macs == 4 * 2 * (2 * 8 * 8)

@@ -298,7 +298,9 @@ def test_dask_cluster(model, tmp_path):
     (["--grid", "width=8", "--sort", "nope"], "unknown --sort column"),
     (["--grid", "width=8", "--pareto", "ace"], "bad --pareto"),
     (["--grid", "width=8", "-o", "t.xlsx"], "unknown format"),
-    (["--grid", "float_bits=0"], "bad value for float_bits"),
+    (["--grid", "float_bits=0"], "invalid float_bits 0"),
+    (["--grid", "cond=max,sometimes"], "invalid cond 'sometimes'"),
+    (["--grid", "width=8", "--input-shape", "1,8"], "input_shape does not apply"),
     (["--grid", "width=8", "--resolution", "64"], "resolution does not apply"),
 ])
 def test_bad_input_is_one_line_before_any_point(model, tmp_path, monkeypatch, args, message):

@@ -119,3 +119,22 @@ def test_resnet50(name, bits):
     expected = {"resnet50-bf16": 1_046_831_169_536, "resnet50-w8a8": 261_707_792_384,
                 "resnet50-w4a4": 65_426_948_096, "resnet50-w4a2": 32_713_474_048}[name]
     assert rep.totals.ace == expected
+
+
+# AQT's resnet50_w4_a4_fixed / resnet50_w4_a2_fixed configs leave the stem conv
+# and the classifier unquantized (bfloat16): 16 x 16 bits there.
+STEM_MACS = (224 // 2) ** 2 * 7 * 7 * 3 * 64
+DENSE_MACS = 2048 * 1000
+
+
+@pytest.mark.parametrize("name, bits, aqt_config_figure", [
+    ("resnet50-w4a4-bf16ends", 4 * 4, 94_241_816_576), ("resnet50-w4a2-bf16ends", 4 * 2, 62_488_838_144),
+])
+def test_resnet50_with_bfloat16_ends(name, bits, aqt_config_figure):
+    rep = report(name)
+    ends = STEM_MACS + DENSE_MACS
+    assert rep.totals.macs == resnet50_macs()
+    assert rep.totals.ace == (resnet50_macs() - ends) * bits + ends * 16 * 16 == aqt_config_figure
+    float_layers = {r.name: (r.bits_a, r.bits_w, r.macs) for r in rep.layers if r.bits_a == 16}
+    assert float_layers == {"ResNet50/stem/conv": (16, 16, STEM_MACS), "ResNet50/head/dense": (16, 16, DENSE_MACS)}
+    assert {(r.bits_a * r.bits_w) for r in rep.layers if r.bits_a != 16} == {bits}

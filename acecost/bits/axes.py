@@ -112,3 +112,21 @@ COVERING = frozenset(("reshape", "transpose", "squeeze", "expand_dims", "reduce_
 def axis_map(eqn) -> AxisMap:
     maker = AXIS_MAPS.get(eqn.primitive.name)
     return maker(eqn) if maker else (lambda axes: axes)
+
+
+def product_axes(eqn) -> tuple[dict, dict] | None:
+    """For a ``dot_general`` with no contracting dimension, where each operand axis lands in the output.
+
+    Such a dot is elementwise products (batch axes first, then the lhs's and
+    the rhs's free axes); for anything else None.
+    """
+    if eqn.primitive.name != "dot_general":
+        return None
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    if lc:
+        return None
+    lhs_free = [a for a in range(len(eqn.invars[0].aval.shape)) if a not in lb]
+    rhs_free = [a for a in range(len(eqn.invars[1].aval.shape)) if a not in rb]
+    lhs_map = {a: i for i, a in enumerate(lb)} | {a: len(lb) + j for j, a in enumerate(lhs_free)}
+    rhs_map = {a: i for i, a in enumerate(rb)} | {a: len(lb) + len(lhs_free) + j for j, a in enumerate(rhs_free)}
+    return lhs_map, rhs_map

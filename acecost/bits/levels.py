@@ -17,6 +17,11 @@ needed to decide that:
 * ``tag`` -- a bit-width the user declared with :func:`acecost.tag`.
 * ``why`` -- a short account of where the structure came from or where the
   chain of evidence broke, shown in warnings.
+* ``flat`` -- a second proof, kept only when it says something ``count`` /
+  ``axes`` do not: the whole tensor takes at most ``flat`` values (no
+  varying axes). A per-channel-scaled value re-quantized per tensor has both
+  (16 levels per channel, and 255 levels overall); an operand is priced by
+  whichever proof holds along its contraction.
 """
 from __future__ import annotations
 
@@ -44,6 +49,10 @@ class Levels(NamedTuple):
     const: bool = False
     tag: int | None = None
     why: str = ""
+    flat: int | None = None
+    #: the level set varies along ``axes`` only by a factor (``codes * scale``), not by an
+    #: offset or any other function: only then can the scale move onto the other operand
+    scaled: bool = False
 
     @property
     def known(self) -> bool:
@@ -51,6 +60,22 @@ class Levels(NamedTuple):
 
     def with_(self, **changes) -> "Levels":
         return self._replace(**changes)
+
+
+def flat_count(lv: Levels) -> int | None:
+    """Values the whole tensor takes at most (one level set everywhere), if proven."""
+    if lv.flat is not None:
+        return lv.flat
+    return lv.count if lv.count is not None and not lv.axes else None
+
+
+def with_flat(lv: Levels, flat: int | None) -> Levels:
+    """``lv`` with the whole-tensor bound ``flat``, stored only where it adds to (count, axes)."""
+    if flat is None or not lv.axes or lv.count is None:
+        return lv if lv.flat is None or lv.axes else lv._replace(flat=None)
+    if flat <= lv.count:
+        return lv._replace(count=flat, axes=frozenset(), flat=None)
+    return lv if flat == lv.flat else lv._replace(flat=flat)
 
 
 def unknown(why: str, *, lo=None, hi=None, integral=False) -> Levels:
@@ -168,18 +193,24 @@ def normalize(lv: Levels, dtype) -> Levels:
         lo = info[0] if lo is None else max(lo, info[0])
         hi = info[1] if hi is None else min(hi, info[1])
         integral = True
-    count, axes, why = lv.count, lv.axes, lv.why
+    count, axes, why, flat = lv.count, lv.axes, lv.why, lv.flat
     if integral:
         rc = range_count(lo, hi)
         if rc is not None and (count is None or rc <= count):
-            if count is None and not lv.integral and not lv.const:
+            # the dtype's range says more than a larger count's account does (an int8 cast of a scaled sum)
+            by_dtype = kind != "other" and (lv.lo is None or lv.hi is None or lv.lo < lo or lv.hi > hi)
+            if (by_dtype and count is not None and rc < count) or (count is None and not (lv.integral or lv.const)):
                 why = f"{dt} values in [{_fmt(lo)}, {_fmt(hi)}]"
-            count, axes = rc, frozenset()
+            count, axes, flat = rc, frozenset(), None
+        elif rc is not None and axes and (flat is None or rc < flat):
+            flat = rc  # fewer levels per position than the range holds, but a set that varies
     if float8 and (count is None or count > 256):
-        count, axes, why = 256, frozenset(), f"{dt} storage"
-    if (count, axes, lo, hi, integral, why) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why):
+        count, axes, why, flat = 256, frozenset(), f"{dt} storage", None
+    elif float8 and axes and (flat is None or flat > 256):
+        flat = 256
+    if (count, axes, lo, hi, integral, why, flat) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why, lv.flat):
         return lv
-    return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why)
+    return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why, flat=flat)
 
 
 def integer_range(dt) -> tuple[int, int]:
@@ -201,24 +232,99 @@ def describe_range(lv: Levels) -> str:
     return f"[{_fmt(lv.lo)}, {_fmt(lv.hi)}]"
 
 
+#: Elements converted at a time while counting a constant's levels: the
+#: extra memory of :func:`from_constant` is a few chunks, whatever the size.
+CHUNK = 1 << 18
+
+#: Distinct values tracked for an integral constant; beyond it the range bounds the count.
+MAX_INTEGRAL_LEVELS = 1 << 16
+
+
 def from_constant(value) -> Levels:
-    """Levels of a concrete constant: its distinct values, when few."""
+    """Levels of a concrete constant: its distinct values, when few.
+
+    Counted chunk by chunk, so the extra memory is bounded whatever the
+    constant's size (a 400 MB mask is neither copied whole nor widened to
+    float64). Complex values are counted as complex numbers, and have a
+    range only when they are all real.
+    """
     arr = np.asarray(value)
-    if arr.size == 1 and arr.dtype.kind in "biuf":
+    kind = arr.dtype.kind
+    if arr.size == 1 and kind in "biuf":
         v = float(arr.reshape(()))
         if math.isfinite(v):
             return Levels(count=1, lo=v, hi=v, integral=v.is_integer(), const=True, why="scalar constant")
     if arr.size == 0:
         return Levels(count=1, const=True, why="empty constant")
-    try:
-        flat = arr.astype(np.float64).ravel()
-    except (TypeError, ValueError):
-        return Levels(count=1, const=True, why="constant")
-    finite = flat[np.isfinite(flat)]
-    lo = float(finite.min()) if finite.size else None
-    hi = float(finite.max()) if finite.size else None
-    integral = bool(finite.size == flat.size and np.all(np.floor(flat) == flat))
-    uniq = np.unique(flat).size if flat.size <= 1 << 20 else None
-    count = uniq if uniq is not None and (uniq <= MAX_TABLE_LEVELS or integral) else None
-    what = "scalar constant" if arr.ndim == 0 else f"constant table of {uniq} distinct values"
-    return Levels(count=count, lo=lo, hi=hi, integral=integral, const=arr.size == 1, why=what)
+    if kind == "b":
+        lo, hi = (0.0 if not arr.all() else 1.0), (1.0 if arr.any() else 0.0)
+        counted = _Counted(lo, hi, True, int(hi - lo) + 1)
+    else:
+        try:
+            counted = _count_levels(arr.ravel(order="K"), kind)  # a view for C or Fortran order
+        except (TypeError, ValueError):
+            return Levels(count=1, const=True, why="constant")
+    uniq = counted.distinct
+    count = uniq if uniq is not None and (uniq <= MAX_TABLE_LEVELS or counted.integral) else None
+    what = "scalar constant" if arr.ndim == 0 else (
+        f"constant table of {uniq} distinct values" if uniq is not None else "constant table")
+    return Levels(count=count, lo=counted.lo, hi=counted.hi, integral=counted.integral,
+                  const=arr.size == 1, why=what)
+
+
+class _Counted(NamedTuple):
+    lo: float | None
+    hi: float | None
+    integral: bool
+    distinct: int | None  # None: more than can be a level table
+
+
+def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
+    """Range, integrality and distinct values of a 1-d array, one chunk at a time."""
+    small_int = kind in "iu" and flat.dtype.itemsize <= 2
+    seen = np.zeros(1 << (8 * flat.dtype.itemsize), bool) if small_int else np.empty(0, flat.dtype)
+    lo = hi = None
+    integral, all_real, limit = True, True, MAX_INTEGRAL_LEVELS
+    for start in range(0, flat.size, CHUNK):
+        part = flat[start:start + CHUNK]
+        if small_int:  # mark each value's slot: no sort, no float copy
+            seen[part.astype(np.int64) - (np.iinfo(part.dtype).min if kind == "i" else 0)] = True
+            lo, hi = _extend(lo, hi, part.min(), part.max())
+            continue
+        if kind not in "iu":
+            num = part.astype(np.complex128 if kind == "c" else np.float64)
+            if kind == "c":
+                all_real = all_real and not num.imag.any()
+                integral = integral and all_real
+                real = num.real
+            else:
+                real = num
+            finite = np.isfinite(real)
+            integral = integral and bool(finite.all()) and bool((np.floor(real) == real).all())
+            if all_real and finite.any():
+                lo, hi = _extend(lo, hi, real[finite].min(), real[finite].max())
+            part = num
+        else:
+            lo, hi = _extend(lo, hi, part.min(), part.max())
+        if not integral:
+            limit = MAX_TABLE_LEVELS
+        if seen is not None:
+            rest = part
+            for known in (seen if seen.size <= 8 else ()):  # a few values seen: compare, no sort
+                rest = rest[rest != known]
+            if rest.size:
+                seen = np.union1d(seen, np.unique(rest))
+                if seen.size > limit:
+                    seen = None
+    if small_int:
+        distinct = int(seen.sum())
+    else:
+        distinct = None if seen is None or seen.size > limit else int(seen.size)
+    if not all_real:
+        lo = hi = None
+    return _Counted(lo, hi, integral, distinct)
+
+
+def _extend(lo, hi, part_lo, part_hi):
+    part_lo, part_hi = float(part_lo), float(part_hi)
+    return (part_lo if lo is None else min(lo, part_lo)), (part_hi if hi is None else max(hi, part_hi))

@@ -19,10 +19,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from acecost.bits.axes import axis_map
-from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, describe_range, integer_range, range_count,
-                                 is_integer_dtype, unknown)
+from acecost.bits.axes import axis_map, product_axes
+from acecost.bits.folding import fold
+from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
+                                 is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
+from acecost.cost.macs import MAC_RULES
 
 Rule = Callable[[object, Sequence[Value], str], Levels]
 BIT_RULES: dict[str, Rule] = {}
@@ -38,6 +40,9 @@ def rule(*names: str):
 
 
 def levels_of(eqn, ins: Sequence[Value], scope: str) -> Levels:
+    folded = fold(eqn, ins)
+    if folded is not None:
+        return folded
     fn = BIT_RULES.get(eqn.primitive.name)
     if fn is None:
         return unknown(f"no bit rule for `{eqn.primitive.name}` at {scope or 'top level'}")
@@ -96,10 +101,32 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     else:
         why = f"{prim} of {len(evidence)} quantized values at {scope or 'top level'}"
     tag = evidence[0].levels.tag if len(evidence) == 1 and not evidence[0].levels.axes else None
-    return Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None)
+    # a product keeps the scale form: (s1 * c1) * (s2 * c2) = (s1 * s2) * (c1 * c2)
+    scaled = prim in _SCALING and all(v.levels.scaled or not v.levels.axes for v in evidence)
+    lv = Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None,
+                scaled=scaled)
+    if axes and any(v.levels.flat is not None for v in evidence):
+        lv = with_flat(lv, _flat_product(ins, evidence))
+    return lv
+
+
+def _flat_product(ins: Sequence[Value], evidence: Sequence[Value]) -> int | None:
+    """The whole-tensor bound of an elementwise function: the product of the
+    operands' whole-tensor bounds, when every other operand is one value for
+    the whole tensor (a per-tensor scale)."""
+    if any(v.vary for v in ins if not v.levels.known):
+        return None
+    count = 1
+    for v in evidence:
+        f = flat_count(v.levels)
+        if f is None:
+            return None
+        count *= f
+    return count
 
 
 _TAG_KEEPING = {"mul", "div", "convert_element_type"}
+_SCALING = {"mul", "div", "neg"}
 
 
 def _all_integral(ins: Sequence[Value]) -> bool:
@@ -130,7 +157,7 @@ def _const_scalar(v: Value):
 # ------------------------------------------------------ elementwise rules
 
 _GENERIC = (
-    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
+    "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
     "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
     "population_count clz eq ne lt le gt ge imag real conj complex "
@@ -236,8 +263,11 @@ def _clamp(eqn, ins, scope):
     a, b = low.levels.lo, high.levels.hi
     if a is not None and b is not None and a > b:
         a, b = b, a
+    # the result is in [a, b] however far outside it x lies: x = 5 clamped to [0, 1] is 1
     lo = _known_max([x.levels.lo, a])
     hi = _known_min([x.levels.hi, b])
+    lo = lo if lo is None or b is None else min(lo, b)
+    hi = hi if hi is None or a is None else max(hi, a)
     integral = x.levels.integral and low.levels.integral and high.levels.integral
     return _clipped(lv.with_(lo=lo, hi=hi, integral=integral, why=lv.why or f"clip to [{a}, {b}]"),
                     "clamp", scope)
@@ -279,72 +309,6 @@ def _sign(eqn, ins, scope):
                   why="sign (0 counted as +1, the binary-kernel convention)")
 
 
-@rule("select_n")
-def _select_n(eqn, ins, scope):
-    cases = ins[1:]
-    if not all(v.levels.known or _neutral(v) for v in cases):
-        return combine(cases, "select_n", scope)
-    count = sum(_case_count(v) for v in cases)
-    axes = frozenset().union(*(v.levels.axes for v in cases if not _neutral(v)))
-    lo = _min_of([v.levels.lo for v in cases])
-    hi = _max_of([v.levels.hi for v in cases])
-    return Levels(count=count, axes=axes, lo=lo, hi=hi, integral=_all_integral(cases),
-                  const=False, why=f"select between {len(cases)} values of {count} levels in all")
-
-
-# ----------------------------------------------------------- shape rules
-
-_PASS_THROUGH = (
-    "reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice rev copy copy_p tile "
-    "stop_gradient reduce_precision sharding_constraint device_put mesh_cast reshard "
-    "optimization_barrier bitcast_convert_type"
-).split()
-
-
-@rule(*_PASS_THROUGH)
-def _pass_through(eqn, ins, scope):
-    lv = ins[0].levels
-    if eqn.primitive.name == "bitcast_convert_type":
-        return unknown(f"bitcast at {scope}")
-    return lv.with_(axes=axis_map(eqn)(lv.axes)) if lv.axes else lv
-
-
-@rule("convert_element_type")
-def _convert(eqn, ins, scope):
-    """Keeps the levels; an integer cast that wraps keeps them distinct but not their range."""
-    lv = ins[0].levels
-    new = np.dtype(eqn.params["new_dtype"])
-    if is_integer_dtype(new) and ins[0].dtype.kind in "iub" and lv.lo is not None and lv.hi is not None:
-        lo, hi = integer_range(new)
-        if lv.lo < lo or lv.hi > hi:
-            return lv.with_(lo=None, hi=None)
-    return lv
-
-
-@rule("pad")
-def _pad(eqn, ins, scope):
-    x, pad_value = ins[0], ins[1]
-    lv = x.levels
-    if not lv.known:
-        return lv
-    c = _const_scalar(pad_value)
-    inside = c is not None and lv.integral and lv.lo is not None and lv.lo <= c <= lv.hi
-    count = lv.count if inside else lv.count + 1
-    return lv.with_(count=count, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
-                    hi=_known_max([lv.hi, c]) if lv.hi is not None else None,
-                    integral=lv.integral and c is not None and float(c).is_integer())
-
-
-@rule("concatenate", "stack")
-def _concatenate(eqn, ins, scope):
-    if not all(v.levels.known for v in ins):
-        return combine(ins, "concatenate", scope)
-    return Levels(count=sum(v.levels.count for v in ins),
-                  axes=frozenset().union(*(v.levels.axes for v in ins)),
-                  lo=_min_of([v.levels.lo for v in ins]), hi=_max_of([v.levels.hi for v in ins]),
-                  integral=_all_integral(ins), why="concatenation of quantized values")
-
-
 @rule("reduce_max", "reduce_min")
 def _reduce_extreme(eqn, ins, scope):
     lv = ins[0].levels
@@ -358,8 +322,26 @@ def _reduce_extreme(eqn, ins, scope):
 def _accumulation(eqn, ins, scope):
     """A sum (or product) over many elements: no level structure, whatever its inputs."""
     name = eqn.primitive.name
-    return unknown(f"output of `{name}` at {scope or 'top level'} (a sum over many values has no "
-                   "level structure)")
+    why = f"output of `{name}` at {scope or 'top level'} (a sum over many values has no level structure)"
+    x = ins[0]
+    if name == "reduce_sum" and is_integer_dtype(eqn.outvars[0].aval.dtype) and x.levels.integral:
+        n = x.size // max(1, math.prod(eqn.outvars[0].aval.shape))
+        return unknown(**{"why": why, **_sum_range(x.levels.lo, x.levels.hi, n, eqn.outvars[0].aval.dtype)})
+    return unknown(why)
+
+
+def _sum_range(lo, hi, n: int, dtype) -> dict:
+    """An integer sum of at most ``n`` terms in [lo, hi] lies in [n min(lo, 0), n max(hi, 0)]
+    (what an accumulator holds), unless that overflows its dtype: then it wraps and only
+    integrality is left."""
+    if lo is None or hi is None:
+        return {"integral": True}
+    lo, hi = min(lo, 0), max(hi, 0)
+    dlo, dhi = integer_range(np.dtype(dtype))
+    if n * lo < dlo or n * hi > dhi:
+        return {"integral": True}
+    return {"lo": n * lo, "hi": n * hi, "integral": True,
+            "why": f"integer sum of at most {n} terms in [{lo:g}, {hi:g}]"}
 
 
 @rule("reduce_window_max", "reduce_window_min", "cummax", "cummin")
@@ -373,27 +355,40 @@ def _window_extreme(eqn, ins, scope):
     return unknown(lv.why or f"pooling at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
-@rule("gather", "dynamic_index_in_dim")
-def _gather(eqn, ins, scope):
-    """A lookup returns entries of its table: at most the table's distinct values."""
-    table = ins[0]
-    lv = table.levels
-    if lv.known and not lv.axes:
-        return lv.with_(const=False, why=lv.why if not lv.const else "lookup in a constant table")
-    if lv.known or table.size <= MAX_TABLE_LEVELS:
-        count = min(lv.count * table.size if lv.known else table.size, table.size)
-        return Levels(count=count, lo=lv.lo, hi=lv.hi, integral=lv.integral,
-                      why=f"lookup in a table of {table.size} entries")
-    return unknown(lv.why or f"gather from a large table at {scope}", lo=lv.lo, hi=lv.hi,
-                   integral=lv.integral)
-
-
 @rule("iota")
 def _iota(eqn, ins, scope):
-    return Levels(lo=0, integral=True, why="iota")
+    """0 .. n-1 along one dimension: n levels, a set the same everywhere (its varying is ``vary``'s)."""
+    n = eqn.params["shape"][eqn.params["dimension"]]
+    return Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"iota of {n} values")
 
 
-@rule("dot_general", "conv_general_dilated")
+@rule("argmax", "argmin")
+def _arg_extreme(eqn, ins, scope):
+    (axis,) = eqn.params["axes"]
+    n = ins[0].shape[axis]
+    return Levels(count=n, lo=0, hi=n - 1, integral=True, why=f"index among {n}")
+
+
+@rule("dot_general", "conv_general_dilated", "ragged_dot_general", "ragged_dot")
 def _contraction(eqn, ins, scope):
-    return unknown(f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
-                   "(a sum of products has no level structure)")
+    maps = product_axes(eqn)
+    if maps is not None:  # products only: combined like ``mul``, each operand's axes moved to the output's
+        moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes)),
+                         vary=frozenset(m[a] for a in v.vary)) for m, v in zip(maps, ins)]
+        return _mul(eqn, moved, scope)
+    why = (f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
+           "(a sum of products has no level structure)")
+    lhs, rhs = ins[0], ins[1]
+    if not (is_integer_dtype(eqn.outvars[0].aval.dtype) and lhs.levels.integral and rhs.levels.integral):
+        return unknown(why)
+    lo, hi = _interval(_MUL, _bounds(lhs), _bounds(rhs))
+    out = eqn.outvars[0].aval
+    if eqn.primitive.name == "dot_general":
+        terms = MAC_RULES["dot_general"](eqn).macs // max(1, math.prod(out.shape))
+    else:  # at most the kernel's taps x input features of a group per output
+        terms = rhs.size // rhs.shape[eqn.params["dimension_numbers"].rhs_spec[0]]
+    return unknown(**{"why": why, **_sum_range(lo, hi, terms, out.dtype)})
+
+
+# Data movement rules live in their own module; importing it registers them.
+from acecost.bits import movement as _movement  # noqa: E402,F401

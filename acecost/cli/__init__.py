@@ -1,12 +1,16 @@
-"""The ``acecost`` command: a thin click group over the library."""
+"""The ``acecost`` command: a thin click group over the library.
+
+The exit-code contract is kept by :mod:`acecost.cli.contract`.
+"""
 from __future__ import annotations
 
 import click
 
 from acecost import __version__
+from acecost.cli.contract import AcecostGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AcecostGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="acecost")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
@@ -35,7 +39,8 @@ def _register():
     main.add_command(sweep)
     main.add_command(zoo)
     try:
-        from acecost.cli.check import check, diff
+        from acecost.cli.check import check
+        from acecost.cli.diff import diff
 
         main.add_command(check)
         main.add_command(diff)

@@ -5,15 +5,16 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-import json
-
+from acecost.cli.contract import AcecostCommand
 from acecost import render
-from acecost.cli.common import analyse, fail, target_options, user_errors
+from acecost.cli.common import analyse, fail, target_options, user_errors, warn
+from acecost.report import to_json
 from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, load_table
 
 
-@click.command("analyze")
+@click.command("analyze", cls=AcecostCommand)
 @click.argument("target")
 @target_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
@@ -27,17 +28,21 @@ from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, lo
               help="Add an energy estimate (pJ) from a built-in table or a JSON/TOML override file.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
-            fmt, output, depth, by, strict, quiet, energy, debug):
+            cond, scales, fmt, output, depth, by, strict, quiet, energy, debug):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
     TARGET is a model file (model.py), an importable pkg.module:attr, or
     zoo:NAME for a bundled model (see `acecost zoo list`).
     """
     with user_errors():
-        table = load_table(energy) if energy else None
+        if output == "":
+            fail("--output is empty: give a file name")
+        if energy is not None and fmt == "csv":
+            fail("--energy has no CSV form: use --format json, markdown or table")
+        table = load_table(energy) if energy is not None else None
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
                             batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
-                            quiet=quiet)
+                            quiet=quiet, cond=cond, scales=scales)
         rows = render.group_rows(report, by=by, depth=depth)
         estimate_ = estimate(report, table) if table is not None else None
         if fmt == "table":
@@ -46,30 +51,26 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
             data = report.to_dict()
             if estimate_ is not None:
                 data["energy"] = estimate_.to_dict()
-            text = json.dumps(data, indent=2) + "\n"
+            text = to_json(data)
         elif fmt == "csv":
             text = render.to_csv(report, rows)
         else:
             text = render.to_markdown(report, rows)
             if estimate_ is not None:
                 text += "\n## Energy\n\n" + energy_markdown(estimate_)
-        if output:
+        if fmt in ("csv", "markdown") and render.approximate(report) and not quiet:
+            warn(f"approximate report: {render.approximate(report)}")
+        if output is not None:
             try:
                 if text is None:
-                    with open(output, "w") as fh:
-                        render.print_table(report, rows, Console(file=fh, width=120),
-                                           max_warnings=0 if quiet else 8)
+                    with open(output, "w", encoding="utf-8") as fh:
+                        print_table(report, rows, estimate_, Console(file=fh, width=120), quiet)
                 else:
-                    Path(output).write_text(text)
+                    Path(output).write_text(text, encoding="utf-8")
             except OSError as exc:
                 fail(f"cannot write {output}: {exc.strerror or exc}")
         elif text is None:
-            render.print_table(report, rows, title=target, max_warnings=0 if quiet else 8)
-            if estimate_ is not None:
-                console = Console()
-                console.print(energy_rich_table(estimate_))
-                for warning in estimate_.warnings:
-                    console.print(f"[yellow]energy:[/] {warning}")
+            print_table(report, rows, estimate_, Console(), quiet, title=target)
         else:
             click.echo(text, nl=False)
     if strict and (report.fallbacks or report.unsupported or not report.totals.complete):
@@ -77,3 +78,12 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
                    f"{len(report.unsupported)} unsupported primitive(s), totals "
                    f"{'complete' if report.totals.complete else 'incomplete'}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def print_table(report, rows, estimate_, console: Console, quiet: bool, title: str | None = None) -> None:
+    """The cost table, then the energy table if one was asked for, on ``console``."""
+    render.print_table(report, rows, console, title=title, max_warnings=0 if quiet else 8)
+    if estimate_ is not None:
+        console.print(energy_rich_table(estimate_))
+        for warning in estimate_.warnings:
+            console.print(Text.assemble(("energy:", "yellow"), f" {warning}"))

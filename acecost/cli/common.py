@@ -1,15 +1,25 @@
-"""What every command shares: error handling, target options, progress."""
+"""What every command shares: error handling, target options, progress.
+
+The options ``analyze`` and ``check`` share are defined once, in
+:data:`SHARED`: each value is checked by the parser the config file uses
+(:mod:`acecost.options`), so the command line and ``[tool.acecost]`` accept
+and reject the same values. An option not given is ``None`` (or ``()``), so
+``check`` can tell a command-line value from a config value and a target can
+refuse an option it would ignore. Adding a shared option is one line.
+"""
 from __future__ import annotations
 
 import contextlib
 import sys
 import traceback
-from typing import NoReturn
+from typing import Any, Callable, NoReturn
 
 import click
 from rich.console import Console
 
-from acecost.errors import AcecostError
+from acecost import options as O
+from acecost.cli.contract import interrupted
+from acecost.errors import AcecostError, ConfigError
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -43,7 +53,8 @@ def user_errors():
             traceback.print_exc()
         fail(exc)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        interrupted()
+        raise click.exceptions.Exit(130) from None
     except Exception as exc:  # a bug in acecost: still one line without --debug
         if debug_enabled():
             traceback.print_exc()
@@ -51,48 +62,171 @@ def user_errors():
         fail(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)", 3)
 
 
+def _validated(flag: str, parse: Callable[[object, str], Any]):
+    """A click callback running ``parse``; a bad value is one usage-error line."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or value == ():
+            return value
+        try:
+            if param.multiple:
+                for item in value:
+                    parse(item, flag)
+                return tuple(value)
+            return parse(value, flag)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+
+    return callback
+
+
+def _option(flag: str, parse: Callable[[object, str], Any] | None = None, **kw: Any):
+    if parse is not None:
+        kw["callback"] = _validated(flag, parse)
+    return click.option(flag, **kw)
+
+
+#: (flag, parser, click keywords) for every option analyze and check share.
+SHARED = [
+    _option("--entry", O.parse_entry, metavar="NAME",
+            help="Function or Module in the file to analyse (default acecost_model)."),
+    _option("--input-shape", O.parse_input_shape, metavar="1,224,224,3",
+            help="Input shape for a Flax Module."),
+    _option("--dtype", O.parse_dtype, metavar="float32", help="Input dtype for a Flax Module (default float32)."),
+    _option("--resolution", O.parse_resolution, metavar="N",
+            help="Zoo models: input height and width (default 224)."),
+    _option("--batch", O.parse_batch, metavar="N", help="Zoo models: batch size (default 1)."),
+    _option("--float-bits", O.parse_float_bits, metavar="16|dtype",
+            help="Width of float operands with no proven levels: 1 to 64, or 'dtype' (default 16)."),
+    _option("--bits", O.parse_bits_override, multiple=True, metavar="REGEX=A,W",
+            help="Activation/weight bits for layers whose name matches REGEX (repeatable)."),
+    _option("--while-trips", O.parse_while_trips, metavar="N",
+            help="Trip count for while loops whose count is not static."),
+    _option("--mode", type=click.Choice(O.MODES), default=None,
+            help="train: forward + backward of a loss (Target.loss, default sum of squares); "
+                 "default inference."),
+    _option("--cond", type=click.Choice(O.COND_MODES), default=None,
+            help="A cond with a run-time index: its costliest branch (max, the default) or the one "
+                 "whose outputs carry the fewest bits, the quantizing side of a switch (quantized)."),
+    _option("--scales", type=click.Choice(O.SCALES_MODES), default=None,
+            help="codes: price a quantized operand by its codes even where its scale varies along "
+                 "the contraction, the AQT/QKeras convention (default strict)."),
+]
+
+
 def target_options(fn):
-    """Options that say how to load and analyse a target."""
-    options = [
-        click.option("--entry", metavar="NAME", help="Function or Module in the file to analyse."),
-        click.option("--input-shape", metavar="1,224,224,3", help="Input shape for a Flax Module."),
-        click.option("--dtype", default="float32", show_default=True, help="Input dtype for a Flax Module."),
-        click.option("--resolution", type=click.IntRange(8), help="Zoo models: input height and width (default 224)."),
-        click.option("--batch", type=click.IntRange(1), help="Zoo models: batch size (default 1)."),
-        click.option("--float-bits", default="16", show_default=True, metavar="16|dtype",
-                     callback=_float_bits, help="Width of float operands with no proven levels."),
-        click.option("--bits", "bits", multiple=True, metavar="REGEX=A,W",
-                     help="Activation/weight bits for layers whose name matches REGEX (repeatable)."),
-        click.option("--while-trips", type=click.IntRange(0), metavar="N",
-                     help="Trip count for while loops whose count is not static."),
-        click.option("--mode", type=click.Choice(["inference", "train"]), default="inference", show_default=True,
-                     help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
-    ]
-    for option in reversed(options):
+    """Decorate a command with every shared option (in the order of :data:`SHARED`)."""
+    for option in reversed(SHARED):
         fn = option(fn)
     return fn
 
 
-def _float_bits(ctx, param, value):
-    if value == "dtype":
-        return value
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise click.BadParameter(f"{value!r} is not a positive integer or 'dtype'")
+class _Pattern:
+    """A ``--bits`` regex that remembers whether it matched a layer."""
+
+    def __init__(self, pattern: str):
+        import re
+
+        self._regex = re.compile(pattern)
+        self.pattern = pattern
+        self.hit = False
+
+    def search(self, text: str):
+        found = self._regex.search(text)
+        self.hit = self.hit or found is not None
+        return found
+
+    def match(self, text: str):
+        found = self._regex.match(text)
+        self.hit = self.hit or found is not None
+        return found
+
+    def fullmatch(self, text: str):
+        found = self._regex.fullmatch(text)
+        self.hit = self.hit or found is not None
+        return found
+
+    def __getattr__(self, name: str):  # flags, groups ...: as the compiled pattern has them
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._regex, name)
 
 
-def analyse(spec: str, *, entry=None, input_shape=None, dtype="float32", resolution=None, batch=None,
-            float_bits=16, bits=(), while_trips=None, mode="inference", quiet=False):
-    """Resolve ``spec`` and analyse it, with a spinner on stderr."""
-    from acecost.api import analyze_target, parse_override
-    from acecost.target import resolve
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """What a model prints (at import, build or trace time) goes to stderr.
 
-    overrides = [parse_override(b) for b in bits]
-    status = stderr.status(f"Tracing {spec} ...") if not quiet and sys.stderr.isatty() else contextlib.nullcontext()
-    with status:
-        target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
-                         resolution=resolution, batch=batch)
-        report = analyze_target(target, float_bits=float_bits, overrides=overrides, while_trips=while_trips,
-                                mode=mode)
+    Redirected at the file-descriptor level too, so output written by C code
+    cannot land in ``--format json|csv|junit`` on stdout.
+    """
+    import os
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError):
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def warn(message: str) -> None:
+    click.echo(f"acecost: warning: {message}", err=True)
+
+
+def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=None, batch=None,
+            float_bits=None, bits=(), while_trips=None, mode=None, quiet=False, unmatched_bits="warn",
+            cond=None, scales=None):
+    """Resolve ``spec`` and analyse it, with a spinner on stderr.
+
+    A ``--bits`` pattern that matches no layer is a warning (``unmatched_bits
+    = "warn"``, also added to the report's warnings) or an error (``"error"``,
+    for ``check``: a typo must not turn a failing budget into a pass).
+    """
+    from acecost.errors import TargetError
+    from acecost.target import resolve, validate
+
+    patterns = []
+    for b in bits:
+        pattern, a, w = O.parse_bits_override(b, "--bits")
+        patterns.append((_Pattern(pattern), a, w))
+    from rich.markup import escape
+
+    status = stderr.status(f"Tracing {escape(spec)} ...") if not quiet and sys.stderr.isatty() \
+        else contextlib.nullcontext()
+    with status, stdout_to_stderr():
+        try:
+            target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
+                             resolution=resolution, batch=batch)
+            validate(target)
+            from acecost.api import analyze_target
+
+            report = analyze_target(target, float_bits=16 if float_bits is None else float_bits,
+                                    overrides=patterns, while_trips=while_trips, mode=mode or "inference",
+                                    cond=cond or "max", scales=scales or "strict")
+        except SystemExit as exc:  # model code calling sys.exit() is a model error, never a verdict
+            raise TargetError(f"{spec}: the model called sys.exit({exc.code!r})") from None
+        except (Exception, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: B036 - a model raising its own BaseException subclass
+            raise TargetError(f"{spec}: the model raised {type(exc).__name__}: {exc}") from None
     report.meta["target"] = spec
+    for pattern, _, _ in patterns:
+        if not pattern.hit:
+            message = f"--bits {pattern.pattern!r} matches no layer of {spec}"
+            if unmatched_bits == "error":
+                raise ConfigError(message + " (layer names are in 'acecost analyze'; a typo would silently "
+                                  "drop the override)")
+            report.warnings.append(message)
+            if not quiet:
+                warn(message)
     return target, report

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from acecost.cli.contract import AcecostCommand
 from acecost.cli.common import stderr, user_errors
 from acecost.errors import AcecostError
 
@@ -300,7 +301,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 # ----------------------------------------------------------------- command
 
 
-@click.command("plot")
+@click.command("plot", cls=AcecostCommand)
 @click.argument("inputs", nargs=-1)
 @click.option("--accuracy-file", metavar="CSV", help="CSV with one row per model (name and accuracy columns).")
 @click.option("--accuracy", "accuracies", multiple=True, metavar="NAME=VALUE",

@@ -63,7 +63,7 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
         runner = make_executor(executor, jobs)
         progress = _Progress(quiet)
         try:
-            outcome = run_sweep(ModelSpec(target, entry), space, fixed=options, sample=sample, seed=seed,
+            outcome = run_sweep(ModelSpec.of(target, entry), space, fixed=options, sample=sample, seed=seed,
                                 executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance)
         finally:
             progress.stop()

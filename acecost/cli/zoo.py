@@ -1,24 +1,24 @@
 """``acecost zoo``: the bundled reference models."""
 from __future__ import annotations
 
-import json
-
 import click
 from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from acecost.cli.contract import AcecostCommand, AcecostGroup
 from acecost.cli.common import stderr, user_errors
 from acecost.render import human
+from acecost.report import to_json
 
 
-@click.group("zoo")
+@click.group("zoo", cls=AcecostGroup)
 def zoo():
     """Bundled reference models (analyse one with `acecost analyze zoo:NAME`)."""
 
 
-@zoo.command("list")
+@zoo.command("list", cls=AcecostCommand)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-costs", is_flag=True, help="Only names and descriptions (no analysis).")
 @click.option("--resolution", type=click.IntRange(8), default=224, show_default=True)
@@ -42,7 +42,7 @@ def list_models(fmt, no_costs, resolution, batch):
                 rows.append(row)
                 progress.advance(task)
         if fmt == "json":
-            click.echo(json.dumps({"resolution": resolution, "batch": batch, "models": rows}, indent=2))
+            click.echo(to_json({"resolution": resolution, "batch": batch, "models": rows}), nl=False)
             return
         table = Table(box=box.SIMPLE_HEAD, title=f"acecost zoo ({resolution}x{resolution}, batch {batch})")
         table.add_column("Name", no_wrap=True)

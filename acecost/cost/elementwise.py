@@ -40,6 +40,8 @@ def _register(category: str, counter: Counter, names: str) -> None:
 _register("arithmetic", _out_elements,
           "add add_any sub mul div neg abs max min rem square integer_pow pow sqrt rsqrt cbrt "
           "reciprocal nextafter")
+# reached only by a dot_general that contracts nothing (cost.macs): one multiply per output element
+_register("arithmetic", _out_elements, "dot_general")
 _register("transcendental", _out_elements,
           "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh "
           "acosh atanh atan2 erf erfc erf_inv lgamma digamma")
@@ -53,6 +55,15 @@ _register("reduction", _in_elements,
           "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin "
           "cumsum cumprod cummax cummin cumlogsumexp")
 _register("pooling", _window_taps, "reduce_window_sum reduce_window_max reduce_window_min reduce_window")
+
+
+def _select_and_scatter_taps(eqn) -> int:
+    """Max-pool's gradient: each window's taps compared again, then one add per source element."""
+    source = prod(eqn.invars[0].aval.shape)
+    return source * prod(eqn.params["window_dimensions"]) + source
+
+
+_register("pooling", _select_and_scatter_taps, "select_and_scatter_add")
 _register("rng", _out_elements,
           "random_bits random_seed random_wrap random_unwrap random_fold_in random_split threefry2x32 "
           "erf_inv")
@@ -67,6 +78,7 @@ FREE = set((
     "split sharding_constraint device_put mesh_cast reshard optimization_barrier "
     "acecost_tag axis_index name_stack pvary"
 ).split())
+FREE |= {"debug_callback", "debug_print"}  # jax.debug.print/callback: a host-side effect, no arithmetic
 
 
 #: Every primitive these tables know.

@@ -380,6 +380,7 @@ def energy_rich_table(er: EnergyReport, title: str | None = "Energy estimate"):
     """A rich Table with one row per layer and a totals footer."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, caption=_caption(er), box=box.SIMPLE_HEAD, pad_edge=False,
                   header_style="bold", show_footer=True, footer_style="bold")
@@ -390,7 +391,7 @@ def energy_rich_table(er: EnergyReport, title: str | None = "Energy estimate"):
         else:
             table.add_column(name, footer=foot, justify="right", no_wrap=True)
     for row in er.rows:
-        table.add_row(row.layer, *_cells(row))
+        table.add_row(Text(row.layer), *_cells(row))  # a layer name is printed as written, never as markup
     return table
 
 

@@ -1,14 +1,19 @@
 """Multiply-accumulate counts of the contracting primitives.
 
-Only ``dot_general`` and ``conv_general_dilated`` produce MACs (metrics.md).
-Padded and dilated-in taps of a convolution are counted: every output
-position does a full kernel's work, the PokeBNN reference convention.
-XLA's cost analysis skips padded taps instead.
+``dot_general``, ``ragged_dot_general`` and ``conv_general_dilated``
+produce MACs (metrics.md). Padded taps of a convolution are counted: every
+output position does a full kernel's work, the PokeBNN reference convention
+(XLA's cost analysis skips padded taps). The zeros an input dilation inserts
+are not counted. A MAC of complex operands is 4 real MACs. A ``dot_general``
+with no contracting dimension is no contraction: its rule returns None and
+the walker prices it as elementwise products.
 """
 from __future__ import annotations
 
 from math import prod
 from typing import Callable, NamedTuple
+
+import numpy as np
 
 
 class Contraction(NamedTuple):
@@ -19,24 +24,65 @@ class Contraction(NamedTuple):
     rhs_contracting: frozenset[int]
 
 
-def dot_general(eqn) -> Contraction:
+def real_products(eqn) -> int:
+    """Real multiplies per MAC: 4 for complex operands ((a+bi)(c+di) has four)."""
+    return 4 if any(np.issubdtype(v.aval.dtype, np.complexfloating) for v in eqn.invars[:2]) else 1
+
+
+def _lhs_times_rhs_free(eqn, dimension_numbers, rhs_group=()) -> Contraction | None:
+    """Every lhs element meets every free rhs element of its batch (and of its group, if ragged)."""
     lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    # every lhs element meets every free rhs element of its batch: lhs size x rhs free size
-    rhs_fixed = set(rc) | set(rb)
+    (lc, rc), (_, rb) = dimension_numbers
+    if not lc:
+        return None  # products only: elementwise work
+    rhs_fixed = set(rc) | set(rb) | set(rhs_group)
     rhs_free = prod([d for i, d in enumerate(rhs) if i not in rhs_fixed])
-    return Contraction(prod(lhs) * rhs_free, frozenset(lc), frozenset(rc))
+    return Contraction(prod(lhs) * rhs_free * real_products(eqn), frozenset(lc), frozenset(rc))
+
+
+def dot_general(eqn) -> Contraction | None:
+    return _lhs_times_rhs_free(eqn, eqn.params["dimension_numbers"])
+
+
+def ragged_dot_general(eqn) -> Contraction | None:
+    """MoE grouped matmul: each lhs row meets one group's matrix, so M x K rows on E K x N experts is M*K*N.
+
+    The same holds when the ragged dimension is the contracting one (each k
+    belongs to one group's output) or a batch dimension.
+    """
+    dn = eqn.params.get("ragged_dot_dimension_numbers")
+    if dn is None:  # ``ragged_dot``: lhs [m, k], rhs [groups, k, n]
+        return _lhs_times_rhs_free(eqn, (((1,), (1,)), ((), ())), rhs_group=(0,))
+    return _lhs_times_rhs_free(eqn, dn.dot_dimension_numbers, rhs_group=dn.rhs_group_dimensions)
 
 
 def conv_general_dilated(eqn) -> Contraction:
-    """Output elements x kernel taps x input features per group."""
+    """Output feature work x the taps each spatial dimension does.
+
+    Without input dilation, every output position does a full kernel's taps
+    (padded ones included). With it (a transposed conv, the input gradient
+    of a strided conv) the zeros the dilation inserts are not work: see
+    :func:`dilated_taps`.
+    """
     rhs = eqn.invars[1].aval.shape
     out = eqn.outvars[0].aval.shape
-    dn = eqn.params["dimension_numbers"]
-    lhs_spec, rhs_spec = dn.lhs_spec, dn.rhs_spec
+    p = eqn.params
+    dn = p["dimension_numbers"]
+    lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
     rhs_spatial = rhs_spec[2:]
-    taps = prod(rhs[d] for d in rhs_spatial)
-    macs = prod(out) * taps * rhs[rhs_spec[1]]
+    lhs_shape = eqn.invars[0].aval.shape
+    taps = 1
+    for i, (kd, od, ld) in enumerate(zip(rhs_spatial, out_spec[2:], lhs_spec[2:])):
+        k, n_out = rhs[kd], out[od]
+        dilation = p["lhs_dilation"][i] if p.get("lhs_dilation") else 1
+        if dilation == 1:
+            taps *= n_out * k
+        else:
+            taps *= dilated_taps(lhs_shape[ld], n_out, k, p["window_strides"][i],
+                                 p["rhs_dilation"][i] if p.get("rhs_dilation") else 1,
+                                 dilation, p["padding"][i][0])
+    # batch x output features of the output, times the input features each reads
+    macs = out[out_spec[0]] * out[out_spec[1]] * taps * rhs[rhs_spec[1]] * real_products(eqn)
     return Contraction(
         macs,
         lhs_contracting=frozenset([lhs_spec[1], *lhs_spec[2:]]),
@@ -44,7 +90,32 @@ def conv_general_dilated(eqn) -> Contraction:
     )
 
 
-MAC_RULES: dict[str, Callable[[object], Contraction]] = {
+def dilated_taps(n_in: int, n_out: int, k: int, stride: int, rhs_dil: int, lhs_dil: int, pad_lo: int) -> int:
+    """(position, tap) products of one input-dilated spatial dimension: the fewer of two forms.
+
+    Scatter form: each real input element times each tap whose product lands
+    on the output grid, also where the padding crops it (the Keras
+    convention: a transposed conv is ``inputs x taps``). Direct form: each
+    output position times each tap that falls on the dilation lattice,
+    padding included (today's padded-tap count, minus the inserted zeros).
+    Both count every real product; a transposed conv's scatter form is the
+    smaller, the weight gradient of one (whose "kernel" is the large output
+    cotangent, mostly cropped) has the smaller direct form.
+    """
+    scatter = sum(_on_grid(n_in, lhs_dil, pad_lo - t * rhs_dil, stride) for t in range(k))
+    direct = sum(_on_grid(n_out, stride, t * rhs_dil - pad_lo, lhs_dil) for t in range(k))
+    return min(scatter, direct)
+
+
+def _on_grid(n: int, step: int, offset: int, modulus: int) -> int:
+    """How many ``j`` in ``[0, n)`` have ``offset + j * step`` divisible by ``modulus``."""
+    return sum((n - r + modulus - 1) // modulus
+               for r in range(min(n, modulus)) if (offset + r * step) % modulus == 0)
+
+
+MAC_RULES: dict[str, Callable[[object], Contraction | None]] = {
     "dot_general": dot_general,
+    "ragged_dot_general": ragged_dot_general,
+    "ragged_dot": ragged_dot_general,
     "conv_general_dilated": conv_general_dilated,
 }

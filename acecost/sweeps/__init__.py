@@ -43,7 +43,7 @@ def sweep(model: str | Callable, grid: dict | list | None = None, *, points: lis
         spec = ModelSpec(fn=model)
         jobs = 1 if jobs is None and executor is None else jobs
     elif isinstance(model, str):
-        spec = ModelSpec(model, entry)
+        spec = ModelSpec.of(model, entry)
     else:
         raise AcecostError(f"model must be a target string or a callable, got {type(model).__name__}")
     the_space = make_space(grid, space, points)

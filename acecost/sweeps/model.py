@@ -67,6 +67,16 @@ class ModelSpec:
     #: (path relative to the model's directory, text) of the model file and its local imports
     files: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def of(cls, spec: str, entry: str | None = None) -> "ModelSpec":
+        """``model.py:attr`` names the entry as ``--entry attr`` does."""
+        file_part, colon, attr = spec.rpartition(":")
+        if colon and file_part.endswith(".py") and not Path(spec).exists():
+            if entry is not None and entry != attr:
+                raise TargetError(f"{spec} names {attr!r} and --entry names {entry!r}: give one")
+            return cls(file_part, attr or entry)
+        return cls(spec, entry)
+
     @property
     def label(self) -> str:
         if self.fn is not None:

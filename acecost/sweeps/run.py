@@ -18,7 +18,7 @@ from acecost.sweeps.space import ANALYSIS, BUILD, OPTION_AXES, Space, option_nam
 from acecost.sweeps.worker import Task, loaded
 
 #: Analysis options every point has unless given (so the cache key names them).
-ANALYSIS_DEFAULTS = {"float_bits": 16, "mode": "inference"}
+ANALYSIS_DEFAULTS = {"float_bits": 16, "mode": "inference", "cond": "max", "scales": "strict"}
 #: Build options and the kinds of model that use them.
 BUILD_USERS = {"resolution": ("family", "zoo"), "batch": ("family", "zoo"),
                "input_shape": ("linen", "discover"), "dtype": ("linen", "discover")}
@@ -42,7 +42,7 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
     build, analysis = dict(), dict(ANALYSIS_DEFAULTS)
     for name, value in fixed.items():
         name = option_name(name)
-        if value is None or value == () or (name == "dtype" and value == "float32"):
+        if value is None or value == ():
             continue
         axis = OPTION_AXES.get(name)
         if name == "bits":
@@ -54,10 +54,7 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
 
 
 def _checked(axis, name, value):
-    try:
-        return axis.check(value)
-    except AcecostError as exc:
-        raise AcecostError(f"bad value for {name}: {exc}") from None
+    return axis.check(value)  # its error names the option and the value
 
 
 def classify(model: LoadedModel, names: list[str]) -> dict[str, str]:

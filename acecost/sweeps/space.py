@@ -23,59 +23,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from acecost import options as O
 from acecost.errors import AcecostError
 
 BUILD, ANALYSIS = "build", "analysis"
 
 
-def _positive_or_dtype(v):
-    if v == "dtype":
-        return v
-    return _int_at_least(1)(v)
-
-
-def _int_at_least(low: int) -> Callable:
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise AcecostError(f"{v!r} is not an integer >= {low}")
-        return v
-    return check
+def _parsed(name: str, parse: Callable) -> Callable:
+    """A check from :mod:`acecost.options`, the parsers every command and config file share."""
+    return lambda v: parse(v, name)
 
 
 def _optional(check: Callable) -> Callable:
     return lambda v: None if v is None else check(v)
 
 
-def _choice(*names: str) -> Callable:
-    def check(v):
-        if v not in names:
-            raise AcecostError(f"{v!r} is not one of {', '.join(names)}")
-        return v
-    return check
-
-
 def _override(v):
-    from acecost.api import parse_override
-
+    """One ``REGEX=A,W`` string (or a list of them), kept as given after the shared check."""
     items = [v] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) else None
     if items is None or not all(isinstance(i, str) for i in items):
-        raise AcecostError(f"{v!r} is not a 'REGEX=A,W' string or a list of them")
+        raise AcecostError(f"invalid bits {v!r}: expected a 'REGEX=A,W' string or a list of them")
     for item in items:
-        parse_override(item)
+        O.parse_bits_override(item, "bits")
     return items[0] if len(items) == 1 else items
-
-
-def _text(v):
-    if not isinstance(v, str):
-        raise AcecostError(f"{v!r} is not a string")
-    return v
-
-
-def _shape(v):
-    from acecost.target import parse_shape
-
-    text = v if isinstance(v, str) else ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-    return ",".join(map(str, parse_shape(text)))
 
 
 @dataclass(frozen=True)
@@ -95,14 +65,16 @@ class OptionAxis:
 
 #: Every option that can be a grid axis: adding one is one entry here.
 OPTION_AXES: dict[str, OptionAxis] = {
-    "float_bits": OptionAxis(ANALYSIS, _positive_or_dtype),
+    "float_bits": OptionAxis(ANALYSIS, _parsed("float_bits", O.parse_float_bits)),
     "bits": OptionAxis(ANALYSIS, _override, sep=";"),
-    "while_trips": OptionAxis(ANALYSIS, _optional(_int_at_least(0))),
-    "mode": OptionAxis(ANALYSIS, _choice("inference", "train")),
-    "batch": OptionAxis(BUILD, _int_at_least(1)),
-    "resolution": OptionAxis(BUILD, _int_at_least(8)),
-    "input_shape": OptionAxis(BUILD, _shape, sep=";"),
-    "dtype": OptionAxis(BUILD, _text),
+    "while_trips": OptionAxis(ANALYSIS, _optional(_parsed("while_trips", O.parse_while_trips))),
+    "mode": OptionAxis(ANALYSIS, _parsed("mode", O.parse_mode)),
+    "cond": OptionAxis(ANALYSIS, _parsed("cond", O.parse_cond)),
+    "scales": OptionAxis(ANALYSIS, _parsed("scales", O.parse_scales)),
+    "batch": OptionAxis(BUILD, _parsed("batch", O.parse_batch)),
+    "resolution": OptionAxis(BUILD, _parsed("resolution", O.parse_resolution)),
+    "input_shape": OptionAxis(BUILD, _parsed("input_shape", O.parse_input_shape), sep=";"),
+    "dtype": OptionAxis(BUILD, _parsed("dtype", O.parse_dtype)),
 }
 
 

@@ -87,7 +87,10 @@ def price(spec: ModelSpec, task: Task) -> dict:
     start = time.perf_counter()
     report, error = None, None
     try:
+        from acecost.target import validate
+
         target = loaded(spec).build(task.params, task.build)
+        validate(target)
         kwargs = dict(task.analysis)
         if "bits" in kwargs:
             kwargs["overrides"] = kwargs.pop("bits")

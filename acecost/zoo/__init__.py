@@ -77,10 +77,15 @@ def pokebnn(m: float, label: str | None = None, *, name: str | None = None) -> Z
     )
 
 
-def _resnet(variant: str, quant: tuple[int, int] | None) -> ZooModel:
+def _resnet(variant: str, quant: tuple[int, int] | None, float_ends: bool = False) -> ZooModel:
     if quant is None:
         text = "ResNet-50 v1.5, bfloat16"
         make = lambda: ResNet50(quant=None, dtype=jnp.bfloat16)  # noqa: E731
+    elif float_ends:
+        a, w = quant
+        text = (f"ResNet-50 v1.5, w{w}a{a} with the stem conv and classifier in bfloat16 "
+                f"(AQT's resnet50_w{w}_a{a}_fixed config)")
+        make = lambda: ResNet50(quant=quant, float_ends=True)  # noqa: E731
     else:
         a, w = quant
         text = f"ResNet-50 v1.5, every layer w{w}a{a}"
@@ -99,6 +104,8 @@ MODELS: dict[str, ZooModel] = {
         _resnet("w8a8", (8, 8)),
         _resnet("w4a4", (4, 4)),
         _resnet("w4a2", (2, 4)),
+        _resnet("w4a4-bf16ends", (4, 4), float_ends=True),
+        _resnet("w4a2-bf16ends", (2, 4), float_ends=True),
     )
 }
 

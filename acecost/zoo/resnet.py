@@ -4,7 +4,10 @@ v1.5 puts the down-sampling stride on the 3x3 conv of the bottleneck. With
 ``quant=(act_bits, weight_bits)`` every conv and the dense layer see a
 signed symmetric activation (one per-tensor scale) and a signed symmetric
 kernel (max|w| per output channel): the "all layers wXaY" setting whose ACE
-the metrics reference quotes.
+the metrics reference quotes. ``float_ends=True`` keeps the stem conv and
+the classifier unquantized in bfloat16, as AQT's ``resnet50_w4_a4_fixed``
+and ``resnet50_w4_a2_fixed`` configs do (they call these the most sensitive
+layers).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class ResNet50(nn.Module):
     num_classes: int = 1000
     quant: tuple[int, int] | None = None
     dtype: Any = None
+    #: stem conv and classifier unquantized, computed in bfloat16
+    float_ends: bool = False
 
     def _specs(self) -> tuple[QSpec | None, QSpec | None]:
         if self.quant is None:
@@ -45,11 +50,12 @@ class ResNet50(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"ResNet50 expects NHWC images, got shape {x.shape}")
         act, weight = self._specs()
-        x = Stem(act, weight, self.dtype, name="stem")(x, train=train)
+        ends = (None, None, jnp.bfloat16) if self.float_ends else (act, weight, self.dtype)
+        x = Stem(*ends, name="stem")(x, train=train)
         for i, (blocks, width) in enumerate(STAGES):
             stage = Stage(width, blocks, 1 if i == 0 else 2, act, weight, self.dtype, name=f"stage{i + 1}")
             x = stage(x, train=train)
-        return Head(self.num_classes, act, weight, self.dtype, name="head")(x)
+        return Head(self.num_classes, *ends, name="head")(x)
 
 
 def _batch_norm(train: bool, name: str, zero_scale: bool = False) -> nn.BatchNorm:

@@ -1,0 +1,80 @@
+"""The ``cond`` rule: which branch of a conditional is priced.
+
+See docs/design.md, "Branches": branches the index cannot select never
+run; among the rest ``cond="max"`` prices the costliest and
+``cond="quantized"`` the one whose outputs carry the fewest bits.
+"""
+from __future__ import annotations
+
+import math
+
+from acecost.bits.levels import ceil_log2, dtype_bits
+from acecost.bits.value import Value
+from acecost.higher_order import _outs, _unpack, higher_order
+from acecost.loops import _join
+from acecost.tally import Tally
+
+
+@higher_order("cond")
+def _cond(interp, eqn, ins, scope, tally, masks=()):
+    """Walk every branch; price the one that runs, or the one the mode picks.
+
+    Branches outside the proven range of the index never run (a constant
+    index leaves one). Among the rest, ``--cond max`` prices the costliest
+    and joins all their outputs; ``--cond quantized`` takes the branch whose
+    outputs carry the fewest bits (the quantizing side of a run-time switch)
+    and only its outputs flow on. A branch that is not taken adds nothing.
+    """
+    operands = ins[1:]
+    results = []
+    for i, branch in enumerate(eqn.params["branches"]):
+        jaxpr, consts = _unpack(branch)
+        child = Tally()
+        outs = interp.run(jaxpr, consts, operands, scope, child, masks[i] if masks else None)
+        results.append((child, outs))
+    live, why = _reachable(ins[0], len(results))
+    mode = interp.options.cond
+    if len(live) == 1:
+        (best,), mode = live, "constant"
+    elif mode == "quantized":
+        fewest = min(_output_bits(results[i][1]) for i in live)
+        ties = [i for i in live if _output_bits(results[i][1]) == fewest]
+        best = max(ties, key=lambda i: results[i][0].cost_key())
+        why = "its outputs carry the fewest bits" + (", then the highest cost" if len(ties) > 1 else "")
+    else:
+        best = max(live, key=lambda i: results[i][0].cost_key())
+        why = "the highest cost (ACE, then MACs)"
+    taken = [best] if mode != "max" else live
+    for i in taken:
+        tally.merge(results[i][0], costs=(i == best))
+    tally.branches.append({
+        "scope": scope or "top level", "chosen": best, "mode": mode, "reason": why,
+        "branches": [{"index": i, "macs": c.cost_key()[1], "ace": c.cost_key()[0],
+                      "elementwise_ops": c.cost_key()[2], "output_bits": _output_bits(outs),
+                      "can_run": i in live} for i, (c, outs) in enumerate(results)]})
+    joined = results[taken[0]][1]
+    for i in taken[1:]:
+        joined = [_join(a, b, scope) for a, b in zip(joined, results[i][1])]
+    return _outs(interp, eqn, joined)
+
+
+def _reachable(index: Value, n: int) -> tuple[list[int], str]:
+    """Branches the index can select (it is clamped to ``[0, n-1]``), and why."""
+    lv = index.levels
+    if lv.lo is None or lv.hi is None or lv.lo > lv.hi or not (lv.integral or lv.const):
+        return list(range(n)), ""
+    lo = min(max(math.ceil(lv.lo), 0), n - 1)
+    hi = min(max(math.floor(lv.hi), 0), n - 1)
+    if lo == hi:
+        return [lo], f"the index is always {lo}"
+    return list(range(lo, hi + 1)), ""
+
+
+def _output_bits(outs: list[Value]) -> int:
+    """Bits the outputs carry: elements x width (levels if proven, else storage)."""
+    total = 0
+    for v in outs:
+        lv = v.levels
+        width = ceil_log2(lv.count) if lv.known else dtype_bits(v.dtype)
+        total += v.size * width
+    return total

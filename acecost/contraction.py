@@ -1,0 +1,181 @@
+"""Pricing one contraction: its operands' widths, its layer name, its record.
+
+Kept apart from the walker (:mod:`acecost.interpret`), which hands every
+``dot_general`` / ``conv_general_dilated`` / ``ragged_dot`` here with the
+abstract values of its operands. Widths come from the operands' proven
+levels (:meth:`ContractionPricing.operand_bits`), names from the scope and
+the parameters read (:mod:`acecost.names`).
+"""
+from __future__ import annotations
+
+import re
+
+from acecost.bits.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
+from acecost.bits.value import Value, nontrivial_axes
+from acecost.cost.macs import MAC_RULES
+from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
+from acecost.report import OpRecord
+from acecost.scales import codes_bits, fold_scale
+from acecost.tally import Tally
+
+#: Source of an operand that is one value per row of the contraction.
+ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
+                     "value is factored out (an asymmetric zero-point correction)")
+
+
+def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
+    """Whether ``value`` is quantized and does not vary along any (non-trivial) contracting dim.
+
+    Such an operand is a per-row scale times a tensor of ones: one level. It
+    is what an asymmetric quantizer's zero-point correction
+    ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
+    A value with no level structure is left float even when it is constant
+    along the contraction: a broadcast float (the gradient of a global
+    average pool in a batch-1 weight gradient) is multiplied as written.
+    """
+    spread = contracting & nontrivial_axes(value.shape)
+    return value.levels.known and bool(spread) and not (value.vary & contracting)
+
+
+#: Path parts that wrap a quantized weight's codes rather than name a layer
+#: (Qwix ``WithAux.array`` / ``QArray.qvalue``, AQT ``Freezer`` ``frozen``).
+_CONTAINER_PARTS = {"array", "qvalue", "frozen"}
+
+
+def layer_of_param(path: str) -> str:
+    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too."""
+    parts = path.split("/")
+    while len(parts) > 1 and parts[-1] in _CONTAINER_PARTS:
+        parts.pop()
+    return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
+
+
+_REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)
+
+
+def exact_pattern(layer: str) -> str:
+    """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
+    return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
+
+
+def _braces(text: str) -> str:
+    """``text`` safe inside a ``str.format`` template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+
+class ContractionPricing:
+    """The contraction half of :class:`acecost.interpret.Interpreter` (a mixin: it uses its options)."""
+
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c=None) -> None:
+        prim = eqn.primitive.name
+        c = c or MAC_RULES[prim](eqn)
+        lhs, rhs = ins[0], ins[1]
+        origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
+        weight_is_lhs = bool(origin_l) and not origin_r
+        param = origin_r or origin_l or self.grad_params.get(id(eqn))
+        if param and (not scope or library_only(scope)):
+            layer = layer_of_param(param)  # e.g. Equinox: named by the attribute path
+        else:
+            layer = scope or self._unnamed_layer(prim)
+        lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
+        rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        if self.options.scales == "strict":
+            lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
+        if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
+            layer = f"{layer}/zero_point"
+        if weight_is_lhs:
+            (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        else:
+            (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        site = self.site(layer, einsum_spec(eqn))
+        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer))))
+        for pattern, a_bits, w_bits in self.options.overrides:
+            if any(pattern.search(n) for n in names):
+                why = f"override --bits {pattern.pattern}"
+                a = (a_bits, why, None) if a_bits is not None else a
+                w = (w_bits, why, None) if w_bits is not None else w
+        by_side = {act_side: a, w_side: w}
+        for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
+            b, src, reason = by_side[side]
+            if STORAGE_WIDTH in src:
+                tally.warnings.append(LayerText(site, self.phase, (
+                    f"{{name}}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
+                    f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
+                    f"2- or 3-bit weights frozen in int8), pass --bits '{{pattern}}=,N'.")))
+            if reason:
+                tally.warnings.append(LayerText(site, self.phase, (
+                    f"{{name}}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
+                    + _braces(reason) + ". Tag it with acecost.tag(x, bits=N) or pass --bits "
+                    "'{pattern}=A,W'.")))
+            if origin:
+                tally.use_param(origin, b)
+        tally.records.append(OpRecord(
+            name=layer, primitive=prim,
+            lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
+            out_shape=list(eqn.outvars[0].aval.shape),
+            bits_a=a[0], bits_w=w[0], bits_a_source=a[1], bits_w_source=w[1],
+            multiplier=1, macs=c.macs, ace=c.macs * a[0] * w[0],
+            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side, phase=self.phase, site=site))
+
+    def site(self, base: str, spec: str) -> Site:
+        """The next contraction's place in ``base``: ordinals in program order, per phase."""
+        counts = self._ordinals
+        nth = counts[base] = counts.get(base, 0) + 1
+        key = (base, spec)
+        nth_of_spec = counts[key] = counts.get(key, 0) + 1
+        return Site(base, spec, nth, nth_of_spec)
+
+    def naming_state(self):
+        """What numbers the next contractions: ordinals per scope, unnamed layers."""
+        return dict(self._ordinals), self._unnamed
+
+    def restore_naming(self, state) -> None:
+        self._ordinals, self._unnamed = dict(state[0]), state[1]
+
+    def start_phase(self, phase: str) -> None:
+        """Ordinals restart: the backward pass names its contractions on its own."""
+        self.phase = phase
+        self._ordinals = {}
+
+    def operand_bits(self, value: Value, contracting: frozenset[int]) -> tuple[int, str, str | None]:
+        """(bits, where they came from, why it fell back to float or None)."""
+        lv = value.levels
+        if lv.tag is not None:
+            return lv.tag, f"acecost.tag(bits={lv.tag})", None
+        if per_row_constant(value, contracting):
+            return 1, ZERO_POINT_SOURCE, None
+        if lv.known and not (lv.axes & contracting):
+            return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.flat is not None:  # the whole tensor's level set: the same along every dimension
+            held = f"integers in {describe_range(lv)}" if range_count(lv.lo, lv.hi) == lv.flat else lv.why
+            flat = ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", None
+            if not (lv.known and lv.scaled and self.options.scales == "codes" and lv.count < lv.flat):
+                return flat
+        if lv.known and lv.scaled and self.options.scales == "codes":
+            return codes_bits(value, contracting, "not counted (--scales codes)")
+        if lv.known:
+            reason = (f"its scale varies along contracting dimension(s) "
+                      f"{sorted(lv.axes & contracting)} ({lv.why})")
+        else:
+            reason = lv.why or "no proven level structure"
+        fb = self.options.float_bits
+        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
+        if fb == "dtype" and value.dtype.kind == "c":
+            width //= 2  # the real multiplies are on the real and imaginary parts
+        return width, f"float, no level structure ({reason})", reason
+
+    def _param_origin(self, value: Value) -> str | None:
+        """The parameter this operand essentially is (largest origin, not a scale)."""
+        origins = value.origins
+        if not origins:
+            return None
+        if len(origins) == 1:
+            (best,) = origins
+        else:
+            best = max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
+        return best if self.param_sizes.get(best, 0) >= value.size else None
+
+    def _unnamed_layer(self, prim: str) -> str:
+        self._unnamed += 1
+        return f"{prim}_{self._unnamed}"
