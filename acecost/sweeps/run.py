@@ -6,6 +6,8 @@ the first point is priced, so bad input costs a second and one error line.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -124,7 +126,8 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
     try:
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             executor.prestart(spec, len(points))
-        model = loaded(spec)  # imports the model here: a broken file fails before any point
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
+            model = loaded(spec)  # imports the model here: a broken file fails before any point
         names = space.names()
         kinds = classify(model, names)
         fixed_build, fixed_analysis = split_fixed(fixed or {})

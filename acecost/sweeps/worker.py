@@ -7,6 +7,8 @@ never stops a sweep.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,18 +91,21 @@ def price(spec: ModelSpec, task: Task) -> dict:
     try:
         from acecost.target import validate
 
-        target = loaded(spec).build(task.params, task.build)
-        validate(target)
-        kwargs = dict(task.analysis)
-        if "bits" in kwargs:
-            kwargs["overrides"] = kwargs.pop("bits")
-        result = analyze_target(target, **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not land in the table
+            target = loaded(spec).build(task.params, task.build)
+            validate(target)
+            kwargs = dict(task.analysis)
+            if "bits" in kwargs:
+                kwargs["overrides"] = kwargs.pop("bits")
+            result = analyze_target(target, **kwargs)
         result.meta["target"] = spec.label
         result.meta["params"] = dict(task.params)
         report = result.to_dict()
     except AcecostError as exc:
         error = str(exc)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the model's own code, reported per point
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the model's own code, reported per point
         text = str(exc).strip()
         error = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
     return {"index": task.index, "report": report, "error": error,
