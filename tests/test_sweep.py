@@ -387,3 +387,15 @@ def test_plot_joins_accuracies_on_parameter_columns(model, tmp_path):
     result = runner.invoke(main, ["plot", str(sweep_csv), "--accuracy-file", str(acc_csv), "--reference", "none",
                                   "--out", str(fig)])
     assert result.exit_code == 2 and "no parameter column" in result.output
+
+
+def test_what_the_model_prints_goes_to_stderr(model, tmp_path):
+    noisy = model.parent / "noisy.py"
+    noisy.write_text('print("hello at import")\n' + MLP.replace(
+        "def acecost_model(width=16, depth=1, batch=1):\n",
+        "def acecost_model(width=16, depth=1, batch=1):\n    print('building', width)\n"))
+    result = CliRunner().invoke(main, ["sweep", str(noisy), "--grid", "width=4,8", "--no-cache", "-j", "1",
+                                       "--sort", "macs"])
+    assert result.exit_code == 0, result.output
+    assert "hello" not in result.stdout and "building" not in result.stdout
+    assert "building 4" in result.stderr and "width" in result.stdout
