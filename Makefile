@@ -15,7 +15,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,aqt,qwix,equinox,corpus]"
+	$(BIN)/pip install --quiet -e ".[test,aqt,qwix,equinox,corpus,dask]"
 
 demo: install
 	$(BIN)/acecost analyze zoo:pokebnn-1.0x

@@ -22,7 +22,7 @@ _EXPORTS = {
     "Totals": "acecost.report", "tag": "acecost.tag", "Target": "acecost.target",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
@@ -30,6 +30,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from acecost.report import OpRecord, ParamRecord, Report, Totals
     from acecost.tag import tag
     from acecost.target import Target
+
+
+def sweep(model, grid=None, **kwargs):
+    """Price every point of a design space -> pandas.DataFrame (see :func:`acecost.sweeps.sweep`)."""
+    from acecost.sweeps import sweep as _sweep
+
+    return _sweep(model, grid, **kwargs)
 
 
 def __getattr__(name: str):

@@ -24,6 +24,7 @@ def main(ctx, debug):
     acecost check                       fail a build when a model exceeds its budget
     acecost diff base.json new.json     what changed between two analyses
     acecost plot ...                    accuracy-vs-cost Pareto plots
+    acecost sweep model.py --grid w=1,2 every point of a design space, cached, in parallel
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -31,9 +32,11 @@ def main(ctx, debug):
 
 def _register():
     from acecost.cli.analyze import analyze
+    from acecost.cli.sweep import sweep
     from acecost.cli.zoo import zoo
 
     main.add_command(analyze)
+    main.add_command(sweep)
     main.add_command(zoo)
     try:
         from acecost.cli.check import check

@@ -324,7 +324,9 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
     by their meta.target or file stem, or NAME=path.json) or targets to analyse
-    (model.py, pkg.mod:attr, zoo:NAME; NAME=target names one).
+    (model.py, pkg.mod:attr, zoo:NAME; NAME=target names one), or sweep tables
+    (.csv, .jsonl, .parquet from 'acecost sweep -o'), whose accuracies the
+    --accuracy-file gives in columns named after the sweep's parameters.
 
     \b
     acecost plot a.json b.json --accuracy-file results.csv
@@ -335,15 +337,10 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
              panels, reference, out, title)
 
 
-def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
-         reference, out, title) -> None:
-    from acecost.plot import ModelPoint, is_top1, plot_pareto, save, summarize
+def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
+    """One point per analysis JSON or target, with its accuracy by name."""
+    from acecost.plot import ModelPoint
 
-    keys = parse_panels(x, panels)
-    ref_name = (reference or "").strip().lower()
-    if ref_name not in ("pokebnn", "none"):
-        raise AcecostError(f"unknown --reference {reference!r}; use pokebnn or none")
-    check_out(out)
     parsed = parse_inputs(tuple(inputs))
     if accuracy_file is None and not accuracies:
         raise AcecostError("no accuracies: give --accuracy-file results.csv or --accuracy NAME=VALUE")
@@ -351,7 +348,23 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     acc = match_accuracies(parsed, from_file, parse_accuracy_options(tuple(accuracies)), accuracy_file)
 
     analyse_targets(parsed)
-    points = [ModelPoint.from_report(i.name, i.data, acc[i.name]) for i in parsed]
+    return [ModelPoint.from_report(i.name, i.data, acc[i.name]) for i in parsed]
+
+
+def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
+         reference, out, title) -> None:
+    from acecost.plot import is_top1, plot_pareto, save, summarize
+
+    keys = parse_panels(x, panels)
+    ref_name = (reference or "").strip().lower()
+    if ref_name not in ("pokebnn", "none"):
+        raise AcecostError(f"unknown --reference {reference!r}; use pokebnn or none")
+    check_out(out)
+    from acecost.sweeps.plotting import sweep_points
+
+    points = sweep_points(inputs, accuracy_file, accuracies, accuracy_column, warn)
+    if points is None:
+        points = _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column)
     for p in points:
         if not p.complete:
             warn(f"{p.name}: the analysis is incomplete (unsupported operations); its costs are lower bounds")

@@ -1,0 +1,174 @@
+"""``acecost sweep TARGET --grid NAME=V1,V2``: one row of costs per point of a design space."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from acecost.cli.common import stderr, target_options, user_errors
+
+COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
+                 "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
+                 "cached": "cached"}
+
+
+@click.command("sweep")
+@click.argument("target")
+@target_options
+@click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2,...",
+              help="An axis of the space (repeatable): a parameter of the model or an option such as "
+                   "float_bits, bits (values split on ';'), mode, batch.")
+@click.option("--space", "space_file", metavar="FILE", help="A TOML or JSON space: [grid] axes and/or [[points]].")
+@click.option("--sample", type=click.IntRange(1), metavar="N", help="Price N points drawn from the space.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--jobs", "-j", type=click.IntRange(1), metavar="N",
+              help="Processes pricing points (default: the CPU count).")
+@click.option("--executor", metavar="local|dask://HOST:PORT", help="Run the points on a Dask cluster.")
+@click.option("--no-cache", is_flag=True, help="Price every point, read and write no cache.")
+@click.option("--cache-dir", metavar="DIR",
+              help="Where point reports are kept [default: $ACECOST_CACHE_DIR or ~/.cache/acecost/sweep].")
+@click.option("--output", "-o", metavar="FILE", help="Write the table: .csv, .jsonl or .parquet.")
+@click.option("--sort", metavar="[-]COLUMN", help="Sort rows by a column; --sort=-COLUMN sorts descending.")
+@click.option("--pareto", is_flag=False, flag_value="ace,size_bits", default=None, metavar="[X,Y]",
+              help="Keep only points not dominated in X and Y (lower is better) [default pair: ace,size_bits].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table on stdout.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cache_dir, output, sort,
+          pareto, quiet, debug, entry, **options):
+    """Price every point of a design space of TARGET, cached and in parallel.
+
+    \b
+    acecost sweep model.py --grid width=0.5,0.75,1.0 --grid abits=1,2,4
+    acecost sweep zoo:pokebnn --grid width=0.5,1.0,2.0 -o pokebnn.csv
+    acecost sweep model.py --space space.toml --sample 100 --pareto
+
+    TARGET's acecost_model(**config) takes the parameters as keywords. A
+    failed point is a row with its error; the exit code is then 1.
+    """
+    from acecost.sweeps import table
+    from acecost.sweeps.cache import Cache
+    from acecost.sweeps.executors import make_executor
+    from acecost.sweeps.model import ModelSpec
+    from acecost.sweeps.run import run_sweep
+    from acecost.sweeps.space import make_space
+
+    with user_errors():
+        if output:
+            table.output_format(output)
+        space = make_space(grids, space_file)
+        columns = [*space.names(), *table.RESULT_COLUMNS]
+        sort_key = table.parse_sort(sort, columns)
+        pair = table.parse_pair(pareto, columns) if pareto else None
+        cache = None if no_cache else Cache(cache_dir)
+        runner = make_executor(executor, jobs)
+        progress = _Progress(quiet)
+        try:
+            outcome = run_sweep(ModelSpec.of(target, entry), space, fixed=options, sample=sample, seed=seed,
+                                executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance)
+        finally:
+            progress.stop()
+        df = outcome.df
+        if pair:
+            df = table.pareto(df, *pair)
+        df = table.sort(df, sort_key)
+        if output:
+            table.write(df, output)
+        shown = not quiet and (not output or sys.stdout.isatty())
+        if shown:
+            _print_table(df, outcome.parameters, target)
+    _summary(outcome, output, len(df) if pair else None, failures_shown=shown)
+    if outcome.failed:
+        raise click.exceptions.Exit(1)
+
+
+class _Progress:
+    """A progress bar on stderr while points complete (only on a terminal)."""
+
+    def __init__(self, quiet: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("pricing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=stderr, transient=True, disable=quiet or not stderr.is_terminal)
+        self.task = None
+
+    def start(self, total: int, cached: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("points", total=total, completed=cached)
+
+    def advance(self, result: dict) -> None:
+        self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _cell(name, value) -> str:
+    from acecost.render import human
+
+    if value is None or (not isinstance(value, str) and _isna(value)):
+        return ""
+    if name in ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops"):
+        return human(value)
+    if name == "seconds":
+        return f"{value:.2f}"
+    if name in ("complete", "cached"):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _isna(value) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _print_table(df, parameters, title) -> None:
+    """Compact enough for 80 columns: counts in k/M/G, a column only when it says something."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "warnings",
+             "seconds"]
+    if (df["complete"] == False).any():  # noqa: E712 - a nullable column
+        shown.append("complete")
+    if df["cached"].any():
+        shown.append("cached")
+    t = Table(title=f"{title}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for name in shown:
+        t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
+                     no_wrap=True)
+    failures = []
+    for rec in df.to_dict("records"):
+        cells = [_cell(n, rec[n]) for n in shown]
+        if rec["error"]:
+            cells[len(parameters)] = "failed"
+            failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
+        t.add_row(*cells, style="red" if rec["error"] else None)
+    console = Console()
+    console.print(t)
+    for line in failures:
+        console.print(f"[red]failed[/] {line}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
+
+
+def _summary(outcome, output, kept, failures_shown: bool) -> None:
+    n = len(outcome.df)
+    parts = [f"{n} point{'s' if n != 1 else ''}: {outcome.computed} priced ({outcome.executor}), {outcome.cached} from cache"]
+    if outcome.failed:
+        parts.append(f"{outcome.failed} failed")
+    if kept is not None:
+        parts.append(f"{kept} on the Pareto front")
+    line = ", ".join(parts) + f" in {outcome.seconds:.1f} s"
+    if output:
+        line += f"; wrote {output}"
+    click.echo(f"acecost: {line}", err=True)
+    if outcome.failed and not failures_shown:
+        first = outcome.df[outcome.df["error"].notna()].iloc[0]
+        where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters)
+        click.echo(f"acecost: first failure ({where}): {first['error']}", err=True)
+
+
+__all__ = ["sweep"]

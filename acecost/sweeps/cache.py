@@ -1,0 +1,169 @@
+"""Each point's report on disk, keyed by everything that can change it.
+
+The key hashes the model's source (the model file and the ``.py`` files it
+imports from its own directory, found by reading its ``import`` statements,
+so an edit to a helper module invalidates the points), the point's
+parameters and options, and the versions of acecost (and a digest of its
+own sources, so a development checkout never serves stale numbers), jax,
+jaxlib and flax. A failed point is not stored: it is tried again next time.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import inspect
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from acecost.errors import AcecostError
+
+#: Bump when the stored entry or the key material changes meaning.
+CACHE_FORMAT = 1
+ENV_VAR = "ACECOST_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$ACECOST_CACHE_DIR``, else ``$XDG_CACHE_HOME/acecost/sweep``, else ``~/.cache/acecost/sweep``."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "acecost" / "sweep"
+
+
+def local_sources(path: Path) -> list[Path]:
+    """The model file and the ``.py`` files under its directory that it imports, transitively."""
+    root = path.resolve().parent
+    seen: list[Path] = []
+    todo = [path.resolve()]
+    while todo:
+        p = todo.pop()
+        if p in seen or not p.is_file() or not p.is_relative_to(root):
+            continue
+        seen.append(p)
+        try:
+            tree = ast.parse(p.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue  # the import itself will report it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo.extend(_module_file(root, a.name.split(".")) for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = p.parent if node.level else root
+                for _ in range(max(node.level - 1, 0)):
+                    base = base.parent
+                mod = (node.module or "").split(".")
+                todo.append(_module_file(base, mod))
+                todo.extend(_module_file(base, [*mod, a.name]) for a in node.names)
+    return sorted(seen, key=lambda q: (q != path.resolve(), str(q)))
+
+
+def _module_file(base: Path, parts: list[str]):
+    """Files a dotted name may be under ``base``: ``a/b.py`` or the package ``a/b/__init__.py``."""
+    parts = [x for x in parts if x]
+    if not parts:
+        return base / "__init__.py"
+    target = base.joinpath(*parts)
+    if target.with_suffix(".py").is_file():
+        return target.with_suffix(".py")
+    return target / "__init__.py"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, str]:
+    """Versions that change numbers, and a digest of acecost's own sources."""
+    out = {}
+    for pkg in ("acecost", "jax", "jaxlib", "flax"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    here = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for p in sorted(here.rglob("*")):
+        if p.suffix in (".py", ".json", ".csv") and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(here)).encode())
+            h.update(p.read_bytes())
+    out["acecost_sources"] = h.hexdigest()
+    return out
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_identity(spec) -> Any:
+    """What identifies the model's code, or None when it cannot be known (no caching then)."""
+    if spec.fn is not None:
+        # a function of an importable module is known by that module's files; one from __main__
+        # (a notebook, a script) may read state its source does not show, so it is not cached
+        fn = spec.fn
+        if getattr(fn, "__module__", "__main__") == "__main__":
+            return None
+        try:
+            source = Path(inspect.getsourcefile(fn) or "")
+        except TypeError:
+            return None
+        if not source.is_file():
+            return None
+        return {"callable": f"{fn.__module__}.{fn.__qualname__}",
+                "files": {str(p): _digest(p.read_bytes()) for p in local_sources(source)}}
+    if spec.spec.startswith("zoo:"):
+        return {"zoo": spec.spec}
+    if spec.is_file:
+        root = Path(spec.spec).resolve().parent
+        return {"file": Path(spec.spec).name,
+                "files": {str(p.relative_to(root)): _digest(p.read_bytes()) for p in local_sources(Path(spec.spec))}}
+    import importlib.util
+
+    mod = spec.spec.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(mod)
+    except (ImportError, ValueError):
+        found = None
+    origin = Path(found.origin) if found is not None and found.origin else None
+    if origin is None or not origin.is_file():
+        return None
+    return {"module": spec.spec, "files": {str(p): _digest(p.read_bytes()) for p in local_sources(origin)}}
+
+
+def point_key(identity: Any, entry: str | None, params: dict, options: dict) -> str:
+    material = {"format": CACHE_FORMAT, "env": environment(), "model": identity, "entry": entry,
+                "params": params, "options": options}
+    return _digest(json.dumps(material, sort_keys=True, default=repr).encode())
+
+
+class Cache:
+    """A directory of ``<key[:2]>/<key>.json`` entries, written atomically."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.dir = Path(directory).expanduser() if directory else default_cache_dir()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AcecostError(f"cannot use cache directory {self.dir}: {exc.strerror or exc}") from None
+        if not os.access(self.dir, os.W_OK):
+            raise AcecostError(f"cannot use cache directory {self.dir}: permission denied")
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        try:
+            entry = json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and "report" in entry else None
+
+    def put(self, key: str, entry: dict) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(entry), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time next run

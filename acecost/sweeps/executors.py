@@ -1,0 +1,207 @@
+"""Where points run: this process, a local process pool, or a Dask cluster.
+
+Every executor takes the tasks left after the cache and yields each
+result as it completes. Local workers are started with ``spawn`` (jax is
+multithreaded; forking it is unsafe), import the model once each, and this
+process keeps pricing points beside them.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import multiprocessing.connection as mpc
+import os
+import pickle
+import socket
+from typing import Iterator
+from urllib.parse import urlparse
+
+from acecost.errors import AcecostError
+from acecost.sweeps import worker
+from acecost.sweeps.model import ModelSpec
+
+
+#: About what a spawned worker costs before its first point (importing jax, flax and the model)
+#: on a small machine: less work than this left is priced here rather than spread.
+STARTUP_SECONDS = 3.0
+#: Points a local worker holds at once: the next one is there when it finishes.
+PREFETCH = 2
+#: A space of this many points starts its workers at once, while this process imports the model.
+EAGER_POINTS = 32
+
+
+class InProcess:
+    """Price every point here, one after another."""
+
+    name = "in-process"
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        for task in tasks:
+            yield worker.price(spec, task)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """``jobs - 1`` spawned worker processes plus this one.
+
+    This process prices the first points alone; workers start once the
+    points left would take longer here than :data:`STARTUP_SECONDS`, so a
+    space of a few cheap points never pays for starting processes.
+    """
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.name = f"{jobs} processes"
+        self.procs: list[_Worker] = []
+
+    def prestart(self, spec: ModelSpec, points: int) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs."""
+        if points >= EAGER_POINTS and _picklable(spec):
+            self.procs = [_Worker(spec) for _ in range(min(self.jobs - 1, points - 1))]
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        pending = collections.deque(tasks)
+        workers = min(self.jobs - 1, len(tasks) - 1) if _picklable(spec) else 0
+        times: list[float] = []
+        # price here until the work left is worth starting processes for
+        while pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
+                                              or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
+            result = worker.price(spec, pending.popleft())
+            times.append(result["seconds"])
+            yield result
+        if not pending:
+            return
+        procs = self.procs = self.procs or [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
+        try:
+            while pending or any(w.tasks for w in procs):
+                for w in procs:  # collect results; keep each ready worker PREFETCH points deep
+                    yield from w.poll()
+                    while w.ready and pending and len(w.tasks) < PREFETCH:
+                        w.send(pending.pop())
+                if pending:  # this process takes points from the front, the workers from the back
+                    yield worker.price(spec, pending.popleft())
+                elif any(w.tasks for w in procs):
+                    mpc.wait([w.conn for w in procs if w.tasks], timeout=1.0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for w in self.procs:
+            w.stop()
+        self.procs = []
+
+
+def _picklable(spec: ModelSpec) -> bool:
+    """A function defined inside another cannot reach a worker: it is then priced here."""
+    try:
+        pickle.dumps(spec)
+    except Exception:  # noqa: BLE001 - pickle raises several kinds
+        return False
+    return True
+
+
+class _Worker:
+    """One spawned process: says when it is ready, then prices the points it is sent, in order.
+
+    Points are sent only once it is ready, so none waits behind a worker
+    still importing jax; it holds up to PREFETCH of them so it never idles
+    while this process is busy with a point of its own.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker.serve, args=(child, spec), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.tasks: dict[int, worker.Task] = {}
+
+    def send(self, task: worker.Task) -> None:
+        self.tasks[task.index] = task
+        self.conn.send(task)
+
+    def poll(self) -> list[dict]:
+        """The results that have arrived; a dead worker's points come back as error rows."""
+        out = []
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message == "ready":
+                    self.ready = True
+                else:
+                    self.tasks.pop(message["index"], None)
+                    out.append(message)
+        except (EOFError, OSError):
+            if self.ready or self.tasks:
+                self.ready = False
+                out.extend({"index": i, "report": None, "seconds": 0.0,
+                            "error": f"the worker process died pricing this point (exit code {self.proc.exitcode})"}
+                           for i in self.tasks)
+                self.tasks.clear()
+        return out
+
+    def stop(self) -> None:
+        """End it now: it holds nothing to save (results and the cache live here), and a
+        process that has imported jax takes about a second to exit politely."""
+        self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+
+
+class DaskCluster:
+    """Hand the points to an existing Dask scheduler; each worker imports the model once."""
+
+    def __init__(self, address: str, timeout: float = 5.0):
+        try:
+            import distributed
+        except ImportError:
+            raise AcecostError("--executor dask:// needs the Dask client: pip install 'acecost[dask]'") from None
+        url = urlparse(address)
+        if not url.hostname or not url.port:
+            raise AcecostError(f"bad executor address {address!r}: expected dask://HOST:PORT")
+        self.address = address
+        try:
+            socket.create_connection((url.hostname, url.port), timeout=timeout).close()  # refused: say so now
+            self.client = distributed.Client(f"tcp://{url.hostname}:{url.port}", timeout=timeout,
+                                             set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise AcecostError(f"cannot reach the Dask scheduler at {address}: "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") \
+                from None
+        self.name = f"Dask at {address}"
+
+    def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
+        import distributed
+
+        shipped = spec.shipped()
+        futures = [self.client.submit(worker.price, shipped, t, pure=False) for t in tasks]
+        index = {f.key: t.index for f, t in zip(futures, tasks)}
+        try:
+            for f in distributed.as_completed(futures, loop=self.client.loop):
+                try:
+                    yield f.result()
+                except Exception as exc:  # noqa: BLE001 - a worker lost, a task that could not run
+                    yield {"index": index[f.key], "report": None, "seconds": 0.0,
+                           "error": f"the Dask task failed: {type(exc).__name__}: {str(exc).strip()[:200]}"}
+        finally:
+            for f in futures:
+                f.release()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def make_executor(executor: str | None, jobs: int | None):
+    """The executor named by ``--executor`` (default: local, ``--jobs`` processes)."""
+    if executor in (None, "", "local"):
+        jobs = jobs or os.cpu_count() or 1
+        if jobs < 1:
+            raise AcecostError(f"--jobs must be >= 1, got {jobs}")
+        return InProcess() if jobs == 1 else LocalPool(jobs)
+    scheme = urlparse(executor).scheme
+    if scheme in ("dask", "tcp"):
+        return DaskCluster(executor)
+    raise AcecostError(f"unknown executor {executor!r}: use 'local' or dask://HOST:PORT")

@@ -1,0 +1,88 @@
+"""Sweep tables as ``acecost plot`` inputs: accuracies joined on the parameter columns.
+
+The accuracy file has one row per trained point, keyed by the sweep's own
+parameter columns (``width,abits,top1``), so nobody has to invent a name
+per point. Points with no accuracy are left out (and counted in a
+warning); a point is named by its parameters, ``width=0.5 abits=2``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+from acecost.errors import AcecostError
+from acecost.sweeps import table
+
+
+def is_sweep_table(arg: str) -> bool:
+    return Path(arg).suffix.lower() in table.FORMATS
+
+
+def sweep_points(inputs, accuracy_file: str | None, accuracies, accuracy_column: str,
+                 warn: Callable[[str], None]):
+    """The plot points of the sweep tables among ``inputs``; None when there are none."""
+    tables = [i for i in inputs if is_sweep_table(i)]
+    if not tables:
+        return None
+    if len(tables) != len(inputs):
+        raise AcecostError("plot either sweep tables or analyses, not both in one figure")
+    if accuracies:
+        raise AcecostError("a sweep table takes its accuracies from --accuracy-file, joined on its parameter columns")
+    if accuracy_file is None:
+        raise AcecostError("no accuracies: give --accuracy-file with the sweep's parameter columns and "
+                           f"{accuracy_column!r}")
+    acc = _read_accuracies(accuracy_file)
+    if accuracy_column not in acc.columns:
+        raise AcecostError(f"{accuracy_file}: no column {accuracy_column!r} (columns: {', '.join(acc.columns)}); "
+                           "choose one with --accuracy-column")
+    from acecost.plot import ModelPoint
+
+    points = []
+    for path in tables:
+        df = table.read(path)
+        params = df.attrs["parameters"]
+        keys = [c for c in params if c in acc.columns]
+        if not keys:
+            raise AcecostError(f"{accuracy_file} has no parameter column of {path} ({', '.join(params)}); "
+                               f"give one row per point with those columns and {accuracy_column!r}")
+        if acc.duplicated(keys).any():
+            raise AcecostError(f"{accuracy_file}: two rows for the same {', '.join(keys)}")
+        ok = df[df["error"].isna()]
+        try:
+            joined = ok.merge(acc[[*keys, accuracy_column]], on=keys, how="inner", suffixes=("", "_accuracy"))
+        except (ValueError, TypeError) as exc:
+            raise AcecostError(f"cannot join {accuracy_file} to {path} on {', '.join(keys)}: {exc}") from None
+        column = accuracy_column if accuracy_column not in df.columns else f"{accuracy_column}_accuracy"
+        prefix = f"{Path(path).stem}: " if len(tables) > 1 else ""
+        warn(f"{len(joined)} of {len(df)} sweep points have an accuracy in {accuracy_file} "
+             f"(joined on {', '.join(keys)})")
+        for rec in joined.to_dict("records"):
+            name = prefix + " ".join(f"{p}={rec[p]}" for p in params)
+            totals = {k: rec[k] for k in table.TOTALS if k in rec}
+            totals["complete"] = bool(totals.get("complete", True))
+            points.append(ModelPoint.from_report(name, totals,
+                                                 _accuracy(rec[column], f"{accuracy_file} ({name})")))
+    if not points:
+        raise AcecostError(f"no sweep point has an accuracy in {accuracy_file}")
+    return points
+
+
+def _accuracy(raw, where: str) -> float:
+    text = str(raw).strip()
+    try:
+        value = float(text[:-1] if text.endswith("%") else text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise AcecostError(f"{where}: accuracy {text!r} is not a finite number")
+    return value
+
+
+def _read_accuracies(path: str):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise AcecostError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None

@@ -1,0 +1,164 @@
+"""Run a sweep: check every point, serve what the cache has, price the rest.
+
+Everything a user can get wrong (a parameter the model does not take, an
+option value, the output path, the executor address) is checked before
+the first point is priced, so bad input costs a second and one error line.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from acecost.errors import AcecostError
+from acecost.sweeps import table
+from acecost.sweeps.cache import Cache, model_identity, point_key
+from acecost.sweeps.model import LoadedModel, ModelSpec
+from acecost.sweeps.space import ANALYSIS, BUILD, OPTION_AXES, Space, option_name
+from acecost.sweeps.worker import Task, loaded
+
+#: Analysis options every point has unless given (so the cache key names them).
+ANALYSIS_DEFAULTS = {"float_bits": 16, "mode": "inference", "cond": "max", "scales": "strict"}
+#: Build options and the kinds of model that use them.
+BUILD_USERS = {"resolution": ("family", "zoo"), "batch": ("family", "zoo"),
+               "input_shape": ("linen", "discover"), "dtype": ("linen", "discover")}
+
+
+@dataclass
+class Outcome:
+    """What a sweep did: the table, and how many points were computed, cached and failed."""
+
+    df: Any
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    executor: str = ""
+    parameters: list[str] = field(default_factory=list)
+
+
+def split_fixed(fixed: dict) -> tuple[dict, dict]:
+    """Options that hold for every point -> (build, analysis); None means 'not given'."""
+    build, analysis = dict(), dict(ANALYSIS_DEFAULTS)
+    for name, value in fixed.items():
+        name = option_name(name)
+        if value is None or value == ():
+            continue
+        axis = OPTION_AXES.get(name)
+        if name == "bits":
+            value = list(value) if isinstance(value, (list, tuple)) else [value]
+        elif axis is not None:
+            value = _checked(axis, name, value)
+        (build if (axis.stage if axis else ANALYSIS) == BUILD else analysis)[name] = value
+    return build, analysis
+
+
+def _checked(axis, name, value):
+    return axis.check(value)  # its error names the option and the value
+
+
+def classify(model: LoadedModel, names: list[str]) -> dict[str, str]:
+    """Each axis name -> 'param' or 'option'; an unknown name is an error."""
+    accepted = model.parameters()
+    out = {}
+    for name in names:
+        if accepted is None or name in accepted:
+            out[name] = "param"
+        elif option_name(name) in OPTION_AXES:
+            out[name] = "option"
+        else:
+            takes = f"takes {', '.join(accepted)}" if accepted else "takes no parameters"
+            hint = ""
+            if model.kind == "zoo":
+                hint = f" (the families {', '.join('zoo:' + f for f in _families())} take parameters)"
+            raise AcecostError(f"unknown parameter {name!r}: {model.label} {takes}{hint}; options that can "
+                               f"vary: {', '.join(OPTION_AXES)}")
+    table.check_columns(names)
+    return out
+
+
+def _families():
+    from acecost.sweeps.model import ZOO_FAMILIES
+
+    return list(ZOO_FAMILIES)
+
+
+def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build: dict,
+               fixed_analysis: dict) -> list[Task]:
+    tasks = []
+    for i, point in enumerate(points):
+        params, build, analysis = {}, dict(fixed_build), dict(fixed_analysis)
+        for name, value in point.items():
+            if kinds[name] == "param":
+                params[name] = value
+                continue
+            opt = option_name(name)
+            axis = OPTION_AXES[opt]
+            value = _checked(axis, name, value)
+            if opt == "bits":
+                analysis["bits"] = [*analysis.get("bits", []), *([value] if isinstance(value, str) else value)]
+            else:
+                (build if axis.stage == BUILD else analysis)[opt] = value
+        for name in build:
+            if model.kind not in BUILD_USERS.get(name, ()):
+                raise AcecostError(f"{name} does not apply to {model.label}: "
+                                   + ("make it a parameter of the model" if model.kind == "fn" else
+                                      "it applies to " + ("zoo models" if name in ("resolution", "batch")
+                                                          else "Flax Modules")))
+        tasks.append(Task(i, params, build, analysis))
+    return tasks
+
+
+def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sample: int | None = None,
+              seed: int = 0, executor=None, cache: Cache | None = None,
+              on_start: Callable[[int, int], None] | None = None,
+              on_result: Callable[[dict], None] | None = None) -> Outcome:
+    """Price the points of ``space`` for ``spec``; see :func:`acecost.sweep` for the options."""
+    from acecost.sweeps.executors import make_executor
+
+    start = time.perf_counter()
+    points = list(space.iter_points(sample, seed))
+    if executor is None or isinstance(executor, (str, int)):
+        executor = make_executor(executor if isinstance(executor, str) else None,
+                                 executor if isinstance(executor, int) else None)
+    try:
+        if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
+            executor.prestart(spec, len(points))
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
+            model = loaded(spec)  # imports the model here: a broken file fails before any point
+        names = space.names()
+        kinds = classify(model, names)
+        fixed_build, fixed_analysis = split_fixed(fixed or {})
+        tasks = make_tasks(model, points, kinds, fixed_build, fixed_analysis)
+        identity = model_identity(spec) if cache is not None else None
+        results: dict[int, tuple[dict, bool]] = {}
+        keys: dict[int, str] = {}
+        todo = []
+        for task in tasks:
+            if identity is not None:
+                keys[task.index] = point_key(identity, spec.entry, task.params,
+                                             {"build": task.build, "analysis": task.analysis})
+                hit = cache.get(keys[task.index])
+                if hit is not None:
+                    results[task.index] = (hit, True)
+                    continue
+            todo.append(task)
+        if on_start:
+            on_start(len(tasks), len(tasks) - len(todo))
+        for result in executor.run(spec, todo):
+            i = result["index"]
+            results[i] = (result, False)
+            if result["error"] is None and i in keys:
+                cache.put(keys[i], {"report": result["report"], "seconds": result["seconds"], "error": None})
+            if on_result:
+                on_result(result)
+    finally:
+        executor.close()
+    rows = [table.row(points[i], *results[i]) for i in range(len(points))]
+    df = table.frame(rows, names)
+    failed = int(df["error"].notna().sum())
+    return Outcome(df, computed=len(todo), cached=len(tasks) - len(todo), failed=failed,
+                   seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
+                   parameters=names)
