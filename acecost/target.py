@@ -257,6 +257,10 @@ def validate(target: Target) -> None:
             where = jax.tree_util.keystr(path) or "an argument"
             raise TargetError(f"{target.name or 'target'}: argument {where} has a symbolic shape {tuple(shape)}; "
                               "acecost counts concrete shapes: give every dimension a number")
+        if any(operator.index(d) < 0 for d in shape):
+            where = jax.tree_util.keystr(path) or "an argument"
+            raise TargetError(f"{target.name or 'target'}: argument {where} has a negative dimension "
+                              f"{tuple(shape)}")
 
 
 def _concrete(dim) -> bool:

@@ -108,8 +108,14 @@ def trace(fn, args):
     """The closed jaxpr of ``fn(*args)`` on abstract values."""
     if not callable(fn):
         raise TargetError(f"the target is not callable (got {type(fn).__name__})")
+    abstract = abstractify(args)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(abstract):
+        shape = getattr(leaf, "shape", ())
+        if any(isinstance(d, int) and d < 0 for d in shape):  # jax traces these, into negative costs
+            raise TargetError(f"argument {jax.tree_util.keystr(path) or '0'} has a negative dimension "
+                              f"{tuple(shape)}")
     try:
-        return jax.make_jaxpr(fn)(*abstractify(args))
+        return jax.make_jaxpr(fn)(*abstract)
     except TargetError:
         raise
     except Exception as exc:  # the user's model raised while being traced

@@ -88,6 +88,9 @@ MODELS: dict[str, str | bytes] = {
     "sym.py": "import jax, jax.numpy as jnp\nfrom jax import export\n"
               "def acecost_model():\n    b, = export.symbolic_shape('b')\n"
               f"    return (lambda w, x: x @ w), ({_SDS}((4, 3), jnp.float32), {_SDS}((b, 4), jnp.float32))\n",
+    "negdim.py": "import jax, jax.numpy as jnp\n"
+                 f"def acecost_model():\n    return (lambda w, x: x @ w), ({_SDS}((32, -1), jnp.float32), "
+                 f"{_SDS}((1, 32), jnp.float32))\n",
     "argnums.py": f"import jax, jax.numpy as jnp, acecost\ndef acecost_model():\n"
                   f"    fn, args = {PAIR}\n    return acecost.Target(fn, args, params_argnums=(5,))\n",
     "argnums_neg.py": f"import jax, jax.numpy as jnp, acecost\ndef acecost_model():\n"
@@ -408,8 +411,9 @@ CASES += [
 ]
 for name in ("binary", "latin1", "syntax", "raises_import", "raises_build", "missing_import", "triple",
              "noncallable", "returns_int", "pair_noncallable", "takes_args", "empty", "sym", "argnums",
-             "argnums_neg"):
+             "argnums_neg", "negdim"):
     frag = {"triple": "3-tuple", "sym": "symbolic", "argnums": "params_argnums", "argnums_neg": "params_argnums",
+            "negdim": "negative dimension",
             "noncallable": "int", "takes_args": "takes arguments", "empty": "no entry point"}.get(name)
     CASES.append(err(f"model-{name}", ["analyze", f"{M}/{name}.py"], frag))
 CASES.append(err("check-model-triple", ["check", f"{M}/triple.py", "--format", "json"], "3-tuple", out="json"))
