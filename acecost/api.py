@@ -312,7 +312,7 @@ def _render(warning, by_site) -> str:
     """A warning's text; one about a contraction names it as the report does."""
     if not isinstance(warning, LayerText):
         return warning
-    name = by_site.get((warning.phase, warning.site), warning.site.base)
+    name = by_site.get(id(warning.site), warning.site.base)
     return warning.template.format(name=name, pattern=exact_pattern(name))
 
 
@@ -324,7 +324,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
     by_site = {}
     for r, layer in zip(records, final):
         if r.site is not None:
-            by_site[(r.phase, r.site)] = layer
+            by_site[id(r.site)] = layer  # each record's Site is its own object (a replay makes new ones)
         r.name = layer
     params, unused = [], []
     for leaf in leaves:

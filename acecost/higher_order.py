@@ -45,6 +45,10 @@ _COMBINER_EQNS = {**{name: 1 for name in COUNTED_PRIMITIVES if name.startswith("
                   "scatter": 0, "reduce_window": 1}
 
 
+#: Primitives that never carry a sub-jaxpr to walk: the walker prices them directly.
+PLAIN = _COUNTED - frozenset(_COMBINER_EQNS)
+
+
 def call_rule(eqn) -> HigherOrderRule | None:
     name = eqn.primitive.name
     rule = HIGHER_ORDER.get(name)

@@ -83,9 +83,15 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
     A weight times a scale made from it is still that weight; an activation
     times a batch-norm scale is not the batch-norm parameter.
     """
-    if any(not v.origins and not v.levels.const for v in ins):
-        return frozenset()
-    return frozenset().union(*(v.origins for v in ins))
+    for v in ins:  # runs for most equations: plain loops, no generators
+        if not v.origins and not v.levels.const:
+            return _NO_ORIGINS
+    if len(ins) == 1:
+        return ins[0].origins
+    return frozenset().union(*[v.origins for v in ins])
+
+
+_NO_ORIGINS: frozenset[str] = frozenset()
 
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
@@ -212,7 +218,7 @@ class Interpreter(ContractionPricing):
         priced nor given values. An output that is not used, and an input of a
         live equation that the equation does not read, get a placeholder.
         """
-        from acecost.higher_order import call_rule
+        from acecost.higher_order import PLAIN, call_rule
 
         live = self.liveness.of(jaxpr, used)
         env: dict = {}
@@ -220,7 +226,9 @@ class Interpreter(ContractionPricing):
             env[var] = self.constant(val, var.aval)
         for var, val in zip(jaxpr.invars, args):
             env[var] = self.rebind(val, var.aval)
-        scopes = self._scopes
+        scopes = self._scopes.get(scope)
+        if scopes is None:
+            scopes = self._scopes[scope] = {}
         literal = self.literal
         for eqn, masks in zip(jaxpr.eqns, live.eqns):
             if masks is None:
@@ -230,11 +238,12 @@ class Interpreter(ContractionPricing):
             except KeyError:  # an input the equation does not read was computed by dead code
                 ins = [self.read(env, v) for v in eqn.invars]
             stack = eqn.source_info.name_stack
-            escope = scopes.get((scope, id(stack)))
+            escope = scopes.get(id(stack))
             if escope is None:  # name stacks are shared objects of the (live) jaxpr
-                escope = scopes[(scope, id(stack))] = join_scope(scope, clean_scope(stack))
-            handler = call_rule(eqn)
-            if handler is not None:
+                escope = scopes[id(stack)] = join_scope(scope, clean_scope(stack))
+            if eqn.primitive.name in PLAIN:  # the common case: no sub-jaxpr to look for
+                outs = self.first_order(eqn, ins, escope, tally)
+            elif (handler := call_rule(eqn)) is not None:
                 outs = handler(self, eqn, ins, escope, tally, masks)
             else:
                 outs = self.first_order(eqn, ins, escope, tally)
@@ -272,11 +281,12 @@ class Interpreter(ContractionPricing):
     def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
-        if not outvars:  # jax.debug.print / callback: an effect, no value
+        n_out = len(outvars)
+        if not n_out:  # jax.debug.print / callback: an effect, no value
             return []
-        if len(outvars) > 1 and name in _IDENTITY_EACH and len(ins) == len(outvars):
+        if n_out > 1 and name in _IDENTITY_EACH and len(ins) == n_out:
             return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
-        out_shape = tuple(outvars[0].aval.shape) if hasattr(outvars[0].aval, "shape") else ()
+        out_shape = getattr(outvars[0].aval, "shape", ())  # a tuple; tokens have none
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:
             # the result is a value seen before (a straight-through estimator's forward value)
@@ -314,7 +324,7 @@ class Interpreter(ContractionPricing):
         outs = []
         # a rule may state each output's levels (a list), or one for all
         for var, lv in zip(outvars, base if type(base) is list else
-                           ((base,) if len(outvars) == 1 else repeat(base))):
+                           ((base,) if n_out == 1 else repeat(base))):
             aval = var.aval
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))

@@ -30,8 +30,6 @@ class Live(NamedTuple):
     #: per equation: None if dead, else the masks of its sub-jaxprs' used outputs
     #: (in the order of ``sub_jaxprs``), or () for a first-order equation
     eqns: list
-    #: per equation: which of its outputs are used (None if dead)
-    used_outs: list
     #: per input variable: whether the jaxpr reads it
     used_inputs: Mask
 
@@ -76,7 +74,6 @@ class Liveness:
         eqns = jaxpr.eqns
         n = len(eqns)
         eqn_masks: list = [None] * n
-        eqn_used: list = [None] * n
         rules, add = USED_INPUTS, needed.add
         for i in range(n - 1, -1, -1):
             eqn = eqns[i]
@@ -90,7 +87,6 @@ class Liveness:
                 if True not in outs and not eqn.effects:
                     continue
             rule = rules.get(eqn.primitive.name)
-            eqn_used[i] = outs
             if rule is None:
                 eqn_masks[i] = ()
                 for v in eqn.invars:
@@ -101,7 +97,7 @@ class Liveness:
                 for v, u in zip(eqn.invars, used_in):
                     if u and type(v) is not Literal:
                         add(v)
-        return Live(eqn_masks, eqn_used, tuple(v in needed for v in jaxpr.invars))
+        return Live(eqn_masks, tuple(v in needed for v in jaxpr.invars))
 
 
 @used_rule("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint", "custom_jvp_call",

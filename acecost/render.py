@@ -79,10 +79,11 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
     total_ace = report.totals.ace or 1
     cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
               f"{100 * row.ace / total_ace:.1f}"] for row in rows]
-    # names come from the user's model: printed as written, never read as rich markup
-    title = Text(title) if title is not None else None
+    # names come from the user's model: printed as written, never read as rich markup, and
+    # on a line of its own: a table's title would wrap to the table's width, cutting a long path
+    heading = [Text(title, overflow="fold")] if title is not None else []
     headers = ["Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%"]
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
     # numbers are never cut: every column but the layer name is as wide as its widest cell;
     # long layer names wrap instead
     table.add_column("Layer", overflow="fold", ratio=1, min_width=12)
@@ -91,7 +92,7 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
         table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=width)
     for c in cells:
         table.add_row(*(Text(x) for x in c))
-    return Group(table, totals_panel(report), *warnings_panel(report, max_warnings))
+    return Group(*heading, table, totals_panel(report), *warnings_panel(report, max_warnings))
 
 
 def totals_panel(report: Report) -> Panel:

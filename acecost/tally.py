@@ -45,9 +45,12 @@ class Tally:
 
         ``sites`` renumbers the child's contractions (a replayed call's are new ones).
         """
+        renamed: dict = {}  # id(old site) -> new site, for a replay's warnings
         if costs:
             for r in child.records:
-                site = r.site if sites is None or r.site is None else sites(r.site.base, r.site.spec)
+                site = r.site
+                if sites is not None and site is not None:
+                    site = renamed[id(r.site)] = sites(site.base, site.spec)
                 self.records.append(replace(
                     r, multiplier=r.multiplier * factor, macs=r.macs * factor, ace=r.ace * factor,
                     per_iteration=r.per_iteration or per_iteration, site=site))
@@ -62,5 +65,9 @@ class Tally:
             self.unsupported[prim]["count"] += entry["count"] * (factor if costs else 1)
         for path, bits in child.param_bits.items():
             self.use_param(path, bits)
-        self.warnings.extend(child.warnings)
+        if renamed:  # a warning about a contraction follows it to its new name
+            self.warnings.extend(w._replace(site=renamed.get(id(w.site), w.site)) if type(w) is not str else w
+                                 for w in child.warnings)
+        else:
+            self.warnings.extend(child.warnings)
         self.incomplete.extend(child.incomplete)

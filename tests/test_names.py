@@ -158,3 +158,20 @@ def test_names_in_a_loop_do_not_depend_on_how_often_its_body_was_walked():
                           jax.ShapeDtypeStruct((8, 8), jnp.float32), params_argnums=())
     assert [r.name for r in rep.layers] == ["dot_general_1", "dot_general_2"]
     assert rep.totals.macs == 4 * 2 * (2 * 8 * 8)
+
+
+def test_a_replayed_call_warns_under_its_own_name():
+    # the same jitted layer applied twice in one scope: the second call is a replay
+    @jax.jit
+    def layer(x, w):
+        return x @ w
+
+    def f(x, w):
+        return layer(x, w) + layer(x, w)  # the same abstract inputs: the second call is replayed
+
+    rep = acecost.analyze(f, jax.ShapeDtypeStruct((2, 8), jnp.float32),
+                          jax.ShapeDtypeStruct((8, 8), jnp.float32), params_argnums=())
+    names = [r.name for r in rep.layers]
+    assert len(set(names)) == 2
+    for name in names:  # each contraction's float fallback is reported under its own name
+        assert any(w.startswith(f"{name}: lhs operand") for w in rep.warnings), (name, rep.warnings)
