@@ -313,7 +313,7 @@ def _render(warning, by_site) -> str:
     if not isinstance(warning, LayerText):
         return warning
     name = by_site.get(id(warning.site), warning.site.base)
-    return warning.template.format(name=name, pattern=exact_pattern(name))
+    return name + warning.body + exact_pattern(name) + warning.tail
 
 
 def build_report(tally: Tally, leaves, options: Options, name: str | None,

@@ -60,11 +60,6 @@ def exact_pattern(layer: str) -> str:
     return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
 
 
-def _braces(text: str) -> str:
-    """``text`` safe inside a ``str.format`` template."""
-    return text.replace("{", "{{").replace("}", "}}") if "{" in text or "}" in text else text
-
-
 
 class ContractionPricing:
     """The contraction half of :class:`acecost.interpret.Interpreter` (a mixin: it uses its options)."""
@@ -102,15 +97,16 @@ class ContractionPricing:
         for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
             b, src, reason = by_side[side]
             if STORAGE_WIDTH in src:
-                tally.warnings.append(LayerText(site, self.phase, (
-                    f"{{name}}: {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
+                tally.warnings.append(LayerText(
+                    site, self.phase,
+                    f": {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
                     f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
-                    f"2- or 3-bit weights frozen in int8), pass --bits '{{pattern}}=,N'.")))
+                    f"2- or 3-bit weights frozen in int8), pass --bits '", "=,N'."))
             if reason:
-                tally.warnings.append(LayerText(site, self.phase, (
-                    f"{{name}}: {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: "
-                    + _braces(reason) + ". Tag it with acecost.tag(x, bits=N) or pass --bits "
-                    "'{pattern}=A,W'.")))
+                tally.warnings.append(LayerText(
+                    site, self.phase,
+                    f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
+                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'."))
             if origin:
                 tally.use_param(origin, b)
         tally.records.append(OpRecord(

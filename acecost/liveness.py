@@ -72,31 +72,33 @@ class Liveness:
     def _compute(self, jaxpr: Jaxpr, used: Mask) -> Live:
         needed = {v for v, u in zip(jaxpr.outvars, used) if u and type(v) is not Literal}
         eqns = jaxpr.eqns
-        n = len(eqns)
-        eqn_masks: list = [None] * n
-        rules, add = USED_INPUTS, needed.add
-        for i in range(n - 1, -1, -1):
-            eqn = eqns[i]
+        eqn_masks: list = []  # built backwards, reversed at the end
+        push, add, rules = eqn_masks.append, needed.add, USED_INPUTS
+        for eqn in reversed(eqns):
             outvars = eqn.outvars
             if len(outvars) == 1:  # most equations: no tuple to build unless live
                 if outvars[0] not in needed and not eqn.effects:
+                    push(None)
                     continue
                 outs = _ONE
             else:
                 outs = tuple([v in needed for v in outvars])
                 if True not in outs and not eqn.effects:
+                    push(None)
                     continue
             rule = rules.get(eqn.primitive.name)
             if rule is None:
-                eqn_masks[i] = ()
+                push(())
                 for v in eqn.invars:
                     if type(v) is not Literal:
                         add(v)
             else:
-                used_in, eqn_masks[i] = rule(self, eqn, outs)
+                used_in, masks = rule(self, eqn, outs)
+                push(masks)
                 for v, u in zip(eqn.invars, used_in):
                     if u and type(v) is not Literal:
                         add(v)
+        eqn_masks.reverse()
         return Live(eqn_masks, tuple(v in needed for v in jaxpr.invars))
 
 

@@ -167,13 +167,14 @@ def distinct_names(records, base_of) -> list[str]:
 class LayerText(NamedTuple):
     """A warning about one contraction, written once its final name is known.
 
-    ``template`` has ``{name}`` and ``{pattern}`` (a ``--bits`` regex that picks
-    exactly that contraction).
+    It reads ``name + body + pattern + tail``: the contraction's name, then a
+    ``--bits`` regex that picks exactly that contraction.
     """
 
     site: Site
     phase: str
-    template: str
+    body: str
+    tail: str
 
 
 _SUFFIX = re.compile(r"(\[[^\[\]]*\])?(#\d+)?$")
