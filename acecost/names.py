@@ -29,6 +29,7 @@ def user_layer_name(name: str) -> str:
     return "/".join(parts) or name
 
 
+@functools.lru_cache(maxsize=4096)
 def library_only(scope: str) -> bool:
     """Whether every part of ``scope`` is a library's (nothing the user named)."""
     return all(LIBRARY_PART.fullmatch(p) for p in scope.split("/"))
