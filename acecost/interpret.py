@@ -308,7 +308,9 @@ class Interpreter(ContractionPricing):
                 vary = axis_map(eqn)(vary_in)
             origins = _param_derived(same)
         elif kind == _OTHER and _elementwise(ins, out_shape):
-            vary = ins[0].vary if len(ins) == 1 else frozenset().union(*(v.vary for v in ins))
+            n_in = len(ins)
+            vary = ins[0].vary if n_in == 1 else (ins[0].vary | ins[1].vary if n_in == 2 else
+                                                  frozenset().union(*[v.vary for v in ins]))
             origins = _param_derived(ins)
         elif kind == _CONTRACTION and (maps := product_axes(eqn)) is not None:
             # a dot_general with nothing to contract: products, like ``mul``
