@@ -14,7 +14,9 @@ from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, i
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
 from acecost.grad_names import gradient_layers
-from acecost.interpret import COND_MODES, SCALES_MODES, Interpreter, Options, exact_pattern
+from acecost.contraction import exact_pattern
+from acecost.interpret import Interpreter, Options
+from acecost.options import COND_MODES, SCALES_MODES
 from acecost.names import LayerText, UserNames, distinct_names
 from acecost.report import ParamRecord, Report, Totals, exact_number
 from acecost.tally import Tally

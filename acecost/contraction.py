@@ -13,7 +13,7 @@ import re
 
 from acecost.bits.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
 from acecost.bits.value import Value, nontrivial_axes
-from acecost.cost.macs import MAC_RULES
+from acecost.cost.macs import Contraction
 from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report import OpRecord
 from acecost.scales import codes_bits, fold_scale
@@ -60,13 +60,11 @@ def exact_pattern(layer: str) -> str:
     return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
 
 
-
 class ContractionPricing:
     """The contraction half of :class:`acecost.interpret.Interpreter` (a mixin: it uses its options)."""
 
-    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c=None) -> None:
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c: Contraction) -> None:
         prim = eqn.primitive.name
-        c = c or MAC_RULES[prim](eqn)
         lhs, rhs = ins[0], ins[1]
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
         weight_is_lhs = bool(origin_l) and not origin_r
@@ -146,12 +144,12 @@ class ContractionPricing:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
-        if lv.flat is not None:  # the whole tensor's level set: the same along every dimension
+        codes = lv.known and lv.scaled and self.options.scales == "codes"
+        # the whole tensor's level set (the same along every dimension), unless its codes are fewer
+        if lv.flat is not None and not (codes and lv.count < lv.flat):
             held = f"integers in {describe_range(lv)}" if range_count(lv.lo, lv.hi) == lv.flat else lv.why
-            flat = ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", None
-            if not (lv.known and lv.scaled and self.options.scales == "codes" and lv.count < lv.flat):
-                return flat
-        if lv.known and lv.scaled and self.options.scales == "codes":
+            return ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", None
+        if codes:
             return codes_bits(value, contracting, "not counted (--scales codes)")
         if lv.known:
             reason = (f"its scale varies along contracting dimension(s) "

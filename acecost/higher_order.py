@@ -74,15 +74,24 @@ def _unpack(j) -> tuple[Jaxpr, list]:
     return (j.jaxpr, list(j.consts)) if isinstance(j, ClosedJaxpr) else (j, [])
 
 
+#: Primitives that call one jaxpr with their inputs (``shard_map`` too, priced per device).
+CALL_PRIMITIVES = ("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint",
+                   "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin",
+                   "xla_call", "named_call")
+
+
+def called_jaxpr(eqn):
+    """The body a call primitive runs (its parameter is named differently per primitive)."""
+    return eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
+
+
 def _outs(interp, eqn, values: list[Value]) -> list[Value]:
     return [interp.rebind(v, var.aval) for v, var in zip(values, eqn.outvars)]
 
 
 # ---------------------------------------------------------------- calls
 
-@higher_order("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint",
-              "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin",
-              "xla_call", "named_call")
+@higher_order(*CALL_PRIMITIVES)
 def _call(interp, eqn, ins, scope, tally, masks=()):
     """Walk a called jaxpr; a call seen before with the same abstract inputs is reused.
 
@@ -90,8 +99,7 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
     with the same level structure costs and yields the same, so its walk is
     replayed instead of repeated.
     """
-    sub = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
-    jaxpr, consts = _unpack(sub)
+    jaxpr, consts = _unpack(called_jaxpr(eqn))
     args = ins[len(ins) - len(jaxpr.invars):]
     # Linear forms matter only where inputs share atoms (a straight-through
     # estimator split across arguments); an input whose atoms are its own is

@@ -23,9 +23,8 @@ from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
-from acecost.contraction import ContractionPricing, exact_pattern  # noqa: F401  (exact_pattern: re-exported)
+from acecost.contraction import ContractionPricing
 from acecost.liveness import Liveness
-from acecost.options import COND_MODES, SCALES_MODES  # noqa: F401  (values of Options.cond, .scales)
 from acecost.tally import Tally
 
 
@@ -41,8 +40,6 @@ class Options:
     #: "strict" (a scale varying along the contraction makes the operand
     #: float) or "codes" (the operand is priced by the levels of its codes)
     scales: str = "strict"
-
-
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}

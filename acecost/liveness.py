@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+from jax.extend.core import Jaxpr, Literal
+
+from acecost import higher_order
 
 Mask = tuple[bool, ...]
 _ONE: Mask = (True,)
@@ -35,7 +37,7 @@ class Live(NamedTuple):
 
 
 def _unpack(j) -> Jaxpr:
-    return j.jaxpr if isinstance(j, ClosedJaxpr) else j
+    return higher_order._unpack(j)[0]
 
 
 # A rule: (liveness, eqn, used outputs) -> (used inputs, sub-jaxpr masks)
@@ -102,13 +104,10 @@ class Liveness:
         return Live(eqn_masks, tuple(v in needed for v in jaxpr.invars))
 
 
-@used_rule("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint", "custom_jvp_call",
-           "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin", "xla_call", "named_call",
-           "shard_map")
+@used_rule(*higher_order.CALL_PRIMITIVES, "shard_map")
 def _call(lv: Liveness, eqn, outs: Mask):
     """A call reads what its body reads; inputs ahead of the body's (none usually) are kept."""
-    sub = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr") or eqn.params.get("fun_jaxpr")
-    body = _unpack(sub)
+    body = _unpack(higher_order.called_jaxpr(eqn))
     if len(body.outvars) != len(outs):
         return (True,) * len(eqn.invars), ((True,) * len(body.outvars),)
     inner = lv.of(body, outs).used_inputs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from typing import Iterable, NamedTuple
 
 #: Scope parts a quantization library adds inside the user's layer: AQT's
@@ -152,16 +153,12 @@ def distinct_names(records, base_of) -> list[str]:
         if len(members) == 1:
             names[id(members[0])] = base
             continue
-        specs = [r.site.spec for r in members]
-        by_spec = {s: specs.count(s) for s in specs}
+        by_spec = Counter(r.site.spec for r in members)
+        # which of the site's aliases: by ordinal alone, by spec, or by spec and ordinal
+        which = 1 if len(by_spec) == 1 else None
         for r in members:
-            s = r.site
-            if len(by_spec) == 1:
-                names[id(r)] = f"{base}#{s.nth}"
-            elif by_spec[s.spec] == 1:
-                names[id(r)] = f"{base}[{s.spec}]"
-            else:
-                names[id(r)] = f"{base}[{s.spec}]#{s.nth_of_spec}"
+            pick = which if which is not None else (2 if by_spec[r.site.spec] == 1 else 3)
+            names[id(r)] = aliases(r.site._replace(base=base))[pick]
     return [names[id(r)] for r in records]
 
 

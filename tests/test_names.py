@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from acecost.interpret import exact_pattern
+from acecost.contraction import exact_pattern
 from acecost.names import UserNames, user_layer_name
 
 FWD = "AqtDotGeneral_0/AqtDotGeneral_0.shared_forward_fn/aqt_fwd"

@@ -26,13 +26,14 @@ class Contraction(NamedTuple):
 
 
 def real_products(eqn) -> int:
-    """Real multiplies per MAC: 4 for complex operands ((a+bi)(c+di) has four)."""
-    return 4 if _complex(eqn.invars[0].aval.dtype) or _complex(eqn.invars[1].aval.dtype) else 1
+    return _real_products(eqn.invars[0].aval.dtype, eqn.invars[1].aval.dtype)
 
 
 @functools.lru_cache(maxsize=None)
-def _complex(dtype) -> bool:
-    return np.issubdtype(dtype, np.complexfloating)
+def _real_products(lhs_dtype, rhs_dtype) -> int:
+    """Real multiplies per MAC: 4 for complex operands ((a+bi)(c+di) has four)."""
+    complex_ = np.issubdtype(lhs_dtype, np.complexfloating) or np.issubdtype(rhs_dtype, np.complexfloating)
+    return 4 if complex_ else 1
 
 
 def _lhs_times_rhs_free(eqn, dimension_numbers, rhs_group=()) -> Contraction | None:
@@ -50,8 +51,7 @@ def _products(lhs, rhs, dimension_numbers, rhs_group, lhs_dtype, rhs_dtype) -> C
         return None  # products only: elementwise work
     rhs_fixed = set(rc) | set(rb) | set(rhs_group)
     rhs_free = prod([d for i, d in enumerate(rhs) if i not in rhs_fixed])
-    complex_ = _complex(lhs_dtype) or _complex(rhs_dtype)
-    return Contraction(prod(lhs) * rhs_free * (4 if complex_ else 1), frozenset(lc), frozenset(rc))
+    return Contraction(prod(lhs) * rhs_free * _real_products(lhs_dtype, rhs_dtype), frozenset(lc), frozenset(rc))
 
 
 def dot_general(eqn) -> Contraction | None:

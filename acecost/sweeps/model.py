@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from acecost.errors import AcecostError, TargetError
+from acecost.errors import TargetError
 
 
 @dataclass(frozen=True)
