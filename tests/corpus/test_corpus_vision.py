@@ -66,17 +66,23 @@ def test_flaxmodels_vgg16():
 
 # ------------------------------------------------------------------- haiku
 
-def test_haiku_resnet50():
+def haiku_inference(network: str):
+    """A haiku.nets model at inference: (apply, abstract params, abstract state)."""
     need("haiku")
     import haiku as hk
 
-    net_fn = hk.transform_with_state(lambda x, training: hk.nets.ResNet50(num_classes=1000)(x, is_training=training))
+    net_fn = hk.transform_with_state(
+        lambda x, training: getattr(hk.nets, network)(num_classes=1000)(x, is_training=training))
     params, state = jax.eval_shape(lambda k: net_fn.init(k, jnp.zeros(IMAGE.shape), True), jax.random.PRNGKey(0))
-    params, state = abstract(params), abstract(state)
 
     def fn(params, state, x):
         return net_fn.apply(params, state, None, x, False)[0]
 
+    return fn, abstract(params), abstract(state)
+
+
+def test_haiku_resnet50():
+    fn, params, state = haiku_inference("ResNet50")
     rep = acecost.analyze(fn, params, state, IMAGE)  # size: the parameters (argument 0), not the EMA state
     net = resnet(224, (3, 4, 6, 3), bottleneck=True, classes=1000)
     assert net.macs == 4_089_184_256  # ResNet-50 v1.5's well-known 4.09 GMACs
@@ -86,13 +92,8 @@ def test_haiku_resnet50():
 def test_haiku_mobilenet_v1():
     # depthwise-separable convs: the depthwise 3x3 has one input channel per
     # group (feature_group_count = channels)
-    need("haiku")
-    import haiku as hk
-
-    net_fn = hk.transform_with_state(lambda x, training: hk.nets.MobileNetV1(num_classes=1000)(x, is_training=training))
-    params, state = jax.eval_shape(lambda k: net_fn.init(k, jnp.zeros(IMAGE.shape), True), jax.random.PRNGKey(0))
-    params, state = abstract(params), abstract(state)
-    rep = acecost.analyze(lambda p, s, x: net_fn.apply(p, s, None, x, False)[0], params, state, IMAGE)
+    fn, params, state = haiku_inference("MobileNetV1")
+    rep = acecost.analyze(fn, params, state, IMAGE)
     net = Layers()
     h = conv_out(224, 3, 2, 0)  # 3x3/2 VALID stem to 32 channels
     net.conv(1, h, h, 3, 32, 3, 3)
