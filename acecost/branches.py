@@ -33,25 +33,26 @@ def _cond(interp, eqn, ins, scope, tally, masks=()):
         outs = interp.run(jaxpr, consts, operands, scope, child, masks[i] if masks else None)
         results.append((child, outs))
     live, why = _reachable(ins[0], len(results))
+    costs = [child.cost_key() for child, _ in results]  # (ACE, MACs, elementwise) of each branch
+    bits = [_output_bits(outs) for _, outs in results]
     mode = interp.options.cond
     if len(live) == 1:
         (best,), mode = live, "constant"
     elif mode == "quantized":
-        fewest = min(_output_bits(results[i][1]) for i in live)
-        ties = [i for i in live if _output_bits(results[i][1]) == fewest]
-        best = max(ties, key=lambda i: results[i][0].cost_key())
+        fewest = min(bits[i] for i in live)
+        ties = [i for i in live if bits[i] == fewest]
+        best = max(ties, key=costs.__getitem__)
         why = "its outputs carry the fewest bits" + (", then the highest cost" if len(ties) > 1 else "")
     else:
-        best = max(live, key=lambda i: results[i][0].cost_key())
+        best = max(live, key=costs.__getitem__)
         why = "the highest cost (ACE, then MACs)"
     taken = [best] if mode != "max" else live
     for i in taken:
         tally.merge(results[i][0], costs=(i == best))
     tally.branches.append({
         "scope": scope or "top level", "chosen": best, "mode": mode, "reason": why,
-        "branches": [{"index": i, "macs": c.cost_key()[1], "ace": c.cost_key()[0],
-                      "elementwise_ops": c.cost_key()[2], "output_bits": _output_bits(outs),
-                      "can_run": i in live} for i, (c, outs) in enumerate(results)]})
+        "branches": [{"index": i, "macs": costs[i][1], "ace": costs[i][0], "elementwise_ops": costs[i][2],
+                      "output_bits": bits[i], "can_run": i in live} for i in range(len(results))]})
     joined = results[taken[0]][1]
     for i in taken[1:]:
         joined = [_join(a, b, scope) for a, b in zip(joined, results[i][1])]
