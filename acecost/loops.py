@@ -26,8 +26,9 @@ MAX_FIXPOINT_STEPS = 4
 
 def _same(a: Value, b: Value) -> bool:
     la, lb = a.levels, b.levels
-    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat) == \
-        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat) and a.vary == b.vary and a.origins == b.origins
+    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat, la.scaled) == \
+        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat, lb.scaled) and a.vary == b.vary \
+        and a.origins == b.origins
 
 
 def _join(a: Value, b: Value, scope: str) -> Value:
@@ -47,7 +48,9 @@ def _join(a: Value, b: Value, scope: str) -> Value:
         lv = Levels(lo=lo, hi=hi, integral=True, why=f"loop carry at {where}")
     elif la.known and lb.known and la.count >= lb.count and lb.axes <= la.axes:
         fa, fb = flat_count(la), flat_count(lb)
-        lv = la.with_(const=False, flat=la.flat if fa is not None and fb is not None and fb <= fa else None)
+        # a factor along the axes only if it is one on every iteration (not an offset added later)
+        lv = la.with_(const=False, flat=la.flat if fa is not None and fb is not None and fb <= fa else None,
+                      scaled=la.scaled and lb.scaled)
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
     return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)

@@ -279,3 +279,20 @@ def test_an_offset_along_the_contraction_does_not_fold():
     (rec,) = acecost.analyze(factor, *args).layers
     assert sorted((rec.bits_a, rec.bits_w)) == [1, 16]  # the scale u folds into the float w
     assert acecost.analyze(factor, *args).totals.ace == 8 * 4 * 16 * 16 * 1
+
+
+def test_a_loop_carry_shifted_by_an_offset_does_not_fold():
+    """A carry that starts as codes * s[k] and gains an offset u[k] each trip is no longer a factor form."""
+    import jax
+    import jax.numpy as jnp
+
+    S = jax.ShapeDtypeStruct
+
+    def f(w, x, s, u):
+        h = jnp.round(jnp.clip(x, -1, 1)) * s
+        h = lax.fori_loop(0, 3, lambda i, h: h + u, h)
+        return w @ h
+
+    args = (S((8, 4), jnp.float32), S((4, 16), jnp.float32), S((4, 1), jnp.float32), S((4, 1), jnp.float32))
+    (rec,) = acecost.analyze(f, *args).layers
+    assert (rec.bits_a, rec.bits_w) == (16, 16)
