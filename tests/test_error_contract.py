@@ -107,6 +107,9 @@ MODELS: dict[str, str | bytes] = {
                 "    def __call__(self, x):\n        return nn.Dense(3, name='fc')(x)\n",
     "sleepy.py": SLEEP + "time.sleep(120)\n",
     "swallow.py": SLEEP + "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    pass\n" + MLP,
+    # what jax's pytree checks do to an interrupt that lands inside them
+    "wraps.py": SLEEP + "try:\n    time.sleep(120)\nexcept KeyboardInterrupt as e:\n"
+                "    raise ValueError('Exception raised while checking equality') from e\n",
     "uses_helper.py": "import os, sys\nsys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
                       "import contract_helper\n" + MLP,
     "contract_helper.py": "VALUE = 1\n",
@@ -600,7 +603,10 @@ def test_contract(case: Case, models: Path, tmp_path: Path):
     ["check", "{M}/swallow.py", "--max-ace", "1G", "--format", "json"],
     ["analyze", "{M}/swallow.py", "--format", "json"],
     ["plot", "m={M}/sleepy.py", "--accuracy", "m=70", "--reference", "none", "--out", "f.png"],
-], ids=["analyze", "analyze-json", "check-junit", "check-swallowed", "analyze-swallowed", "plot"])
+    ["analyze", "{M}/wraps.py", "--format", "json"],
+    ["check", "{M}/wraps.py", "--max-ace", "1G", "--format", "json"],
+], ids=["analyze", "analyze-json", "check-junit", "check-swallowed", "analyze-swallowed", "plot",
+        "analyze-wrapped", "check-wrapped"])
 def test_interrupt_exits_130_with_one_line(args, models, tmp_path):
     """Ctrl-C while a model is being loaded: 130 and one line, even when the model swallows it."""
     proc = subprocess.Popen([ACECOST, *[_expand(a, models) for a in args]], cwd=tmp_path,

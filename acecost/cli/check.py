@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from acecost.cli.contract import AcecostCommand
+from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
 from acecost.cli.common import debug_enabled, fail, target_options
 from acecost.cli.verdict import exit_code, render_github, render_json, render_junit, render_table
@@ -81,13 +81,14 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
             pct = spec.max_increase if spec.max_increase is not None else 0.0
             result.regressions = B.check_regression(result.totals, base["totals"], pct)
     except Exception as e:  # one bad model must not hide the verdict on the others
+        if interrupt_seen():  # Ctrl-C, wrapped by the code it landed in: it ends the check
+            raise KeyboardInterrupt from e
         if debug:
             traceback.print_exc()
         if isinstance(e, AcecostError):
             result.error = str(e)
         else:  # a bug in acecost: still one line, and exit 3 like the other commands
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            result.error = f"internal error: {type(e).__name__}: {first} (rerun with --debug for details)"
+            result.error = internal_error(e)
             result.internal = True
     result.seconds = time.perf_counter() - start
     return result

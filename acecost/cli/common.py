@@ -18,14 +18,21 @@ import click
 from rich.console import Console
 
 from acecost import options as O
-from acecost.cli.contract import interrupted
+from acecost.cli.contract import internal_error, interrupt_seen, interrupted
 from acecost.errors import AcecostError, ConfigError
 
 stderr = Console(stderr=True, highlight=False)
 
 
 def fail(message: object, code: int = 2) -> NoReturn:
-    """One line on stderr and a non-zero exit: the contract for user errors."""
+    """One line on stderr and a non-zero exit: the contract for user errors.
+
+    After a Ctrl-C the error is the interrupt as the code it landed in wrapped it
+    (a model's ``except KeyboardInterrupt: raise ValueError``, jax's pytree checks).
+    """
+    if interrupt_seen():
+        interrupted()
+        raise click.exceptions.Exit(130)
     click.echo(f"acecost: error: {message}", err=True)
     raise click.exceptions.Exit(code)
 
@@ -58,8 +65,7 @@ def user_errors():
     except Exception as exc:  # a bug in acecost: still one line without --debug
         if debug_enabled():
             traceback.print_exc()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        fail(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)", 3)
+        fail(internal_error(exc), 3)
 
 
 def _validated(flag: str, parse: Callable[[object, str], Any]):

@@ -26,6 +26,17 @@ def interrupted() -> None:
         click.echo("acecost: error: interrupted", err=True)
 
 
+def interrupt_seen() -> bool:
+    """Whether Ctrl-C arrived: an error raised since may be the interrupt, wrapped by the code it hit."""
+    return _interrupt["seen"]
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line for a bug in acecost."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)"
+
+
 def _on_sigint(signum, frame):
     _interrupt["seen"] = True
     raise KeyboardInterrupt
@@ -96,6 +107,9 @@ class Contract:
             click.echo(f"acecost: error: {_one_line(exc.format_message())}{hint}", err=True)
             return 2
         except click.ClickException as exc:
+            if interrupt_seen():  # the interrupt, wrapped by the code it landed in
+                interrupted()
+                return 130
             click.echo(f"acecost: error: {_one_line(exc.format_message())}", err=True)
             return exc.exit_code
         except (KeyboardInterrupt, click.Abort):
@@ -107,11 +121,12 @@ class Contract:
             click.echo(f"acecost: error: {_one_line(exc.code)}", err=True)
             return 2
         except Exception as exc:  # a bug in acecost: still one line without --debug
+            if interrupt_seen():  # the interrupt, wrapped by a library it landed in (jax's pytree checks)
+                interrupted()
+                return 130
             if "--debug" in argv:
                 traceback.print_exc()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            click.echo(f"acecost: error: internal error: {type(exc).__name__}: {first} "
-                       "(rerun with --debug for details)", err=True)
+            click.echo(f"acecost: error: {internal_error(exc)}", err=True)
             return 3
 
     def invoke(self, ctx):
