@@ -173,7 +173,7 @@ def check_out(path: str) -> str:
 
 
 def parse_panels(x: str | None, panels: str | None) -> list[str]:
-    from acecost.plot import METRICS
+    from acecost.plot_points import METRICS
 
     valid = ", ".join(METRICS)
     if x is not None and panels is not None:
@@ -211,7 +211,7 @@ def compute_reference(name: str):
     """The overlay, with a progress bar while the bundled widths are analysed."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from acecost.plot import resolve_reference
+    from acecost.plot_points import resolve_reference
 
     if name == "none":
         return None
@@ -264,7 +264,7 @@ def _ratio(r: float) -> str:
 
 def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> list[str]:
     """The table of user models and the dominance lines."""
-    from acecost.plot import METRICS
+    from acecost.plot_points import METRICS
 
     metrics = [METRICS[k] for k in panels]
     header = ["model"] + [m.label_text for m in metrics] + [y, "frontier"]
@@ -339,7 +339,7 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
     """One point per analysis JSON or target, with its accuracy by name."""
-    from acecost.plot import ModelPoint
+    from acecost.plot_points import ModelPoint
 
     parsed = parse_inputs(tuple(inputs))
     if accuracy_file is None and not accuracies:
@@ -353,7 +353,9 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
          reference, out, title) -> None:
-    from acecost.plot import is_top1, plot_pareto, save, summarize
+    from acecost.plot import plot_pareto
+    from acecost.plot_points import is_top1, summarize
+    from acecost.plot_style import save
 
     keys = parse_panels(x, panels)
     ref_name = (reference or "").strip().lower()

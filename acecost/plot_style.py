@@ -1,0 +1,67 @@
+"""Colours, tick text and file output shared by acecost's figures.
+
+Colours are Okabe & Ito's, distinguishable with any common colour-vision
+deficiency. Files are written at the dpi the figure was laid out at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from acecost.errors import AcecostError
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with any
+# common colour-vision deficiency.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+USER_COLOR = OKABE_ITO["vermillion"]
+REF_COLOR = OKABE_ITO["blue"]
+# Published families: fixed styles for the shipped ones, then a cycle.
+_FAMILY_STYLES = {
+    "PokeBNN": (OKABE_ITO["sky_blue"], "D"),
+    "ReActNet": (OKABE_ITO["orange"], "^"),
+    "Real-to-Binary": (OKABE_ITO["bluish_green"], "v"),
+    "Bi-Real": (OKABE_ITO["reddish_purple"], "P"),
+    "XNOR-Net": (OKABE_ITO["black"], "X"),
+}
+_CYCLE = [
+    (OKABE_ITO["orange"], "<"),
+    (OKABE_ITO["bluish_green"], ">"),
+    (OKABE_ITO["reddish_purple"], "h"),
+    (OKABE_ITO["black"], "*"),
+    (OKABE_ITO["sky_blue"], "p"),
+]
+
+DPI = 150
+
+
+def family_style(family: str, families: Sequence[str]) -> tuple[str, str]:
+    if family in _FAMILY_STYLES:
+        return _FAMILY_STYLES[family]
+    others = sorted(f for f in set(families) if f not in _FAMILY_STYLES)
+    return _CYCLE[others.index(family) % len(_CYCLE)]
+
+
+def fmt_tick(v: float, _pos: object = None) -> str:
+    if v <= 0:
+        return "0"
+    text = f"{v:.3g}"
+    return text.replace("e+0", "e").replace("e-0", "e-")
+
+
+def save(fig: Figure, path: str) -> None:
+    """Write ``fig``; the format follows the extension (png, svg, pdf)."""
+    try:
+        fig.savefig(path, dpi=fig.dpi)
+    except OSError as e:
+        raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None
