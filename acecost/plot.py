@@ -34,7 +34,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from acecost.errors import AcecostError
 from acecost.pareto import Point, frontier
-from acecost.plot_labels import GID_LABEL, Label, marker_box, place_labels, step_boxes
+from acecost.plot_labels import GID_LABEL, Label, marker_box, place_labels, step_boxes, thin_ticks
 from acecost.plot_points import (
     METRICS,
     Metric,
@@ -212,11 +212,18 @@ def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -
 _PANEL_W, _PANEL_H = 4.6, 3.7
 _LEFT, _RIGHT, _GAP, _TOP, _BELOW_AXES = 0.75, 0.25, 0.3, 0.5, 0.55
 _MIN_WIDTH = 7.0
+_MIN_PANEL = 1.2  # smallest axes, either way, a figure size may leave
 
 
-def _layout(fig: Figure, n: int, d: _Drawn, caption: list[str], title: str) -> None:
-    """Measure legend and caption, then size the figure so that nothing overlaps."""
+def _layout(
+    fig: Figure, n: int, d: _Drawn, caption: list[str], title: str, height: float | None
+) -> None:
+    """Measure legend and caption, then size the figure so that nothing overlaps.
+
+    With a fixed ``height`` the axes get what the legend and caption leave.
+    """
     fig_w = fig.get_figwidth()
+    panel_w = (fig_w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
     renderer = fig.canvas.get_renderer()
     ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
     leg = None
@@ -241,11 +248,19 @@ def _layout(fig: Figure, n: int, d: _Drawn, caption: list[str], title: str) -> N
         cap.set_gid(GID_CAPTION)
     leg_h = leg.get_window_extent(renderer).height / fig.dpi if leg else 0.0
     cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
-    fig_h = _TOP + _PANEL_H + _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
+    below = _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
+    panel_h = _PANEL_H if height is None else height - _TOP - below
+    if panel_h < _MIN_PANEL:
+        raise AcecostError(
+            f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after the title, "
+            f"legend and caption; make it at least {_TOP + below + _MIN_PANEL:.1f} in high "
+            "or drop the caption"
+        )
+    fig_h = _TOP + panel_h + below
     fig.set_size_inches(fig_w, fig_h)
     fig.subplots_adjust(left=_LEFT / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
-                        bottom=(fig_h - _TOP - _PANEL_H) / fig_h, wspace=_GAP / _PANEL_W)
-    y_leg = (fig_h - _TOP - _PANEL_H - _BELOW_AXES) / fig_h
+                        bottom=(fig_h - _TOP - panel_h) / fig_h, wspace=_GAP / panel_w)
+    y_leg = (fig_h - _TOP - panel_h - _BELOW_AXES) / fig_h
     if leg:
         leg.set_bbox_to_anchor((0.5, y_leg), transform=fig.transFigure)
     if cap:
@@ -263,6 +278,8 @@ def plot_pareto(
     y: str = "top1",
     log_x: bool = True,
     progress: Progress | None = None,
+    caption: bool = True,
+    size: tuple[float, float] | None = None,
 ) -> Figure:
     """Draw accuracy against cost for ``points`` beside the PokeBNN reference.
 
@@ -272,7 +289,9 @@ def plot_pareto(
     row of panels and overrides ``x``. ``reference``: ``"pokebnn"``, ``None``
     or a precomputed :class:`~acecost.reference.Reference`. ``y`` names the
     accuracy; the reference's published accuracies are ImageNet top-1 and are
-    drawn only when ``y`` is top-1.
+    drawn only when ``y`` is top-1. ``caption=False`` leaves the sources
+    out; ``size`` is the figure's (width, height) in inches, by default wide
+    enough for the panels and as high as the legend and caption need.
     """
     pts = as_points(points)
     keys = list(panels) if panels else [x]
@@ -292,6 +311,8 @@ def plot_pareto(
 
     n = len(metrics)
     fig_w = max(_MIN_WIDTH, _LEFT + _RIGHT + n * _PANEL_W + (n - 1) * _GAP)
+    if size is not None:
+        fig_w = _check_size(size, n)
     # Labels are placed by measuring text at this dpi, so files use it too.
     fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -311,7 +332,11 @@ def plot_pareto(
         ax.set_axisbelow(True)
     axes[0].set_ylabel(y_label(y))
     _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
-    _layout(fig, n, d, _caption(ref, ref_acc, metrics), title or _default_title(y, metrics))
+    _layout(fig, n, d, _caption(ref, ref_acc, metrics) if caption else [],
+            title or _default_title(y, metrics), size[1] if size is not None else None)
+    fig.canvas.draw()
+    for ax in axes:
+        thin_ticks(ax, fig.canvas.get_renderer())
 
     # Now the geometry is final: place point labels clear of everything.
     fig.canvas.draw()
@@ -327,6 +352,19 @@ def plot_pareto(
     ]
     place_labels(fig, d.labels, hard, lines)
     return fig
+
+
+def _check_size(size: tuple[float, float], n: int) -> float:
+    """The figure width, once a (width, height) in inches is known to leave room for the axes."""
+    w, h = (float(v) for v in size)
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise AcecostError(f"figure size {w:g}x{h:g}: width and height must be positive inches")
+    panel_w = (w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
+    if panel_w < _MIN_PANEL:
+        need = _LEFT + _RIGHT + (n - 1) * _GAP + n * _MIN_PANEL
+        raise AcecostError(f"a figure {w:g} in wide leaves {max(panel_w, 0):.1f} in per panel; "
+                           f"make it at least {need:.1f} in wide for {n} panel{'s' * (n > 1)}")
+    return w
 
 
 def _default_title(y: str, metrics: Sequence[Metric]) -> str:

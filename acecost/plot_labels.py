@@ -172,3 +172,38 @@ def marker_box(ax: object, x: float, y: float, size_pt: float, px: float) -> Bbo
     r = size_pt * px / 2 + 1
     return Bbox.from_extents(cx - r, cy - r, cx + r, cy + r)
 
+
+
+# Coarser and coarser log-axis tick sets, tried until no two tick labels touch.
+_LOG_SUBS = [(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0), (1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 5.0),
+             (1.0, 3.0), (1.0,)]
+_TICK_PAD = 4.0  # px between two tick labels
+
+
+def tick_labels_clash(ax: object, renderer: object, pad: float = _TICK_PAD) -> bool:
+    """Do two of the x tick labels shown inside the view come closer than ``pad`` px?"""
+    lo, hi = sorted(ax.get_xlim())
+    boxes = sorted(
+        (t.get_window_extent(renderer) for t in ax.get_xticklabels()
+         if t.get_visible() and t.get_text() and lo <= t.get_position()[0] <= hi),
+        key=lambda b: b.x0,
+    )
+    return any(b.x0 - a.x1 < pad for a, b in zip(boxes, boxes[1:]))
+
+
+def thin_ticks(ax: object, renderer: object) -> None:
+    """Fewer x ticks until their labels stand apart (a narrow panel cannot hold 1, 1.5, 2, 3 ...)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    if not tick_labels_clash(ax, renderer):
+        return
+    if ax.get_xscale() == "log":
+        subs = getattr(ax.xaxis.get_major_locator(), "_subs", None)
+        have = len(subs) if subs is not None and not isinstance(subs, str) else len(_LOG_SUBS[0]) + 1
+        candidates = [LogLocator(base=10, subs=s) for s in _LOG_SUBS if len(s) < have]
+    else:
+        candidates = [MaxNLocator(nbins=n) for n in range(8, 1, -1)]
+    for loc in candidates:
+        ax.xaxis.set_major_locator(loc)
+        if not tick_labels_clash(ax, renderer):
+            return

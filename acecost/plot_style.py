@@ -1,7 +1,8 @@
 """Colours, tick text and file output shared by acecost's figures.
 
 Colours are Okabe & Ito's, distinguishable with any common colour-vision
-deficiency. Files are written at the dpi the figure was laid out at.
+deficiency. Files are written at the dpi the figure was laid out at, with
+TrueType fonts in a PDF.
 """
 
 from __future__ import annotations
@@ -60,8 +61,16 @@ def fmt_tick(v: float, _pos: object = None) -> str:
 
 
 def save(fig: Figure, path: str) -> None:
-    """Write ``fig``; the format follows the extension (png, svg, pdf)."""
+    """Write ``fig``; the format follows the extension (png, svg, pdf).
+
+    PDF and PostScript embed TrueType (Type 42) fonts, which conference
+    checkers require; matplotlib's default, Type 3, is refused by most. The
+    setting holds for this call only, not for the caller's other figures.
+    """
+    from matplotlib import rc_context
+
     try:
-        fig.savefig(path, dpi=fig.dpi)
+        with rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+            fig.savefig(path, dpi=fig.dpi)
     except OSError as e:
         raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None

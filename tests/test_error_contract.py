@@ -366,17 +366,17 @@ CASES += [
 CASES += [
     err("plot-no-inputs", ["plot", "--accuracy", "a=1"], "give at least one model"),
     err("plot-no-accuracy", ["plot", "r.json"], "no accuracies", files={"r.json": GOOD}),
-    err("plot-bad-x", ["plot", "r.json", "--x", "flops", "--accuracy", "mlp.py=70"], "--x",
+    err("plot-bad-x", ["plot", "r.json", "--x", "flops", "--accuracy", "r=70"], "--x",
         files={"r.json": GOOD}),
-    err("plot-empty-panels", ["plot", "r.json", "--panels", ",", "--accuracy", "mlp.py=70"], "--panels",
+    err("plot-empty-panels", ["plot", "r.json", "--panels", ",", "--accuracy", "r=70"], "--panels",
         files={"r.json": GOOD}),
-    err("plot-bad-out-format", ["plot", "r.json", "--out", "fig.txt", "--accuracy", "mlp.py=70"], "fig.txt",
+    err("plot-bad-out-format", ["plot", "r.json", "--out", "fig.txt", "--accuracy", "r=70"], "fig.txt",
         files={"r.json": GOOD}),
-    err("plot-out-no-directory", ["plot", "r.json", "--out", "no/such/fig.png", "--accuracy", "mlp.py=70"],
+    err("plot-out-no-directory", ["plot", "r.json", "--out", "no/such/fig.png", "--accuracy", "r=70"],
         "does not exist", files={"r.json": GOOD}),
-    err("plot-accuracy-word", ["plot", "r.json", "--accuracy", "mlp.py=high"], "not a number",
+    err("plot-accuracy-word", ["plot", "r.json", "--accuracy", "r=high"], "not a number",
         files={"r.json": GOOD}),
-    err("plot-accuracy-nan", ["plot", "r.json", "--accuracy", "mlp.py=nan"], "finite", files={"r.json": GOOD}),
+    err("plot-accuracy-nan", ["plot", "r.json", "--accuracy", "r=nan"], "finite", files={"r.json": GOOD}),
     err("plot-accuracy-unknown-model", ["plot", "r.json", "--accuracy", "other=70"], "names no model",
         files={"r.json": GOOD}),
     err("plot-csv-not-utf8", ["plot", "r.json", "--accuracy-file", "acc.csv"], "not a readable CSV",
@@ -385,13 +385,13 @@ CASES += [
         files={"r.json": GOOD, "acc.csv": "model,acc\nmlp.py,70\n"}),
     err("plot-csv-duplicate", ["plot", "r.json", "--accuracy-file", "acc.csv"], "twice",
         files={"r.json": GOOD, "acc.csv": "name,top1\nmlp.py,70\nmlp.py,71\n"}),
-    err("plot-bad-reference", ["plot", "r.json", "--reference", "bnn", "--accuracy", "mlp.py=70"],
+    err("plot-bad-reference", ["plot", "r.json", "--reference", "bnn", "--accuracy", "r=70"],
         "--reference", files={"r.json": GOOD}),
-    err("plot-json-nan", ["plot", "r.json", "--accuracy", "mlp.py=70"], "NaN",
+    err("plot-json-nan", ["plot", "r.json", "--accuracy", "r=70"], "NaN",
         files={"r.json": GOOD.replace('"ace": 10240', '"ace": NaN')}),
-    err("plot-json-bad-types", ["plot", "r.json", "--accuracy", "mlp.py=70"], "totals.ace",
+    err("plot-json-bad-types", ["plot", "r.json", "--accuracy", "r=70"], "totals.ace",
         files={"r.json": bad_report(totals__ace=[1])}),
-    err("plot-same-name-twice", ["plot", "r.json", "r.json", "--accuracy", "mlp.py=70"], "two inputs",
+    err("plot-same-name-twice", ["plot", "r.json", "r.json", "--accuracy", "r=70"], "two inputs",
         files={"r.json": GOOD}),
 ]
 
@@ -660,7 +660,7 @@ def test_plot_keeps_matplotlib_caches_where_the_environment_says(tmp_path):
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "r.json").write_text(GOOD)
     mpl = tmp_path / "mpl"
-    r = run(["plot", "r.json", "--accuracy", "mlp.py=70", "--reference", "none", "--out", "f.png"],
+    r = run(["plot", "r.json", "--accuracy", "r=70", "--reference", "none", "--out", "f.png"],
             tmp_path / "work", env={"MPLCONFIGDIR": str(mpl)})
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["f.png", "r.json"]

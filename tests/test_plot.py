@@ -252,8 +252,9 @@ def test_summary_dominance(ref):
 # ----------------------------------------------------------------------- CLI
 
 
-def write_report(path, t, target=None):
-    data = {"schema_version": 1, "meta": {"target": target} if target else {}, "totals": t,
+def write_report(path, t, name=None, target="nets/model.py"):
+    meta = {"target": target, **({"name": name} if name else {})}
+    data = {"schema_version": 1, "meta": meta, "totals": t,
             "layers": [], "params": [], "warnings": [], "unsupported": []}
     path.write_text(json.dumps(data))
     return str(path)
@@ -261,8 +262,9 @@ def write_report(path, t, target=None):
 
 @pytest.fixture
 def files(tmp_path):
-    a = write_report(tmp_path / "a.json", A, target="net-a")
-    b = write_report(tmp_path / "b.json", B)  # no meta.target: named by its stem, "b"
+    # Named by meta.name, else by the file's stem; never by meta.target (the same path for both).
+    a = write_report(tmp_path / "a.json", A, name="net-a")
+    b = write_report(tmp_path / "b.json", B)
     acc = tmp_path / "results.csv"
     acc.write_text("name,top1,top5\nnet-a,68.0,88.1\nb,72,90.5\n")
     return tmp_path, a, b, str(acc)
@@ -361,12 +363,12 @@ def test_cli_bad_input_exits_2_with_one_line(files, extra, message):
     assert not (tmp / "pareto.png").exists()
 
 
-def test_cli_accuracy_file_row_for_a_model_not_analysed(files):
+def test_cli_accuracy_file_rows_for_models_not_plotted_are_a_note(files):
     tmp, a, _, acc = files
-    res = run(a, "--accuracy-file", acc)
-    assert res.exit_code == 2
-    assert res.stderr.startswith("acecost: error: ") and len(res.stderr.splitlines()) == 1
-    assert "has an accuracy for 'b', which is not among the models analysed" in res.stderr
+    res = run(a, "--accuracy-file", acc, "--reference", "none", "-o", tmp / "f.png")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"acecost: note: {acc}: ignored 1 row for models not plotted ('b')\n"
+    assert res.stdout.splitlines()[1].split() == ["net-a", "3.00", "68", "yes"]
 
 
 def test_cli_non_numeric_accuracy_in_file(files):
@@ -405,6 +407,6 @@ def test_cli_zero_cost_on_a_log_axis_is_a_clear_error(files):
     res = run(a, b, "--accuracy-file", acc, "--x", "bops", "--reference", "none",
               "--out", tmp / "f.png")
     assert res.exit_code == 0, res.output  # both have BOPs > 0
-    zero = write_report(tmp / "z.json", totals(1000, 0, 1000, 8), target="zero")
+    zero = write_report(tmp / "z.json", totals(1000, 0, 1000, 8), name="zero")
     res = run(zero, "--accuracy", "zero=1", "--x", "bops", "--reference", "none", "--out", tmp / "f.png")
     assert res.exit_code == 2 and "log axis" in res.stderr

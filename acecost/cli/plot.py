@@ -1,210 +1,39 @@
-"""``acecost plot``: accuracy-versus-cost Pareto figures with the PokeBNN reference.
+"""``acecost plot``: accuracy-versus-cost Pareto figures with the PokeBNN reference,
+or (``--breakdown``) where each model's cost goes.
 
-Every input is checked (names, accuracies, output path) before anything is
-analysed, so a typo costs a second, not a minute of tracing. User errors are
-one ``acecost: error: ...`` line on stderr and exit code 2.
+Inputs are read and checked by :mod:`acecost.cli.plot_inputs` before anything
+is analysed. User errors are one ``acecost: error: ...`` line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from acecost.cli.contract import AcecostCommand
+from acecost.breakdown import DEFAULT_DEPTH
 from acecost.cli.common import stderr, user_errors
+from acecost.cli.contract import AcecostCommand
+from acecost.cli.plot_inputs import (
+    analyse_targets,
+    check_out,
+    match_accuracies,
+    parse_accuracy_options,
+    parse_inputs,
+    parse_panels,
+    parse_size,
+    read_accuracy_file,
+)
 from acecost.errors import AcecostError
-
-OUT_FORMATS = (".png", ".svg", ".pdf")
 
 
 def warn(message: str) -> None:
     click.echo(f"acecost: warning: {message}", err=True)
 
 
-# ------------------------------------------------------------------ inputs
-
-
-@dataclass
-class Input:
-    """One model to plot: where it comes from and what it is called."""
-
-    name: str
-    spec: str  # path to a JSON file or a target spec
-    is_json: bool
-    data: dict[str, Any] | None = None  # the analysis, once loaded
-
-
-def _split_named(arg: str) -> tuple[str | None, str]:
-    """``NAME=path.json`` -> (NAME, path); a bare path or spec -> (None, arg)."""
-    if "=" in arg and not Path(arg).exists():
-        name, _, rest = arg.partition("=")
-        if name and rest and "/" not in name and os.sep not in name:
-            return name.strip(), rest
-    return None, arg
-
-
-def parse_inputs(args: tuple[str, ...]) -> list[Input]:
-    """Read JSON inputs now (cheap); targets are analysed later."""
-    from acecost.diff import load_report
-
-    if not args:
-        raise AcecostError(
-            "give at least one model: an analysis JSON (acecost analyze --format json) or a target"
-        )
-    out: list[Input] = []
-    for arg in args:
-        name, spec = _split_named(arg)
-        if spec.lower().endswith(".json"):
-            data = load_report(spec)
-            meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-            default = meta.get("target") or Path(spec).stem
-            out.append(Input(name or str(default), spec, True, data))
-        else:
-            out.append(Input(name or spec, spec, False))
-    seen: dict[str, str] = {}
-    for inp in out:
-        if inp.name in seen:
-            raise AcecostError(
-                f"two inputs are named {inp.name!r} ({seen[inp.name]} and {inp.spec}); "
-                "name them with NAME=path.json"
-            )
-        seen[inp.name] = inp.spec
-    return out
-
-
-def parse_accuracy_value(raw: object, where: str) -> float:
-    """``70.5``, ``70.5%`` -> 70.5; anything else is a one-line error."""
-    text = str(raw).strip() if raw is not None else ""
-    number = text[:-1].strip() if text.endswith("%") else text
-    try:
-        value = float(number)
-    except ValueError:
-        raise AcecostError(f"{where}: accuracy {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise AcecostError(f"{where}: accuracy {text!r} is not a finite number")
-    return value
-
-
-def read_accuracy_file(path: str, name_column: str, column: str) -> dict[str, float]:
-    """``name,top1`` rows (any columns; two are used) -> {name: accuracy}."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-            header = list(rows[0].keys()) if rows else []
-    except OSError as e:
-        raise AcecostError(f"cannot read {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise AcecostError(f"{path}: not a readable CSV file ({e})") from None
-    if not rows:
-        raise AcecostError(f"{path}: no rows (expected a header like 'name,{column}' and one row per model)")
-    for col, flag in ((name_column, "--name-column"), (column, "--accuracy-column")):
-        if col not in header:
-            cols = ", ".join(c for c in header if c is not None)
-            raise AcecostError(f"{path}: no column {col!r} (columns: {cols}); choose one with {flag}")
-    out: dict[str, float] = {}
-    for i, row in enumerate(rows, start=2):
-        name = (row.get(name_column) or "").strip()
-        if not name:
-            raise AcecostError(f"{path}, line {i}: empty {name_column!r}")
-        if name in out:
-            raise AcecostError(f"{path}, line {i}: model {name!r} appears twice")
-        out[name] = parse_accuracy_value(row.get(column), f"{path}, line {i} ({name})")
-    return out
-
-
-def parse_accuracy_options(values: tuple[str, ...]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for item in values:
-        name, sep, value = item.rpartition("=")
-        if not sep or not name.strip():
-            raise AcecostError(f"bad --accuracy {item!r}: expected NAME=VALUE, e.g. mynet=70.5")
-        out[name.strip()] = parse_accuracy_value(value, f"--accuracy {item!r}")
-    return out
-
-
-def match_accuracies(
-    inputs: list[Input], from_file: dict[str, float], from_options: dict[str, float], file: str | None
-) -> dict[str, float]:
-    """Every model needs one accuracy and every accuracy needs a model."""
-    names = [i.name for i in inputs]
-    known = ", ".join(repr(n) for n in names)
-    for name in from_file:
-        if name not in names:
-            raise AcecostError(
-                f"{file} has an accuracy for {name!r}, which is not among the models analysed "
-                f"({known}); add it as an input or remove the row"
-            )
-    for name in from_options:
-        if name not in names:
-            raise AcecostError(
-                f"--accuracy {name}=... names no model analysed (models: {known})"
-            )
-    acc = {**from_file, **from_options}
-    for inp in inputs:
-        if inp.name not in acc:
-            raise AcecostError(
-                f"no accuracy for model {inp.name!r}; give --accuracy '{inp.name}=VALUE'"
-                + (f" or a row in {file}" if file else " or --accuracy-file")
-            )
-    return acc
-
-
-def check_out(path: str) -> str:
-    """Fail before any work if the figure could not be written."""
-    p = Path(path)
-    if p.suffix.lower() not in OUT_FORMATS:
-        raise AcecostError(
-            f"cannot write {path}: unsupported format {p.suffix or '(none)'!r}; use .png, .svg or .pdf"
-        )
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise AcecostError(f"cannot write {path}: directory {str(parent)!r} does not exist")
-    if p.is_dir():
-        raise AcecostError(f"cannot write {path}: it is a directory")
-    if (p.exists() and not os.access(p, os.W_OK)) or not os.access(parent, os.W_OK):
-        raise AcecostError(f"cannot write {path}: permission denied")
-    return path
-
-
-def parse_panels(x: str | None, panels: str | None) -> list[str]:
-    from acecost.plot_points import METRICS
-
-    valid = ", ".join(METRICS)
-    if x is not None and panels is not None:
-        raise AcecostError("give --x or --panels, not both")
-    if panels is None:
-        key = (x or "ace").strip().lower()
-        if key not in METRICS:
-            raise AcecostError(f"unknown --x {x!r}; use one of {valid}")
-        return [key]
-    keys = [k.strip().lower() for k in panels.split(",") if k.strip()]
-    if not keys:
-        raise AcecostError(f"--panels is empty; give a comma-separated list from {valid}")
-    for k in keys:
-        if k not in METRICS:
-            raise AcecostError(f"unknown panel {k!r} in --panels; use {valid}")
-    if len(set(keys)) != len(keys):
-        raise AcecostError(f"--panels {panels!r} repeats a metric")
-    return keys
-
-
 # ---------------------------------------------------------------- analysis
-
-
-def analyse_targets(inputs: list[Input]) -> None:
-    """Resolve and analyse the inputs that are targets (spinner on a terminal)."""
-    from acecost.cli.common import analyse
-
-    for inp in inputs:
-        if not inp.is_json:
-            _, report = analyse(inp.spec)
-            inp.data = report.to_dict()
 
 
 def compute_reference(name: str):
@@ -315,26 +144,49 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--panels", default=None, metavar="LIST", help="A row of panels, e.g. ace,cpu64,size.")
 @click.option("--reference", default="pokebnn", show_default=True, metavar="pokebnn|none",
               help="Overlay the bundled PokeBNN widths and the published BNN points.")
-@click.option("--out", default="pareto.png", show_default=True, metavar="FILE",
+@click.option("-o", "--output", "--out", "out", default=None, metavar="FILE",
+              show_default="pareto.png, or breakdown.png with --breakdown",
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--title", default=None, help="Figure title.")
+@click.option("--caption/--no-caption", default=True, show_default=True,
+              help="The caption naming the sources (or, with --breakdown, how bars are made).")
+@click.option("--size", "size", default=None, metavar="W,H",
+              help="Figure size in inches, e.g. 7,4.  [default: fit the panels, legend and caption]")
+@click.option("--breakdown", is_flag=True,
+              help="Where the cost goes: per model, a bar split by layer group and operand bits.")
+@click.option("--depth", type=click.IntRange(1), default=DEFAULT_DEPTH, metavar="N", show_default=True,
+              help="With --breakdown: a layer group is the first N parts of a layer name.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
-         linear_x, panels, reference, out, title) -> None:
+         linear_x, panels, reference, out, title, caption, size, breakdown, depth, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
-    by their meta.target or file stem, or NAME=path.json) or targets to analyse
+    by their meta.name or file stem, or NAME=path.json) or targets to analyse
     (model.py, pkg.mod:attr, zoo:NAME; NAME=target names one), or sweep tables
     (.csv, .jsonl, .parquet from 'acecost sweep -o'), whose accuracies the
     --accuracy-file gives in columns named after the sweep's parameters.
 
+    With --breakdown, draws where each model's cost goes instead: one bar per
+    model of its ACE (or --x METRIC) split by layer group (--depth) and
+    coloured by operand bits; no accuracies needed.
+
     \b
     acecost plot a.json b.json --accuracy-file results.csv
     acecost plot mine=model.py --accuracy mine=68.2 --panels ace,cpu64,size
+    acecost plot --breakdown a.json b.json -o where.pdf
     """
     with user_errors():
+        fig_size = parse_size(size)
+        if breakdown:
+            from acecost.cli.breakdown import run_breakdown
+
+            run_breakdown(inputs, x, depth, out or "breakdown.png", title, caption, fig_size)
+            return
+        if click.get_current_context().get_parameter_source("depth") == ParameterSource.COMMANDLINE:
+            raise AcecostError("--depth applies to --breakdown only")
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,
-             panels, reference, out, title)
+             panels, reference, out or "pareto.png", title, caption, fig_size)
 
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
@@ -352,7 +204,7 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
-         reference, out, title) -> None:
+         reference, out, title, caption, size) -> None:
     from acecost.plot import plot_pareto
     from acecost.plot_points import is_top1, summarize
     from acecost.plot_style import save
@@ -377,7 +229,7 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
         warn(f"the reference publishes ImageNet top-1; its accuracies are not drawn on {accuracy_column!r}")
 
     fig = plot_pareto(points, panels=keys, reference=ref, title=title, y=accuracy_column,
-                      log_x=not linear_x)
+                      log_x=not linear_x, caption=caption, size=size)
     save(fig, out)
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
                             ref is not None and is_top1(accuracy_column)):

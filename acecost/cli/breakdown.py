@@ -1,0 +1,78 @@
+"""``acecost plot --breakdown``: where each model's cost goes, as a figure and a table.
+
+Costs only: the options that feed the accuracy axis are refused rather than
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import click
+from click.core import ParameterSource
+
+from acecost.cli.plot_inputs import analyse_targets, check_out, parse_inputs
+from acecost.errors import AcecostError
+
+# Options of ``acecost plot`` that have no meaning for a breakdown.
+_PARETO_ONLY = {
+    "accuracy_file": "--accuracy-file",
+    "accuracies": "--accuracy",
+    "accuracy_column": "--accuracy-column",
+    "name_column": "--name-column",
+    "panels": "--panels",
+    "linear_x": "--linear-x",
+    "reference": "--reference",
+}
+
+
+def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
+    """Analyse (or read) every input, draw the bars, print the numbers drawn."""
+    from acecost.breakdown import breakdown
+    from acecost.plot_points import METRICS
+    from acecost.sweeps.plotting import is_sweep_table
+
+    ctx = click.get_current_context()
+    for param, flag in _PARETO_ONLY.items():
+        if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+            raise AcecostError(f"--breakdown draws costs only; {flag} does not apply to it")
+    key = (x or "ace").strip().lower()
+    if key not in METRICS:
+        raise AcecostError(f"unknown --x {x!r}; use one of {', '.join(METRICS)}")
+    check_out(out)
+    tables = [i for i in inputs if is_sweep_table(i)]
+    if tables:
+        raise AcecostError(f"--breakdown needs per-layer analyses; {tables[0]} is a sweep table "
+                           "(give analysis JSON files or targets)")
+    parsed = parse_inputs(tuple(inputs))
+    analyse_targets(parsed)
+    bds = [breakdown(i.name, i.data, key, depth) for i in parsed]
+    for b in bds:
+        if b.unknown:
+            click.echo(f"acecost: warning: {b.name}: part of its work is not priced "
+                       f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound", err=True)
+
+    from acecost.plot_breakdown import plot_breakdown
+    from acecost.plot_style import save
+
+    fig = plot_breakdown(bds, title=title, caption=caption, size=size)
+    save(fig, out)
+    for line in render_breakdown(bds):
+        click.echo(line)
+    click.echo(f"wrote {out}")
+
+
+def render_breakdown(bds) -> list[str]:
+    """One row per bar segment: model, group, bits, value and its share of the model's known total."""
+    m = bds[0].metric
+    header = ["model", "group", "bits", m.label_text, "share"]
+    rows = []
+    for b in bds:
+        whole = b.known or 1
+        for s in b.segments:
+            rows.append([b.name, s.group, s.bits, f"{float(s.value) / m.scale:.4g}",
+                         f"{100 * float(s.value / whole):.1f}%"])
+        for u in b.unknown:
+            rows.append([b.name, u.group, "?", "?", "?"])
+        total = f"{float(b.known) / m.scale:.4g}"
+        rows.append([b.name, "total", "", f">= {total}" if b.unknown else total, ""])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]

@@ -1,0 +1,225 @@
+"""What ``acecost plot`` reads: its inputs, their names, accuracies and options.
+
+Every input is checked (names, accuracies, output path, sizes) before
+anything is analysed, so a typo costs a second, not a minute of tracing.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from acecost.errors import AcecostError
+
+OUT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def note(message: str) -> None:
+    click.echo(f"acecost: note: {message}", err=True)
+
+
+@dataclass
+class Input:
+    """One model to plot: where it comes from and what it is called."""
+
+    name: str
+    spec: str  # path to a JSON file or a target spec
+    is_json: bool
+    data: dict[str, Any] | None = None  # the analysis, once loaded
+
+
+def _split_named(arg: str) -> tuple[str | None, str]:
+    """``NAME=path.json`` -> (NAME, path); a bare path or spec -> (None, arg)."""
+    if "=" in arg and not Path(arg).exists():
+        name, _, rest = arg.partition("=")
+        if name and rest and "/" not in name and os.sep not in name:
+            return name.strip(), rest
+    return None, arg
+
+
+def json_name(data: dict[str, Any], path: str) -> str:
+    """An analysis file's model name: its ``meta.name``, else the file's stem.
+
+    Not ``meta.target``: that is where the model came from (a path, often the
+    same file for every variant), not what the figure should call it.
+    """
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    name = meta.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else Path(path).stem
+
+
+def parse_inputs(args: tuple[str, ...]) -> list[Input]:
+    """Read JSON inputs now (cheap); targets are analysed later."""
+    from acecost.diff import load_report
+
+    if not args:
+        raise AcecostError(
+            "give at least one model: an analysis JSON (acecost analyze --format json) or a target"
+        )
+    out: list[Input] = []
+    for arg in args:
+        name, spec = _split_named(arg)
+        if spec.lower().endswith(".json"):
+            data = load_report(spec)
+            out.append(Input(name or json_name(data, spec), spec, True, data))
+        else:
+            out.append(Input(name or spec, spec, False))
+    seen: dict[str, str] = {}
+    for inp in out:
+        if inp.name in seen:
+            raise AcecostError(
+                f"two inputs are named {inp.name!r} ({seen[inp.name]} and {inp.spec}); "
+                "name them with NAME=path.json"
+            )
+        seen[inp.name] = inp.spec
+    return out
+
+
+def parse_accuracy_value(raw: object, where: str) -> float:
+    """``70.5``, ``70.5%`` -> 70.5; anything else is a one-line error."""
+    text = str(raw).strip() if raw is not None else ""
+    number = text[:-1].strip() if text.endswith("%") else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise AcecostError(f"{where}: accuracy {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise AcecostError(f"{where}: accuracy {text!r} is not a finite number")
+    return value
+
+
+def read_accuracy_file(path: str, name_column: str, column: str) -> dict[str, float]:
+    """``name,top1`` rows (any columns; two are used) -> {name: accuracy}."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+            header = list(rows[0].keys()) if rows else []
+    except OSError as e:
+        raise AcecostError(f"cannot read {path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise AcecostError(f"{path}: not a readable CSV file ({e})") from None
+    if not rows:
+        raise AcecostError(f"{path}: no rows (expected a header like 'name,{column}' and one row per model)")
+    for col, flag in ((name_column, "--name-column"), (column, "--accuracy-column")):
+        if col not in header:
+            cols = ", ".join(c for c in header if c is not None)
+            raise AcecostError(f"{path}: no column {col!r} (columns: {cols}); choose one with {flag}")
+    out: dict[str, float] = {}
+    for i, row in enumerate(rows, start=2):
+        name = (row.get(name_column) or "").strip()
+        if not name:
+            raise AcecostError(f"{path}, line {i}: empty {name_column!r}")
+        if name in out:
+            raise AcecostError(f"{path}, line {i}: model {name!r} appears twice")
+        out[name] = parse_accuracy_value(row.get(column), f"{path}, line {i} ({name})")
+    return out
+
+
+def parse_accuracy_options(values: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name.strip():
+            raise AcecostError(f"bad --accuracy {item!r}: expected NAME=VALUE, e.g. mynet=70.5")
+        out[name.strip()] = parse_accuracy_value(value, f"--accuracy {item!r}")
+    return out
+
+
+def match_accuracies(
+    inputs: list[Input], from_file: dict[str, float], from_options: dict[str, float], file: str | None
+) -> dict[str, float]:
+    """Every model needs one accuracy; every --accuracy needs a model.
+
+    A results file usually lists more models than one figure shows, so its
+    other rows are left out with a note, not refused.
+    """
+    names = [i.name for i in inputs]
+    known = ", ".join(repr(n) for n in names)
+    unused = [name for name in from_file if name not in names]
+    if unused:
+        shown = ", ".join(repr(n) for n in unused[:5]) + (", ..." if len(unused) > 5 else "")
+        rows = "row" if len(unused) == 1 else "rows"
+        note(f"{file}: ignored {len(unused)} {rows} for models not plotted ({shown})")
+    from_file = {k: v for k, v in from_file.items() if k in names}
+    for name in from_options:
+        if name not in names:
+            raise AcecostError(
+                f"--accuracy {name}=... names no model analysed (models: {known})"
+            )
+    acc = {**from_file, **from_options}
+    for inp in inputs:
+        if inp.name not in acc:
+            raise AcecostError(
+                f"no accuracy for model {inp.name!r}; give --accuracy '{inp.name}=VALUE'"
+                + (f" or a row in {file}" if file else " or --accuracy-file")
+            )
+    return acc
+
+
+def check_out(path: str) -> str:
+    """Fail before any work if the figure could not be written."""
+    p = Path(path)
+    if p.suffix.lower() not in OUT_FORMATS:
+        raise AcecostError(
+            f"cannot write {path}: unsupported format {p.suffix or '(none)'!r}; use .png, .svg or .pdf"
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise AcecostError(f"cannot write {path}: directory {str(parent)!r} does not exist")
+    if p.is_dir():
+        raise AcecostError(f"cannot write {path}: it is a directory")
+    if (p.exists() and not os.access(p, os.W_OK)) or not os.access(parent, os.W_OK):
+        raise AcecostError(f"cannot write {path}: permission denied")
+    return path
+
+
+def parse_size(text: str | None) -> tuple[float, float] | None:
+    """``--size 7,4`` -> (7.0, 4.0) inches."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        w, h = (float(p) for p in parts)
+    except ValueError:
+        raise AcecostError(f"bad --size {text!r}: expected W,H in inches, e.g. 7,4") from None
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise AcecostError(f"bad --size {text!r}: width and height must be positive inches")
+    return w, h
+
+
+def parse_panels(x: str | None, panels: str | None) -> list[str]:
+    from acecost.plot_points import METRICS
+
+    valid = ", ".join(METRICS)
+    if x is not None and panels is not None:
+        raise AcecostError("give --x or --panels, not both")
+    if panels is None:
+        key = (x or "ace").strip().lower()
+        if key not in METRICS:
+            raise AcecostError(f"unknown --x {x!r}; use one of {valid}")
+        return [key]
+    keys = [k.strip().lower() for k in panels.split(",") if k.strip()]
+    if not keys:
+        raise AcecostError(f"--panels is empty; give a comma-separated list from {valid}")
+    for k in keys:
+        if k not in METRICS:
+            raise AcecostError(f"unknown panel {k!r} in --panels; use {valid}")
+    if len(set(keys)) != len(keys):
+        raise AcecostError(f"--panels {panels!r} repeats a metric")
+    return keys
+
+
+def analyse_targets(inputs: list[Input]) -> None:
+    """Resolve and analyse the inputs that are targets (spinner on a terminal)."""
+    from acecost.cli.common import analyse
+
+    for inp in inputs:
+        if not inp.is_json:
+            _, report = analyse(inp.spec)
+            inp.data = report.to_dict()
