@@ -14,6 +14,7 @@ for one model or eight.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -117,9 +118,9 @@ def plot_breakdown(
     bds = _as_breakdowns(reports, x, depth)
     m = bds[0].metric
     n = len(bds)
-    fig_w = _WIDTH if size is None else float(size[0])
-    if size is not None and not all(float(v) > 0 for v in size):
+    if size is not None and not all(math.isfinite(float(v)) and float(v) > 0 for v in size):
         raise AcecostError(f"figure size {size[0]:g}x{size[1]:g}: width and height must be positive inches")
+    fig_w = _WIDTH if size is None else float(size[0])
     fig = Figure(figsize=(fig_w, _TOP + n * _ROW + 1.5), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -256,13 +257,13 @@ def _layout(fig: Figure, ax: object, handles: list, legend_title: str, caption: 
     cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
     below = _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
     axes_h = n * _ROW if height is None else height - _TOP - below
-    if axes_h < 0.4 * n or fig_w - left - _RIGHT < 1.5:
-        need_h = _TOP + below + 0.4 * n
-        raise AcecostError(
-            f"a {fig_w:g}x{height if height is not None else 0:g} in figure is too small for {n} bars "
-            f"with their names, legend and caption; give at least {left + _RIGHT + 1.5:.1f} in of width "
-            f"and {need_h:.1f} in of height, or drop the caption"
-        )
+    if fig_w - left - _RIGHT < 1.5:
+        raise AcecostError(f"a figure {fig_w:g} in wide leaves too little room for the bars beside "
+                           f"their names; make it at least {left + _RIGHT + 1.5:.1f} in wide")
+    if axes_h < 0.4 * n:
+        raise AcecostError(f"a figure {height:g} in high leaves too little room for {n} bar"
+                           f"{'s' * (n > 1)} after the title, legend and caption; make it at least "
+                           f"{_TOP + below + 0.4 * n:.1f} in high or drop the caption")
     fig_h = _TOP + axes_h + below
     fig.set_size_inches(fig_w, fig_h)
     fig.subplots_adjust(left=left / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,

@@ -261,3 +261,27 @@ def test_depth_needs_breakdown(tmp_path):
     p.write_text(json.dumps(synthetic(0)))
     res = CliRunner().invoke(main, ["plot", str(p), "--accuracy", "m=1", "--depth", "3"])
     assert res.exit_code == 2 and "--depth applies to --breakdown only" in res.stderr
+
+
+@pytest.mark.parametrize("size, message", [("3,4", "wide"), ("7,1", "high"), ("7,-1", "positive")])
+def test_breakdown_size(tmp_path, size, message):
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(synthetic(0)))
+    out = tmp_path / "b.png"
+    res = CliRunner().invoke(main, ["plot", "--breakdown", str(p), "--size", size, "-o", str(out)])
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.splitlines()) == 1, res.output
+    res = CliRunner().invoke(main, ["plot", "--breakdown", str(p), "--size", "5,3", "--no-caption",
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    data = out.read_bytes()
+    assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (5 * 150, 3 * 150)
+
+
+def test_records_that_disagree_with_the_totals_are_a_warning(tmp_path):
+    data = synthetic(0)
+    data["totals"]["ace"] += 1
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(data))
+    res = CliRunner().invoke(main, ["plot", "--breakdown", str(p), "-o", str(tmp_path / "b.png")])
+    assert res.exit_code == 0
+    assert "its records sum to" in res.stderr and "the bar shows the records" in res.stderr

@@ -46,6 +46,9 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     analyse_targets(parsed)
     bds = [breakdown(i.name, i.data, key, depth) for i in parsed]
     for b in bds:
+        if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
+            click.echo(f"acecost: warning: {b.name}: its records sum to {float(b.known):.6g} but its "
+                       f"totals say {b.total:.6g}; the bar shows the records", err=True)
         if b.unknown:
             click.echo(f"acecost: warning: {b.name}: part of its work is not priced "
                        f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound", err=True)
