@@ -399,3 +399,17 @@ def test_action_runs_check_and_writes_summary_junit_and_exit_code(tmp_path, budg
     if code:
         assert lines[0].startswith("::error file=pyproject.toml,line=7,title=acecost budget::model mlp: ACE")
     assert lines[-1] == verdict
+
+
+def test_docs_list_the_action_inputs_and_install_acecost_from_its_repository():
+    text = (ROOT / "docs" / "ci.md").read_text()
+    table = text[text.index("Its inputs:"):text.index("The step's output")]
+    rows = re.findall(r"^\| `([\w-]+)` \|([^|]*)\|", table, re.M)
+    inputs = action()["inputs"]
+    assert [name for name, _ in rows] == list(inputs)
+    for name, default in rows:
+        if default.strip().startswith("`"):
+            assert default.strip().strip("`") == inputs[name]["default"]
+    assert "pip install -e . acecost" not in text  # acecost is not on the package index
+    assert "uses: <owner>/acecost@<ref>" in text
+    assert '"acecost @ git+https://github.com/<owner>/acecost@<ref>"' in text
