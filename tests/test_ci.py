@@ -202,7 +202,7 @@ def test_budget_flag_help_says_it_replaces_the_configured_budget():
     r = run("--help")
     text = " ".join(r.stdout.split())
     assert "with several configured models and no TARGET it is refused" in text
-    assert "replaces the configured one, so with several configured models name one as TARGET" in text
+    assert "Budget for ACE (e.g. 5e9, 4.2G), replacing the configured one." in text
 
 
 # ------------------------------------------------------------------- diff

@@ -54,6 +54,12 @@ def _satisfied(requirement: str) -> bool:
         return False
 
 
+def build_deps_here() -> bool:
+    """Whether this environment has what [build-system] requires (else builds use the package index)."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    return all(map(_satisfied, requires))
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     pytest.importorskip("build")
@@ -63,8 +69,7 @@ def dist(tmp_path_factory) -> Path:
             shutil.copy2(item, src / item.name)
     shutil.copytree(ROOT / "acecost", src / "acecost", ignore=shutil.ignore_patterns("__pycache__"))
     out = src / "dist"
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
-    isolation = ["--no-isolation"] if all(map(_satisfied, requires)) else []  # else: the package index
+    isolation = ["--no-isolation"] if build_deps_here() else []
     r = subprocess.run([sys.executable, "-m", "build", *isolation, "--outdir", str(out), str(src)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -85,7 +90,8 @@ def fresh_venv(path: Path) -> Path:
 
 def pip_install(venv: Path, *args: str) -> None:
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                        "--no-deps", "--no-index", "--no-build-isolation", "--quiet", *args],
+                        "--no-deps", *(["--no-index", "--no-build-isolation"] if build_deps_here() else []),
+                        "--quiet", *args],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 

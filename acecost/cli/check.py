@@ -152,8 +152,7 @@ def select_models(
 
 def _budget_option(metric: str, example: str) -> Any:
     return click.option(f"--max-{metric}", f"max_{metric}", metavar="N",
-                        help=f"Budget for {B.METRICS[metric].label} (e.g. {example}); replaces the "
-                             "configured one, so with several configured models name one as TARGET.")
+                        help=f"Budget for {B.METRICS[metric].label} (e.g. {example}), replacing the configured one.")
 
 
 @click.command("check", cls=AcecostCommand)
