@@ -20,7 +20,7 @@ from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
 from acecost.cli.common import debug_enabled, fail, target_options
 from acecost.cli.verdict import (
-    exit_code, render_github, render_json, render_junit, render_markdown, render_table,
+    exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
@@ -126,7 +126,7 @@ def select_models(
     if budget_flags and len(selected) > 1:
         raise ConfigError(
             f"{', '.join(budget_flags)} without a TARGET would replace the budgets of all "
-            f"{len(selected)} models configured in {source}; name one model "
+            f"{len(selected)} models configured in {show_target(str(source))}; name one model "
             f"('acecost check {selected[0].name} {budget_flags[0]} ...') or change the config"
         )
     if cli.get("baseline") is not None and len(selected) > 1:
