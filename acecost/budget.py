@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import ConfigError
+from acecost.tomllines import key_lines
 from acecost.options import (  # noqa: F401  (the option parsers are part of this module's API)
     MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
     parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
@@ -92,6 +93,8 @@ class ModelSpec:
     baseline: Path | None = None
     max_increase: float | None = None
     strict: bool = False
+    config: Path | None = None  # the file the model is configured in
+    lines: dict[str, int] = field(default_factory=dict)  # key -> its line there ("" the model's table)
 
 
 @dataclass
@@ -237,9 +240,11 @@ def load_models(table: dict[str, Any], path: Path) -> list[ModelSpec]:
         raise ConfigError(f"{where}: no models configured")
     defaults = {k: v for k, v in table.items() if k != "models"}
     specs: list[ModelSpec] = []
+    lines = key_lines(path)
     for i, entry in enumerate(models):
         try:
-            specs.append(_model_spec({**defaults, **entry}, f"{where}: models[{i}]", path.parent))
+            spec = _model_spec({**defaults, **entry}, f"{where}: models[{i}]", path.parent)
+            specs.append(replace(spec, config=path, lines=lines.of_model(i)))
         except ConfigError as e:  # every config error names the file it is in
             msg = str(e)
             raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
@@ -326,10 +331,16 @@ def _anchor_target(target: str, root: Path) -> str:
 
 
 def override(spec: ModelSpec, **changes: Any) -> ModelSpec:
-    """Command-line values win over the config; ``None`` means 'not given'."""
-    budgets = {**spec.budgets, **(changes.pop("budgets", None) or {})}
+    """Command-line values win over the config; ``None`` means 'not given'.
+
+    A value given on the command line is no longer at its config line.
+    """
+    cli_budgets = changes.pop("budgets", None) or {}
+    budgets = {**spec.budgets, **cli_budgets}
     given = {k: v for k, v in changes.items() if v is not None and v != []}
-    return replace(spec, budgets=budgets, **given)
+    moved = {f"max_{m}" for m in cli_budgets} | set(given)
+    lines = {k: v for k, v in spec.lines.items() if k not in moved}
+    return replace(spec, budgets=budgets, lines=lines, **given)
 
 
 # -------------------------------------------------------------- verdicts

@@ -359,7 +359,7 @@ def test_junit_error_and_file_output(fake, tmp_path, monkeypatch):
     assert suite.find("testcase/error").get("message") == "no such file: broken.py"
 
 
-GH_LINE = re.compile(r"^::(error|notice|warning) title=([^:]+)::model (\S+): (.+)$")
+GH_LINE = re.compile(r"^::(error|notice|warning) (?:file=([^,]+),)?(?:line=(\d+),)?title=([^:]+)::model (\S+): (.+)$")
 
 
 def test_github_format(fake, project):
@@ -368,14 +368,14 @@ def test_github_format(fake, project):
     lines = r.stdout.strip().splitlines()
     annotations = [GH_LINE.match(line) for line in lines[:-1]]
     assert all(annotations), lines
-    got = [(m[1], m[2], m[3], m[4]) for m in annotations]
+    got = [m.groups() for m in annotations]
+    # Passing budgets are silent; each failure points at its key in PROJECT (line 1 is
+    # the empty line before [project]): big's max_ace is line 14, its max_size line 15.
     assert got == [
-        ("notice", "acecost budget", "small", "ACE 2.624e5 within budget 3e5 (12.5%25 headroom)"),
-        ("notice", "acecost budget", "small", "size 1kB within budget 1kB (0.0%25 headroom)"),
-        ("error", "acecost budget", "big", "ACE 2.56e8 exceeds budget 2e8 (+28.0%25)"),
-        ("error", "acecost budget", "big", "size 5MB exceeds budget 4MB (+25.0%25)"),
-        ("notice", "acecost budget", "big", "BOPs 0 within budget 0 (0.0%25 headroom)"),
+        ("error", "pyproject.toml", "14", "acecost budget", "big", "ACE 2.56e8 exceeds budget 2e8 (+28.0%25)"),
+        ("error", "pyproject.toml", "15", "acecost budget", "big", "size 5MB exceeds budget 4MB (+25.0%25)"),
     ]
+    assert PROJECT.splitlines()[13] == 'max_ace = "200M"' and PROJECT.splitlines()[14] == 'max_size = "4MB"'
     assert lines[-1].startswith("FAIL: 1 of 2 models over budget: big (")
 
 

@@ -247,3 +247,19 @@ def test_concatenation_of_three_per_tensor_values_has_three_levels():
     f = lambda x, a, b, c: jnp.sign(x) @ jnp.concatenate([jnp.full((16, 4), a), jnp.full((16, 4), b),
                                                           jnp.full((32, 4), c)])
     assert dot_bits(f, X, S((), F32), S((), F32), S((), F32))[:2] == (1, bits_for(3))
+
+
+def test_a_length_one_contraction_folds_a_factor_like_a_per_channel_scale():
+    """x.T @ (g * mask) over a batch of 1: g varies only along the output, so the mask's 1 bit is priced.
+
+    ``g`` alone has no code to fold into (float, 16); with a batch of 2, ``g`` varies along the sum
+    and the product is float again.
+    """
+    both = lambda x, g, m: (jnp.einsum("bi,bo->io", x, g * m.astype(F32)), jnp.einsum("bi,bo->io", x, g))
+    for batch, masked_bits in ((1, 1), (2, 16)):
+        rep = acecost.analyze(both, S((batch, 64), F32), S((batch, 32), F32), S((batch, 32), jnp.bool_))
+        masked, plain = rep.layers
+        assert masked.macs == plain.macs == batch * 64 * 32
+        assert sorted((masked.bits_a, masked.bits_w)) == sorted((masked_bits, 16))
+        assert (plain.bits_a, plain.bits_w) == (16, 16)
+        assert masked.ace == batch * 64 * 32 * masked_bits * 16

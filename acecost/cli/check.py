@@ -19,12 +19,14 @@ import click
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
 from acecost.cli.common import debug_enabled, fail, target_options
-from acecost.cli.verdict import exit_code, render_github, render_json, render_junit, render_table
+from acecost.cli.verdict import (
+    exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
+)
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
 from acecost.units import parse_percent
 
-FORMATS = ("table", "json", "junit", "github")
+FORMATS = ("table", "json", "junit", "github", "markdown")
 
 
 # ---------------------------------------------------------------- analysis
@@ -120,6 +122,13 @@ def select_models(
     else:
         matches = [s for s in specs if s.name == target]
         selected = matches[:1] or [B.ModelSpec(name=target, target=target)]
+    budget_flags = [f"--max-{m}" for m in B.METRICS if m in (cli.get("budgets") or {})]
+    if budget_flags and len(selected) > 1:
+        raise ConfigError(
+            f"{', '.join(budget_flags)} without a TARGET would replace the budgets of all "
+            f"{len(selected)} models configured in {show_target(str(source))}; name one model "
+            f"('acecost check {selected[0].name} {budget_flags[0]} ...') or change the config"
+        )
     if cli.get("baseline") is not None and len(selected) > 1:
         raise ConfigError(
             f"--baseline compares one model but {len(selected)} are configured in {source}; "
@@ -143,7 +152,7 @@ def select_models(
 
 def _budget_option(metric: str, example: str) -> Any:
     return click.option(f"--max-{metric}", f"max_{metric}", metavar="N",
-                        help=f"Budget for {B.METRICS[metric].label} (e.g. {example}).")
+                        help=f"Budget for {B.METRICS[metric].label} (e.g. {example}), replacing the configured one.")
 
 
 @click.command("check", cls=AcecostCommand)
@@ -160,9 +169,14 @@ def _budget_option(metric: str, example: str) -> Any:
               help="Largest allowed increase over --baseline per metric (e.g. 2%); default 0%.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE",
               help="pyproject.toml or acecost.toml to read (default: the one in the cwd).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Verdict on stdout: a table, JSON, JUnit XML, GitHub annotations (failures and "
+                   "warnings only, at their line in the config) or markdown.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write JUnit XML to FILE, whatever --format is.")
+@click.option("--summary", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also append the markdown verdict to FILE (e.g. \"$GITHUB_STEP_SUMMARY\"), "
+                   "whatever --format is.")
 @target_options
 @click.option("--strict", is_flag=True,
               help="Fail (exit 1) when a report is approximate: float fallbacks, unsupported "
@@ -171,13 +185,15 @@ def _budget_option(metric: str, example: str) -> Any:
               help="Put analysis times in --format json|junit (without it, both are byte-identical between runs).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
-def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | None,
+def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | None, summary: str | None,
           config: str | None, timings: bool, **opts: Any) -> None:
     """Fail (exit 1) when a model's cost exceeds its budget.
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
     the config. Without TARGET every model in [tool.acecost] of
-    pyproject.toml (or acecost.toml) is checked. Exit codes: 0 within budget,
+    pyproject.toml (or acecost.toml) is checked. A --max-* option replaces
+    the configured budget; with several configured models and no TARGET it
+    is refused (it would replace every model's budget). Exit codes: 0 within budget,
     1 over budget or regressed, 2 usage, configuration or model error.
     """
     debug = debug_enabled(ctx)
@@ -200,6 +216,8 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
         click.echo(render_json(results, timings))
     elif fmt == "junit":
         click.echo(render_junit(results, timings))
+    elif fmt == "markdown":
+        click.echo(render_markdown(results), nl=False)
     else:
         click.echo(render_github(results))
     if junit_xml:
@@ -207,6 +225,12 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
             Path(junit_xml).write_text(render_junit(results, timings) + "\n", encoding="utf-8")
         except OSError as e:
             fail(f"cannot write {junit_xml}: {e.strerror or e}")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(render_markdown(results))
+        except OSError as e:
+            fail(f"cannot write {summary}: {e.strerror or e}")
     ctx.exit(exit_code(results))
 
 

@@ -86,37 +86,56 @@ def _validated(flag: str, parse: Callable[[object, str], Any]):
     return callback
 
 
+class DefaultShown(click.Option):
+    """An option whose default is ``None`` in code but has a value to show.
+
+    Shared options default to ``None`` so ``check`` can tell a command-line
+    value from a config value; ``show_default="224"`` still prints
+    ``[default: 224]`` like every other option (click would print ``(224)``).
+    """
+
+    def get_help_extra(self, ctx: click.Context):
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default
+        return extra
+
+
 def _option(flag: str, parse: Callable[[object, str], Any] | None = None, **kw: Any):
     if parse is not None:
         kw["callback"] = _validated(flag, parse)
-    return click.option(flag, **kw)
+    return click.option(flag, cls=DefaultShown, **kw)
 
 
 #: (flag, parser, click keywords) for every option analyze and check share.
 SHARED = [
     _option("--entry", O.parse_entry, metavar="NAME",
-            help="Function or Module in the file to analyse (default acecost_model)."),
+            show_default="acecost_model", help="Function or Module in the file to analyse."),
     _option("--input-shape", O.parse_input_shape, metavar="1,224,224,3",
             help="Input shape for a Flax Module."),
-    _option("--dtype", O.parse_dtype, metavar="float32", help="Input dtype for a Flax Module (default float32)."),
+    _option("--dtype", O.parse_dtype, metavar="float32", show_default="float32",
+            help="Input dtype for a Flax Module."),
     _option("--resolution", O.parse_resolution, metavar="N",
-            help="Zoo models: input height and width (default 224)."),
-    _option("--batch", O.parse_batch, metavar="N", help="Zoo models: batch size (default 1)."),
-    _option("--float-bits", O.parse_float_bits, metavar="16|dtype",
-            help="Width of float operands with no proven levels: 1 to 64, or 'dtype' (default 16)."),
+            show_default="224", help="Zoo models: input height and width."),
+    _option("--batch", O.parse_batch, metavar="N", show_default="1", help="Zoo models: batch size."),
+    _option("--float-bits", O.parse_float_bits, metavar="16|dtype", show_default="16",
+            help="Width of float operands with no proven levels: 1 to 64, or 'dtype'."),
     _option("--bits", O.parse_bits_override, multiple=True, metavar="REGEX=A,W",
-            help="Activation/weight bits for layers whose name matches REGEX (repeatable)."),
+            help="Activation/weight bits for layers whose name contains a match of REGEX "
+                 "(searched, not anchored: use ^...$ for one layer; repeatable)."),
     _option("--while-trips", O.parse_while_trips, metavar="N",
-            help="Trip count for while loops whose count is not static."),
+            help="Trip count for while loops whose count is not static (default: unknown, "
+                 "the loop body is counted once and the totals are marked incomplete)."),
     _option("--mode", type=click.Choice(O.MODES), default=None,
-            help="train: forward + backward of a loss (Target.loss, default sum of squares); "
-                 "default inference."),
+            show_default="inference",
+            help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
     _option("--cond", type=click.Choice(O.COND_MODES), default=None,
-            help="A cond with a run-time index: its costliest branch (max, the default) or the one "
+            show_default="max",
+            help="A cond with a run-time index: its costliest branch (max) or the one "
                  "whose outputs carry the fewest bits, the quantizing side of a switch (quantized)."),
-    _option("--scales", type=click.Choice(O.SCALES_MODES), default=None,
+    _option("--scales", type=click.Choice(O.SCALES_MODES), default=None, show_default="strict",
             help="codes: price a quantized operand by its codes even where its scale varies along "
-                 "the contraction, the AQT/QKeras convention (default strict)."),
+                 "the contraction, the AQT/QKeras convention."),
 ]
 
 

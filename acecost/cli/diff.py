@@ -43,12 +43,24 @@ def _diff_rows(d: ReportDiff, top: int) -> list[tuple[str, list[LayerDelta], int
             for title, rows in (("changed", d.changed), ("added", d.added), ("removed", d.removed))]
 
 
+def _bits(r: LayerDelta, arrow: str = "->") -> str:
+    return r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} {arrow} {r.new_bits}"
+
+
 def render_diff_table(d: ReportDiff, base: str, new: str, top: int) -> None:
+    """Tables when they fit the terminal (80 columns when piped), else one layer per line.
+
+    A layer name is never cut: a CI log is 80 columns wide and the name is
+    what the reader needs; a table too wide for the width becomes a list.
+    """
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=False)
-    totals = Table(title=Text(f"totals: {base} -> {new}"), title_justify="left")
+    unbounded = console.options.update_width(1 << 20)
+    console.print(Text(f"totals: {base} -> {new}"), soft_wrap=True)  # a path is not cut either
+    totals = Table()
     for col in ("metric", "base", "new", "delta", "change"):
         totals.add_column(col, justify="left" if col == "metric" else "right")
     for t in d.totals:
@@ -61,12 +73,19 @@ def render_diff_table(d: ReportDiff, base: str, new: str, top: int) -> None:
         shown = f" (top {len(rows)} of {total})" if total > len(rows) else ""
         table = Table(title=f"{title} layers{shown}", title_justify="left")
         for col in ("layer", "bits", "MACs delta", "base ACE", "new ACE", "ACE delta", "change"):
-            table.add_column(col, justify="left" if col in ("layer", "bits") else "right")
+            table.add_column(col, justify="left" if col in ("layer", "bits") else "right", no_wrap=True)
         for r in rows:
-            bits = r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} -> {r.new_bits}"
-            table.add_row(Text(r.name), Text(bits), _delta("macs", r.delta_macs), format_count(r.base_ace),
+            table.add_row(Text(r.name), Text(_bits(r)), _delta("macs", r.delta_macs), format_count(r.base_ace),
                           format_count(r.new_ace), _delta("ace", r.delta_ace), fmt_pct(r.pct_ace))
-        console.print(table)
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            console.print(table)
+            continue
+        console.print(Text(f"{title} layers{shown}:"), soft_wrap=True)
+        for r in rows:
+            console.print(Text(f"  {r.name}"), soft_wrap=True)
+            console.print(Text(f"      bits {_bits(r)}, MACs {_delta('macs', r.delta_macs)}, ACE "
+                               f"{format_count(r.base_ace)} -> {format_count(r.new_ace)} "
+                               f"({_delta('ace', r.delta_ace)}, {fmt_pct(r.pct_ace)})"), soft_wrap=True)
     console.print(f"{len(d.changed)} changed, {len(d.added)} added, {len(d.removed)} removed, "
                   f"{d.unchanged} unchanged layers")
 
@@ -89,8 +108,7 @@ def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
                   "| layer | bits | base ACE | new ACE | ACE delta | change |",
                   "|---|---|---:|---:|---:|---:|"]
         for r in rows:
-            bits = r.new_bits if r.base_bits == r.new_bits else f"{r.base_bits} → {r.new_bits}"
-            lines.append(f"| `{_md(r.name)}` | {bits} | {format_count(r.base_ace)} "
+            lines.append(f"| `{_md(r.name)}` | {_bits(r, '→')} | {format_count(r.base_ace)} "
                          f"| {format_count(r.new_ace)} | {_delta('ace', r.delta_ace)} "
                          f"| {fmt_pct(r.pct_ace)} |")
     lines += ["", f"{len(d.changed)} changed, {len(d.added)} added, {len(d.removed)} removed, "

@@ -1,8 +1,8 @@
-"""What ``acecost check`` concluded, in words: the verdict and its four formats.
+"""What ``acecost check`` concluded, in words: the verdict and its five formats.
 
-Table (rich), JSON, JUnit XML and GitHub annotations say the same things:
-each budget and regression, approximate reports, baseline notes and one
-verdict line. JSON and JUnit are byte-identical between runs unless timings
+Table (rich), JSON and JUnit XML say the same things: each budget and
+regression, approximate reports, baseline notes and one verdict line; GitHub
+annotations say only what failed or is doubtful, at its line in the config. JSON and JUnit are byte-identical between runs unless timings
 are asked for; user text is never read as markup and never breaks the XML.
 """
 
@@ -232,30 +232,82 @@ def gh_escape_property(text: str) -> str:
     return gh_escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def gh_location(res: B.ModelResult, *keys: str) -> str:
+    """``file=...,line=N,`` for the first of ``keys`` at a line of the model's config file, else nothing.
+
+    A budget given on the command line is at no line: pointing at the
+    config would blame a value that is not the one checked.
+    """
+    for key in keys:
+        if res.spec.config is not None and key in res.spec.lines:
+            return f"file={gh_escape_property(show_target(str(res.spec.config)))},line={res.spec.lines[key]},"
+    return ""
+
+
 def render_github(results: list[B.ModelResult]) -> str:
-    """``::error``/``::notice``/``::warning`` annotations, one per check."""
+    """``::error``/``::warning`` annotations for what failed or is doubtful, then the verdict.
+
+    A passing check is silent: GitHub shows only the first ten annotations of
+    a kind per step, so a notice per passing budget would hide the failures.
+    Each annotation points at the key in the config file it is about.
+    """
     lines = []
 
-    def emit(level: str, title: str, res: B.ModelResult, message: str) -> None:
+    def emit(level: str, title: str, res: B.ModelResult, message: str, *keys: str) -> None:
         text = gh_escape(f"model {res.spec.name}: {message}")
-        lines.append(f"::{level} title={gh_escape_property(title)}::{text}")
+        lines.append(f"::{level} {gh_location(res, *keys)}title={gh_escape_property(title)}::{text}")
 
     for res in results:
         if res.error is not None:
-            emit("error", "acecost error", res, res.error)
+            emit("error", "acecost error", res, res.error, "target", "")
             continue
         for r in res.rows:
-            emit("notice" if r.passed else "error", "acecost budget", res, budget_message(r))
+            if not r.passed:
+                emit("error", "acecost budget", res, budget_message(r), f"max_{r.metric}")
         for r in res.regressions:
-            emit("notice" if r.passed else "error", "acecost regression", res, regression_message(r))
+            if not r.passed:
+                emit("error", "acecost regression", res, regression_message(r), "max_increase", "baseline")
         if res.strict_failed:
-            emit("error", "acecost strict", res, strict_message(res))
+            emit("error", "acecost strict", res, strict_message(res), "strict", "target", "")
         elif res.approximate:
-            emit("warning", "acecost analysis", res, f"approximate report: {approximations(res)}")
+            emit("warning", "acecost analysis", res, f"approximate report: {approximations(res)}", "target", "")
         for note in res.notes:
-            emit("warning", "acecost baseline", res, note)
+            emit("warning", "acecost baseline", res, note, "baseline")
     lines.append(verdict(results))
     return "\n".join(lines)
+
+
+def _md(text: object) -> str:
+    return printable(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(results: list[B.ModelResult]) -> str:
+    """The verdict as GitHub-flavoured markdown, for a job's step summary or a PR comment."""
+    lines = [f"### acecost check: {_md(verdict(results))}", ""]
+    rows = [(res, r) for res in results for r in res.rows]
+    if rows:
+        lines += ["| model | metric | value | budget | headroom | |", "|---|---|---:|---:|---:|---|"]
+        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_value(r.metric, r.value)} "
+                  f"| {fmt_value(r.metric, r.budget)} | {fmt_pct(r.headroom_pct, False)} "
+                  f"| {'ok' if r.passed else '**OVER**'} |" for res, r in rows]
+        lines.append("")
+    regs = [(res, r) for res in results for r in res.regressions]
+    if regs:
+        lines += ["| model | metric | baseline | value | change | allowed | |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_value(r.metric, r.baseline)} "
+                  f"| {fmt_value(r.metric, r.value)} | {fmt_pct(r.change_pct)} | +{r.max_increase_pct:g}% "
+                  f"| {'ok' if r.passed else '**REGRESSED**'} |" for res, r in regs]
+        lines.append("")
+    for res in results:
+        if res.error is not None:
+            lines.append(f"- **{_md(res.spec.name)}**: error: {_md(res.error)}")
+        elif res.strict_failed:
+            lines.append(f"- **{_md(res.spec.name)}**: {_md(strict_message(res))}")
+        elif res.approximate:
+            lines.append(f"- **{_md(res.spec.name)}**: approximate report: {_md(approximations(res))}")
+        lines += [f"- **{_md(res.spec.name)}**: {_md(note)}" for note in res.notes]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def show_target(target: str) -> str:
