@@ -63,14 +63,6 @@ class Breakdown:
     def known(self) -> Fraction:
         return sum((s.value for s in self.segments), Fraction(0))
 
-    @property
-    def groups(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for s in self.segments:
-            seen.setdefault(s.group)
-        for u in self.unknown:
-            seen.setdefault(u.group)
-        return list(seen)
 
 
 def group_of(name: str, depth: int, phase: str = "forward") -> str:

@@ -29,12 +29,20 @@ from dataclasses import dataclass, field
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from acecost.errors import AcecostError
 from acecost.pareto import Point, frontier
-from acecost.plot_labels import GID_LABEL, Label, marker_box, place_labels, step_boxes, thin_ticks
+from acecost.plot_labels import (
+    GID_LABEL,
+    Label,
+    log_locator,
+    marker_box,
+    place_labels,
+    step_boxes,
+    thin_ticks,
+)
 from acecost.plot_points import (
     METRICS,
     Metric,
@@ -42,6 +50,7 @@ from acecost.plot_points import (
     ModelSummary,
     RefPoint,
     as_points,
+    caption_lines,
     is_top1,
     metric,
     reference_points,
@@ -67,17 +76,6 @@ GID_REF_PUBLISHED = "reference-published"  # + ":" + family
 GID_REF_RUG = "reference-rug"
 GID_RUG_LABEL = "rug-label"
 GID_CAPTION = "caption"
-
-
-def _log_locator(lo: float, hi: float) -> LogLocator:
-    span = math.log10(hi / lo)
-    if span <= 1.0:
-        subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
-    elif span <= 2.5:
-        subs = (1.0, 2.0, 5.0)
-    else:
-        subs = (1.0,)
-    return LogLocator(base=10, subs=subs)
 
 
 
@@ -203,7 +201,7 @@ def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -
             lo, hi = lo / 1.25, hi * 1.25
         f = (hi / lo) ** 0.12
         ax.set_xlim(lo / f, hi * f)
-        ax.xaxis.set_major_locator(_log_locator(lo / f, hi * f))
+        ax.xaxis.set_major_locator(log_locator(lo / f, hi * f))
         ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
         ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -332,7 +330,7 @@ def plot_pareto(
         ax.set_axisbelow(True)
     axes[0].set_ylabel(y_label(y))
     _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
-    _layout(fig, n, d, _caption(ref, ref_acc, metrics) if caption else [],
+    _layout(fig, n, d, caption_lines(ref, ref_acc, metrics) if caption else [],
             title or _default_title(y, metrics), size[1] if size is not None else None)
     fig.canvas.draw()
     for ax in axes:
@@ -371,48 +369,3 @@ def _default_title(y: str, metrics: Sequence[Metric]) -> str:
     what = "Top-1 accuracy" if is_top1(y) else y
     cost = metrics[0].name if len(metrics) == 1 else "cost"
     return f"{what} vs {cost}"
-
-
-def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric]) -> list[str]:
-    if ref is None:
-        return []
-    lines = []
-    computed = [w for w in ref.widths if w.top1 is not None]
-    widths = ", ".join(w.width for w in ref.widths)
-    text = (
-        f"Bundled {ref.name} widths ({widths}): cost computed by acecost at batch 1, "
-        "224x224, unquantized operands at 16 bits; ticks on the x axis."
-    )
-    if ref_acc and computed:
-        for w in computed:
-            text += (
-                f" {w.width} reproduces the published ACE of '{w.paired_with}' "
-                f"({w.totals['ace'] / 1e9:.2f} G computed) and is drawn with its published "
-                f"top-1 {w.top1:g}% [{ref.source_number(w.source)}]."  # type: ignore[arg-type]
-            )
-        text += " Other widths have no published accuracy and are not drawn as points."
-    lines.append(text)
-    if ref_acc:
-        shown = {
-            r.source_number
-            for m in metrics
-            for r in reference_points(ref, m)
-        }
-        if shown:
-            lines.append(
-                "Published points (filled markers) at their published costs and top-1:"
-            )
-            for i, src in enumerate(ref.sources, start=1):
-                if i in shown:
-                    lines.append(f"[{i}] {src}")
-        missing = [
-            m.name
-            for m in metrics
-            if not any(r.kind == "published" for r in reference_points(ref, m))
-        ]
-        if missing:
-            lines.append(f"No published point reports {' or '.join(missing)}.")
-    else:
-        lines.append("Reference accuracies are ImageNet top-1; not drawn on this accuracy axis.")
-    return lines
-

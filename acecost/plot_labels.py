@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, MaxNLocator
 from matplotlib.transforms import Bbox
 
 from acecost.plot_style import OKABE_ITO
@@ -174,6 +175,18 @@ def marker_box(ax: object, x: float, y: float, size_pt: float, px: float) -> Bbo
 
 
 
+def log_locator(lo: float, hi: float) -> LogLocator:
+    """Log ticks with more subdivisions the narrower the range (thinned later if they crowd)."""
+    span = math.log10(hi / lo)
+    if span <= 1.0:
+        subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+    elif span <= 2.5:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0,)
+    return LogLocator(base=10, subs=subs)
+
+
 # Coarser and coarser log-axis tick sets, tried until no two tick labels touch.
 _LOG_SUBS = [(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0), (1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 5.0),
              (1.0, 3.0), (1.0,)]
@@ -193,8 +206,6 @@ def tick_labels_clash(ax: object, renderer: object, pad: float = _TICK_PAD) -> b
 
 def thin_ticks(ax: object, renderer: object) -> None:
     """Fewer x ticks until their labels stand apart (a narrow panel cannot hold 1, 1.5, 2, 3 ...)."""
-    from matplotlib.ticker import LogLocator, MaxNLocator
-
     if not tick_labels_clash(ax, renderer):
         return
     if ax.get_xscale() == "log":

@@ -215,3 +215,47 @@ def resolve_reference(reference: object, progress: Progress | None = None) -> Re
         return pokebnn_reference(progress)
     raise AcecostError(f"unknown reference {reference!r}; use pokebnn or none")
 
+
+def caption_lines(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric]) -> list[str]:
+    """The caption: where the reference's costs and accuracies come from, source by source."""
+    if ref is None:
+        return []
+    lines = []
+    computed = [w for w in ref.widths if w.top1 is not None]
+    widths = ", ".join(w.width for w in ref.widths)
+    text = (
+        f"Bundled {ref.name} widths ({widths}): cost computed by acecost at batch 1, "
+        "224x224, unquantized operands at 16 bits; ticks on the x axis."
+    )
+    if ref_acc and computed:
+        for w in computed:
+            text += (
+                f" {w.width} reproduces the published ACE of '{w.paired_with}' "
+                f"({w.totals['ace'] / 1e9:.2f} G computed) and is drawn with its published "
+                f"top-1 {w.top1:g}% [{ref.source_number(w.source)}]."  # type: ignore[arg-type]
+            )
+        text += " Other widths have no published accuracy and are not drawn as points."
+    lines.append(text)
+    if ref_acc:
+        shown = {
+            r.source_number
+            for m in metrics
+            for r in reference_points(ref, m)
+        }
+        if shown:
+            lines.append(
+                "Published points (filled markers) at their published costs and top-1:"
+            )
+            for i, src in enumerate(ref.sources, start=1):
+                if i in shown:
+                    lines.append(f"[{i}] {src}")
+        missing = [
+            m.name
+            for m in metrics
+            if not any(r.kind == "published" for r in reference_points(ref, m))
+        ]
+        if missing:
+            lines.append(f"No published point reports {' or '.join(missing)}.")
+    else:
+        lines.append("Reference accuracies are ImageNet top-1; not drawn on this accuracy axis.")
+    return lines
