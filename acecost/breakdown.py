@@ -64,7 +64,6 @@ class Breakdown:
         return sum((s.value for s in self.segments), Fraction(0))
 
 
-
 def group_of(name: str, depth: int, phase: str = "forward") -> str:
     """``name`` cut to its first ``depth`` parts; backward records keep a ``bwd`` prefix."""
     cut = "/".join(name.split("/")[:depth]) or "(unnamed)"
