@@ -94,7 +94,7 @@ def drift(stored_doc: Mapping[str, Any], fresh_doc: Mapping[str, Any]) -> list[s
 
 def drift_message(lines: list[str]) -> str:
     """The failure text of a drift: what differs and how to regenerate."""
-    return (f"the stored zoo costs ({__package__}/{COSTS_JSON}) differ from a fresh analysis:\n  "
+    return (f"the stored zoo costs ({__package__.replace('.', '/')}/{COSTS_JSON}) differ from a fresh analysis:\n  "
             + "\n  ".join(lines)
             + f"\nIf the change is intended, regenerate them with `{REGENERATE}` and review the diff.")
 
