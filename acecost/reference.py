@@ -98,27 +98,30 @@ def bundled_costs(progress: Progress | None = None) -> tuple[BundledWidth, ...]:
 
 
 def published_points() -> tuple[PublishedPoint, ...]:
-    """The shipped CSV as records; blank cost cells are left out."""
+    """The shipped CSV as records; blank cost cells are left out.
+
+    Read with the csv module: a plot of JSON files need not start pandas.
+    """
+    import csv
+    import importlib.resources
+
     from acecost import zoo
 
-    df = zoo.published_points()
-    out = []
-    for row in df.to_dict("records"):
-        costs = {}
-        for col in ("ace_g", "cpu64_1e8", "bops_1e9", "flops_1e8"):
-            value = row.get(col)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                costs[col] = float(value)
-        out.append(
-            PublishedPoint(
-                model=str(row["model"]),
-                family=str(row["family"]),
-                top1=float(row["top1"]),
-                costs=costs,
-                source=str(row["source"]),
-            )
+    with importlib.resources.files(zoo.__name__).joinpath(zoo.PUBLISHED_CSV).open(
+        "r", encoding="utf-8", newline=""
+    ) as f:
+        rows = list(csv.DictReader(f))
+    return tuple(
+        PublishedPoint(
+            model=row["model"],
+            family=row["family"],
+            top1=float(row["top1"]),
+            costs={col: float(row[col]) for col in ("ace_g", "cpu64_1e8", "bops_1e9", "flops_1e8")
+                   if (row.get(col) or "").strip()},
+            source=row["source"],
         )
-    return tuple(out)
+        for row in rows
+    )
 
 
 def _decimals(value: float) -> int:

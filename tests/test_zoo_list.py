@@ -18,7 +18,7 @@ from acecost import zoo
 from acecost.cli import main
 from acecost.zoo import costs
 
-HEAVY = ("jax", "flax", "matplotlib")
+HEAVY = ("jax", "flax", "matplotlib", "pandas")
 
 # A fresh interpreter runs the command, then reports which heavy modules it loaded.
 PROBE = """
@@ -44,7 +44,7 @@ def probe(*args: str) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("args", [["zoo", "list"], ["zoo", "list", "--format", "json"],
                                   ["zoo", "list", "--no-costs"], ["reference"]])
-def test_stored_costs_are_read_without_jax_flax_or_matplotlib(args):
+def test_stored_costs_are_read_without_jax_flax_matplotlib_or_pandas(args):
     stdout, seen = probe(*args)
     assert seen == {"code": 0, "loaded": []}, seen
     if args == ["reference"]:  # the PokeBNN widths, narrowest first
