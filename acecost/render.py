@@ -40,7 +40,7 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
         shape = "x".join(str(d) for d in r.out_shape)
         phase = "bwd " if r.phase == "backward" else ""
         if by == "primitive":
-            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", "")
+            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", bits)
         elif by == "bits":
             key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
         else:
@@ -61,6 +61,58 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
     return list(rows.values())
 
 
+#: rows of the default table: with the title, header, footer and totals it fits an 80x24 terminal
+COMPACT_ROWS = 8
+
+
+@dataclass
+class Compact:
+    """The rows of the default table and how they were chosen (for its footer line)."""
+
+    rows: list[Row]
+    depth: int | None = None  # grouped by the first ``depth`` parts of the names; None: every layer
+    layers: int = 0  # rows of the full table
+    hidden: int = 0  # rows folded into the last "... more" row
+
+    @property
+    def note(self) -> str | None:
+        if self.depth is None and not self.hidden:
+            return None
+        kept = len(self.rows) - bool(self.hidden)
+        if not self.hidden:
+            return f"Grouped at --depth {self.depth}: {kept} rows for {self.layers} layers. Every layer: --full"
+        what = f"groups at --depth {self.depth}" if self.depth else "layers"
+        return (f"The {kept} costliest {what}, the other {self.hidden} in one row ({self.layers} layers). "
+                "Every layer: --full")
+
+
+def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
+    """The default table: every layer if they fit in ``limit`` rows, else the deepest
+    grouping by name that does; names alike at every depth (``layer_0`` ... ``layer_99``)
+    keep their costliest rows, in model order, and one row for the rest."""
+    full = group_rows(report)
+    if len(full) <= limit:
+        return Compact(full, layers=len(full))
+    deepest = max(len(r.name.split("/")) for r in report.layers)
+    grouped = {d: group_rows(report, depth=d) for d in range(1, deepest)}
+    fitting = [d for d, rows in grouped.items() if 1 < len(rows) <= limit]
+    if fitting:
+        return Compact(grouped[max(fitting)], max(fitting), len(full))
+    depth = min((d for d, rows in grouped.items() if len(rows) > 1), default=None)
+    rows = grouped[depth] if depth else full
+    keep = sorted(sorted(range(len(rows)), key=lambda i: -rows[i].ace)[:limit - 1])
+    rest = [row for i, row in enumerate(rows) if i not in set(keep)]
+    other = Row(f"... {len(rest)} more", "", "", "")
+    for row in rest:
+        if other.bits != row.bits:
+            other.bits = "mixed" if other.bits else row.bits
+        other.macs += row.macs
+        other.ace += row.ace
+        other.binary_macs += row.binary_macs
+        other.ops += row.ops
+    return Compact([rows[i] for i in keep] + [other], depth, len(full), hidden=len(rest))
+
+
 def human(n: float) -> str:
     """3 significant figures with k/M/G/T suffixes."""
     n = float(n)
@@ -75,7 +127,28 @@ def _mult(row: Row) -> str:
     return f" x{ms[0]}" if len(ms) == 1 else (" xN" if ms else "")
 
 
-def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8) -> Group:
+def wrap_name(name: str, width: int) -> str:
+    """``name`` broken after a ``/`` into lines of at most ``width`` (a part longer than
+    that still folds): a layer name never wraps letter by letter while its parts fit."""
+    if len(name) <= width:
+        return name
+    lines, line = [], ""
+    for part in name.replace("/", "/\0").split("\0"):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = "  "  # a continuation, indented under its first line
+        line += part
+    return "\n".join(lines + [line])
+
+
+#: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
+def _chrome(columns: int) -> int:
+    return 2 + 3 * (columns - 1)
+
+
+def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8,
+                note: str | None = None, width: int = 80) -> Group:
+    """The table for ``width`` columns; ``note`` is a dim line under it (how to see more)."""
     total_ace = report.totals.ace or 1
     cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
               f"{100 * row.ace / total_ace:.1f}"] for row in rows]
@@ -87,12 +160,14 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
     # numbers are never cut: every column but the layer name is as wide as its widest cell;
     # long layer names wrap instead
     table.add_column("Layer", overflow="fold", ratio=1, min_width=12)
+    widths = [max([len(header)] + [len(c[i]) for c in cells]) for i, header in enumerate(headers)]
     for i, header in enumerate(headers[1:], start=1):
-        width = max([len(header)] + [len(c[i]) for c in cells])
-        table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=width)
+        table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=widths[i])
+    name_width = max(12, width - sum(widths[1:]) - _chrome(len(headers)))
     for c in cells:
-        table.add_row(*(Text(x) for x in c))
-    return Group(*heading, table, totals_panel(report), *warnings_panel(report, max_warnings))
+        table.add_row(Text(wrap_name(c[0], name_width)), *(Text(x) for x in c[1:]))
+    footer = [Text(note, style="dim", overflow="fold")] if note else []
+    return Group(*heading, table, *footer, totals_panel(report), *warnings_panel(report, max_warnings))
 
 
 def totals_panel(report: Report) -> Panel:
@@ -180,7 +255,7 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
 
 def print_table(report: Report, rows: list[Row], console: Console | None = None, **kw) -> None:
     console = console or Console()
-    console.print(rich_report(report, rows, **kw))
+    console.print(rich_report(report, rows, width=console.width, **kw))
 
 
 CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", "macs", "binary_macs", "ace", "ace_share", "ops", "multiplier"]
