@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
-from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from acecost.report import Report
+from acecost.report import Report, printable
 
 OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
 
@@ -128,46 +129,72 @@ def _mult(row: Row) -> str:
 
 
 def wrap_name(name: str, width: int) -> str:
-    """``name`` broken after a ``/`` into lines of at most ``width`` (a part longer than
-    that still folds): a layer name never wraps letter by letter while its parts fit."""
-    if len(name) <= width:
+    """``name`` broken after a ``/`` into lines of at most ``width``, continuations
+    indented: a layer name never wraps letter by letter while its parts fit (a
+    longer part is folded)."""
+    if cell_len(name) <= width:
         return name
     lines, line = [], ""
-    for part in name.replace("/", "/\0").split("\0"):
-        if line and len(line) + len(part) > width:
-            lines.append(line)
-            line = "  "  # a continuation, indented under its first line
-        line += part
-    return "\n".join(lines + [line])
+    for part in re.split(r"(?<=/)", name):
+        while part:
+            room = width - cell_len(line)
+            if cell_len(part) <= room:
+                line, part = line + part, ""
+            elif line.strip():
+                lines.append(line)
+                line = "  "
+            else:  # one part longer than a line
+                lines.append(line + part[:room])
+                line, part = "  ", part[room:]
+    return "\n".join(lines + ([line] if line.strip() else []))
 
 
+HEADERS = ("Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%")
 #: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
-def _chrome(columns: int) -> int:
-    return 2 + 3 * (columns - 1)
+CHROME = 2 + 3 * (len(HEADERS) - 1)
+
+
+def table_text(cells: list[list[str]], width: int = 80) -> Text:
+    """The layer table, laid out here rather than by rich.Table (which measures, pads and
+    wraps every cell: half a second for 700 rows): numbers are never cut, every column is
+    as wide as its widest cell, and the layer names are broken after a ``/`` to fit ``width``."""
+    widths = [max([len(h)] + [cell_len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
+    name_width = max(12, width - sum(widths[1:]) - CHROME)
+    names = [wrap_name(c[0], name_width).split("\n") for c in cells]
+    widths[0] = max([12, len(HEADERS[0])] + [cell_len(line) for lines in names for line in lines])
+    total = sum(widths) + CHROME
+
+    def line(values) -> str:
+        out = [v + " " * (w - cell_len(v)) if i < 3 else " " * (w - cell_len(v)) + v
+               for i, (v, w) in enumerate(zip(values, widths))]
+        return " " + "   ".join(out) + " "
+
+    text = Text(no_wrap=True, overflow="ignore")
+    text.append(" " * total + "\n")
+    text.append(line(HEADERS) + "\n", style="bold")
+    text.append(" " + "─" * (total - 2) + " \n")
+    blank = [""] * (len(HEADERS) - 1)
+    for c, lines in zip(cells, names):
+        text.append(line([lines[0], *c[1:]]) + "\n")
+        for more in lines[1:]:
+            text.append(line([more, *blank]) + "\n")
+    text.append(" " * total)
+    return text
 
 
 def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8,
                 note: str | None = None, width: int = 80) -> Group:
     """The table for ``width`` columns; ``note`` is a dim line under it (how to see more)."""
     total_ace = report.totals.ace or 1
-    cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
-              f"{100 * row.ace / total_ace:.1f}"] for row in rows]
-    # names come from the user's model: printed as written, never read as rich markup, and
-    # on a line of its own: a table's title would wrap to the table's width, cutting a long path
-    heading = [Text(title, overflow="fold")] if title is not None else []
-    headers = ["Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%"]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
-    # numbers are never cut: every column but the layer name is as wide as its widest cell;
-    # long layer names wrap instead
-    table.add_column("Layer", overflow="fold", ratio=1, min_width=12)
-    widths = [max([len(header)] + [len(c[i]) for c in cells]) for i, header in enumerate(headers)]
-    for i, header in enumerate(headers[1:], start=1):
-        table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=widths[i])
-    name_width = max(12, width - sum(widths[1:]) - _chrome(len(headers)))
-    for c in cells:
-        table.add_row(Text(wrap_name(c[0], name_width)), *(Text(x) for x in c[1:]))
+    # names come from the user's model: printed as written (without control characters),
+    # never read as rich markup
+    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits, human(row.macs),
+              human(row.ace), f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    # the title on a line of its own: a long path is folded, never cut
+    heading = [Text(printable(title), overflow="fold")] if title is not None else []
     footer = [Text(note, style="dim", overflow="fold")] if note else []
-    return Group(*heading, table, *footer, totals_panel(report), *warnings_panel(report, max_warnings))
+    return Group(*heading, table_text(cells, width), *footer, totals_panel(report),
+                 *warnings_panel(report, max_warnings))
 
 
 def totals_panel(report: Report) -> Panel:

@@ -313,3 +313,16 @@ def test_grouping_options_that_would_be_ignored_are_refused(tmp_path, args, frag
     path = tmp_path / "m.py"
     path.write_text(MIXED)
     one_line_error(run("analyze", path, *args), fragment)
+
+
+@pytest.mark.parametrize("name, width", [("a/bb/ccc/dddd/eeeee", 8), ("x" * 30 + "/y", 12), ("short", 12),
+                                         ("enc/" + "z" * 25 + "/head", 12)])
+def test_wrap_name_breaks_after_slashes_and_folds_only_a_longer_part(name, width):
+    from acecost.render import wrap_name
+
+    lines = wrap_name(name, width).split("\n")
+    assert all(len(line) <= width for line in lines)
+    assert lines[0] + "".join(line[2:] for line in lines[1:]) == name  # continuations indented by 2
+    parts_fit = all(len(p) + 1 <= width - 2 for p in name.split("/"))
+    if parts_fit:  # every break is right after a '/'
+        assert all(line.endswith("/") for line in lines[:-1])
