@@ -83,8 +83,7 @@ class Compact:
         if not self.hidden:
             return f"Grouped at --depth {self.depth}: {kept} rows for {self.layers} layers. Every layer: --full"
         what = f"groups at --depth {self.depth}" if self.depth else "layers"
-        return (f"The {kept} costliest {what}, the other {self.hidden} in one row ({self.layers} layers). "
-                "Every layer: --full")
+        return f"Top {kept} {what} by ACE, {self.hidden} more in one row. Every layer: --full"
 
 
 def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
@@ -96,10 +95,12 @@ def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
         return Compact(full, layers=len(full))
     deepest = max(len(r.name.split("/")) for r in report.layers)
     grouped = {d: group_rows(report, depth=d) for d in range(1, deepest)}
-    fitting = [d for d, rows in grouped.items() if 1 < len(rows) <= limit]
+    # a grouping with one name (a forward and a backward row of "ResNet50") says nothing
+    telling = {d for d, rows in grouped.items() if len({r.name.removeprefix("bwd ") for r in rows}) > 1}
+    fitting = [d for d in telling if len(grouped[d]) <= limit]
     if fitting:
         return Compact(grouped[max(fitting)], max(fitting), len(full))
-    depth = min((d for d, rows in grouped.items() if len(rows) > 1), default=None)
+    depth = min(telling, default=None)
     rows = grouped[depth] if depth else full
     keep = sorted(sorted(range(len(rows)), key=lambda i: -rows[i].ace)[:limit - 1])
     rest = [row for i, row in enumerate(rows) if i not in set(keep)]

@@ -265,7 +265,7 @@ def test_flat_names_keep_their_costliest_rows(tmp_path):
     assert [r[0] for r in rows[:-1]] == [f"layer_{i}" for i in range(5, n)]
     assert rows[-1][:3] == ["...", "5", "more"]
     assert rows[-1][-3] == f"{sum(macs[:5]) / 1e3:.3g}k"
-    assert "The 7 costliest layers, the other 5 in one row (12 layers)" in out
+    assert "Top 7 layers by ACE, 5 more in one row. Every layer: --full" in out
     csv = run("analyze", path, "--format", "csv", "-q").output
     assert len(csv.splitlines()) == 1 + n  # CSV keeps every layer
 
@@ -326,3 +326,20 @@ def test_wrap_name_breaks_after_slashes_and_folds_only_a_longer_part(name, width
     parts_fit = all(len(p) + 1 <= width - 2 for p in name.split("/"))
     if parts_fit:  # every break is right after a '/'
         assert all(line.endswith("/") for line in lines[:-1])
+
+
+def test_a_grouping_with_one_name_per_phase_is_not_chosen():
+    from acecost.render import compact_rows
+    from acecost.report import OpRecord, Report, Totals
+
+    def rec(name, phase, macs):
+        return OpRecord(name, "dot_general", [1], [1], [1], 8, 8, "", "", 1, macs, macs * 64, False, phase=phase)
+
+    layers = [rec(f"Net/s{i}/fc", phase, base + i) for phase, base in (("forward", 10), ("backward", 100))
+              for i in range(5)]
+    report = Report(Totals(ace=sum(r.ace for r in layers)), layers)
+    compact = compact_rows(report)  # depth 1 is "Net" and "bwd Net"; depth 2 has 10 rows
+    assert compact.depth == 2 and compact.hidden == 3
+    kept = [r.name for r in compact.rows[:-1]]
+    assert kept == ["Net/s3", "Net/s4"] + [f"bwd Net/s{i}" for i in range(5)]  # the costliest, in model order
+    assert compact.rows[-1].macs == 10 + 11 + 12
