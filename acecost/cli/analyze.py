@@ -23,7 +23,7 @@ from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, lo
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @click.option("--depth", type=click.IntRange(1),
               help="Group layers by the first N parts of their names (table, csv, markdown; --by layer).")
-@click.option("--full", is_flag=True,
+@click.option("--full", is_flag=True, show_default=True,
               help="Every layer in the table. By default a table longer than 8 rows is grouped by name to fit "
                    "an 80x24 terminal (csv and markdown always list every layer).")
 @click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True,
