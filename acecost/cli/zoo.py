@@ -31,7 +31,8 @@ def zoo():
                    "(the stored costs are at the default input).")
 @click.option("--batch", type=click.IntRange(1), default=models.BATCH, show_default=True,
               help=f"Images per input; other than {models.BATCH} analyses every model now.")
-def list_models(fmt, no_costs, resolution, batch):
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def list_models(fmt, no_costs, resolution, batch, debug):
     """Each bundled model with its MACs, BOPs, ACE, CPU64 and size as acecost computes them."""
     with user_errors():
         stored = (resolution, batch) == (models.RESOLUTION, models.BATCH)
