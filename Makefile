@@ -11,16 +11,24 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# stamp files: an install is redone only when pyproject.toml changes (or after make clean)
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
-install-test: $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,aqt,qwix,equinox,corpus,dask]"
+	touch $@ $(VENV)/.installed
 
-demo: install
-	$(BIN)/acecost analyze zoo:pokebnn-1.0x
+install: $(VENV)/.installed
 
-test: install-test
+install-test: $(VENV)/.installed-test
+
+# prints exactly the sample at the top of README.md
+demo: $(VENV)/.installed
+	@$(BIN)/acecost analyze zoo:pokebnn-1.0x
+
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -n 2
 
 clean:

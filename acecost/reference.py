@@ -3,10 +3,10 @@
 Two kinds of data, kept apart so a plot never shows an accuracy nobody
 published:
 
-- **Bundled widths**: the PokeBNN models in :mod:`acecost.zoo`, with costs
-  acecost computes from them at runtime (so the overlay always matches the
-  engine). A width carries a top-1 accuracy only when a published PokeBNN
-  point names its cost: the width's computed ACE, rounded to the precision
+- **Bundled widths**: the PokeBNN models in :mod:`acecost.zoo`, with the
+  costs stored with the package (:mod:`acecost.zoo.costs`; a test
+  re-analyses them, so the overlay always matches the engine). A width
+  carries a top-1 accuracy only when a published PokeBNN point names its cost: the width's computed ACE, rounded to the precision
   the source printed, equals the published ACE (the paper's abstract gives
   70.5% at 2.6 ACE; the bundled 0.75x computes 2.59 G). Other widths are
   cost-only.
@@ -14,14 +14,12 @@ published:
   (:func:`acecost.zoo.published_points`), with their published costs and
   accuracies and their source.
 
-Analysing the bundled widths takes a few seconds each, so the result is
-cached for the life of the process.
+Reading the stored costs needs neither jax nor a trace.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -69,10 +67,6 @@ class Reference:
         return self.sources.index(source) + 1
 
 
-_CACHE: dict[str, tuple[BundledWidth, ...]] = {}
-_LOCK = threading.Lock()
-
-
 def _bundled_models() -> list[object]:
     """The zoo entries of the family, narrowest first."""
     from acecost import zoo
@@ -82,54 +76,52 @@ def _bundled_models() -> list[object]:
 
 
 def bundled_costs(progress: Progress | None = None) -> tuple[BundledWidth, ...]:
-    """Analyse each bundled PokeBNN width once per process (no accuracies)."""
-    with _LOCK:
-        if FAMILY in _CACHE:
-            return _CACHE[FAMILY]
-        import acecost
+    """Each bundled PokeBNN width with its stored costs (no accuracies).
 
-        entries = _bundled_models()
-        out = []
-        for i, entry in enumerate(entries):
-            if progress is not None:
-                progress(entry.name, i, len(entries))
-            totals = dict(acecost.analyze_target(entry.build()).to_dict()["totals"])
-            out.append(
-                BundledWidth(
-                    model=entry.name,
-                    width=entry.variant,
-                    totals=totals,
-                    complete=bool(totals.get("complete", True)),
-                )
-            )
-        if progress is not None:
-            progress("", len(entries), len(entries))
-        _CACHE[FAMILY] = tuple(out)
-        return _CACHE[FAMILY]
+    ``progress`` is accepted for callers that show one; nothing is analysed,
+    so it is never called.
+    """
+    from acecost.zoo import costs
 
-
-def published_points() -> tuple[PublishedPoint, ...]:
-    """The shipped CSV as records; blank cost cells are left out."""
-    from acecost import zoo
-
-    df = zoo.published_points()
     out = []
-    for row in df.to_dict("records"):
-        costs = {}
-        for col in ("ace_g", "cpu64_1e8", "bops_1e9", "flops_1e8"):
-            value = row.get(col)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                costs[col] = float(value)
+    for entry in _bundled_models():
+        totals = dict(costs.stored(entry.name)["totals"])
         out.append(
-            PublishedPoint(
-                model=str(row["model"]),
-                family=str(row["family"]),
-                top1=float(row["top1"]),
-                costs=costs,
-                source=str(row["source"]),
+            BundledWidth(
+                model=entry.name,
+                width=entry.variant,
+                totals=totals,
+                complete=bool(totals.get("complete", True)),
             )
         )
     return tuple(out)
+
+
+def published_points() -> tuple[PublishedPoint, ...]:
+    """The shipped CSV as records; blank cost cells are left out.
+
+    Read with the csv module: a plot of JSON files need not start pandas.
+    """
+    import csv
+    import importlib.resources
+
+    from acecost import zoo
+
+    with importlib.resources.files(zoo.__name__).joinpath(zoo.PUBLISHED_CSV).open(
+        "r", encoding="utf-8", newline=""
+    ) as f:
+        rows = list(csv.DictReader(f))
+    return tuple(
+        PublishedPoint(
+            model=row["model"],
+            family=row["family"],
+            top1=float(row["top1"]),
+            costs={col: float(row[col]) for col in ("ace_g", "cpu64_1e8", "bops_1e9", "flops_1e8")
+                   if (row.get(col) or "").strip()},
+            source=row["source"],
+        )
+        for row in rows
+    )
 
 
 def _decimals(value: float) -> int:
@@ -193,5 +185,5 @@ def build_reference(
 
 
 def pokebnn_reference(progress: Progress | None = None) -> Reference:
-    """The PokeBNN overlay: bundled widths (computed, cached) plus published points."""
+    """The PokeBNN overlay: bundled widths (stored costs) plus published points."""
     return build_reference(bundled_costs(progress), published_points())

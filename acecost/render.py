@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
-from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from acecost.report import Report
+from acecost.report import Report, printable
 
 OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
 
@@ -40,7 +41,7 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
         shape = "x".join(str(d) for d in r.out_shape)
         phase = "bwd " if r.phase == "backward" else ""
         if by == "primitive":
-            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", "")
+            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", bits)
         elif by == "bits":
             key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
         else:
@@ -61,6 +62,59 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
     return list(rows.values())
 
 
+#: rows of the default table: with the title, header, footer and totals it fits an 80x24 terminal
+COMPACT_ROWS = 8
+
+
+@dataclass
+class Compact:
+    """The rows of the default table and how they were chosen (for its footer line)."""
+
+    rows: list[Row]
+    depth: int | None = None  # grouped by the first ``depth`` parts of the names; None: every layer
+    layers: int = 0  # rows of the full table
+    hidden: int = 0  # rows folded into the last "... more" row
+
+    @property
+    def note(self) -> str | None:
+        if self.depth is None and not self.hidden:
+            return None
+        kept = len(self.rows) - bool(self.hidden)
+        if not self.hidden:
+            return f"Grouped at --depth {self.depth}: {kept} rows for {self.layers} layers. Every layer: --full"
+        what = f"groups at --depth {self.depth}" if self.depth else "layers"
+        return f"Top {kept} {what} by ACE, {self.hidden} more in one row. Every layer: --full"
+
+
+def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
+    """The default table: every layer if they fit in ``limit`` rows, else the deepest
+    grouping by name that does; names alike at every depth (``layer_0`` ... ``layer_99``)
+    keep their costliest rows, in model order, and one row for the rest."""
+    full = group_rows(report)
+    if len(full) <= limit:
+        return Compact(full, layers=len(full))
+    deepest = max(len(r.name.split("/")) for r in report.layers)
+    grouped = {d: group_rows(report, depth=d) for d in range(1, deepest)}
+    # a grouping with one name (a forward and a backward row of "ResNet50") says nothing
+    telling = {d for d, rows in grouped.items() if len({r.name.removeprefix("bwd ") for r in rows}) > 1}
+    fitting = [d for d in telling if len(grouped[d]) <= limit]
+    if fitting:
+        return Compact(grouped[max(fitting)], max(fitting), len(full))
+    depth = min(telling, default=None)
+    rows = grouped[depth] if depth else full
+    keep = sorted(sorted(range(len(rows)), key=lambda i: -rows[i].ace)[:limit - 1])
+    rest = [row for i, row in enumerate(rows) if i not in set(keep)]
+    other = Row(f"... {len(rest)} more", "", "", "")
+    for row in rest:
+        if other.bits != row.bits:
+            other.bits = "mixed" if other.bits else row.bits
+        other.macs += row.macs
+        other.ace += row.ace
+        other.binary_macs += row.binary_macs
+        other.ops += row.ops
+    return Compact([rows[i] for i in keep] + [other], depth, len(full), hidden=len(rest))
+
+
 def human(n: float) -> str:
     """3 significant figures with k/M/G/T suffixes."""
     n = float(n)
@@ -75,24 +129,73 @@ def _mult(row: Row) -> str:
     return f" x{ms[0]}" if len(ms) == 1 else (" xN" if ms else "")
 
 
-def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8) -> Group:
+def wrap_name(name: str, width: int) -> str:
+    """``name`` broken after a ``/`` into lines of at most ``width``, continuations
+    indented: a layer name never wraps letter by letter while its parts fit (a
+    longer part is folded)."""
+    if cell_len(name) <= width:
+        return name
+    lines, line = [], ""
+    for part in re.split(r"(?<=/)", name):
+        while part:
+            room = width - cell_len(line)
+            if cell_len(part) <= room:
+                line, part = line + part, ""
+            elif line.strip():
+                lines.append(line)
+                line = "  "
+            else:  # one part longer than a line
+                lines.append(line + part[:room])
+                line, part = "  ", part[room:]
+    return "\n".join(lines + ([line] if line.strip() else []))
+
+
+HEADERS = ("Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%")
+#: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
+CHROME = 2 + 3 * (len(HEADERS) - 1)
+
+
+def table_text(cells: list[list[str]], width: int = 80) -> Text:
+    """The layer table, laid out here rather than by rich.Table (which measures, pads and
+    wraps every cell: half a second for 700 rows): numbers are never cut, every column is
+    as wide as its widest cell, and the layer names are broken after a ``/`` to fit ``width``."""
+    widths = [max([len(h)] + [cell_len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
+    name_width = max(12, width - sum(widths[1:]) - CHROME)
+    names = [wrap_name(c[0], name_width).split("\n") for c in cells]
+    widths[0] = max([12, len(HEADERS[0])] + [cell_len(line) for lines in names for line in lines])
+    total = sum(widths) + CHROME
+
+    def line(values) -> str:
+        out = [v + " " * (w - cell_len(v)) if i < 3 else " " * (w - cell_len(v)) + v
+               for i, (v, w) in enumerate(zip(values, widths))]
+        return " " + "   ".join(out) + " "
+
+    text = Text(no_wrap=True, overflow="ignore")
+    text.append(" " * total + "\n")
+    text.append(line(HEADERS) + "\n", style="bold")
+    text.append(" " + "─" * (total - 2) + " \n")
+    blank = [""] * (len(HEADERS) - 1)
+    for c, lines in zip(cells, names):
+        text.append(line([lines[0], *c[1:]]) + "\n")
+        for more in lines[1:]:
+            text.append(line([more, *blank]) + "\n")
+    text.append(" " * total)
+    return text
+
+
+def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8,
+                note: str | None = None, width: int = 80) -> Group:
+    """The table for ``width`` columns; ``note`` is a dim line under it (how to see more)."""
     total_ace = report.totals.ace or 1
-    cells = [[row.name + _mult(row), row.op, row.out_shape, row.bits, human(row.macs), human(row.ace),
-              f"{100 * row.ace / total_ace:.1f}"] for row in rows]
-    # names come from the user's model: printed as written, never read as rich markup, and
-    # on a line of its own: a table's title would wrap to the table's width, cutting a long path
-    heading = [Text(title, overflow="fold")] if title is not None else []
-    headers = ["Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%"]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
-    # numbers are never cut: every column but the layer name is as wide as its widest cell;
-    # long layer names wrap instead
-    table.add_column("Layer", overflow="fold", ratio=1, min_width=12)
-    for i, header in enumerate(headers[1:], start=1):
-        width = max([len(header)] + [len(c[i]) for c in cells])
-        table.add_column(header, justify="left" if i <= 2 else "right", no_wrap=True, min_width=width)
-    for c in cells:
-        table.add_row(*(Text(x) for x in c))
-    return Group(*heading, table, totals_panel(report), *warnings_panel(report, max_warnings))
+    # names come from the user's model: printed as written (without control characters),
+    # never read as rich markup
+    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits, human(row.macs),
+              human(row.ace), f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    # the title on a line of its own: a long path is folded, never cut
+    heading = [Text(printable(title), overflow="fold")] if title is not None else []
+    footer = [Text(note, style="dim", overflow="fold")] if note else []
+    return Group(*heading, table_text(cells, width), *footer, totals_panel(report),
+                 *warnings_panel(report, max_warnings))
 
 
 def totals_panel(report: Report) -> Panel:
@@ -180,7 +283,7 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
 
 def print_table(report: Report, rows: list[Row], console: Console | None = None, **kw) -> None:
     console = console or Console()
-    console.print(rich_report(report, rows, **kw))
+    console.print(rich_report(report, rows, width=console.width, **kw))
 
 
 CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", "macs", "binary_macs", "ace", "ace_share", "ops", "multiplier"]

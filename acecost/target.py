@@ -9,7 +9,10 @@ or a bundled ``zoo:NAME``. A file or module offers one of:
 * a Flax NNX Module class whose constructor takes only ``rngs``, likewise.
 
 Importing a model file runs its top-level code (definitions); nothing here
-runs the model on data.
+runs the model on data. A model file imports modules beside it as under
+``python model.py``: its directory is put first on ``sys.path`` and stays
+there (a model may import a helper lazily, in ``acecost_model()`` or while
+traced); a ``module:attr`` target is imported from the current directory.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import importlib
 import importlib.util
 import inspect
 import operator
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -92,6 +96,7 @@ def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | 
         mod_name, _, attr = spec.partition(":")
         try:
             with _model_code():
+                importable(Path.cwd())
                 module = importlib.import_module(mod_name)
         except SystemExit as exc:
             raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
@@ -115,6 +120,42 @@ def _model_code():
         sys.dont_write_bytecode = saved
 
 
+#: directories put on sys.path for model code, so a helper of one is not taken for another's
+_MODEL_DIRS: list[str] = []
+
+
+def importable(directory: Path) -> None:
+    """Let model code import the modules in ``directory``, as ``python model.py`` would.
+
+    The directory goes first on ``sys.path`` and stays: a model may import a
+    helper lazily, inside ``acecost_model()`` or while it is traced. A helper
+    already imported from another model's directory under a name this one
+    also holds (two ``quantlib.py``) is dropped from ``sys.modules`` so this
+    model imports its own; models loaded before keep theirs.
+    """
+    directory = directory.resolve()
+    where = str(directory)
+    others = [d for d in _MODEL_DIRS if d != where]
+    try:
+        here = {n[:-3] if n.endswith(".py") else n for n in os.listdir(directory)} if others else set()
+    except OSError:
+        here = set()
+    for name in here & set(sys.modules):
+        file = getattr(sys.modules[name], "__file__", None)
+        if not file:
+            continue
+        home = Path(file).resolve().parent
+        home = home.parent if Path(file).name == "__init__.py" else home
+        if str(home) in others:
+            for sub in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+                del sys.modules[sub]
+    if where in sys.path:
+        sys.path.remove(where)
+    sys.path.insert(0, where)
+    if where not in _MODEL_DIRS:
+        _MODEL_DIRS.append(where)
+
+
 def load_file(path: Path):
     if not path.exists():
         raise TargetError(f"no such file: {path}")
@@ -122,6 +163,7 @@ def load_file(path: Path):
         raise TargetError(f"not a Python file: {path}")
     # a name that is the same in every run, so messages and reports are too
     name = "acecost_model_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    importable(path.resolve().parent)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -228,14 +270,27 @@ def _call_entry(fn, label, name, path) -> Target:
         raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, Target):
         result.name = result.name or f"{label}:{name}"
-        return result
+        return _lifted(result, path)
     if isinstance(result, tuple) and len(result) == 2 and callable(result[0]):
         fn_, args = result
-        return Target(fn_, args if isinstance(args, tuple) else (args,), name=f"{label}:{name}")
+        return _lifted(Target(fn_, args if isinstance(args, tuple) else (args,), name=f"{label}:{name}"), path)
     got = f"a {len(result)}-tuple" if isinstance(result, tuple) else type(result).__name__
     if isinstance(result, tuple) and len(result) == 2:
         got = f"a pair whose first item is a {type(result[0]).__name__}, not a function"
     raise TargetError(f"{label}:{name}() must return (fn, args) or acecost.Target, got {got}")
+
+
+def _lifted(target: Target, path) -> Target:
+    """The target, with weights it closes over as jax.ShapeDtypeStruct made arguments (acecost.lift)."""
+    from acecost.lift import lift
+
+    try:
+        with _model_code():
+            return lift(target)
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as exc:
+        raise TargetError(f"{_where(exc, path)}: {target.name} called sys.exit({exc.code!r})") from None
 
 
 def validate(target: Target) -> None:

@@ -119,5 +119,7 @@ def trace(fn, args):
     except TargetError:
         raise
     except Exception as exc:  # the user's model raised while being traced
+        from acecost.lift import hint
+
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise TargetError(f"tracing the model failed: {type(exc).__name__}: {msg}") from exc
+        raise TargetError(f"tracing the model failed: {type(exc).__name__}: {msg}{hint(fn)}") from exc

@@ -626,8 +626,11 @@ def test_interrupt_exits_130_with_one_line(args, models, tmp_path):
 
 @pytest.mark.parametrize("delay", [2.5, 5.0])
 def test_interrupt_during_zoo_list(delay, tmp_path):
-    """Wherever the interrupt lands (jax's import, its gc callback, the walker): 130 and one line."""
-    proc = subprocess.Popen([ACECOST, "zoo", "list", "--format", "json"], cwd=tmp_path,
+    """Wherever the interrupt lands (jax's import, its gc callback, the walker): 130 and one line.
+
+    A resolution the stored costs are not for, so every model is analysed now.
+    """
+    proc = subprocess.Popen([ACECOST, "zoo", "list", "--format", "json", "--resolution", "112"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)

@@ -110,11 +110,18 @@ def runs(venv: Path, work: Path) -> None:
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["totals"]["macs"] == MACS and doc["totals"]["ace"] == MACS * 16 * 16
+    r = subprocess.run([str(exe), "zoo", "list", "--format", "json"], capture_output=True, text=True, cwd=work,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    zoo = json.loads(r.stdout)
+    assert zoo["costs"] == "stored"  # read from the installed package's costs.json
+    assert {m["name"]: m["ace"] for m in zoo["models"]}["zoo:pokebnn-1.0x"] == 4_222_541_824  # PokeBNN's figure
 
 
 def test_sdist_and_wheel_hold_the_package_data(dist):
     data = package_data()
-    for needed in ("acecost/zoo/published.csv", "acecost/cost/horowitz45.json", "acecost/py.typed"):
+    for needed in ("acecost/zoo/published.csv", "acecost/zoo/costs.json", "acecost/cost/horowitz45.json",
+                   "acecost/py.typed"):
         assert needed in data
     (sdist,) = dist.glob("acecost-*.tar.gz")
     (wheel,) = dist.glob("acecost-*.whl")

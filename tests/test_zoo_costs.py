@@ -2,7 +2,9 @@
 
 Expected numbers are the PokeBNN reference code's own regression figures and
 the AQT ResNet-50 cost test's (../shared/reference/pokebnn.md, metrics.md);
-the ResNet-50 MAC count is also re-derived here layer by layer.
+the ResNet-50 MAC count is also re-derived here layer by layer. The costs
+stored with the package (acecost/zoo/costs.json) are compared with a fresh
+analysis of every model, and with the same figures.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 import acecost
 from acecost import zoo
+from acecost.zoo import costs
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,3 +141,45 @@ def test_resnet50_with_bfloat16_ends(name, bits, aqt_config_figure):
     float_layers = {r.name: (r.bits_a, r.bits_w, r.macs) for r in rep.layers if r.bits_a == 16}
     assert float_layers == {"ResNet50/stem/conv": (16, 16, STEM_MACS), "ResNet50/head/dense": (16, 16, DENSE_MACS)}
     assert {(r.bits_a * r.bits_w) for r in rep.layers if r.bits_a != 16} == {bits}
+
+
+# ------------------------------------------------------------------ stored costs
+
+def test_stored_costs_match_a_fresh_analysis():
+    """Every number in acecost/zoo/costs.json is what analysing the model gives now."""
+    fresh = {"resolution": zoo.RESOLUTION, "batch": zoo.BATCH,
+             "models": {name: costs.entry(report(name)) for name in zoo.MODELS}}
+    lines = costs.drift(costs.load(), fresh)
+    assert not lines, costs.drift_message(lines)
+
+
+def test_stored_costs_hold_the_reference_figures():
+    """The shipped file, read without tracing, against the figures checked above by formula."""
+    stored = {name: costs.stored(name)["totals"] for name in zoo.MODELS}
+    assert stored["pokebnn-1.0x"]["ace"] == 4_222_541_824
+    assert stored["pokebnn-1.0x"]["binary_macs"] == 3_609_460_736
+    assert stored["pokebnn-0.75x"]["ace"] == 2_587_619_840
+    for name, bits in (("resnet50-bf16", 16 * 16), ("resnet50-w8a8", 8 * 8), ("resnet50-w4a4", 4 * 4),
+                       ("resnet50-w4a2", 4 * 2)):
+        assert stored[name]["macs"] == resnet50_macs()
+        assert stored[name]["ace"] == resnet50_macs() * bits
+        assert stored[name]["binary_macs"] == 0 and stored[name]["cpu64"] == resnet50_macs()
+    ends = STEM_MACS + DENSE_MACS
+    assert stored["resnet50-w4a4-bf16ends"]["ace"] == (resnet50_macs() - ends) * 16 + ends * 256
+    for t in stored.values():
+        assert t["cpu64"] == t["binary_macs"] / 64 + t["macs"] - t["binary_macs"]
+        assert t["complete"] is True
+
+
+def test_a_drift_names_the_number_and_how_to_regenerate():
+    stored = costs.load()
+    fresh = costs.load()
+    fresh["models"]["pokebnn-1.0x"]["totals"]["ace"] += 1
+    fresh["models"]["new-model"] = fresh["models"]["pokebnn-0.5x"]
+    del fresh["models"]["resnet50-bf16"]
+    lines = costs.drift(stored, fresh)
+    assert lines == ["resnet50-bf16: not in the zoo any more",
+                     "pokebnn-1.0x: totals.ace stored 4222541824, analysed 4222541825",
+                     "new-model: no stored costs"]
+    assert "python -m acecost.zoo.costs" in costs.drift_message(lines)
+    assert costs.drift(stored, costs.load()) == []

@@ -24,7 +24,7 @@ from acecost import zoo
 from acecost.errors import AcecostError, ConfigError, TargetError
 from acecost.target import Target
 from acecost.zoo import quant
-from acecost.zoo.pokebnn import Bottleneck, DPReLU, PokeBNN, reshape_add
+from acecost.zoo.pokebnn_net import Bottleneck, DPReLU, PokeBNN, reshape_add
 
 SMALL = 32
 ALL_NAMES = [

@@ -18,17 +18,23 @@ from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, lo
 @click.argument("target")
 @target_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
-              show_default=True)
+              show_default=True, help="table for people; json every record (what check, diff and plot read); "
+                                      "csv and markdown the table's rows.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
-@click.option("--depth", type=click.IntRange(1), help="Aggregate layers by the first N parts of their names.")
-@click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True)
+@click.option("--depth", type=click.IntRange(1),
+              help="Group layers by the first N parts of their names (table, csv, markdown; --by layer).")
+@click.option("--full", is_flag=True, show_default=True,
+              help="Every layer in the table. By default a table longer than 8 rows is grouped by name to fit "
+                   "an 80x24 terminal (csv and markdown always list every layer).")
+@click.option("--by", type=click.Choice(["layer", "primitive", "bits"]), default="layer", show_default=True,
+              help="One row per layer, per primitive, or per activation x weight bit pair.")
 @click.option("--strict", is_flag=True, help="Exit 1 on any float fallback, unsupported primitive or incomplete total.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress indicator and no warnings panel.")
 @click.option("--energy", metavar="horowitz45|FILE",
               help="Add an energy estimate (pJ) from a built-in table or a JSON/TOML override file.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
-            cond, scales, fmt, output, depth, by, strict, quiet, energy, debug):
+            cond, scales, fmt, output, depth, full, by, strict, quiet, energy, debug):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
     TARGET is a model file (model.py), an importable pkg.module:attr, or
@@ -39,11 +45,15 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
             fail("--output is empty: give a file name")
         if energy is not None and fmt == "csv":
             fail("--energy has no CSV form: use --format json, markdown or table")
+        _check_grouping(fmt, depth, full, by)
         table = load_table(energy) if energy is not None else None
         _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
                             batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
                             quiet=quiet, cond=cond, scales=scales)
-        rows = render.group_rows(report, by=by, depth=depth)
+        compact = render.compact_rows(report) if fmt == "table" and by == "layer" and not (full or depth) \
+            else None
+        rows = compact.rows if compact else render.group_rows(report, by=by, depth=depth)
+        note = compact.note if compact else None
         estimate_ = estimate(report, table) if table is not None else None
         if fmt == "table":
             text = None
@@ -64,13 +74,13 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
             try:
                 if text is None:
                     with open(output, "w", encoding="utf-8") as fh:
-                        print_table(report, rows, estimate_, Console(file=fh, width=120), quiet)
+                        print_table(report, rows, estimate_, Console(file=fh, width=120), quiet, note=note)
                 else:
                     Path(output).write_text(text, encoding="utf-8")
             except OSError as exc:
                 fail(f"cannot write {output}: {exc.strerror or exc}")
         elif text is None:
-            print_table(report, rows, estimate_, Console(), quiet, title=target)
+            print_table(report, rows, estimate_, Console(), quiet, title=target, note=note)
         else:
             click.echo(text, nl=False)
     if strict and (report.fallbacks or report.unsupported or not report.totals.complete):
@@ -80,9 +90,23 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
         raise click.exceptions.Exit(1)
 
 
-def print_table(report, rows, estimate_, console: Console, quiet: bool, title: str | None = None) -> None:
+def _check_grouping(fmt: str, depth: int | None, full: bool, by: str) -> None:
+    """A grouping option the output would not use is an error, not silently dropped."""
+    if full and depth:
+        fail("--full and --depth exclude each other: --full lists every layer, --depth N groups them")
+    if fmt == "json" and (depth or by != "layer"):
+        fail(f"--format json lists every layer record; {'--depth' if depth else '--by'} groups the rows of "
+             "--format table, csv or markdown")
+    if depth and by != "layer":
+        fail(f"--depth groups layers by name; it does not apply to --by {by}")
+    if full and by != "layer":
+        fail(f"--full lists every layer; --by {by} has one row per {'bit pair' if by == 'bits' else by}")
+
+
+def print_table(report, rows, estimate_, console: Console, quiet: bool, title: str | None = None,
+                note: str | None = None) -> None:
     """The cost table, then the energy table if one was asked for, on ``console``."""
-    render.print_table(report, rows, console, title=title, max_warnings=0 if quiet else 8)
+    render.print_table(report, rows, console, title=title, max_warnings=0 if quiet else 8, note=note)
     if estimate_ is not None:
         console.print(energy_rich_table(estimate_))
         for warning in estimate_.warnings:

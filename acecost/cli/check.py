@@ -18,7 +18,7 @@ import click
 
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
-from acecost.cli.common import debug_enabled, fail, target_options
+from acecost.cli.common import DefaultShown, debug_enabled, fail, target_options
 from acecost.cli.verdict import (
     exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
@@ -165,10 +165,11 @@ def _budget_option(metric: str, example: str) -> Any:
 @_budget_option("elementwise", "20M")
 @click.option("--baseline", type=click.Path(dir_okay=False), metavar="BASE.json",
               help="Report from 'acecost analyze --format json' to compare against.")
-@click.option("--max-increase", metavar="PCT",
-              help="Largest allowed increase over --baseline per metric (e.g. 2%); default 0%.")
-@click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE",
-              help="pyproject.toml or acecost.toml to read (default: the one in the cwd).")
+@click.option("--max-increase", metavar="PCT", cls=DefaultShown, show_default="0%",
+              help="Largest allowed increase over --baseline per metric (e.g. 2%).")
+@click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE", cls=DefaultShown,
+              show_default="./pyproject.toml or ./acecost.toml",
+              help="pyproject.toml or acecost.toml to read.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Verdict on stdout: a table, JSON, JUnit XML, GitHub annotations (failures and "
                    "warnings only, at their line in the config) or markdown.")

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
 from acecost.cli.verdict import fmt_pct
-from acecost.cli.common import debug_enabled, fail
+from acecost.cli.common import DefaultShown, debug_enabled, fail
 from acecost.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
 from acecost.report import to_json
@@ -119,9 +119,10 @@ def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
 @click.command("diff", cls=AcecostCommand)
 @click.argument("base", metavar="BASE.json")
 @click.argument("new", metavar="NEW.json")
-@click.option("--format", "fmt", type=click.Choice(DIFF_FORMATS), default="table", show_default=True)
-@click.option("--top", type=click.IntRange(min=0), default=None,
-              help=f"Layer rows per section (default: {DEFAULT_TOP} for table/markdown, all for json).")
+@click.option("--format", "fmt", type=click.Choice(DIFF_FORMATS), default="table", show_default=True,
+              help="A table to read (a list where names would not fit), JSON, or markdown for a PR comment.")
+@click.option("--top", type=click.IntRange(min=0), default=None, cls=DefaultShown,
+              show_default=f"{DEFAULT_TOP}, all for json", help="Layer rows per section.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, debug: bool) -> None:

@@ -1,16 +1,20 @@
-"""``acecost zoo``: the bundled reference models."""
+"""``acecost zoo``: the bundled reference models.
+
+``zoo list`` reads the costs stored with the package (:mod:`acecost.zoo.costs`)
+at the default input, so it imports neither jax nor flax; another
+``--resolution`` or ``--batch`` analyses every model now. The table keeps the
+numbers on one line per model and lists the descriptions below it, so it
+reads at 80 columns.
+"""
 from __future__ import annotations
 
-import click
-from rich import box
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
+from typing import Any
 
+import click
+
+from acecost import zoo as models
 from acecost.cli.contract import AcecostCommand, AcecostGroup
 from acecost.cli.common import stderr, user_errors
-from acecost.render import human
-from acecost.report import to_json
 
 
 @click.group("zoo", cls=AcecostGroup)
@@ -19,41 +23,86 @@ def zoo():
 
 
 @zoo.command("list", cls=AcecostCommand)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--no-costs", is_flag=True, help="Only names and descriptions (no analysis).")
-@click.option("--resolution", type=click.IntRange(8), default=224, show_default=True)
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
-def list_models(fmt, no_costs, resolution, batch):
-    """Each bundled model with its MACs, ACE, CPU64 and size as acecost computes them."""
-    from acecost import analyze_target
-    from acecost import zoo as models
-
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table to read, or JSON with every stored field.")
+@click.option("--no-costs", is_flag=True, help="Only names and descriptions.")
+@click.option("--resolution", type=click.IntRange(8), default=models.RESOLUTION, show_default=True,
+              help=f"Input height and width; other than {models.RESOLUTION} analyses every model now "
+                   "(the stored costs are at the default input).")
+@click.option("--batch", type=click.IntRange(1), default=models.BATCH, show_default=True,
+              help=f"Images per input; other than {models.BATCH} analyses every model now.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def list_models(fmt, no_costs, resolution, batch, debug):
+    """Each bundled model with its MACs, BOPs, ACE, CPU64 and size as acecost computes them."""
     with user_errors():
-        rows = []
-        with Progress(console=stderr, transient=True, disable=no_costs or not stderr.is_terminal) as progress:
-            task = progress.add_task("Analysing the zoo", total=len(models.MODELS))
-            for name, entry in models.MODELS.items():
-                progress.update(task, description=f"Analysing {name}")
-                row = {"name": f"zoo:{name}", "family": entry.family, "description": entry.description}
-                if not no_costs:
-                    t = analyze_target(entry.build(resolution=resolution, batch=batch)).totals
-                    row.update(macs=t.macs, binary_macs=t.binary_macs, ace=t.ace, cpu64=t.cpu64,
-                               size_bits=t.size_bits)
-                rows.append(row)
-                progress.advance(task)
+        stored = (resolution, batch) == (models.RESOLUTION, models.BATCH)
+        if no_costs:
+            found: dict[str, dict[str, Any]] = {}
+        elif stored:
+            from acecost.zoo import costs
+
+            found = {name: costs.stored(name) for name in models.MODELS}
+        else:
+            found = _analyse_all(resolution, batch)
+        rows = [_row(name, entry, found.get(name)) for name, entry in models.MODELS.items()]
         if fmt == "json":
-            click.echo(to_json({"resolution": resolution, "batch": batch, "models": rows}), nl=False)
-            return
-        table = Table(box=box.SIMPLE_HEAD, title=f"acecost zoo ({resolution}x{resolution}, batch {batch})")
-        table.add_column("Name", no_wrap=True)
-        table.add_column("Description", overflow="fold", ratio=1)
-        if not no_costs:
-            for col in ("MACs", "ACE (G)", "CPU64 (1e8)", "Size (MB)"):
-                table.add_column(col, justify="right", no_wrap=True)
-        for row in rows:
-            cells = [row["name"], row["description"]]
+            from acecost.report import to_json
+
+            doc = {"resolution": resolution, "batch": batch, "models": rows}
             if not no_costs:
-                cells += [human(row["macs"]), f"{row['ace'] / 1e9:.3f}", f"{row['cpu64'] / 1e8:.3f}",
-                          f"{row['size_bits'] / 8e6:.2f}"]
-            table.add_row(*cells)
-        Console().print(table)
+                doc["costs"] = "stored" if stored else "analysed"
+            click.echo(to_json(doc), nl=False)
+            return
+        _print_table(rows, resolution, batch, None if no_costs else ("stored" if stored else "analysed now"))
+
+
+def _analyse_all(resolution: int, batch: int) -> dict[str, dict[str, Any]]:
+    """Every model analysed at an input the stored costs are not for, with a progress bar."""
+    from rich.progress import Progress
+
+    from acecost.zoo import costs
+
+    found = {}
+    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task("Analysing the zoo", total=len(models.MODELS))
+        for name in models.MODELS:
+            progress.update(task, description=f"Analysing {name} at {resolution}x{resolution}, batch {batch}")
+            found[name] = costs.analyse(name, resolution, batch)
+            progress.advance(task)
+    return found
+
+
+def _row(name: str, entry: models.ZooModel, found: dict[str, Any] | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": f"zoo:{name}", "family": entry.family, "variant": entry.variant,
+                           "description": entry.description}
+    if found is not None:
+        row.update(found["totals"])
+        row["elementwise_by_category"] = dict(found["elementwise"])
+    return row
+
+
+def _print_table(rows: list[dict[str, Any]], resolution: int, batch: int, costs: str | None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from acecost.render import human
+
+    console = Console()
+    if costs is not None:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
+                      title=f"acecost zoo ({resolution}x{resolution}, batch {batch}, {costs})")
+        table.add_column("Name", no_wrap=True)
+        for col in ("MACs", "BOPs", "ACE\n(G)", "CPU64\n(1e8)", "Size\n(MB)"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for row in rows:
+            table.add_row(row["name"], human(row["macs"]), human(row["binary_macs"]), f"{row['ace'] / 1e9:.3f}",
+                          f"{row['cpu64'] / 1e8:.3f}", f"{row['size_bits'] / 8e6:.2f}")
+        console.print(table)
+    about = Table(box=None, show_header=costs is None, padding=(0, 1), title=None if costs else "acecost zoo")
+    about.add_column("Name", no_wrap=True)
+    about.add_column("Description", overflow="fold")
+    for row in rows:
+        about.add_row(row["name"], row["description"])
+    console.print(about)
+    console.print("Analyse one with `acecost analyze zoo:NAME`.", style="dim", highlight=False)

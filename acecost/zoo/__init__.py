@@ -3,27 +3,55 @@
 Each entry builds an abstract :class:`acecost.target.Target`: variables come
 from ``jax.eval_shape`` of ``init``, so no weights are ever allocated and a
 model of any size is priced in the time it takes to trace it.
+
+The registry itself imports neither jax nor flax (the networks load on the
+first build), so listing the zoo and reading its stored costs
+(:mod:`acecost.zoo.costs`) is as quick as starting Python.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.resources
 from dataclasses import dataclass, field
-from typing import Callable
-
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable
 
 from acecost.errors import ConfigError, TargetError
-from acecost.target import Target
-from acecost.zoo.pokebnn import PokeBNN
-from acecost.zoo.resnet import ResNet50
 
-__all__ = ["ZooModel", "MODELS", "get", "names", "published_points", "PokeBNN", "ResNet50"]
+if TYPE_CHECKING:  # pragma: no cover
+    import flax.linen as nn
+    import pandas as pd
+
+    from acecost.target import Target
+    from acecost.zoo.pokebnn_net import PokeBNN
+    from acecost.zoo.resnet import ResNet50
+
+__all__ = ["ZooModel", "MODELS", "get", "names", "published_points", "PokeBNN", "ResNet50",
+           "RESOLUTION", "BATCH"]
 
 PUBLISHED_CSV = "published.csv"
+RESOLUTION = 224  # the input every published figure of these models is quoted at
+BATCH = 1
+
+_NETWORKS = {"PokeBNN": "pokebnn_net", "ResNet50": "resnet"}
+
+
+def __getattr__(name: str) -> Any:
+    """The network classes, imported on first use (they need flax)."""
+    if name in _NETWORKS:
+        return getattr(importlib.import_module(f"{__name__}.{_NETWORKS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _network(cls: str, **kwargs: Any) -> nn.Module:
+    return __getattr__(cls)(**kwargs)
+
+
+def _resnet_bf16() -> nn.Module:
+    import jax.numpy as jnp
+
+    return _network("ResNet50", quant=None, dtype=jnp.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -41,12 +69,17 @@ class ZooModel:
         """A fresh Flax module (unbound) for this entry."""
         return self.make()
 
-    def build(self, resolution: int = 224, batch: int = 1) -> Target:
+    def build(self, resolution: int = RESOLUTION, batch: int = BATCH) -> Target:
         """An abstract target: eval-mode ``apply`` on ``batch`` NHWC images of ``resolution``^2."""
         if not isinstance(resolution, int) or resolution < 4:
             raise ConfigError(f"resolution must be an integer >= 4, got {resolution!r}")
         if not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a positive integer, got {batch!r}")
+        import jax
+        import jax.numpy as jnp
+
+        from acecost.target import Target
+
         model = self.make()
         x = jax.ShapeDtypeStruct((batch, resolution, resolution, 3), jnp.float32)
         key = jax.ShapeDtypeStruct((2,), jnp.uint32)
@@ -72,7 +105,7 @@ def pokebnn(m: float, label: str | None = None, *, name: str | None = None) -> Z
         family="PokeBNN",
         variant=label,
         description=f"PokeBNN {label}: binary blocks, 4-bit SE, 8-bit stem and head",
-        make=lambda: PokeBNN(width_multiplier=m),
+        make=functools.partial(_network, "PokeBNN", width_multiplier=m),
         width_multiplier=m,
     )
 
@@ -80,16 +113,16 @@ def pokebnn(m: float, label: str | None = None, *, name: str | None = None) -> Z
 def _resnet(variant: str, quant: tuple[int, int] | None, float_ends: bool = False) -> ZooModel:
     if quant is None:
         text = "ResNet-50 v1.5, bfloat16"
-        make = lambda: ResNet50(quant=None, dtype=jnp.bfloat16)  # noqa: E731
+        make = _resnet_bf16
     elif float_ends:
         a, w = quant
         text = (f"ResNet-50 v1.5, w{w}a{a} with the stem conv and classifier in bfloat16 "
                 f"(AQT's resnet50_w{w}_a{a}_fixed config)")
-        make = lambda: ResNet50(quant=quant, float_ends=True)  # noqa: E731
+        make = functools.partial(_network, "ResNet50", quant=quant, float_ends=True)
     else:
         a, w = quant
         text = f"ResNet-50 v1.5, every layer w{w}a{a}"
-        make = lambda: ResNet50(quant=quant)  # noqa: E731
+        make = functools.partial(_network, "ResNet50", quant=quant)
     return ZooModel(name=f"resnet50-{variant}", family="ResNet-50", variant=variant, description=text, make=make)
 
 
@@ -125,5 +158,7 @@ def get(name: str) -> ZooModel:
 
 def published_points() -> pd.DataFrame:
     """Published accuracy/cost points shipped with the package (sourced, one row per model)."""
+    import pandas as pd
+
     with importlib.resources.files(__package__).joinpath(PUBLISHED_CSV).open("r", encoding="utf-8") as f:
         return pd.read_csv(f)
