@@ -23,7 +23,8 @@ def main(ctx, debug):
     acecost zoo list                    the bundled models and their costs
     acecost check                       fail a build when a model exceeds its budget
     acecost diff base.json new.json     what changed between two analyses
-    acecost plot ...                    accuracy-vs-cost Pareto plots
+    acecost plot a.json b.json          accuracy-vs-cost Pareto plots
+    acecost plot --breakdown a.json     where the cost goes: layer groups x bits
     acecost sweep model.py --grid w=1,2 every point of a design space, cached, in parallel
     """
     ctx.ensure_object(dict)

@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from acecost.breakdown import DEFAULT_DEPTH
-from acecost.cli.common import stderr, user_errors
+from acecost.cli.common import DefaultShown, stderr, user_errors
 from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
     analyse_targets,
@@ -138,20 +138,20 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--accuracy-column", default="top1", show_default=True,
               help="Accuracy column of the CSV (also the y-axis label).")
 @click.option("--name-column", default="name", show_default=True, help="Model-name column of the CSV.")
-@click.option("--x", "x", default=None, metavar="METRIC",
-              help="Cost axis: ace, cpu64, size, macs or bops.  [default: ace]")
+@click.option("--x", "x", default=None, metavar="METRIC", cls=DefaultShown, show_default="ace",
+              help="Cost axis: ace, cpu64, size, macs or bops.")
 @click.option("--linear-x", is_flag=True, help="Linear cost axis (default: log).")
 @click.option("--panels", default=None, metavar="LIST", help="A row of panels, e.g. ace,cpu64,size.")
 @click.option("--reference", default="pokebnn", show_default=True, metavar="pokebnn|none",
               help="Overlay the bundled PokeBNN widths and the published BNN points.")
-@click.option("-o", "--output", "--out", "out", default=None, metavar="FILE",
+@click.option("-o", "--output", "--out", "out", default=None, metavar="FILE", cls=DefaultShown,
               show_default="pareto.png, or breakdown.png with --breakdown",
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--title", default=None, help="Figure title.")
 @click.option("--caption/--no-caption", default=True, show_default=True,
               help="The caption naming the sources (or, with --breakdown, how bars are made).")
-@click.option("--size", "size", default=None, metavar="W,H",
-              help="Figure size in inches, e.g. 7,4.  [default: fit the panels, legend and caption]")
+@click.option("--size", "size", default=None, metavar="W,H", cls=DefaultShown,
+              show_default="fit the panels, legend and caption", help="Figure size in inches, e.g. 7,4.")
 @click.option("--breakdown", is_flag=True,
               help="Where the cost goes: per model, a bar split by layer group and operand bits.")
 @click.option("--depth", type=click.IntRange(1), default=DEFAULT_DEPTH, metavar="N", show_default=True,
