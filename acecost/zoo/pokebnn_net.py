@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from acecost.zoo.quant import BINARY, QConv, QDense, QSpec
+from acecost.zoo.quant import BINARY, QConv, QDense, QSpec, batch_norm
 
 #: Blocks per stage and base features of the ResNet-50 layout.
 STAGES: tuple[tuple[int, int], ...] = ((3, 64), (4, 128), (6, 256), (3, 512))
@@ -30,16 +30,6 @@ W8 = QSpec("signed", 8)
 W4 = QSpec("signed", 4)
 #: 8-bit activations with a per-tensor step size calibrated on the tensor.
 A8 = QSpec("signed", 8)
-
-
-def _batch_norm(train: bool, name: str, zero_scale: bool = False) -> nn.BatchNorm:
-    return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
-        name=name,
-    )
 
 
 def avg_pool_3x3_s2(x: jax.Array) -> jax.Array:
@@ -99,13 +89,13 @@ class PokeInit(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         x = QConv(INIT_GROUP, (4, 4), (4, 4), "VALID", act=A8, weight=W8, name="conv1")(x)
-        x = _batch_norm(train, "bn1")(x)
+        x = batch_norm(train, "bn1")(x)
         x = DPReLU(name="dprelu1")(x)
         x = QConv(
             INIT_FEATURES, (3, 3), (1, 1), "SAME", feature_group_count=INIT_GROUP,
             act=A8, weight=W8, name="conv2",
         )(x)
-        x = _batch_norm(train, "bn2")(x)
+        x = batch_norm(train, "bn2")(x)
         return DPReLU(name="dprelu2")(x)
 
 
@@ -145,13 +135,13 @@ class PokeConv(nn.Module):
             self.features, self.kernel_size, self.strides, "SAME",
             act=BINARY, weight=BINARY, name="conv",
         )(x)
-        y = _batch_norm(train, "bn1", zero_scale=self.zero_init_bn)(y)
+        y = batch_norm(train, "bn1", zero_scale=self.zero_init_bn)(y)
         y = reshape_add(r, y, "zeropad")
         if r1 is not None:
             y = reshape_add(r1, y, "tile")
         y = DPReLU(name="dprelu")(y)
         y = y * SE(y.shape[-1], name="se")(r)
-        return _batch_norm(train, "bn2")(y)
+        return batch_norm(train, "bn2")(y)
 
 
 class Bottleneck(nn.Module):

@@ -220,3 +220,14 @@ class QDense(nn.Module):
         wq = _cast(quantize_weight(kernel, self.weight, out_axis=-1), self.dtype)
         y = lax.dot_general(xq, wq, (((x.ndim - 1,), (0,)), ((), ())))
         return y + _cast(bias, y.dtype)
+
+
+def batch_norm(train: bool, name: str, zero_scale: bool = False) -> nn.BatchNorm:
+    """The batch norm of both reference networks; ``zero_scale`` for a residual branch's last one."""
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
+        name=name,
+    )

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from acecost.zoo.quant import QConv, QDense, QSpec
+from acecost.zoo.quant import QConv, QDense, QSpec, batch_norm
 
 #: Blocks per stage and bottleneck width of ResNet-50.
 STAGES: tuple[tuple[int, int], ...] = ((3, 64), (4, 128), (6, 256), (3, 512))
@@ -58,16 +58,6 @@ class ResNet50(nn.Module):
         return Head(self.num_classes, *ends, name="head")(x)
 
 
-def _batch_norm(train: bool, name: str, zero_scale: bool = False) -> nn.BatchNorm:
-    return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
-        name=name,
-    )
-
-
 class Stem(nn.Module):
     """7x7/2 conv to 64 channels, BN, ReLU, 3x3/2 max pool."""
 
@@ -80,7 +70,7 @@ class Stem(nn.Module):
         x = QConv(
             STEM_FEATURES, (7, 7), (2, 2), "SAME", act=self.act, weight=self.weight, dtype=self.dtype, name="conv"
         )(x)
-        x = nn.relu(_batch_norm(train, "bn")(x))
+        x = nn.relu(batch_norm(train, "bn")(x))
         return nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
 
 
@@ -98,15 +88,15 @@ class Bottleneck(nn.Module):
         w, s = self.width, self.stride
         conv = dict(act=self.act, weight=self.weight, dtype=self.dtype)
         y = QConv(w, (1, 1), name="conv1", **conv)(x)
-        y = nn.relu(_batch_norm(train, "bn1")(y))
+        y = nn.relu(batch_norm(train, "bn1")(y))
         y = QConv(w, (3, 3), (s, s), name="conv2", **conv)(y)
-        y = nn.relu(_batch_norm(train, "bn2")(y))
+        y = nn.relu(batch_norm(train, "bn2")(y))
         y = QConv(EXPANSION * w, (1, 1), name="conv3", **conv)(y)
-        y = _batch_norm(train, "bn3", zero_scale=True)(y)
+        y = batch_norm(train, "bn3", zero_scale=True)(y)
         r = x
         if s != 1 or x.shape[-1] != EXPANSION * w:
             r = QConv(EXPANSION * w, (1, 1), (s, s), name="proj", **conv)(x)
-            r = _batch_norm(train, "proj_bn")(r)
+            r = batch_norm(train, "proj_bn")(r)
         return nn.relu(y + r)
 
 
