@@ -71,6 +71,17 @@ def _check_float_bits(float_bits):
     return value
 
 
+def _gc_paused(fn):
+    """``fn`` with the cyclic collector paused for the trace and the walk (see :mod:`acecost.gcpause`)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with paused():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_gc_paused
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
             overrides=None, while_trips: int | None = None, name: str | None = None,
             cond: str = "max", scales: str = "strict") -> Report:
@@ -180,6 +191,7 @@ def _prepare(closed, leaves, options):
     return interp, inputs
 
 
+@_gc_paused
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict") -> Report:
