@@ -3,26 +3,16 @@
 Several modules keep a per-process cache of expensive work (a zoo model
 compiled and run at 32x32, its gradient, the PokeBNN reference curve, an
 example's report) that more than one of their tests reads. Under
-``pytest -n 2`` such tests may land on both workers and each worker would
-redo the work, so each of these modules is one ``xdist_group``: with
-``--dist loadgroup`` (set in pyproject.toml) its tests run in one worker and
-the cache is filled once. Other tests are spread as usual.
+``pytest -n 2`` with xdist's default scheduling such tests land on both
+workers and each worker redoes the work; ``--dist loadfile`` (set in
+pyproject.toml) runs each module in one worker, so each cache is filled
+once.
 """
 from __future__ import annotations
 
 import sys
 
 import pytest
-
-#: modules whose tests share per-process caches
-SHARED_CACHES = ("test_zoo_models.py", "test_zoo_costs.py", "test_plot.py", "test_examples.py",
-                 "test_aqt_pokebnn.py", "test_corpus_qwix.py", "test_corpus_aqt_legacy.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.name in SHARED_CACHES:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(autouse=True, scope="module")
