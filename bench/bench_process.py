@@ -1,6 +1,6 @@
 """Whole-process benchmark: acecost's CLI against a bare trace and XLA, per model, plus start-up.
 
-    python bench/bench_process.py            # every case (10-20 minutes on 2 busy cores)
+    python bench/bench_process.py            # every case (~6 minutes on 2 quiet cores)
     python bench/bench_process.py --quick    # fewer cases and repetitions (~3 minutes)
 
 Each measurement is one fresh process; wall time, CPU time (user + system)
@@ -40,8 +40,6 @@ CASES = {
 LLM = ("llama2-7b", "llama2-7b-scan", "llama3-70b", "llama3-70b-scan", "llama2-7b-qwix", "mixtral-moe",
        "gpt2-decode")
 QUICK = ("llama2-7b-scan", "mixtral-moe", "gpt2-decode", "large-constant")
-#: XLA compiles of these take many minutes on 2 cores; --xla-all includes them
-SLOW_XLA = ("llama3-70b",)
 
 
 def measure(cmd: list[str], timeout: float) -> dict:
@@ -49,7 +47,7 @@ def measure(cmd: list[str], timeout: float) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     if cmd[0] == "base":  # acecost from another source tree (--base), ahead of the installed one
         env["PYTHONPATH"] = BASE
-        cmd = [PY, "-c", "import sys; from acecost.cli import main; sys.argv[0] = 'acecost'; main()", *cmd[1:]]
+        cmd = [PY, "-P", "-c", "import sys; from acecost.cli import main; sys.argv[0] = 'acecost'; main()", *cmd[1:]]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = start + timeout
@@ -118,8 +116,6 @@ def main() -> int:
     ap.add_argument("--reps", type=int, help="repetitions per case (default 5, --quick 3)")
     ap.add_argument("--startup-reps", type=int, help="repetitions of the start-up commands (default 10, --quick 5)")
     ap.add_argument("--no-xla", action="store_true", help="skip the XLA compile baseline")
-    ap.add_argument("--xla-all", action="store_true",
-                    help=f"also compile {', '.join(SLOW_XLA)} with XLA (tens of minutes)")
     ap.add_argument("--base", metavar="DIR",
                     help="also run the acecost package found in DIR (e.g. an older checkout's root), "
                          "interleaved, and report acecost/base")
@@ -144,8 +140,7 @@ def main() -> int:
     results = {}
     for case in cases:
         log(f"{case}:")
-        xla = not args.no_xla and (args.xla_all or case not in SLOW_XLA)
-        results[case] = interleaved(commands(case, xla), reps, args.timeout, log)
+        results[case] = interleaved(commands(case, not args.no_xla), reps, args.timeout, log)
     log("start-up:")
     scmds = {"import jax": [PY, "-c", "import jax"], "--help": [ACECOST, "--help"],
              "zoo list --no-costs": [ACECOST, "zoo", "list", "--no-costs"]}
