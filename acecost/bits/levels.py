@@ -302,8 +302,11 @@ def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
             else:
                 real = num
             finite = np.isfinite(real)
-            integral = integral and bool(finite.all()) and bool((np.floor(real) == real).all())
-            if all_real and finite.any():
+            all_finite = bool(finite.all())
+            integral = integral and all_finite and bool((np.floor(real) == real).all())
+            if all_real and all_finite:  # the usual case: no copy of the finite values
+                lo, hi = _extend(lo, hi, real.min(), real.max())
+            elif all_real and finite.any():
                 lo, hi = _extend(lo, hi, real[finite].min(), real[finite].max())
             part = num
         else:
