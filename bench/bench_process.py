@@ -1,7 +1,7 @@
 """Whole-process benchmark: acecost's CLI against a bare trace and XLA, per model, plus start-up.
 
-    python bench/bench_process.py            # every case (~6 minutes on 2 quiet cores)
-    python bench/bench_process.py --quick    # fewer cases and repetitions (~3 minutes)
+    python bench/bench_process.py            # every case (~7 minutes on 2 cores)
+    python bench/bench_process.py --quick    # fewer cases and repetitions (~1.5 minutes)
 
 Each measurement is one fresh process; wall time, CPU time (user + system)
 and peak RSS come from ``os.wait4`` on that child alone (its own
