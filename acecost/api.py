@@ -1,9 +1,7 @@
 """``acecost.analyze``: trace -> infer bits -> count costs -> Report."""
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import re
 from collections import Counter
 from fractions import Fraction
@@ -13,6 +11,7 @@ from typing import Iterable, Mapping
 from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.bits.value import make_value
 from acecost.errors import AcecostError
+from acecost.gcpause import paused
 from acecost.grad_names import gradient_layers
 from acecost.contraction import exact_pattern
 from acecost.interpret import Interpreter, Options
@@ -72,6 +71,17 @@ def _check_float_bits(float_bits):
     return value
 
 
+def _gc_paused(fn):
+    """``fn`` with the cyclic collector paused for the trace and the walk (see :mod:`acecost.gcpause`)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with paused():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_gc_paused
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
             overrides=None, while_trips: int | None = None, name: str | None = None,
             cond: str = "max", scales: str = "strict") -> Report:
@@ -142,20 +152,13 @@ def _unread(leaves, read) -> set[str]:
     return {lf.path for lf, r in zip(leaves, read) if lf is not None and lf.is_param and not r}
 
 
-@contextlib.contextmanager
 def _no_gc():
     """The walk makes many small objects and no cycles worth collecting mid-walk.
 
     Callers drop the interpreter inside the block: its values are then freed
     by reference counting, and the collector, re-enabled, has nothing to scan.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return paused()
 
 
 def _prepare(closed, leaves, options):
@@ -188,6 +191,7 @@ def _prepare(closed, leaves, options):
     return interp, inputs
 
 
+@_gc_paused
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict") -> Report:

@@ -282,6 +282,8 @@ class _Counted(NamedTuple):
 def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
     """Range, integrality and distinct values of a 1-d array, one chunk at a time."""
     small_int = kind in "iu" and flat.dtype.itemsize <= 2
+    # numpy's own floats are compared, floored and sorted exactly as they are: no float64 copy
+    native_float = kind == "f" and flat.dtype in (np.float16, np.float32, np.float64)
     seen = np.zeros(1 << (8 * flat.dtype.itemsize), bool) if small_int else np.empty(0, flat.dtype)
     lo = hi = None
     integral, all_real, limit = True, True, MAX_INTEGRAL_LEVELS
@@ -292,7 +294,7 @@ def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
             lo, hi = _extend(lo, hi, part.min(), part.max())
             continue
         if kind not in "iu":
-            num = part.astype(np.complex128 if kind == "c" else np.float64)
+            num = part if native_float else part.astype(np.complex128 if kind == "c" else np.float64)
             if kind == "c":
                 all_real = all_real and not num.imag.any()
                 integral = integral and all_real
@@ -300,8 +302,11 @@ def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
             else:
                 real = num
             finite = np.isfinite(real)
-            integral = integral and bool(finite.all()) and bool((np.floor(real) == real).all())
-            if all_real and finite.any():
+            all_finite = bool(finite.all())
+            integral = integral and all_finite and bool((np.floor(real) == real).all())
+            if all_real and all_finite:  # the usual case: no copy of the finite values
+                lo, hi = _extend(lo, hi, real.min(), real.max())
+            elif all_real and finite.any():
                 lo, hi = _extend(lo, hi, real[finite].min(), real[finite].max())
             part = num
         else:
@@ -310,8 +315,11 @@ def _count_levels(flat: np.ndarray, kind: str) -> _Counted:
             limit = MAX_TABLE_LEVELS
         if seen is not None:
             rest = part
-            for known in (seen if seen.size <= 8 else ()):  # a few values seen: compare, no sort
-                rest = rest[rest != known]
+            if 0 < seen.size <= 8:  # a few values seen: compare, no sort, no copy when none is new
+                new = part != seen[0]
+                for known in seen[1:]:
+                    new &= part != known
+                rest = part[new] if new.any() else part[:0]
             if rest.size:
                 seen = np.union1d(seen, np.unique(rest))
                 if seen.size > limit:

@@ -15,6 +15,8 @@ import traceback
 
 import click
 
+from acecost.gcpause import freeze_at_exit
+
 _interrupt = {"seen": False, "said": False}
 
 
@@ -75,6 +77,7 @@ class Contract:
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D102
         argv = list(sys.argv[1:] if args is None else args)
+        freeze_at_exit()
         extra.pop("standalone_mode", None)  # always standalone: the contract ends the process
         try:
             previous = signal.signal(signal.SIGINT, _on_sigint)

@@ -1,0 +1,10 @@
+"""Llama-3-70B shape, the 80 layers under nn.scan; batch 1, 128 tokens."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _llm import LLAMA3_70B, Decoder, target  # noqa: E402
+
+
+def acecost_model():
+    return target(Decoder(LLAMA3_70B, scan=True))
