@@ -143,7 +143,7 @@ def main() -> int:
         results[case] = interleaved(commands(case, not args.no_xla), reps, args.timeout, log)
     log("start-up:")
     scmds = {"import jax": [PY, "-c", "import jax"], "--help": [ACECOST, "--help"],
-             "zoo list --no-costs": [ACECOST, "zoo", "list", "--no-costs"]}
+             "zoo list": [ACECOST, "zoo", "list"]}
     if BASE:
         scmds["--help (base)"] = ["base", "--help"]
     startup = interleaved(scmds, sreps, 120, log)
