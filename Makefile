@@ -9,16 +9,18 @@ BIN    := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet --upgrade pip
 
 # stamp files: an install is redone only when pyproject.toml changes (or after make clean)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
-	touch $@
+	@echo "Installing acecost into $(VENV) (once; again only when pyproject.toml changes) ..."
+	@$(BIN)/pip install --quiet --quiet -e .
+	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,aqt,qwix,equinox,corpus,dask]"
-	touch $@ $(VENV)/.installed
+	@echo "Installing acecost and its test extras into $(VENV) ..."
+	@$(BIN)/pip install --quiet --quiet -e ".[test,aqt,qwix,equinox,corpus,dask]"
+	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 
