@@ -244,7 +244,7 @@ def load_models(table: dict[str, Any], path: Path) -> list[ModelSpec]:
     for i, entry in enumerate(models):
         try:
             spec = _model_spec({**defaults, **entry}, f"{where}: models[{i}]", path.parent)
-            specs.append(replace(spec, config=path, lines=lines.of_model(i)))
+            specs.append(replace(spec, config=path, lines=lines.of_model(i, entry)))
         except ConfigError as e:  # every config error names the file it is in
             msg = str(e)
             raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None

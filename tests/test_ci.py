@@ -95,7 +95,8 @@ def test_scan_finds_each_key_line():
     assert lines.models == [{"": 7, "name": 8, "target": 9, "bits": 10, "max_ace": 13},
                             {"": 15, "name": 16, "target": 17, "max_ace": 18},
                             {"": 20, "name": 21, "target": 22}]
-    assert lines.of_model(1) == {"max_size": 5, "": 15, "name": 16, "target": 17, "max_ace": 18}
+    assert lines.of_model(1, {"name", "target", "max_ace"}) == {"max_size": 5, "": 15, "name": 16,
+                                                                "target": 17, "max_ace": 18}
     flat = scan('max_ace = "1"\ntext = """\n[[models]]\nmax_ace = 2\n"""\n[[models]]\nname = "a"\n')
     assert flat.defaults == {"max_ace": 1, "text": 2} and flat.models == [{"": 6, "name": 7}]
 
@@ -413,3 +414,132 @@ def test_docs_list_the_action_inputs_and_install_acecost_from_its_repository():
     assert "pip install -e . acecost" not in text  # acecost is not on the package index
     assert "uses: <owner>/acecost@<ref>" in text
     assert '"acecost @ git+https://github.com/<owner>/acecost@<ref>"' in text
+
+
+# ------------------------------------ review fixes: refusals, lines, paths
+
+
+REGRESS = """\
+[[tool.acecost.models]]
+name = "small"
+target = "small.py"
+baseline = "base-small.json"
+max_increase = "0%"
+
+[[tool.acecost.models]]
+name = "big"
+target = "big.py"
+baseline = "base-big.json"
+max_increase = "0%"
+"""
+
+
+def test_max_increase_without_target_and_several_models_is_refused(fake, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(REGRESS)
+    # Baselines 10% cheaper in MACs: small 900*256 + 6400 = 236800 ACE (now 262400, +10.8%),
+    # big 9e5*256 (now 1e6*256, +11.1%); sizes equal. Both regress at 0%, both pass at 50%.
+    (tmp_path / "base-small.json").write_text(json.dumps(
+        report([("d0", 900, 16, 16), ("d1", 6400, 1, 1)], size_bits=8000)))
+    (tmp_path / "base-big.json").write_text(json.dumps(report([("d0", 9 * 10**5, 16, 16)], size_bits=40 * 10**6)))
+    monkeypatch.chdir(tmp_path)
+    assert run().exit_code == 1
+    n = len(fake)
+    r = run("--max-increase", "50%")
+    assert r.exit_code == 2 and len(fake) == n, r.output  # refused before any analysis
+    assert r.stderr.splitlines() == [
+        "acecost: error: --max-increase without a TARGET would replace the budgets of all 2 models "
+        "configured in pyproject.toml; name one model ('acecost check small --max-increase ...') "
+        "or change the config"]
+    assert run("small", "--max-increase", "50%").exit_code == 0  # named: only that model loosened
+    assert run("small").exit_code == 1
+
+
+def test_baseline_refusal_names_the_config_as_given(fake, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(TWO)
+    (tmp_path / "base.json").write_text(json.dumps(REPORTS["small.py"]))
+    monkeypatch.chdir(tmp_path)
+    r = run("--baseline", "base.json")
+    assert r.exit_code == 2 and fake == []
+    assert r.stderr.splitlines() == [
+        "acecost: error: --baseline compares one model but 2 are configured in pyproject.toml; "
+        "name one model as TARGET or set 'baseline' per model in the config"]
+
+
+def test_docs_and_action_do_not_suggest_a_refused_option():
+    """The action's default runs every configured model, so its `args` example must not be refused."""
+    action_text = (ROOT / "action.yml").read_text()
+    ci = (ROOT / "docs" / "ci.md").read_text()
+    args = yaml.safe_load(action_text)["inputs"]["args"]["description"]
+    row = next(line for line in ci.splitlines() if line.startswith("| `args` |"))
+    for text, target in ((args, "only with a target"), (row, "only with a `target`")):
+        assert "--strict" in text and "--strict --max-increase" not in text
+        assert text.count("--max-increase") == 1 and text.index("--max-increase") < text.index(target)
+    assert "`--max-increase`" in ci.split("A `--max-*` option")[1].split("\n\n")[0]
+
+
+INLINE_MODELS = """\
+[tool.acecost]
+max_ace = "1G"
+max_size = "1kB"
+models = [
+  { name = "net", target = "small.py", max_ace = 100 },
+  { name = "big", target = "big.py" },
+]
+"""
+
+
+def test_a_model_key_the_scan_cannot_place_has_no_line(fake, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(INLINE_MODELS)
+    monkeypatch.chdir(tmp_path)
+    r = run("--format", "github")
+    assert r.exit_code == 1, r.output
+    # net: ACE 262400 against its own 100 (+262300%), set inside an inline table: no line, not
+    # line 2 (the default it overrides). big: size 40e6 bits against the default 1kB = 8000 bits
+    # (+499900%), at line 3.
+    assert r.stdout.splitlines()[:2] == [
+        "::error title=acecost budget::model net: ACE 2.624e5 exceeds budget 100 (+262300.0%25)",
+        "::error file=pyproject.toml,line=3,title=acecost budget::model big: "
+        "size 5MB exceeds budget 1kB (+499900.0%25)",
+    ]
+    assert (262400 - 100) / 100 * 100 == 262300.0
+
+
+def test_a_nested_multiline_array_does_not_reset_the_scan():
+    text = ('[tool.acecost]\nmax_ace = "1G"\n\n[[tool.acecost.models]]\nname = "net"\n'
+            'target = "small.py"\ninput_shape = [\n  [1, 28, 28, 1],\n]\nmax_ace = 100\n'
+            'note = "a ] in a string [x]"\nmax_size = "1kB"\n')
+    lines = scan(text)
+    assert lines.defaults == {"max_ace": 2}
+    assert lines.models == [{"": 4, "name": 5, "target": 6, "input_shape": 7, "max_ace": 10,
+                             "note": 11, "max_size": 12}]
+    own = {"name", "target", "input_shape", "max_ace", "note", "max_size"}
+    assert lines.of_model(0, own)["max_ace"] == 10
+    # A key the model sets that the scan did not place is at no line, never at the default's.
+    assert "max_ace" not in scan(text.replace("max_ace = 100\n", "")).of_model(0, own)
+    assert scan(text.replace("max_ace = 100\n", "")).of_model(0, own - {"max_ace"})["max_ace"] == 2
+
+
+def test_annotation_paths_are_relative_to_the_github_workspace(fake, tmp_path, monkeypatch):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text(PYPROJECT)
+    monkeypatch.chdir(sub)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    r = run("big", "--format", "github")
+    assert r.stdout.splitlines()[0].startswith("::error file=sub/pyproject.toml,line=18,")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "elsewhere"))  # not under it: as before
+    r = run("big", "--format", "github")
+    assert r.stdout.splitlines()[0].startswith("::error file=pyproject.toml,line=18,")
+
+
+@pytest.mark.parametrize("option", ["--summary", "--junit-xml"])
+def test_unwritable_report_path_fails_before_any_analysis(fake, tmp_path, monkeypatch, option):
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    monkeypatch.chdir(tmp_path)
+    r = run(option, tmp_path / "missing" / "out.md")
+    assert r.exit_code == 2 and fake == [], r.output
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"acecost: error: cannot write {tmp_path / 'missing' / 'out.md'}")
+    assert "Traceback" not in r.output
+    ok = tmp_path / "out.md"
+    assert run(option, ok, "small").exit_code == 0 and ok.read_text().strip()

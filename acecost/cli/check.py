@@ -9,6 +9,7 @@ exit code. The verdict's formats are in :mod:`acecost.cli.verdict`.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from pathlib import Path
@@ -123,6 +124,8 @@ def select_models(
         matches = [s for s in specs if s.name == target]
         selected = matches[:1] or [B.ModelSpec(name=target, target=target)]
     budget_flags = [f"--max-{m}" for m in B.METRICS if m in (cli.get("budgets") or {})]
+    if cli.get("max_increase") is not None:  # a regression limit loosens as readily as a budget
+        budget_flags.append("--max-increase")
     if budget_flags and len(selected) > 1:
         raise ConfigError(
             f"{', '.join(budget_flags)} without a TARGET would replace the budgets of all "
@@ -131,7 +134,7 @@ def select_models(
         )
     if cli.get("baseline") is not None and len(selected) > 1:
         raise ConfigError(
-            f"--baseline compares one model but {len(selected)} are configured in {source}; "
+            f"--baseline compares one model but {len(selected)} are configured in {show_target(str(source))}; "
             "name one model as TARGET or set 'baseline' per model in the config"
         )
     selected = [B.override(s, **cli) for s in selected]
@@ -192,15 +195,18 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
     the config. Without TARGET every model in [tool.acecost] of
-    pyproject.toml (or acecost.toml) is checked. A --max-* option replaces
-    the configured budget; with several configured models and no TARGET it
-    is refused (it would replace every model's budget). Exit codes: 0 within budget,
+    pyproject.toml (or acecost.toml) is checked. A --max-* option (and
+    --max-increase) replaces the configured value; with several configured
+    models and no TARGET it is refused (it would replace every model's). Exit codes: 0 within budget,
     1 over budget or regressed, 2 usage, configuration or model error.
     """
     debug = debug_enabled(ctx)
     try:
         cli = _cli_overrides(opts)
         specs = select_models(target, Path(config) if config else None, cli)
+        for path in (junit_xml, summary):
+            if path:
+                _check_writable(path)
     except AcecostError as e:
         if debug:
             traceback.print_exc()
@@ -233,6 +239,21 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
         except OSError as e:
             fail(f"cannot write {summary}: {e.strerror or e}")
     ctx.exit(exit_code(results))
+
+
+def _check_writable(path: str) -> None:
+    """A report file that cannot be written fails before minutes of analysis, not after."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    if not existed:  # as it was: the file is written once the verdict is known
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:

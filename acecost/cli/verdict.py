@@ -8,6 +8,7 @@ are asked for; user text is never read as markup and never breaks the XML.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -240,8 +241,19 @@ def gh_location(res: B.ModelResult, *keys: str) -> str:
     """
     for key in keys:
         if res.spec.config is not None and key in res.spec.lines:
-            return f"file={gh_escape_property(show_target(str(res.spec.config)))},line={res.spec.lines[key]},"
+            return f"file={gh_escape_property(gh_path(res.spec.config))},line={res.spec.lines[key]},"
     return ""
+
+
+def gh_path(path: Path) -> str:
+    """GitHub resolves ``file=`` against the repository root (``$GITHUB_WORKSPACE``), not the cwd."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        try:
+            return Path(path).resolve().relative_to(Path(workspace).resolve()).as_posix()
+        except (ValueError, OSError):
+            pass
+    return show_target(str(path))
 
 
 def render_github(results: list[B.ModelResult]) -> str:
