@@ -23,7 +23,6 @@ distance) that avoids markers, other labels and the axes edges (:mod:`acecost.pl
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +42,7 @@ from acecost.plot_labels import (
     step_boxes,
     thin_ticks,
 )
+from acecost.plot_layout import GID_CAPTION, Footer  # noqa: F401
 from acecost.plot_points import (
     METRICS,
     Metric,
@@ -75,7 +75,6 @@ GID_REF_COMPUTED = "reference-computed"
 GID_REF_PUBLISHED = "reference-published"  # + ":" + family
 GID_REF_RUG = "reference-rug"
 GID_RUG_LABEL = "rug-label"
-GID_CAPTION = "caption"
 
 
 
@@ -222,48 +221,21 @@ def _layout(
     """
     fig_w = fig.get_figwidth()
     panel_w = (fig_w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
-    renderer = fig.canvas.get_renderer()
     ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
-    leg = None
-    for ncol in range(min(3 * n, len(ordered)), 0, -1):  # widest legend that fits
-        if leg is not None:
-            leg.remove()
-        leg = fig.legend([h for _, (_, h) in ordered], [k for k, _ in ordered], loc="upper center",
-                         ncol=ncol, fontsize=8, frameon=False, handlelength=2.2)
-        if leg.get_window_extent(renderer).width <= (fig_w - 0.2) * fig.dpi:
-            break
-    cap = None
-    if caption:
-        usable = (fig_w - 0.4) * fig.dpi
-        width_chars = int((fig_w - 0.4) * 72 / 3.6)
-        while True:
-            wrapped = "\n".join(textwrap.fill(p, width_chars, subsequent_indent="    ") for p in caption)
-            cap = fig.text(0.0, 0.0, wrapped, fontsize=6.8, va="top", ha="left", color="0.2")
-            if cap.get_window_extent(renderer).width <= usable or width_chars < 40:
-                break
-            cap.remove()
-            width_chars -= 6
-        cap.set_gid(GID_CAPTION)
-    leg_h = leg.get_window_extent(renderer).height / fig.dpi if leg else 0.0
-    cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
-    below = _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
+    foot = Footer(fig, [h for _, (_, h) in ordered], [k for k, _ in ordered], caption,
+                  max_cols=3 * n, below_axes=_BELOW_AXES, handlelength=2.2)
+    below = foot.height
     panel_h = _PANEL_H if height is None else height - _TOP - below
     if panel_h < _MIN_PANEL:
         raise AcecostError(
-            f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after the title, "
-            f"legend and caption; make it at least {_TOP + below + _MIN_PANEL:.1f} in high "
-            "or drop the caption"
+            f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after {foot.drawn()}; "
+            + foot.taller(_TOP + below + _MIN_PANEL)
         )
     fig_h = _TOP + panel_h + below
     fig.set_size_inches(fig_w, fig_h)
     fig.subplots_adjust(left=_LEFT / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
                         bottom=(fig_h - _TOP - panel_h) / fig_h, wspace=_GAP / panel_w)
-    y_leg = (fig_h - _TOP - panel_h - _BELOW_AXES) / fig_h
-    if leg:
-        leg.set_bbox_to_anchor((0.5, y_leg), transform=fig.transFigure)
-    if cap:
-        cap.set_position((0.1 / fig_w, y_leg - (leg_h + 0.08) / fig_h))
-    fig.suptitle(title, fontsize=11, y=1 - 0.12 / fig_h, va="top")
+    foot.place(fig_h, title)
 
 
 def plot_pareto(

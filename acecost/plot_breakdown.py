@@ -25,6 +25,7 @@ from matplotlib.transforms import Bbox, offset_copy
 
 from acecost.breakdown import DEFAULT_DEPTH, Breakdown, bits_order, breakdown
 from acecost.errors import AcecostError
+from acecost.plot_layout import GID_CAPTION, Footer  # noqa: F401
 from acecost.plot_style import DPI, OKABE_ITO
 
 # Artist ids, so callers and tests can find what was drawn.
@@ -33,7 +34,6 @@ GID_UNKNOWN = "breakdown-unknown"
 GID_GROUP_EDGE = "breakdown-group-edge"
 GID_GROUP_LABEL = "breakdown-group-label"
 GID_TOTAL = "breakdown-total"
-GID_CAPTION = "caption"
 
 # Equal widths get the Okabe & Ito colour of their width; mixed pairs greys and blue.
 _WIDTH_COLORS = {
@@ -215,6 +215,11 @@ def _short_names(groups: Sequence[str]) -> dict[str, str]:
     return {g: (s if last.count(s) == 1 else g) for g, s in zip(groups, last)}
 
 
+def zero_bars(bds: Sequence[Breakdown]) -> list[str]:
+    """Models whose bar is a computed 0: no work of the metric, and none left unpriced."""
+    return [b.name for b in bds if not b.segments and not b.unknown]
+
+
 def _caption(bds: Sequence[Breakdown], m: object, depth: int) -> list[str]:
     what = ("parameters, grouped by path" if m.key == "size"  # type: ignore[attr-defined]
             else "per-layer records, grouped by layer name")
@@ -225,6 +230,10 @@ def _caption(bds: Sequence[Breakdown], m: object, depth: int) -> list[str]:
         + ("the bits a parameter is stored at." if m.key == "size"  # type: ignore[attr-defined]
            else "operand bits, activation × weight.")
     ]
+    empty = zero_bars(bds)
+    if empty:
+        lines.append(f"No {m.name} in {', '.join(empty)}: "  # type: ignore[attr-defined]
+                     f"{'its bar is' if len(empty) == 1 else 'their bars are'} 0.")
     for b in bds:
         if b.unknown:
             where = "; ".join(f"{u.group}: {u.why}" for u in b.unknown)
@@ -239,37 +248,18 @@ def _layout(fig: Figure, ax: object, handles: list, legend_title: str, caption: 
     fig_w = fig.get_figwidth()
     names_w = max(t.get_window_extent(renderer).width for t in ax.get_yticklabels()) / fig.dpi
     left = min(max(0.6, names_w + 0.2), 0.45 * fig_w)
-    leg = None
-    for ncol in range(len(handles), 0, -1):
-        if leg is not None:
-            leg.remove()
-        leg = fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=8, frameon=False,
-                         title=legend_title, title_fontsize=8, handlelength=1.6)
-        if leg.get_window_extent(renderer).width <= (fig_w - 0.2) * fig.dpi:
-            break
-    cap = None
-    if caption:
-        chars = max(40, int((fig_w - 0.4) * 72 / 3.6))
-        wrapped = "\n".join(textwrap.fill(p, chars, subsequent_indent="    ") for p in caption)
-        cap = fig.text(0.0, 0.0, wrapped, fontsize=6.8, va="top", ha="left", color="0.2")
-        cap.set_gid(GID_CAPTION)
-    leg_h = leg.get_window_extent(renderer).height / fig.dpi if leg else 0.0
-    cap_h = cap.get_window_extent(renderer).height / fig.dpi if cap else 0.0
-    below = _BELOW_AXES + leg_h + 0.08 + cap_h + 0.12
+    foot = Footer(fig, handles, [h.get_label() for h in handles], caption, max_cols=len(handles),
+                  below_axes=_BELOW_AXES, title=legend_title, title_fontsize=8, handlelength=1.6)
+    below = foot.height
     axes_h = n * _ROW if height is None else height - _TOP - below
     if fig_w - left - _RIGHT < 1.5:
         raise AcecostError(f"a figure {fig_w:g} in wide leaves too little room for the bars beside "
                            f"their names; make it at least {left + _RIGHT + 1.5:.1f} in wide")
     if axes_h < 0.4 * n:
         raise AcecostError(f"a figure {height:g} in high leaves too little room for {n} bar"
-                           f"{'s' * (n > 1)} after the title, legend and caption; make it at least "
-                           f"{_TOP + below + 0.4 * n:.1f} in high or drop the caption")
+                           f"{'s' * (n > 1)} after {foot.drawn()}; " + foot.taller(_TOP + below + 0.4 * n))
     fig_h = _TOP + axes_h + below
     fig.set_size_inches(fig_w, fig_h)
     fig.subplots_adjust(left=left / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
                         bottom=below / fig_h)
-    y_leg = (below - _BELOW_AXES) / fig_h
-    leg.set_bbox_to_anchor((0.5, y_leg), transform=fig.transFigure)
-    if cap:
-        cap.set_position((0.1 / fig_w, y_leg - (leg_h + 0.08) / fig_h))
-    fig.suptitle(title, fontsize=11, y=1 - 0.12 / fig_h, va="top")
+    foot.place(fig_h, title)

@@ -97,6 +97,21 @@ def test_bad_size_is_one_line(tmp_path, size, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("caption", [True, False])
+def test_size_error_offers_dropping_the_caption_only_when_drawn(tmp_path, caption):
+    acc = tmp_path / "acc.csv"
+    acc.write_text("name,top1\na,60\nb,70\n")
+    out = tmp_path / "p.pdf"
+    res = run(*write(tmp_path), "--accuracy-file", acc, *([] if caption else ["--no-caption"]),
+              "--size", "6,3", "-o", out)
+    assert res.exit_code == 2
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("acecost: error: a figure 3 in high leaves ") and "make it at least" in line
+    assert ("caption" in line) is caption
+    assert line.endswith(" in high or drop the caption" if caption else " in high")
+    assert not out.exists()
+
+
 def tick_boxes(fig, ax):
     r = fig.canvas.get_renderer()
     lo, hi = sorted(ax.get_xlim())

@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from acecost.cli.plot_inputs import analyse_targets, check_out, parse_inputs
+from acecost.cli.common import warn
+from acecost.cli.plot_inputs import analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
 
 # Options of ``acecost plot`` that have no meaning for a breakdown.
@@ -47,14 +48,19 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     bds = [breakdown(i.name, i.data, key, depth) for i in parsed]
     for b in bds:
         if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
-            click.echo(f"acecost: warning: {b.name}: its records sum to {float(b.known):.6g} but its "
-                       f"totals say {b.total:.6g}; the bar shows the records", err=True)
+            warn(f"{b.name}: its records sum to {float(b.known):.6g} but its "
+                 f"totals say {b.total:.6g}; the bar shows the records")
         if b.unknown:
-            click.echo(f"acecost: warning: {b.name}: part of its work is not priced "
-                       f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound", err=True)
+            warn(f"{b.name}: part of its work is not priced "
+                 f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound")
 
-    from acecost.plot_breakdown import plot_breakdown
+    from acecost.plot_breakdown import plot_breakdown, zero_bars
     from acecost.plot_style import save
+
+    empty = zero_bars(bds)
+    if empty:
+        note(f"no {bds[0].metric.name} in {', '.join(empty)}: "
+             f"{'its bar is' if len(empty) == 1 else 'their bars are'} drawn as 0")
 
     fig = plot_breakdown(bds, title=title, caption=caption, size=size)
     save(fig, out)

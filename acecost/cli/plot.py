@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from acecost.breakdown import DEFAULT_DEPTH
-from acecost.cli.common import DefaultShown, stderr, user_errors
+from acecost.cli.common import DefaultShown, stderr, user_errors, warn
 from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
     analyse_targets,
@@ -27,10 +27,6 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
-
-
-def warn(message: str) -> None:
-    click.echo(f"acecost: warning: {message}", err=True)
 
 
 # ---------------------------------------------------------------- analysis
