@@ -29,14 +29,23 @@ _NOT_DATA = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, ty
              functools.partial)
 
 
+#: the key of a callable whose own pytree leaves are the structs (an abstract eqx.Module)
+SELF = "self"
+
+
 @dataclass
 class Captured:
     """One closure cell, global or partial argument of the function holding structs among its leaves."""
 
     name: str
-    holder: object  # a cell, the function's globals dict, or a functools.partial
+    holder: object  # a cell, the function's globals dict, a functools.partial, or the callable itself
     value: object
-    key: object = None  # the partial's argument index or keyword
+    key: object = None  # the partial's argument index or keyword; SELF for a callable pytree
+
+    @property
+    def rebuilt(self) -> bool:
+        """Held where it cannot be set (a partial, a pytree): the call is made on a new holder."""
+        return not isinstance(self.holder, (types.CellType, dict))
 
     def get(self):
         if isinstance(self.holder, types.CellType):
@@ -104,14 +113,19 @@ def _in_code(fn) -> list[Captured]:
                     if name in scope and _has_struct(scope[name])]
 
 
-def captured_structs(fn) -> list[Captured]:
+def captured_structs(fn, chain=None) -> list[Captured]:
     """Closure cells, globals and partial arguments ``fn`` reaches whose pytree leaves
     include a ShapeDtypeStruct, each holder once."""
-    found, seen = [], set()
-    for f in _chain(getattr(fn, "_acecost_lifted_from", fn)):
-        for c in _in_partial(f) if isinstance(f, functools.partial) else _in_code(f):
-            where = (id(c.holder), c.key if isinstance(c.holder, functools.partial) else
-                     None if isinstance(c.holder, types.CellType) else c.name)
+    found, seen, pytree = [], set(), False
+    for f in chain or _chain(getattr(fn, "_acecost_lifted_from", fn)):
+        here = _in_partial(f) if isinstance(f, functools.partial) else _in_code(f)
+        # a callable pytree (eqx.Module, eqx.filter_vmap's wrapper) holds what it wraps among its
+        # leaves: the outermost one is rebuilt; a jit wrapper is skipped while tracing (_head)
+        if not (pytree or isinstance(f, types.FunctionType) or _is_jit(f)) and _has_struct(f):
+            here.append(Captured(type(f).__name__, f, f, SELF))
+            pytree = True
+        for c in here:
+            where = (id(c.holder), c.key if c.rebuilt else None if isinstance(c.holder, types.CellType) else c.name)
             if where not in seen:
                 seen.add(where)
                 found.append(c)
@@ -135,13 +149,17 @@ def _with_traced(value, tree):
     return treedef.unflatten([t if _is_struct(x) else x for x, t in zip(leaves, traced)])
 
 
-def _uncached(fn):
-    """``fn`` without the jit wrappers at its head (``jax.jit``, ``eqx.filter_jit``: a
-    ``__wrapped__`` and a ``lower``). Compiling changes no cost, and a jit keys its cache on
-    the function alone: a second trace would reuse the first one's tracers of the weights."""
-    while getattr(fn, "__wrapped__", None) is not None and hasattr(fn, "lower"):
-        fn = fn.__wrapped__
-    return fn
+def _is_jit(fn) -> bool:
+    return getattr(fn, "__wrapped__", None) is not None and hasattr(fn, "lower")
+
+
+def _head(chain: list):
+    """What is called past the jit wrappers at the head of ``chain`` (``jax.jit``,
+    ``eqx.filter_jit``: a ``__wrapped__`` and a ``lower``). Compiling changes no cost, and a
+    jit keys its cache on the function alone: a second trace would reuse the first one's
+    tracers of the weights. (A wrapper may make a new object on each ``__wrapped__``, so
+    the objects of one walk are compared.)"""
+    return next((f for f in chain if not _is_jit(f)), chain[-1])
 
 
 def _traces(fn, args) -> bool:
@@ -169,9 +187,11 @@ def _keys(captured: list[Captured]) -> list[str]:
     return keys
 
 
-def _liftable(fn, captured) -> bool:
-    """A partial's arguments can be replaced only in ``fn`` itself, not inside a wrapper it calls."""
-    return all(c.holder is fn for c in captured if isinstance(c.holder, functools.partial))
+def _liftable(chain, captured) -> bool:
+    """A partial's arguments or a callable pytree's leaves can be replaced only in what is
+    called first (``fn`` past its jit wrappers), not inside another wrapper."""
+    head = _head(chain)
+    return all(c.holder is head for c in captured if c.rebuilt)
 
 
 def lift(target):
@@ -185,30 +205,34 @@ def lift(target):
     from acecost.target import Target
 
     fn = target.fn
-    captured = captured_structs(fn)
-    if not captured or not _liftable(fn, captured) or _traces(fn, target.args):
+    chain = _chain(fn)
+    captured = captured_structs(fn, chain)
+    if not captured or not _liftable(chain, captured) or _traces(fn, target.args):
         return target
     keys = _keys(captured)
     values = {k: c.value for k, c in zip(keys, captured)}
     single = len(values) == 1
     lifted = _structs_only(captured[0].value) if single else {k: _structs_only(v) for k, v in values.items()}
-    n = len(target.args)
-    in_place = [(c, k) for c, k in zip(captured, keys) if not isinstance(c.holder, functools.partial)]
-    in_partial = [(c.key, k) for c, k in zip(captured, keys) if isinstance(c.holder, functools.partial)]
+    n, head = len(target.args), _head(chain)
+    in_place = [(c, k) for c, k in zip(captured, keys) if not c.rebuilt]
+    in_partial = [(c.key, k) for c, k in zip(captured, keys) if c.rebuilt and c.key != SELF]
+    itself = [k for c, k in zip(captured, keys) if c.key == SELF]
 
     def with_captured(*args):
         trees = {k: _with_traced(v, args[n] if single else args[n][k]) for k, v in values.items()}
         saved = [c.get() for c, _ in in_place]
         try:
-            call = _uncached(fn)
-            if in_partial:  # a partial's arguments cannot be set: call a new one holding the tracers
-                pos, kw = list(fn.args), dict(fn.keywords)
+            call = head
+            if itself:  # the callable is a pytree of the weights: a new one of the tracers
+                call = _with_traced(head, trees[itself[0]])
+            elif in_partial:  # a partial's arguments cannot be set: call a new one holding the tracers
+                pos, kw = list(head.args), dict(head.keywords)
                 for where, k in in_partial:
                     if isinstance(where, int):
                         pos[where] = trees[k]
                     else:
                         kw[where] = trees[k]
-                call = functools.partial(_uncached(fn.func), *pos, **kw)
+                call = functools.partial(_head(_chain(head.func)), *pos, **kw)
             for c, k in in_place:
                 c.set(trees[k])
             return call(*args[:n])
@@ -224,12 +248,12 @@ def lift(target):
 
 def hint(fn) -> str:
     """Why ``fn`` may have failed to trace, if it reaches structs (for the error line)."""
-    fn = getattr(fn, "_acecost_lifted_from", fn)
-    captured = captured_structs(fn)
+    chain = _chain(getattr(fn, "_acecost_lifted_from", fn))
+    captured = captured_structs(fn, chain)
     if not captured:
         return ""
     names = ", ".join(dict.fromkeys(c.name for c in captured))
-    where = ("from a model file they are lifted for you" if _liftable(fn, captured) else
-             "a functools.partial inside a wrapper is not lifted for you")
+    where = ("from a model file they are lifted for you" if _liftable(chain, captured) else
+             "held by a partial or callable inside a wrapper they are not lifted for you")
     return (f" (the function closes over jax.ShapeDtypeStruct leaves in {names}: pass them as an argument; "
             f"{where}, e.g. after eqx.partition(model, eqx.is_array))")

@@ -243,6 +243,20 @@ def jit_of_partial():
     params, static = eqx.partition(abstract(), eqx.is_array)
     return eqx.filter_jit(functools.partial(fwd, static=static)), (params, X)
 
+def module_itself():
+    return (lambda m: eqx.filter_vmap(m))(abstract()), (X,)
+
+def wrapped_partial():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    inner = functools.partial(fwd, static=static)
+    def outer(p, x):
+        return inner(p, x)
+    outer.__wrapped__ = inner  # a wrapper that is no jit: the partial cannot be swapped inside it
+    return outer, (params, X)
+
+def vmap_of_module():
+    return jax.vmap(abstract()), (X,)  # jax.vmap's wrapper is no pytree: the model cannot be swapped
+
 def acecost_target(*a, **k):
     import acecost
     return acecost.Target(*a, **k)
@@ -252,7 +266,8 @@ MLP_PARAMS = 16 * 8 + 8 + 8 * 5 + 5
 MLP_MACS = 2 * (16 * 8 + 8 * 5)
 
 
-@pytest.mark.parametrize("entry", ["by_partial", "by_positional_partial", "by_filter_jit", "whole_model"])
+@pytest.mark.parametrize("entry", ["by_partial", "by_positional_partial", "by_filter_jit", "whole_model",
+                                   "jit_of_partial", "module_itself"])
 def test_weights_reached_through_wrappers_are_lifted(tmp_path, entry):
     pytest.importorskip("equinox")
     import jax
@@ -261,15 +276,19 @@ def test_weights_reached_through_wrappers_are_lifted(tmp_path, entry):
     target = T.resolve(f"{path}:{entry}")
     rep = acecost.analyze_target(target)
     assert (rep.totals.macs, rep.totals.params) == (MLP_MACS, MLP_PARAMS)  # the input (2 x 16) is no weight
+    prefix = "_fun/" if entry == "module_itself" else ""  # the path inside eqx.filter_vmap's wrapper
     assert sorted(p["path"] for p in rep.to_dict()["params"]) == \
-        [f"layers/{i}/{w}" for i in (0, 1) for w in ("bias", "weight")]
+        [f"{prefix}layers/{i}/{w}" for i in (0, 1) for w in ("bias", "weight")]
     # traced again (train mode, then inference): no tracer of an earlier trace is reused
     assert acecost.analyze_target(target, mode="train").totals.params == MLP_PARAMS
     assert acecost.analyze_target(target).totals == rep.totals
     # the user's objects hold their structs again
     fn = target.fn._acecost_lifted_from
-    held = fn.keywords["static"] if entry == "by_partial" else fn.args[0] if entry == "by_positional_partial" \
-        else getattr(fn, "__wrapped__", fn).__closure__[0].cell_contents
+    held = {"by_partial": lambda: fn.keywords["static"], "by_positional_partial": lambda: fn.args[0],
+            "by_filter_jit": lambda: fn.__wrapped__.__closure__[0].cell_contents,
+            "whole_model": lambda: fn.__closure__[0].cell_contents,
+            "jit_of_partial": lambda: fn.__wrapped__.keywords["static"],
+            "module_itself": lambda: fn.__wrapped__}[entry]()
     assert isinstance(held.layers[0].weight, jax.ShapeDtypeStruct)
 
 
@@ -281,13 +300,14 @@ def test_a_lift_keeps_the_parameters_the_target_declared(tmp_path):
     assert rep.totals.params == MLP_PARAMS + 2 * 16  # the input, declared a parameter on purpose
 
 
-def test_a_partial_inside_a_wrapper_gets_the_hint(tmp_path):
+@pytest.mark.parametrize("entry, holder", [("wrapped_partial", "static"), ("vmap_of_module", "MLP")])
+def test_weights_inside_a_wrapper_get_the_hint(tmp_path, entry, holder):
     pytest.importorskip("equinox")
     path = tmp_path / "wrapped.py"
     path.write_text(WRAPPED)
-    with pytest.raises(acecost.TargetError, match="closes over jax.ShapeDtypeStruct leaves in static.*"
-                                                  "partial inside a wrapper"):
-        acecost.analyze_target(T.resolve(f"{path}:jit_of_partial"))
+    with pytest.raises(acecost.TargetError, match=f"closes over jax.ShapeDtypeStruct leaves in {holder}.*"
+                                                  "inside a wrapper they are not lifted"):
+        acecost.analyze_target(T.resolve(f"{path}:{entry}"))
 
 
 def test_the_python_api_hints_through_partial_and_filter_jit():
