@@ -11,7 +11,8 @@ a struct closed over for its shape alone is never counted as a weight.
 
 The structs are looked for where the call reaches them: the function's
 closure and globals, through ``__wrapped__`` chains (``functools.wraps``,
-``eqx.filter_jit``) and in a ``functools.partial``'s arguments.
+``eqx.filter_jit``), in a ``functools.partial``'s arguments and among the
+leaves of a callable pytree (the abstract ``eqx.Module`` itself).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ _NOT_DATA = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, ty
 
 
 #: the key of a callable whose own pytree leaves are the structs (an abstract eqx.Module)
-SELF = "self"
+SELF = object()
 
 
 @dataclass
@@ -215,8 +216,8 @@ def lift(target):
     lifted = _structs_only(captured[0].value) if single else {k: _structs_only(v) for k, v in values.items()}
     n, head = len(target.args), _head(chain)
     in_place = [(c, k) for c, k in zip(captured, keys) if not c.rebuilt]
-    in_partial = [(c.key, k) for c, k in zip(captured, keys) if c.rebuilt and c.key != SELF]
-    itself = [k for c, k in zip(captured, keys) if c.key == SELF]
+    in_partial = [(c.key, k) for c, k in zip(captured, keys) if c.rebuilt and c.key is not SELF]
+    itself = [k for c, k in zip(captured, keys) if c.key is SELF]
 
     def with_captured(*args):
         trees = {k: _with_traced(v, args[n] if single else args[n][k]) for k, v in values.items()}
