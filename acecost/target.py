@@ -34,20 +34,27 @@ from acecost.errors import TargetError
 ENTRY_FUNCTION = "acecost_model"
 
 
+class _DefaultArgnums(tuple):
+    """The default ``params_argnums``, told apart from the same value given on purpose."""
+
+
 @dataclass
 class Target:
     """A function, its positional arguments, and which of them are parameters."""
 
     fn: Callable
     args: tuple
-    params_argnums: tuple[int, ...] = (0,)
+    params_argnums: tuple[int, ...] = _DefaultArgnums((0,))
     name: str | None = None
     description: str | None = None
     #: for ``--mode train``: model output -> scalar loss (default: sum of squares)
     loss: Callable | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: whether ``params_argnums`` was given rather than defaulted (a lift keeps only given ones)
+    params_declared: bool = field(default=True, init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        self.params_declared = not isinstance(self.params_argnums, _DefaultArgnums)
         if not callable(self.fn):
             raise TargetError(f"Target.fn is not callable (got {type(self.fn).__name__})")
         if not isinstance(self.args, tuple):

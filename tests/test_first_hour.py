@@ -205,6 +205,149 @@ def test_the_python_api_names_the_closed_over_structs():
         acecost.analyze(lambda p, x: eqx.combine(p, static)(x), params, jax.ShapeDtypeStruct((4,), jnp.float32))
 
 
+WRAPPED = '''
+import functools, equinox as eqx, jax, jax.numpy as jnp
+S = jax.ShapeDtypeStruct
+X = S((2, 16), jnp.float32)
+
+def abstract():
+    return eqx.filter_eval_shape(eqx.nn.MLP, 16, 5, 8, 1, key=jax.random.key(0))
+
+def fwd(p, x, static):
+    return jax.vmap(eqx.combine(p, static))(x)
+
+def by_partial():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    return functools.partial(fwd, static=static), (params, X)
+
+def by_positional_partial():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    return functools.partial(lambda static, p, x: fwd(p, x, static), static), (params, X)
+
+def by_filter_jit():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    @eqx.filter_jit
+    def f(p, x):
+        return jax.vmap(eqx.combine(p, static))(x)
+    return f, (params, X)
+
+def whole_model():
+    model = abstract()
+    return (lambda x: jax.vmap(model)(x)), (X,)
+
+def declared():
+    model = abstract()
+    return acecost_target((lambda x: jax.vmap(model)(x)), (X,), params_argnums=(0,))
+
+def jit_of_partial():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    return eqx.filter_jit(functools.partial(fwd, static=static)), (params, X)
+
+def module_itself():
+    return (lambda m: eqx.filter_vmap(m))(abstract()), (X,)
+
+def wrapped_partial():
+    params, static = eqx.partition(abstract(), eqx.is_array)
+    inner = functools.partial(fwd, static=static)
+    def outer(p, x):
+        return inner(p, x)
+    outer.__wrapped__ = inner  # a wrapper that is no jit: the partial cannot be swapped inside it
+    return outer, (params, X)
+
+def vmap_of_module():
+    return jax.vmap(abstract()), (X,)  # jax.vmap's wrapper is no pytree: the model cannot be swapped
+
+def acecost_target(*a, **k):
+    import acecost
+    return acecost.Target(*a, **k)
+'''
+#: MLP 16 -> 8 -> 5 on a batch of 2: its weights and biases, and its MACs
+MLP_PARAMS = 16 * 8 + 8 + 8 * 5 + 5
+MLP_MACS = 2 * (16 * 8 + 8 * 5)
+
+
+@pytest.mark.parametrize("entry", ["by_partial", "by_positional_partial", "by_filter_jit", "whole_model",
+                                   "jit_of_partial", "module_itself"])
+def test_weights_reached_through_wrappers_are_lifted(tmp_path, entry):
+    pytest.importorskip("equinox")
+    import jax
+    path = tmp_path / "wrapped.py"
+    path.write_text(WRAPPED)
+    target = T.resolve(f"{path}:{entry}")
+    rep = acecost.analyze_target(target)
+    assert (rep.totals.macs, rep.totals.params) == (MLP_MACS, MLP_PARAMS)  # the input (2 x 16) is no weight
+    prefix = "_fun/" if entry == "module_itself" else ""  # the path inside eqx.filter_vmap's wrapper
+    assert sorted(p["path"] for p in rep.to_dict()["params"]) == \
+        [f"{prefix}layers/{i}/{w}" for i in (0, 1) for w in ("bias", "weight")]
+    # traced again (train mode, then inference): no tracer of an earlier trace is reused
+    assert acecost.analyze_target(target, mode="train").totals.params == MLP_PARAMS
+    assert acecost.analyze_target(target).totals == rep.totals
+    # the user's objects hold their structs again
+    fn = target.fn._acecost_lifted_from
+    held = {"by_partial": lambda: fn.keywords["static"], "by_positional_partial": lambda: fn.args[0],
+            "by_filter_jit": lambda: fn.__wrapped__.__closure__[0].cell_contents,
+            "whole_model": lambda: fn.__closure__[0].cell_contents,
+            "jit_of_partial": lambda: fn.__wrapped__.keywords["static"],
+            "module_itself": lambda: fn.__wrapped__}[entry]()
+    assert isinstance(held.layers[0].weight, jax.ShapeDtypeStruct)
+
+
+def test_a_lift_keeps_the_parameters_the_target_declared(tmp_path):
+    pytest.importorskip("equinox")
+    path = tmp_path / "wrapped.py"
+    path.write_text(WRAPPED)
+    rep = acecost.analyze_target(T.resolve(f"{path}:declared"))
+    assert rep.totals.params == MLP_PARAMS + 2 * 16  # the input, declared a parameter on purpose
+
+
+@pytest.mark.parametrize("entry, holder", [("wrapped_partial", "static"), ("vmap_of_module", "MLP")])
+def test_weights_inside_a_wrapper_get_the_hint(tmp_path, entry, holder):
+    pytest.importorskip("equinox")
+    path = tmp_path / "wrapped.py"
+    path.write_text(WRAPPED)
+    with pytest.raises(acecost.TargetError, match=f"closes over jax.ShapeDtypeStruct leaves in {holder}.*"
+                                                  "inside a wrapper they are not lifted"):
+        acecost.analyze_target(T.resolve(f"{path}:{entry}"))
+
+
+def test_the_python_api_hints_through_partial_and_filter_jit():
+    pytest.importorskip("equinox")
+    import functools
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    model = eqx.filter_eval_shape(eqx.nn.Linear, 4, 3, key=jax.random.key(0))
+    params, static = eqx.partition(model, eqx.is_array)
+
+    def fwd(p, x, static):
+        return eqx.combine(p, static)(x)
+
+    @eqx.filter_jit
+    def jitted(p, x):
+        return eqx.combine(p, static)(x)
+
+    for fn in (functools.partial(fwd, static=static), jitted):
+        with pytest.raises(acecost.TargetError, match="closes over jax.ShapeDtypeStruct leaves in static"):
+            acecost.analyze(fn, params, jax.ShapeDtypeStruct((4,), jnp.float32))
+
+
+def test_a_struct_closed_over_for_its_shape_is_traced_once(tmp_path):
+    path = tmp_path / "spec.py"
+    path.write_text("import jax, jax.numpy as jnp\n"
+                    "CALLS = []\n"
+                    "def acecost_model():\n"
+                    "    spec = jax.ShapeDtypeStruct((2, 8), jnp.float32)\n"
+                    "    def f(w):\n"
+                    "        CALLS.append(1)\n"
+                    "        return jnp.ones(spec.shape, spec.dtype) @ w\n"
+                    "    return f, (jax.ShapeDtypeStruct((8, 4), jnp.float32),)\n")
+    target = T.resolve(str(path))
+    assert acecost.analyze_target(target).totals.macs == 2 * 8 * 4
+    assert len(target.fn.__globals__["CALLS"]) == 1  # the lift's check and the analysis share one trace
+
+
 # ------------------------------------------------------------ the default table
 
 def test_readme_sample_is_what_make_demo_prints(monkeypatch):
