@@ -1,10 +1,10 @@
-"""The bundled models run, train, and have the layer shapes the papers describe.
+"""The bundled models have the layer shapes the papers describe, and quantizers with their levels.
 
 Costs are checked elsewhere through the engine; here the models are checked
-on their own: concrete forward passes at 32x32, a gradient through the
-straight-through quantizers, the quantizers' level counts by brute force, and
-every conv/dense shape in the trace against per-layer arithmetic written from
-the architecture descriptions (pokebnn.md, metrics.md).
+on their own: the quantizers' level counts by brute force, and every
+conv/dense shape in the trace against per-layer arithmetic written from the
+architecture descriptions (pokebnn.md, metrics.md). Concrete forward passes
+and a gradient are in test_zoo_run_pokebnn.py and test_zoo_run_resnet.py.
 """
 
 from __future__ import annotations
@@ -24,163 +24,13 @@ from acecost import zoo
 from acecost.errors import AcecostError, ConfigError, TargetError
 from acecost.target import Target
 from acecost.zoo import quant
-from acecost.zoo.pokebnn_net import Bottleneck, DPReLU, PokeBNN, reshape_add
+from acecost.zoo.pokebnn_net import DPReLU, PokeBNN, reshape_add
 
-SMALL = 32
 ALL_NAMES = [
     "pokebnn-0.5x", "pokebnn-0.75x", "pokebnn-1.0x", "pokebnn-2.0x",
     "resnet50-bf16", "resnet50-w8a8", "resnet50-w4a4", "resnet50-w4a2",
     "resnet50-w4a4-bf16ends", "resnet50-w4a2-bf16ends",
 ]
-#: the -bf16ends variants share every module with the others: one of them runs
-RUN_CONCRETELY = [n for n in ALL_NAMES if n != "resnet50-w4a4-bf16ends"]
-# Compiling Flax's random initialisers costs XLA several times what the
-# forward pass does, so one model is initialised by Flax concretely and the
-# others run on host-made variables of the abstract shapes (host_variables);
-# PokeBNN's own initialisers are run concretely on one block below.
-FLAX_INIT = {"resnet50-w4a2"}
-
-# Cheap XLA settings: these graphs are compiled once and run once on 32x32.
-_FAST_COMPILE = {
-    "xla_backend_optimization_level": 0,
-    "xla_llvm_disable_expensive_passes": True,
-    "xla_cpu_use_fusion_emitters": False,
-    "xla_cpu_enable_concurrency_optimized_scheduler": False,
-}
-
-
-def compiled(fn, *args):
-    lowered = jax.jit(fn).lower(*args)
-    try:
-        return lowered.compile(compiler_options=_FAST_COMPILE)
-    except Exception:  # an XLA build without these debug options
-        return lowered.compile()
-
-
-def image(seed: int = 0, size: int = SMALL) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((1, size, size, 3)).astype(np.float32)
-
-
-def host_variables(abstract, seed: int = 0):
-    """Concrete variables with the shapes of ``abstract``: He-normal kernels, neutral everything else.
-
-    Plain numpy arrays, so making them compiles nothing.
-    """
-    rng = np.random.default_rng(seed)
-
-    def leaf(path, s):
-        name = path[-1].key
-        if name == "kernel":
-            fan_in = math.prod(s.shape[:-1])
-            return (rng.standard_normal(s.shape) * math.sqrt(2.0 / fan_in)).astype(s.dtype)
-        if name in ("var", "scale", "pos_slope"):
-            return np.ones(s.shape, s.dtype)
-        if name == "neg_slope":
-            return np.full(s.shape, 0.25, s.dtype)
-        return np.zeros(s.shape, s.dtype)  # mean, bias, bias_x, bias_y
-
-    return jax.tree_util.tree_map_with_path(leaf, abstract)
-
-
-_FLAX_INIT_CACHE: dict[str, tuple] = {}
-
-
-def flax_init_and_output(name: str):
-    """(module, variables, eval output) from Flax's own init at 32x32, computed once."""
-    if name not in _FLAX_INIT_CACHE:
-        model = zoo.get(name).module()
-        key, x = jax.random.key(0), image()
-        run = compiled(lambda k, x: model.init_with_output(k, x, train=False), key, x)
-        y, variables = run(key, x)
-        _FLAX_INIT_CACHE[name] = (model, variables, y)
-    return _FLAX_INIT_CACHE[name]
-
-
-# ---------------------------------------------------------------- forward passes
-
-
-@pytest.mark.parametrize("name", RUN_CONCRETELY)
-def test_every_model_runs_concretely_at_32x32(name):
-    if name in FLAX_INIT:
-        _, variables, y = flax_init_and_output(name)
-    elif name == "pokebnn-0.5x":  # its forward pass is compiled with the gradient
-        variables, y, _ = pokebnn_logits_and_grads(name)
-    else:
-        target = zoo.get(name).build(resolution=SMALL)
-        variables = host_variables(target.args[0])
-        x = image()
-        y = compiled(target.fn, variables, x)(variables, x)
-    y = np.asarray(y)
-    assert y.shape == (1, 1000)
-    assert np.all(np.isfinite(y))
-    assert np.std(y) > 0  # not a constant output
-    assert set(variables) == {"params", "batch_stats"}
-
-
-def test_flax_init_matches_the_abstract_variables():
-    _, variables, _ = flax_init_and_output("resnet50-w4a2")
-    abstract = zoo.get("resnet50-w4a2").build(resolution=SMALL).args[0]
-    shapes = jax.tree.map(lambda a: (a.shape, a.dtype), variables)
-    assert shapes == jax.tree.map(lambda s: (s.shape, s.dtype), abstract)
-
-
-def test_pokebnn_block_initialisers():
-    """A bottleneck initialised by Flax: the third PokeConv's first BN starts at
-    zero scale (the block starts as its shortcuts), DPReLU slopes at 1 and 0.25."""
-    block = Bottleneck(features=8, stride=2)
-    x = np.repeat(image(size=8)[..., :1], 16, axis=-1)
-    key = jax.random.key(0)
-    y, variables = compiled(block.init_with_output, key, x)(key, x)
-    assert y.shape == (1, 4, 4, 32) and np.all(np.isfinite(np.asarray(y)))
-    p = jax.device_get(variables["params"])
-    assert np.all(p["pokeconv3"]["bn1"]["scale"] == 0)
-    assert np.all(p["pokeconv1"]["bn1"]["scale"] == 1)
-    assert np.all(p["pokeconv2"]["dprelu"]["neg_slope"] == 0.25)
-    assert p["pokeconv2"]["conv"]["kernel"].shape == (3, 3, 8, 8)
-    assert p["pokeconv1"]["se"]["conv1"]["kernel"].shape == (1, 1, 16, 2)
-    assert p["pokeconv3"]["se"]["conv2"]["kernel"].shape == (1, 1, 1, 32)
-
-
-_GRAD_CACHE: dict[str, tuple] = {}
-
-
-def pokebnn_logits_and_grads(name: str = "pokebnn-0.5x"):
-    """Eval-mode logits and the cross-entropy gradient wrt params, in one compile.
-
-    Batch-norm uses its running statistics: in training mode a batch of one
-    32x32 image leaves stage 4 at 1x1, where batch-norm maps every value to
-    its bias and so zeroes the gradient of everything before it.
-    """
-    if name not in _GRAD_CACHE:
-        model = zoo.get(name).module()
-        variables = host_variables(zoo.get(name).build(resolution=SMALL).args[0])
-        x = image()
-
-        def loss(params):
-            logits = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, train=False)
-            return -jax.nn.log_softmax(logits)[0, 3], logits
-
-        params = variables["params"]
-        (_, logits), grads = compiled(jax.value_and_grad(loss, has_aux=True), params)(params)
-        _GRAD_CACHE[name] = (variables, logits, grads)
-    return _GRAD_CACHE[name]
-
-
-def test_pokebnn_gradient_flows_through_the_quantizers():
-    """One cross-entropy gradient of pokebnn-0.5x: finite, and non-zero even for
-    binary kernels (floor has zero gradient; only the STE makes it flow)."""
-    variables, _, grads = pokebnn_logits_and_grads()
-    grads = jax.device_get(grads)  # numpy from here: no per-shape eager compiles
-    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
-    for path in (("stage1", "block0", "pokeconv1", "conv"), ("stage4", "block2", "pokeconv2", "conv"),
-                 ("stage2", "block0", "pokeconv1", "se", "conv1"), ("PokeInit", "conv1"), ("head", "dense")):
-        g = grads
-        for key in path:
-            g = g[key]
-        assert np.any(g["kernel"] != 0), path
-    params = jax.device_get(variables["params"])
-    stepped = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
-    assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(stepped), jax.tree.leaves(params)))
 
 
 # ---------------------------------------------------------------- quantizers
