@@ -8,7 +8,7 @@ import pytest
 
 from acecost import zoo
 from acecost.zoo.pokebnn_net import Bottleneck
-from zoo_concrete import RUN_CONCRETELY, SMALL, check_output, compiled, host_variables, image
+from zoo_concrete import RUN_CONCRETELY, SMALL, check_output, compiled, host_variables, image, run_on_host_variables
 
 
 @pytest.mark.parametrize("name", [n for n in RUN_CONCRETELY if n.startswith("pokebnn")])
@@ -16,10 +16,7 @@ def test_every_pokebnn_runs_concretely_at_32x32(name):
     if name == "pokebnn-0.5x":  # its forward pass is compiled with the gradient
         variables, y, _ = pokebnn_logits_and_grads(name)
     else:
-        target = zoo.get(name).build(resolution=SMALL)
-        variables = host_variables(target.args[0])
-        x = image()
-        y = compiled(target.fn, variables, x)(variables, x)
+        variables, y = run_on_host_variables(name)
     check_output(variables, y)
 
 

@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from acecost import zoo
-from zoo_concrete import FLAX_INIT, RUN_CONCRETELY, SMALL, check_output, compiled, host_variables, image
+from zoo_concrete import FLAX_INIT, RUN_CONCRETELY, SMALL, check_output, compiled, image, run_on_host_variables
 
 
 _FLAX_INIT_CACHE: dict[str, tuple] = {}
@@ -28,10 +28,7 @@ def test_every_resnet_runs_concretely_at_32x32(name):
     if name in FLAX_INIT:
         _, variables, y = flax_init_and_output(name)
     else:
-        target = zoo.get(name).build(resolution=SMALL)
-        variables = host_variables(target.args[0])
-        x = image()
-        y = compiled(target.fn, variables, x)(variables, x)
+        variables, y = run_on_host_variables(name)
     check_output(variables, y)
 
 

@@ -64,6 +64,14 @@ def host_variables(abstract, seed: int = 0):
     return jax.tree_util.tree_map_with_path(leaf, abstract)
 
 
+def run_on_host_variables(name: str):
+    """(variables, logits) of zoo model ``name`` run at 32x32 on :func:`host_variables`."""
+    target = zoo.get(name).build(resolution=SMALL)
+    variables = host_variables(target.args[0])
+    x = image()
+    return variables, compiled(target.fn, variables, x)(variables, x)
+
+
 def check_output(variables, y) -> None:
     """A forward pass's logits: ImageNet-shaped, finite, not constant; the variables Flax makes."""
     y = np.asarray(y)
