@@ -21,18 +21,13 @@ from acecost.bits.value import Value, make_value
 from acecost.cost.elementwise import COUNTED_PRIMITIVES
 from acecost.cost.macs import MAC_RULES
 from acecost.tally import Tally
+from acecost.registry import registrar
 
 HigherOrderRule = Callable[..., list[Value]]
 HIGHER_ORDER: dict[str, HigherOrderRule] = {}
 
 
-def higher_order(*names: str):
-    def register(fn):
-        for name in names:
-            HIGHER_ORDER[name] = fn
-        return fn
-
-    return register
+higher_order = registrar(HIGHER_ORDER)
 
 
 #: Primitives the cost tables count whole; they carry no sub-jaxpr to walk...

@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 from jax.extend.core import Jaxpr, Literal
 
 from acecost import higher_order
+from acecost.registry import registrar
 
 Mask = tuple[bool, ...]
 _ONE: Mask = (True,)
@@ -45,13 +46,7 @@ UsedRule = Callable[["Liveness", object, Mask], tuple[Mask, tuple]]
 USED_INPUTS: dict[str, UsedRule] = {}
 
 
-def used_rule(*names: str):
-    def register(fn):
-        for name in names:
-            USED_INPUTS[name] = fn
-        return fn
-
-    return register
+used_rule = registrar(USED_INPUTS)
 
 
 class Liveness:

@@ -25,18 +25,13 @@ from acecost.bits.levels import (Levels, describe_range, flat_count, integer_ran
                                  is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
 from acecost.cost.macs import MAC_RULES
+from acecost.registry import registrar
 
 Rule = Callable[[object, Sequence[Value], str], Levels]
 BIT_RULES: dict[str, Rule] = {}
 
 
-def rule(*names: str):
-    def register(fn: Rule) -> Rule:
-        for name in names:
-            BIT_RULES[name] = fn
-        return fn
-
-    return register
+rule = registrar(BIT_RULES)
 
 
 def levels_of(eqn, ins: Sequence[Value], scope: str) -> Levels:
