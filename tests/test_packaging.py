@@ -138,19 +138,11 @@ def test_sdist_and_wheel_hold_the_package_data(dist):
         assert "acecost = acecost.cli:main" in whl.read(entry).decode()
 
 
-def test_wheel_installs_and_runs_in_a_fresh_venv(dist, tmp_path):
-    (wheel,) = dist.glob("acecost-*.whl")
+@pytest.mark.parametrize("pattern", ["acecost-*.whl", "acecost-*.tar.gz"], ids=["wheel", "sdist"])
+def test_distribution_installs_and_runs_in_a_fresh_venv(dist, tmp_path, pattern):
+    (archive,) = dist.glob(pattern)
     venv = fresh_venv(tmp_path / "venv")
-    pip_install(venv, str(wheel))
-    work = tmp_path / "work"
-    work.mkdir()
-    runs(venv, work)
-
-
-def test_sdist_installs_and_runs_in_a_fresh_venv(dist, tmp_path):
-    (sdist,) = dist.glob("acecost-*.tar.gz")
-    venv = fresh_venv(tmp_path / "venv")
-    pip_install(venv, str(sdist))
+    pip_install(venv, str(archive))
     work = tmp_path / "work"
     work.mkdir()
     runs(venv, work)
