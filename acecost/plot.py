@@ -60,7 +60,7 @@ from acecost.plot_points import (
     y_label,
 )
 from acecost.plot_style import DPI, OKABE_ITO, REF_COLOR, USER_COLOR, family_style, fmt_tick, save  # noqa: F401
-from acecost.reference import Progress, Reference
+from acecost.reference import Reference
 
 __all__ = [
     "METRICS", "Metric", "ModelPoint", "ModelSummary", "RefPoint", "is_top1", "metric", "plot_pareto",
@@ -247,7 +247,6 @@ def plot_pareto(
     title: str | None = None,
     y: str = "top1",
     log_x: bool = True,
-    progress: Progress | None = None,
     caption: bool = True,
     size: tuple[float, float] | None = None,
 ) -> Figure:
@@ -276,7 +275,7 @@ def plot_pareto(
                         f"{p.name}: {m.name} is {p.cost(m):g}, which a log axis cannot show; "
                         "use a linear axis (--linear-x) or another metric"
                     )
-    ref = resolve_reference(reference, progress)
+    ref = resolve_reference(reference)
     ref_acc = ref is not None and is_top1(y)
 
     n = len(metrics)

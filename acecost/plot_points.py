@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from acecost.errors import AcecostError
 from acecost.pareto import Dominance, Point, dominated_by, frontier_mask
-from acecost.reference import Progress, Reference, pokebnn_reference
+from acecost.reference import Reference, pokebnn_reference
 
 
 @dataclass(frozen=True)
@@ -205,14 +205,14 @@ def as_points(points: object) -> list[ModelPoint]:
     return out
 
 
-def resolve_reference(reference: object, progress: Progress | None = None) -> Reference | None:
-    """``"pokebnn"`` -> the computed overlay, ``None``/``"none"`` -> no overlay."""
+def resolve_reference(reference: object) -> Reference | None:
+    """``"pokebnn"`` -> the stored overlay, ``None``/``"none"`` -> no overlay."""
     if reference is None or reference == "none":
         return None
     if isinstance(reference, Reference):
         return reference
     if reference == "pokebnn":
-        return pokebnn_reference(progress)
+        return pokebnn_reference()
     raise AcecostError(f"unknown reference {reference!r}; use pokebnn or none")
 
 

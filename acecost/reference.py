@@ -20,11 +20,8 @@ Reading the stored costs needs neither jax nor a trace.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-Progress = Callable[[str, int, int], None]
-"""Called as ``progress(model_name, index, total)`` before each analysis."""
 
 FAMILY = "PokeBNN"
 
@@ -75,12 +72,8 @@ def _bundled_models() -> list[object]:
     return sorted(entries, key=lambda z: (z.width_multiplier or math.inf, z.name))
 
 
-def bundled_costs(progress: Progress | None = None) -> tuple[BundledWidth, ...]:
-    """Each bundled PokeBNN width with its stored costs (no accuracies).
-
-    ``progress`` is accepted for callers that show one; nothing is analysed,
-    so it is never called.
-    """
+def bundled_costs() -> tuple[BundledWidth, ...]:
+    """Each bundled PokeBNN width with its stored costs (no accuracies): nothing is analysed."""
     from acecost.zoo import costs
 
     out = []
@@ -184,6 +177,6 @@ def build_reference(
     return Reference(name=FAMILY, widths=paired, published=published, sources=tuple(sources))
 
 
-def pokebnn_reference(progress: Progress | None = None) -> Reference:
+def pokebnn_reference() -> Reference:
     """The PokeBNN overlay: bundled widths (stored costs) plus published points."""
-    return build_reference(bundled_costs(progress), published_points())
+    return build_reference(bundled_costs(), published_points())

@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from acecost.breakdown import DEFAULT_DEPTH
-from acecost.cli.common import DefaultShown, stderr, user_errors, warn
+from acecost.cli.common import DefaultShown, user_errors, warn
 from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
     analyse_targets,
@@ -27,42 +27,6 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
-
-
-# ---------------------------------------------------------------- analysis
-
-
-def compute_reference(name: str):
-    """The overlay, with a progress bar while the bundled widths are analysed."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from acecost.plot_points import resolve_reference
-
-    if name == "none":
-        return None
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    )
-    task = None
-
-    def report(model: str, i: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            progress.start()
-            task = progress.add_task("reference", total=total)
-        desc = f"analysing reference {model}" if model else "reference done"
-        progress.update(task, completed=i, description=desc)
-
-    try:
-        return resolve_reference(name, report)
-    finally:
-        progress.stop()
 
 
 # ------------------------------------------------------------------ output
@@ -218,7 +182,9 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     for p in points:
         if not p.complete:
             warn(f"{p.name}: the analysis is incomplete (unsupported operations); its costs are lower bounds")
-    ref = compute_reference(ref_name)
+    from acecost.plot_points import resolve_reference
+
+    ref = resolve_reference(ref_name)  # the stored zoo costs: nothing is analysed
     if ref is not None and is_top1(accuracy_column) and all(p.accuracy <= 1 for p in points):
         warn("every accuracy is <= 1: the reference is in percent (write 70.5, not 0.705)")
     if ref is not None and not is_top1(accuracy_column):
