@@ -104,6 +104,7 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     return _analyze_closed(trace(fn, args), args, options, argnums, name)
 
 
+@_gc_paused
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict") -> Report:
@@ -139,26 +140,16 @@ def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
 def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
     leaves = leaves_of(args, params_argnums)
     tally = Tally()
-    with _no_gc():
-        interp, inputs = _prepare(closed, leaves, options)
-        interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
-        read = interp.liveness.of(closed.jaxpr).used_inputs
-        del interp, inputs
+    interp, inputs = _prepare(closed, leaves, options)
+    interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
+    read = interp.liveness.of(closed.jaxpr).used_inputs
+    del interp, inputs  # freed by reference counting before the report is built
     return build_report(tally, leaves, options, name, _unread(leaves, read))
 
 
 def _unread(leaves, read) -> set[str]:
     """Paths of the parameter leaves no live equation reads (they count nothing in size)."""
     return {lf.path for lf, r in zip(leaves, read) if lf is not None and lf.is_param and not r}
-
-
-def _no_gc():
-    """The walk makes many small objects and no cycles worth collecting mid-walk.
-
-    Callers drop the interpreter inside the block: its values are then freed
-    by reference counting, and the collector, re-enabled, has nothing to scan.
-    """
-    return paused()
 
 
 def _prepare(closed, leaves, options):
@@ -243,18 +234,17 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     bwd_closed = trace(backward, (res_avals, value_aval))
     leaves = leaves_of((params, rest), (0,))
     fwd, bwd = Tally(), Tally()
-    with _no_gc():
-        interp, inputs = _prepare(fwd_closed, leaves, options)
-        # residuals the backward pass never reads are dead in the forward pass too
-        used_res = interp.liveness.of(bwd_closed.jaxpr).used_inputs[:len(res_avals)]
-        fwd_used = (True, *used_res)
-        outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
-        seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
-        interp.grad_params = gradient_layers(bwd_closed.jaxpr, [lf.path for lf in leaves if lf and lf.is_param])
-        interp.start_phase("backward")
-        interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
-        read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs
-        del interp, inputs, outs, seed
+    interp, inputs = _prepare(fwd_closed, leaves, options)
+    # residuals the backward pass never reads are dead in the forward pass too
+    used_res = interp.liveness.of(bwd_closed.jaxpr).used_inputs[:len(res_avals)]
+    fwd_used = (True, *used_res)
+    outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
+    seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
+    interp.grad_params = gradient_layers(bwd_closed.jaxpr, [lf.path for lf in leaves if lf and lf.is_param])
+    interp.start_phase("backward")
+    interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
+    read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs
+    del interp, inputs, outs, seed
     for r in bwd.records:
         r.phase = "backward"
     tally = Tally()
