@@ -9,8 +9,8 @@ import math
 import pytest
 from rich.console import Console
 
-from acecost.cost.energy import (UNATTRIBUTED, attribute, energy_markdown, energy_rich_table, estimate,
-                                 format_energy, load_table)
+from acecost.cost.energy import UNATTRIBUTED, attribute, estimate, load_table
+from acecost.energy_render import energy_markdown, energy_rich_table, format_energy
 from acecost.errors import ConfigError
 from acecost.report import OpRecord, ParamRecord, Report, Totals
 

@@ -11,7 +11,8 @@ from acecost.cli.contract import AcecostCommand
 from acecost import render
 from acecost.cli.common import analyse, fail, target_options, user_errors, warn
 from acecost.report import to_json
-from acecost.cost.energy import energy_markdown, energy_rich_table, estimate, load_table
+from acecost.cost.energy import estimate, load_table
+from acecost.energy_render import energy_markdown, energy_rich_table
 
 
 @click.command("analyze", cls=AcecostCommand)
