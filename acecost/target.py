@@ -101,14 +101,7 @@ def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | 
         label = str(path)
     elif ":" in spec or "." in spec:
         mod_name, _, attr = spec.partition(":")
-        try:
-            with _model_code():
-                importable(Path.cwd())
-                module = importlib.import_module(mod_name)
-        except SystemExit as exc:
-            raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
-        except Exception as exc:
-            raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+        module = import_model_module(mod_name)
         entry = entry or attr or None
         label = spec
     else:
@@ -125,6 +118,18 @@ def _model_code():
         yield
     finally:
         sys.dont_write_bytecode = saved
+
+
+def import_model_module(mod_name: str):
+    """The module of a ``pkg.module:attr`` target, importable from the current directory."""
+    try:
+        with _model_code():
+            importable(Path.cwd())
+            return importlib.import_module(mod_name)
+    except SystemExit as exc:
+        raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
+    except Exception as exc:
+        raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 #: directories put on sys.path for model code, so a helper of one is not taken for another's

@@ -486,3 +486,13 @@ def test_a_grouping_with_one_name_per_phase_is_not_chosen():
     kept = [r.name for r in compact.rows[:-1]]
     assert kept == ["Net/s3", "Net/s4"] + [f"bwd Net/s{i}" for i in range(5)]  # the costliest, in model order
     assert compact.rows[-1].macs == 10 + 11 + 12
+
+
+def test_a_sweep_imports_a_module_attr_target_from_the_current_directory(tmp_path, monkeypatch, isolated_imports):
+    """The same import as analyze: a sweep of ``netmod:build`` finds netmod.py (and its helper) in the cwd."""
+    d = model_dir(tmp_path, "proj", NET.replace("def acecost_model():", "def build(scale=1):"), 127)
+    (d / "net.py").rename(d / "netmod.py")
+    monkeypatch.chdir(d)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(d))])
+    df = acecost.sweep("netmod:build", {"scale": [1, 2]}, jobs=1, cache=False)
+    assert list(df["ace"]) == [MACS * 8 * 8] * 2

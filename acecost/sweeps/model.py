@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import inspect
 import tempfile
 from dataclasses import dataclass, field
@@ -132,10 +131,7 @@ class LoadedModel:
             self.module = tg.load_file(path)
         elif ":" in spec.spec or "." in spec.spec:
             mod_name, _, attr = spec.spec.partition(":")
-            try:
-                self.module = importlib.import_module(mod_name)
-            except Exception as exc:
-                raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+            self.module = tg.import_model_module(mod_name)
             spec = ModelSpec(spec.spec, spec.entry or attr or None)
             self.base = mod_name
         else:
