@@ -9,7 +9,6 @@ exit code. The verdict's formats are in :mod:`acecost.cli.verdict`.
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from pathlib import Path
@@ -19,7 +18,7 @@ import click
 
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
-from acecost.cli.common import DefaultShown, debug_enabled, fail, target_options
+from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
 from acecost.cli.verdict import (
     exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
@@ -206,7 +205,7 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
         specs = select_models(target, Path(config) if config else None, cli)
         for path in (junit_xml, summary):
             if path:
-                _check_writable(path)
+                check_writable(path)
     except AcecostError as e:
         if debug:
             traceback.print_exc()
@@ -239,21 +238,6 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
         except OSError as e:
             fail(f"cannot write {summary}: {e.strerror or e}")
     ctx.exit(exit_code(results))
-
-
-def _check_writable(path: str) -> None:
-    """A report file that cannot be written fails before minutes of analysis, not after."""
-    existed = os.path.lexists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
-    if not existed:  # as it was: the file is written once the verdict is known
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:

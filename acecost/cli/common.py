@@ -205,6 +205,31 @@ def stdout_to_stderr():
             os.close(saved)
 
 
+def check_writable(path: str) -> None:
+    """A file the command will write, tried before any work: a bad path is one error line
+    before minutes of analysis, not after. A file that did not exist is not left behind."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: directory {str(parent)!r} does not exist")
+    if p.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory")
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    if not existed:  # as it was: the file is written once there is something to write
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def warn(message: str) -> None:
     click.echo(f"acecost: warning: {message}", err=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from acecost.cli.common import check_writable
 from acecost.errors import AcecostError
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
@@ -169,13 +170,7 @@ def check_out(path: str) -> str:
         raise AcecostError(
             f"cannot write {path}: unsupported format {p.suffix or '(none)'!r}; use .png, .svg or .pdf"
         )
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise AcecostError(f"cannot write {path}: directory {str(parent)!r} does not exist")
-    if p.is_dir():
-        raise AcecostError(f"cannot write {path}: it is a directory")
-    if (p.exists() and not os.access(p, os.W_OK)) or not os.access(parent, os.W_OK):
-        raise AcecostError(f"cannot write {path}: permission denied")
+    check_writable(path)
     return path
 
 
