@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr
+from jax.ref import AbstractRef
 
 from acecost.bits.levels import normalize, unknown
 from acecost.bits.value import Value, make_value
@@ -115,8 +116,10 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
     used = masks[0] if masks else None
     key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
                                    for v, f in zip(args, forms)))
-    # an override may pick one call of several by its ordinal: with overrides, walk each call
-    cached = None if interp.options.overrides else interp.call_cache.get(key)
+    # an override may pick one call of several by its ordinal: with overrides, walk each call;
+    # a call given references stores into them, which a replay would not do
+    walk_anew = interp.options.overrides or any(isinstance(v.aval, AbstractRef) for v in eqn.invars)
+    cached = None if walk_anew else interp.call_cache.get(key)
     if cached is None or cached is _NOT_REPLAYABLE:
         child = Tally()
         outs = interp.run(jaxpr, consts, args, scope, child, used)
@@ -197,6 +200,5 @@ def _shard_map(interp, eqn, ins, scope, tally, masks=()):
     return _outs(interp, eqn, outs)
 
 
-# branches live in their own module; importing it registers the `cond` rule
-# loops and branches live in their own modules; importing them registers their rules
-from acecost import branches as _branches, loops as _loops  # noqa: E402,F401
+# loops, branches and Pallas kernels live in their own modules; importing them registers their rules
+from acecost import branches as _branches, kernels as _kernels, loops as _loops  # noqa: E402,F401

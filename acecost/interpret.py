@@ -121,6 +121,10 @@ class Interpreter(ContractionPricing):
         self._ordinals: dict = {}
         #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.grad_names)
         self.grad_params: dict[int, str] = {}
+        #: atom of a Pallas kernel's reference -> what it may hold (see acecost.kernels)
+        self.ref_cells: dict = {}
+        #: grid sizes of the kernels being walked, innermost last (None: not static)
+        self.grids: list[tuple] = []
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:

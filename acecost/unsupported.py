@@ -25,13 +25,13 @@ UNSUPPORTED_BY_DESIGN: dict[str, str] = {
     "special functions evaluated by series or iteration (no fixed operation count)":
         "bessel_i0e bessel_i1e igamma igamma_grad_a igammac polygamma zeta regularized_incomplete_beta "
         "random_gamma",
-    "mutable references and state (not produced by tracing a model function)":
-        "get swap addupdate new_ref empty_ref free_ref freeze accum_grad_in_ref run_state run_scoped "
+    "mutable references and state outside a Pallas kernel (not produced by tracing a model function)":
+        "new_ref empty_ref free_ref freeze accum_grad_in_ref run_state run_scoped "
         "box_get box_set new_box log_extend log_read new_log empty empty2",
     "hand-written kernels and fused library calls: their arithmetic is not in the jaxpr":
-        "pallas_call core_map dma_start dma_wait semaphore_read semaphore_signal semaphore_wait program_id "
-        "num_programs get_barrier_semaphore masked_load masked_swap matmul_acc_lhs matmul_pop "
-        "matmul_push_rhs multiple_of tpu_custom_call delay get_global dot_product_attention_bwd "
+        "core_map dma_start dma_wait semaphore_read semaphore_signal semaphore_wait "
+        "get_barrier_semaphore matmul_acc_lhs matmul_pop "
+        "matmul_push_rhs tpu_custom_call delay get_global dot_product_attention_bwd "
         "dot_product_attention_bwd_wrapper dot_product_attention_fp8_bwd "
         "dot_product_attention_fp8_bwd_wrapper dot_product_attention_fp8_fwd "
         "dot_product_attention_fp8_fwd_wrapper dot_product_attention_fwd dot_product_attention_fwd_wrapper "
