@@ -1,10 +1,12 @@
 """Rules for equations that carry sub-jaxprs: calls, loops, branches.
 
 Calls and ``shard_map`` are here; loops are in :mod:`acecost.loops`, ``cond``
-in :mod:`acecost.branches`. Each rule walks the body into a child :class:`Tally` and merges it into the
-parent with the number of times the body runs: ``scan`` by its length, a
-``while`` by the trip count read from a counter loop (or the user's
-``while_trips``), ``shard_map`` by the number of devices; ``cond`` keeps the
+in :mod:`acecost.branches`, ``pallas_call`` (and the reference reads and writes
+of its kernel) in :mod:`acecost.kernels`. Each rule walks the body into a child
+:class:`Tally` and merges it into the parent with the number of times the body
+runs: ``scan`` by its length, a ``while`` by the trip count read from a counter
+loop (or the user's ``while_trips``), ``shard_map`` by the number of devices, a
+``pallas_call`` by its number of grid points; ``cond`` keeps the
 branch that runs (a constant index), else its most expensive branch or, with
 ``cond="quantized"``, its most quantized one, and lists them all. A primitive
 carrying a jaxpr that no rule names is walked once, with a warning, and leaves

@@ -126,6 +126,8 @@ def _walk_to_fixpoint(interp, jaxpr, consts, cells: list[Cell], grid, scope) -> 
     numbers its contractions as the first did.
     """
     names = interp.naming_state()
+    stored: set[int] = set()  # cells anything was stored into, on any walk
+    forced = False
     for step in range(MAX_FIXPOINT_STEPS + 1):
         interp.restore_naming(names)
         child = Tally()
@@ -142,16 +144,20 @@ def _walk_to_fixpoint(interp, jaxpr, consts, cells: list[Cell], grid, scope) -> 
             interp.grids.pop()
             for ref in args:
                 del interp.ref_cells[ref.form[0][0]]
+        stored |= {k for k, cell in enumerate(cells) if cell.stores}
         new = [cell.settled() for cell in cells]
-        if all(_same_content(cell.content, n) for cell, n in zip(cells, new)):
+        if forced or all(_same_content(cell.content, n) for cell, n in zip(cells, new)):
             return child
         for cell, n in zip(cells, new):
             cell.content = n
-        if step == MAX_FIXPOINT_STEPS - 1:  # one more walk, with what has not settled unknown
-            for cell, n in zip(cells, new):
-                if n is not None and not _same_content(cell.init, n):
-                    cell.content = n.with_(levels=normalize(unknown(
-                        f"a reference of the kernel at {scope or 'top level'} does not settle"), n.dtype))
+        if step == MAX_FIXPOINT_STEPS - 1:
+            # one more walk, with every cell anything is stored into unknown: reads of it are then
+            # sound whatever the stores, and so is what the outputs hold
+            forced = True
+            why = f"a reference of the kernel at {scope or 'top level'} does not settle"
+            for k in stored:
+                cell = cells[k]
+                cell.content = make_value(cell.shape, cell.dtype, normalize(unknown(why), cell.dtype))
     return child
 
 

@@ -387,3 +387,22 @@ def test_grid_points_multiply_everything_in_the_kernel():
     rep = acecost.analyze(binary_matmul, W, X)
     grid = (M // BM, N // BN)
     assert rep.totals.macs == math.prod(grid) * BM * K * BN
+
+
+def test_a_reference_whose_values_keep_growing_becomes_unknown():
+    """``o += 1`` into an aliased output: its range grows on every walk and never settles."""
+    def kernel(x_ref, o_ref):
+        o_ref[...] = o_ref[...] + 1.0
+
+    def fn(w, x):
+        q = jnp.round(jnp.clip(x, 0, 3))  # 4 levels: without the cut-off its range would keep growing
+        y = pl.pallas_call(kernel, grid=(M // BM,), in_specs=[pl.BlockSpec((BM, K), lambda i: (i, 0))],
+                           out_specs=pl.BlockSpec((BM, K), lambda i: (i, 0)), out_shape=S((M, K), F32),
+                           input_output_aliases={0: 0}, interpret=True)(q)
+        return y @ jnp.sign(w)
+
+    rep = acecost.analyze(fn, W, X)
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w) == (16, 1)
+    # the kernel's add, once per element (each block once), and the clip's max and min
+    assert rep.elementwise_by_category["arithmetic"] == M * K + 2 * M * K
