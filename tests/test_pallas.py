@@ -199,6 +199,19 @@ def test_flash_attention_tpu_kernel_by_closed_form():
     assert rep.totals.macs == 2 * B * H * L * L * D
 
 
+def test_splash_attention_by_closed_form():
+    """Splash attention (scalar-prefetched block masks, squeezed head dimension), full mask."""
+    sk = pytest.importorskip("jax.experimental.pallas.ops.tpu.splash_attention.splash_attention_kernel")
+    sm = pytest.importorskip("jax.experimental.pallas.ops.tpu.splash_attention.splash_attention_mask")
+    H, L, D = 2, 512, 128
+    mask = sm.MultiHeadMask([sm.FullMask((L, L)) for _ in range(H)])
+    kernel = sk.make_splash_mha(mask, head_shards=1, q_seq_shards=1, interpret=True)
+    q = S((H, L, D), F32)
+    rep = acecost.analyze(lambda p, q, k, v: kernel(q, k, v), {}, q, q, q)
+    assert rep.totals.complete, rep.unsupported
+    assert rep.totals.macs == 2 * H * L * L * D
+
+
 def _attention_kernel(q_ref, k_ref, v_ref, o_ref):
     """A small flash attention: one query block, a loop over key blocks with online softmax."""
     q = q_ref[...]
