@@ -17,7 +17,11 @@ from __future__ import annotations
 from typing import Callable
 
 from jax.extend.core import ClosedJaxpr, Jaxpr
-from jax.ref import AbstractRef
+
+try:
+    from jax.ref import AbstractRef
+except ImportError:  # a jax before the public ``jax.ref``
+    from jax._src.state.types import AbstractRef
 
 from acecost.bits.levels import normalize, unknown
 from acecost.bits.value import Value, make_value

@@ -60,18 +60,21 @@ def _same_content(a: Value | None, b: Value | None) -> bool:
 def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
     """Walk the kernel on block-shaped references; its cost counts once per grid point."""
     p = eqn.params
-    gm = p["grid_mapping"]
-    jaxpr, consts = _unpack(p["jaxpr"])
-    n_dyn, n_idx = gm.num_dynamic_grid_bounds, gm.num_index_operands
-    n_in, n_out, n_scratch = gm.num_inputs, gm.num_outputs, len(gm.scratch_avals)
+    gm = p.get("grid_mapping")
+    try:  # the calling convention of jax's GridMapping; another one is not guessed at
+        jaxpr, consts = _unpack(p["jaxpr"])
+        n_dyn, n_idx = gm.num_dynamic_grid_bounds, gm.num_index_operands
+        n_in, n_out, n_scratch = gm.num_inputs, gm.num_outputs, len(gm.scratch_avals)
+        blocks = tuple(gm.block_mappings)
+    except (AttributeError, KeyError, TypeError):
+        return _unsupported(interp, eqn, ins, scope, tally)
     where = scope or "top level"
     if len(ins) != n_dyn + n_idx + n_in or len(jaxpr.invars) != n_idx + n_in + n_out + n_scratch \
-            or len(eqn.outvars) != n_out:
+            or len(eqn.outvars) != n_out or len(blocks) != n_in + n_out:
         return _unsupported(interp, eqn, ins, scope, tally)
     grid, known = _grid(gm.grid, ins[:n_dyn])
     exact = None not in known
     operands = ins[n_dyn:]  # *scalar prefetch, *inputs
-    blocks = gm.block_mappings
     refs = list(jaxpr.invars)
     aliases = {o: i for i, o in p.get("input_output_aliases", ())}
     inits: list[Value | None] = list(operands[:n_idx])  # scalar prefetch: the whole array (SMEM)
@@ -169,15 +172,21 @@ def _kept_dims(bm, rank: int) -> list[int] | None:
 
     if getattr(bm, "transforms", ()):
         return None
+    squeezed, sliced = _kind(pl, "Squeezed"), _kind(pl, "Blocked", "BoundedSlice")
+    element = _kind(pl, "Element")
     kept = []
-    for d, b in enumerate(bm.block_shape):
-        if isinstance(b, pl.Squeezed):
+    for d, b in enumerate(getattr(bm, "block_shape", ())):
+        if isinstance(b, squeezed):
             continue
-        if not isinstance(b, (pl.Blocked, pl.BoundedSlice)) and not (
-                isinstance(b, pl.Element) and tuple(b.padding) == (0, 0)):
-            return None  # gathered (Indirect) or padded: positions do not follow the array's
+        if not isinstance(b, sliced) and not (isinstance(b, element) and tuple(b.padding) == (0, 0)):
+            return None  # gathered (Indirect), padded, or a form this jax spells otherwise
         kept.append(d)
     return kept if len(kept) == rank else None
+
+
+def _kind(module, *names: str) -> tuple:
+    """The block-dimension classes of these names that this jax has."""
+    return tuple(c for c in (getattr(module, n, None) for n in names) if isinstance(c, type))
 
 
 def _block(interp, value: Value, bm, aval) -> Value:
@@ -230,7 +239,7 @@ def _coarse(interp, value: Value, shape, dtype, keep_flat: bool) -> Value:
 
 # --------------------------------------------------- reads and writes
 
-def _access(interp, eqn, ref: Value, transforms) -> tuple[Cell | None, str]:
+def _access(interp, ref: Value, transforms) -> tuple[Cell | None, str]:
     """The cell a state primitive reaches, and how its positions relate to the cell's.
 
     "same": slices only, so an element keeps its coordinates up to one
@@ -247,7 +256,7 @@ def _access(interp, eqn, ref: Value, transforms) -> tuple[Cell | None, str]:
             if "bitcast" in type(t).__name__.lower():
                 return cell, "bitcast"
             how = "moved"
-        elif not all(isinstance(i, pl.Slice) for i in indices):
+        elif not all(isinstance(i, _kind(pl, "Slice")) for i in indices):
             how = "moved"
     return cell, how
 
@@ -296,14 +305,14 @@ def _tree(eqn, first: int):
 
 @higher_order("get")
 def _get(interp, eqn, ins, scope, tally, masks=()):
-    cell, how = _access(interp, eqn, ins[0], _tree(eqn, 1))
+    cell, how = _access(interp, ins[0], _tree(eqn, 1))
     return [_read(interp, cell, how, eqn.outvars[0].aval, scope)]
 
 
 @higher_order("swap")
 def _swap(interp, eqn, ins, scope, tally, masks=()):
     """Store a value; the old one is returned."""
-    cell, how = _access(interp, eqn, ins[0], _tree(eqn, 2))
+    cell, how = _access(interp, ins[0], _tree(eqn, 2))
     old = _read(interp, cell, how, eqn.outvars[0].aval, scope)
     _write(interp, cell, how, ins[1], True, scope)
     return [old]
@@ -312,7 +321,7 @@ def _swap(interp, eqn, ins, scope, tally, masks=()):
 @higher_order("addupdate")
 def _addupdate(interp, eqn, ins, scope, tally, masks=()):
     """``ref[idx] += x``: one add per element of ``x``; the sum has no level structure."""
-    cell, how = _access(interp, eqn, ins[0], _tree(eqn, 2))
+    cell, how = _access(interp, ins[0], _tree(eqn, 2))
     update = ins[1]
     key = (scope, "arithmetic")
     tally.elementwise[key] = tally.elementwise.get(key, 0) + update.size
@@ -329,7 +338,7 @@ def _masked_load(interp, eqn, ins, scope, tally, masks=()):
     kernel never lets them reach a result, so they are not counted.
     """
     ref, transforms, _mask, other = tree_util.tree_unflatten(eqn.params["args_tree"], list(range(len(ins))))
-    cell, how = _access(interp, eqn, ins[ref], transforms)
+    cell, how = _access(interp, ins[ref], transforms)
     aval = eqn.outvars[0].aval
     value = _read(interp, cell, how, aval, scope)
     if other is None:
@@ -344,7 +353,7 @@ def _masked_load(interp, eqn, ins, scope, tally, masks=()):
 def _masked_swap(interp, eqn, ins, scope, tally, masks=()):
     """Pallas's ``store``/``swap``: a store where the mask holds (all of it without a mask)."""
     ref, transforms, val, mask = tree_util.tree_unflatten(eqn.params["args_tree"], list(range(len(ins))))
-    cell, how = _access(interp, eqn, ins[ref], transforms)
+    cell, how = _access(interp, ins[ref], transforms)
     old = _read(interp, cell, how, eqn.outvars[0].aval, scope) if eqn.outvars else None
     _write(interp, cell, how, ins[val], mask is None, scope)
     return [old] if old is not None else []
