@@ -419,3 +419,11 @@ def test_a_reference_whose_values_keep_growing_becomes_unknown():
     assert (rec.bits_a, rec.bits_w) == (16, 1)
     # the kernel's add, once per element (each block once), and the clip's max and min
     assert rep.elementwise_by_category["arithmetic"] == M * K + 2 * M * K
+
+
+def test_vmapped_kernel_gets_a_grid_axis_per_batch_element():
+    rep = acecost.analyze(lambda w, x: jax.vmap(binary_matmul, in_axes=(None, 0))(w, x), W, S((3, M, K), F32))
+    assert rep.totals.complete
+    assert (rep.totals.macs, rep.totals.ace) == (3 * MATMUL_MACS, 3 * MATMUL_MACS)
+    assert rep.loops[-1]["grid"] == [3, M // BM, N // BN]
+    assert rep.elementwise_by_category["quantize"] == 3 * M * K + K * N  # the two signs
