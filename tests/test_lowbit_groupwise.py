@@ -194,3 +194,105 @@ def test_a_declared_width_is_not_capped():
     """``acecost.tag`` is the user's word: a 24-bit declaration stands."""
     rep = acecost.analyze(lambda p, x: acecost.tag(x, bits=24) @ p, S((16, 4), F32), S((2, 16), F32))
     assert rep.layers[0].bits_a == 24
+
+
+# ------------------------------------- a GPTQ/AWQ-style W4A16 Llama block
+
+@pytest.fixture(scope="module")
+def llama_cfg():
+    return dict(batch=1, seq=16, dim=256, heads=4, kv_heads=2, head_dim=64, ffn=512, group=128)
+
+
+def gptq_linear(k: int, n: int, group: int, codes_dtype) -> dict:
+    """GPTQ's tensors, unpacked: one code per weight, zero points and float16 scales per group
+    of ``group`` input rows, and the stored group index of every input row (act order)."""
+    return {"qweight": S((k, n), codes_dtype), "qzeros": S((k // group, n), codes_dtype),
+            "scales": S((k // group, n), F16), "g_idx": S((k,), jnp.int32)}
+
+
+def llama_params(c, codes_dtype=jnp.uint4) -> dict:
+    d, h, kv, dh, f, g = c["dim"], c["heads"], c["kv_heads"], c["head_dim"], c["ffn"], c["group"]
+    shapes = {"q_proj": (d, h * dh), "k_proj": (d, kv * dh), "v_proj": (d, kv * dh), "o_proj": (h * dh, d),
+              "gate_proj": (d, f), "up_proj": (d, f), "down_proj": (f, d)}
+    params = {name: gptq_linear(k, n, g, codes_dtype) for name, (k, n) in shapes.items()}
+    params["input_layernorm"] = S((d,), F16)
+    params["post_attention_layernorm"] = S((d,), F16)
+    return params
+
+
+def dequantize(p):
+    g = p["g_idx"]
+    return (p["qweight"].astype(F16) - p["qzeros"][g].astype(F16)) * p["scales"][g]
+
+
+def linear(p, x):
+    return x @ dequantize(p)
+
+
+def rms_norm(x, w, eps=1e-6):
+    x32 = x.astype(F32)
+    return (x32 * lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)).astype(F16) * w
+
+
+def rope(x, theta=10000.0):
+    """Rotary embedding of ``x`` [B, T, heads, Dh], in float."""
+    t, dh = x.shape[1], x.shape[-1]
+    half = dh // 2
+    freqs = jnp.arange(t, dtype=F32)[:, None] / theta ** (jnp.arange(half, dtype=F32) / half)[None, :]
+    cos, sin = jnp.cos(freqs)[None, :, None, :], jnp.sin(freqs)[None, :, None, :]
+    x1, x2 = x[..., :half].astype(F32), x[..., half:].astype(F32)
+    return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
+
+
+def llama_block(c):
+    b, t, h, kv, dh = c["batch"], c["seq"], c["heads"], c["kv_heads"], c["head_dim"]
+
+    def block(p, x):
+        hid = rms_norm(x, p["input_layernorm"])
+        q = rope(linear(p["q_proj"], hid).reshape(b, t, h, dh))
+        k = rope(linear(p["k_proj"], hid).reshape(b, t, kv, dh))
+        v = linear(p["v_proj"], hid).reshape(b, t, kv, dh)
+        k, v = jnp.repeat(k, h // kv, axis=2), jnp.repeat(v, h // kv, axis=2)  # grouped-query attention
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(F32) / math.sqrt(dh)
+        causal = jnp.tril(jnp.ones((t, t), bool))
+        probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1).astype(F16)
+        attn = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, t, h * dh)
+        x = x + linear(p["o_proj"], attn)
+        hid = rms_norm(x, p["post_attention_layernorm"])
+        mlp = jax.nn.silu(linear(p["gate_proj"], hid)) * linear(p["up_proj"], hid)
+        return x + linear(p["down_proj"], mlp)
+
+    return block
+
+
+def llama_expected(c, code_bits: int) -> dict:
+    """Totals from the configuration alone."""
+    b, t, d, h, kv, dh, f, g = (c[k] for k in ("batch", "seq", "dim", "heads", "kv_heads", "head_dim", "ffn",
+                                               "group"))
+    kn = [(d, h * dh), (d, kv * dh), (d, kv * dh), (h * dh, d), (d, f), (d, f), (f, d)]
+    weights = sum(k * n for k, n in kn)
+    proj_macs = b * t * weights
+    attn_macs = 2 * b * h * t * t * dh  # q.k and p.v, every head
+    # size: codes at the width they enter the dot; zero points at their storage width (the same
+    # dtype as the codes); float16 scales 16; the int32 group index 32; float16 norm weights 16
+    groups = sum((k // g) * n for k, n in kn)
+    size = weights * code_bits + groups * (code_bits + 16) + sum(k for k, _ in kn) * 32 + 2 * d * 16
+    return {"macs": proj_macs + attn_macs, "ace": proj_macs * 16 * code_bits + attn_macs * 16 * 16,
+            "size_bits": size, "proj_macs": proj_macs, "attn_macs": attn_macs}
+
+
+@pytest.mark.parametrize("codes_dtype, code_bits", [(jnp.uint4, 4), (jnp.uint8, 8)])
+def test_gptq_w4a16_llama_block(llama_cfg, codes_dtype, code_bits):
+    """uint4 codes are 4 bits; the same codes held in uint8, with nothing to say they stay
+    below 16, are priced at their 8-bit storage width (with a warning saying so)."""
+    c = llama_cfg
+    x = S((c["batch"], c["seq"], c["dim"]), F16)
+    rep = acecost.analyze(llama_block(c), llama_params(c, codes_dtype), x)
+    want = llama_expected(c, code_bits)
+    assert rep.totals.macs == want["macs"]
+    assert rep.totals.ace == want["ace"]
+    assert rep.totals.size_bits == want["size_bits"]
+    widths = sorted({(r.bits_a, r.bits_w, r.macs) for r in rep.layers})
+    projections = [r for r in rep.layers if (r.bits_a, r.bits_w) == (16, code_bits)]
+    assert sum(r.macs for r in projections) == want["proj_macs"] and len(projections) == 7, widths
+    assert sum(r.macs for r in rep.layers if (r.bits_a, r.bits_w) == (16, 16)) == want["attn_macs"]

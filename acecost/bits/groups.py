@@ -53,6 +53,16 @@ def product(parts: Iterable[tuple[frozenset[int], Groups]], axes: frozenset[int]
     return tuple(out)
 
 
+def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
+    """Bounds of an elementwise result's level set: it depends on each coordinate through the
+    level sets of the operands counted by their levels (``evidence``) and the values of those
+    read as one value at each position (``factors``), so through all their group indices."""
+    if not any(v.levels.groups for v in evidence) and not any(v.groups for v in factors):
+        return ()
+    return product([(v.levels.axes, v.levels.groups) for v in evidence]
+                   + [(v.vary, v.groups) for v in factors], axes)
+
+
 def moved(groups: Groups, move) -> Groups:
     """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
     get = move.get if isinstance(move, dict) else move

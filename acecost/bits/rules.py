@@ -21,7 +21,7 @@ import numpy as np
 
 from acecost.bits.axes import axis_map, product_axes
 from acecost.bits.folding import fold
-from acecost.bits.groups import moved as moved_groups, product as groups_product, shape_groups
+from acecost.bits.groups import level_groups, moved as moved_groups, shape_groups
 from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
                                  is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
@@ -115,19 +115,10 @@ def _product(evidence: Sequence[Value], factors: Sequence[Value], prim: str, sco
     # a product keeps the scale form: (s1 * c1) * (s2 * c2) = (s1 * s2) * (c1 * c2)
     scaled = prim in _SCALING and all(v.levels.scaled or not v.levels.axes for v in evidence)
     lv = Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None,
-                scaled=scaled, groups=_groups(evidence, factors, axes))
+                scaled=scaled, groups=level_groups(evidence, factors, axes))
     if axes and any(v.levels.flat is not None for v in evidence):
         lv = with_flat(lv, _flat_product(factors, evidence))
     return lv
-
-
-def _groups(evidence: Sequence[Value], factors: Sequence[Value], axes: frozenset[int]) -> tuple:
-    """Group bounds of the output's level set: it depends on each coordinate through the
-    evidence's level sets and the factors' values, so through all their group indices."""
-    if not any(v.levels.groups for v in evidence) and not any(v.groups for v in factors):
-        return ()
-    parts = [(v.levels.axes, v.levels.groups) for v in evidence] + [(v.vary, v.groups) for v in factors]
-    return groups_product(parts, axes)
 
 
 def _flat_product(factors: Sequence[Value], evidence: Sequence[Value]) -> int | None:
