@@ -16,12 +16,15 @@ from acecost.bits.value import Value, nontrivial_axes
 from acecost.cost.macs import Contraction
 from acecost.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report import OpRecord
-from acecost.scales import codes_bits, fold_scale
+from acecost.scales import codes_bits, fold_scale, group_scales
 from acecost.tally import Tally
 
 #: Source of an operand that is one value per row of the contraction.
 ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
                      "value is factored out (an asymmetric zero-point correction)")
+
+#: Source of an operand whose proven levels need more bits than a float has.
+WIDER_THAN_FLOAT = "float width"
 
 
 def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
@@ -75,8 +78,12 @@ class ContractionPricing:
             layer = scope or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        lhs_bits, rhs_bits = group_scales(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
         if self.options.scales == "strict":
             lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
+        # a parameter is stored at its proven width even where it is multiplied as a float
+        stored = {"lhs": lhs_bits[0], "rhs": rhs_bits[0]}
+        lhs_bits, rhs_bits = self.no_wider_than_float(lhs, lhs_bits), self.no_wider_than_float(rhs, rhs_bits)
         if ZERO_POINT_SOURCE in (lhs_bits[1], rhs_bits[1]):
             layer = f"{layer}/zero_point"
         if weight_is_lhs:
@@ -94,6 +101,8 @@ class ContractionPricing:
         by_side = {act_side: a, w_side: w}
         for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
             b, src, reason = by_side[side]
+            if src.startswith(WIDER_THAN_FLOAT):
+                b = stored[side]
             if STORAGE_WIDTH in src:
                 tally.warnings.append(LayerText(
                     site, self.phase,
@@ -156,11 +165,25 @@ class ContractionPricing:
                       f"{sorted(lv.axes & contracting)} ({lv.why})")
         else:
             reason = lv.why or "no proven level structure"
+        return self.float_width(value), f"float, no level structure ({reason})", reason
+
+    def float_width(self, value: Value) -> int:
+        """The width of ``value`` as a float operand (``--float-bits``)."""
         fb = self.options.float_bits
         width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
         if fb == "dtype" and value.dtype.kind == "c":
             width //= 2  # the real multiplies are on the real and imaginary parts
-        return width, f"float, no level structure ({reason})", reason
+        return width
+
+    def no_wider_than_float(self, value: Value, bits: tuple[int, str, str | None]):
+        """An operand is never priced wider than a float: one whose proven levels need more
+        bits (an int32 accumulator reused as an operand) is multiplied as a float instead.
+        A width the user declared (``acecost.tag``) is left as declared."""
+        b, src, reason = bits
+        width = self.float_width(value)
+        if b <= width or reason is not None or value.levels.tag is not None:
+            return bits
+        return width, f"{WIDER_THAN_FLOAT} {width}, fewer than the {b} bits of its {src}", None
 
     def _param_origin(self, value: Value) -> str | None:
         """The parameter this operand essentially is (largest origin, not a scale)."""

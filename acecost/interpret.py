@@ -17,6 +17,7 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
+from acecost.bits.groups import gather_groups, product as groups_product, shape_groups
 from acecost.bits.levels import from_constant, normalize, np_dtype, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
@@ -203,7 +204,7 @@ class Interpreter(ContractionPricing):
             return value
         lv = value.levels
         if len(shape) != len(value.shape):
-            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset())
+            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset(), groups=())
             vary = None
         else:
             vary = value.vary
@@ -299,6 +300,7 @@ class Interpreter(ContractionPricing):
                 return [target.with_(form=linear)]
         base = levels_of(eqn, ins, scope)
         kind = _KIND.get(name, _OTHER)
+        groups = ()
         if kind == _SHAPE and ins:
             first = ins[0]
             same = [v for v in ins if v.shape == first.shape]
@@ -307,12 +309,16 @@ class Interpreter(ContractionPricing):
                 vary = None  # varies everywhere, before and after
             else:
                 vary = axis_map(eqn)(vary_in)
+            if len(same) == 1 and (first.groups or (name == "reshape" and vary is not None)):
+                groups = shape_groups(eqn, first.shape, vary_in, first.groups)
             origins = _param_derived(same)
         elif kind == _OTHER and _elementwise(ins, out_shape):
             n_in = len(ins)
             vary = ins[0].vary if n_in == 1 else (ins[0].vary | ins[1].vary if n_in == 2 else
                                                   frozenset().union(*[v.vary for v in ins]))
             origins = _param_derived(ins)
+            if any(v.groups for v in ins):  # a function of per-group values is one per group of all
+                groups = groups_product([(v.vary, v.groups) for v in ins], vary)
         elif kind == _CONTRACTION and (maps := product_axes(eqn)) is not None:
             # a dot_general with nothing to contract: products, like ``mul``
             vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
@@ -324,6 +330,8 @@ class Interpreter(ContractionPricing):
         else:
             vary = None
             origins = frozenset() if kind == _CONTRACTION else _param_derived(ins)
+        if name == "gather" and len(ins) > 1:
+            groups = gather_groups(eqn, ins[0], ins[1])
         outs = []
         # a rule may state each output's levels (a list), or one for all
         for var, lv in zip(outvars, base if type(base) is list else
@@ -332,7 +340,7 @@ class Interpreter(ContractionPricing):
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
+            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins, None, groups)
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:

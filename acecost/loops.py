@@ -26,9 +26,9 @@ MAX_FIXPOINT_STEPS = 4
 
 def _same(a: Value, b: Value) -> bool:
     la, lb = a.levels, b.levels
-    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat, la.scaled) == \
-        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat, lb.scaled) and a.vary == b.vary \
-        and a.origins == b.origins
+    return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat, la.scaled, la.groups) == \
+        (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat, lb.scaled, lb.groups) \
+        and a.vary == b.vary and a.origins == b.origins and a.groups == b.groups
 
 
 def _join(a: Value, b: Value, scope: str) -> Value:
@@ -50,14 +50,15 @@ def _join(a: Value, b: Value, scope: str) -> Value:
         fa, fb = flat_count(la), flat_count(lb)
         # a factor along the axes only if it is one on every iteration (not an offset added later)
         lv = la.with_(const=False, flat=la.flat if fa is not None and fb is not None and fb <= fa else None,
-                      scaled=la.scaled and lb.scaled)
+                      scaled=la.scaled and lb.scaled, groups=la.groups if la.groups == lb.groups else ())
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
-    return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)
+    return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins,
+                   groups=a.groups if a.groups == b.groups else ())
 
 
 def _slice_leading(interp, v: Value) -> Value:
-    lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0))
+    lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0), groups=())
     return interp.register(make_value(v.shape[1:], v.dtype, lv,
                                       frozenset(a - 1 for a in v.vary if a > 0), v.origins, v.name))
 
@@ -66,7 +67,7 @@ def _stack_leading(interp, v: Value, length: int) -> Value:
     axes = frozenset(a + 1 for a in v.levels.axes) | ({0} if v.levels.known and not v.levels.const else set())
     vary = frozenset(a + 1 for a in v.vary) | {0}
     # each iteration's level set may differ: a whole-tensor bound of one iteration is not the stack's
-    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes), flat=None),
+    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes), flat=None, groups=()),
                                       vary, v.origins, v.name))
 
 

@@ -13,8 +13,11 @@ cost code, QKeras).
 """
 from __future__ import annotations
 
+import math
+
+from acecost.bits.groups import partitions
 from acecost.bits.levels import ceil_log2
-from acecost.bits.value import Value
+from acecost.bits.value import Value, nontrivial_axes
 
 
 def codes_bits(value: Value, contracting: frozenset[int], how: str) -> tuple[int, str, None]:
@@ -63,4 +66,46 @@ def fold_scale(eqn, ins, c, bits):
     out = list(bits)
     out[i] = codes_bits(ins[i], (c.lhs_contracting, c.rhs_contracting)[i],
                         "folded into the float other operand")
+    return tuple(out)
+
+
+def group_scales(eqn, ins, c, bits):
+    """A level set that varies along the contraction only by groups is priced by its codes.
+
+    ``x @ w`` with ``w[k, n] = q[k, n] * s[k // G, n]`` is
+    ``sum_g s[g, n] * (sum_{k in g} x[m, k] q[k, n])``: each group's partial sum
+    runs over one level set, and its scale (or zero point) is applied to it
+    after the sum, as a per-channel scale is to the whole sum. The operands'
+    sets together may take at most ``p`` sets along the contraction (the
+    product of each one's groups, :func:`acecost.bits.groups.partitions`),
+    so there are at most ``p`` partial sums per output; this holds when
+    they have at least 2 terms each on average (``2 p <= K``): a scale that
+    differs at every ``k`` is a float operand. Under either ``--scales``;
+    only for ``dot_general``, whose contracting dimensions pair one for one.
+    """
+    if eqn.primitive.name != "dot_general":
+        return bits
+    (lc, rc), _ = eqn.params["dimension_numbers"]
+    terms = math.prod(ins[0].shape[a] for a in lc)
+    found = []
+    for i, (value, contracting) in enumerate(zip(ins, (c.lhs_contracting, c.rhs_contracting))):
+        lv = value.levels
+        if lv.count is None or lv.tag is not None or not lv.groups:
+            continue
+        along = lv.axes & contracting & nontrivial_axes(value.shape)
+        if not along or ceil_log2(lv.count) >= bits[i][0]:
+            continue
+        found.append((i, partitions(value.shape, along, lv.groups), along))
+    if not found:
+        return bits
+    if 2 * math.prod(n for _, n, _ in found) > terms:  # together too many: the one with fewer groups
+        found = [min(found, key=lambda f: f[1])]
+        if 2 * found[0][1] > terms:
+            return bits
+    out = list(bits)
+    for i, n, along in found:
+        lv = ins[i].levels
+        out[i] = (ceil_log2(lv.count), f"{lv.count} levels of its codes in each of at most {n} groups "
+                  f"along contracting dimension(s) {sorted(along)}, whose scale factors out of each "
+                  f"group's partial sum: {lv.why}", None)
     return tuple(out)

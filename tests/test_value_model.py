@@ -155,10 +155,13 @@ def test_int32_accumulator_is_priced_by_its_range():
     def f(x, w):
         acc = lax.dot_general(x, w, (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)
         return acc.astype(F32) @ jnp.sign(jnp.ones((32, 4)))
-    lhs, _, _ = dot_bits(f, S((8, 64), jnp.int8), S((64, 32), jnp.int8))
+    args = (S((8, 64), jnp.int8), S((64, 32), jnp.int8))
+    rep = acecost.analyze(lambda p, *a: f(*a), {}, *args, float_bits=32)
     # 64 products of two int8 values, each in [-128*127, 128*128]
     lo, hi = 64 * -128 * 127, 64 * 128 * 128
-    assert lhs == bits_for(hi - lo + 1) == 21
+    assert rep.layers[-1].bits_a == bits_for(hi - lo + 1) == 21
+    # never wider than a float: with 16-bit floats the 21-bit accumulator is a float operand
+    assert dot_bits(f, *args)[0] == FLOAT
 
 
 def test_integer_sum_that_may_overflow_keeps_its_container_width():

@@ -53,6 +53,9 @@ class Levels(NamedTuple):
     #: the level set varies along ``axes`` only by a factor (``codes * scale``), not by an
     #: offset or any other function: only then can the scale move onto the other operand
     scaled: bool = False
+    #: ((axis, n), ...): along each such axis of ``axes`` the set depends on the coordinate only
+    #: through a group index of at most n values (a group-wise scale; :mod:`acecost.bits.groups`)
+    groups: tuple = ()
 
     @property
     def known(self) -> bool:
@@ -74,7 +77,7 @@ def with_flat(lv: Levels, flat: int | None) -> Levels:
     if flat is None or not lv.axes or lv.count is None:
         return lv if lv.flat is None or lv.axes else lv._replace(flat=None)
     if flat <= lv.count:
-        return lv._replace(count=flat, axes=frozenset(), flat=None)
+        return lv._replace(count=flat, axes=frozenset(), flat=None, groups=())
     return lv if flat == lv.flat else lv._replace(flat=flat)
 
 
@@ -210,7 +213,8 @@ def normalize(lv: Levels, dtype) -> Levels:
         flat = 256
     if (count, axes, lo, hi, integral, why, flat) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why, lv.flat):
         return lv
-    return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why, flat=flat)
+    return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why, flat=flat,
+                       groups=lv.groups if axes else ())
 
 
 def integer_range(dt) -> tuple[int, int]:

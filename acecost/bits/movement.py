@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map
+from acecost.bits.groups import shape_groups
 from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, flat_count, integer_range, is_integer_dtype,
                                  unknown, with_flat)
 from acecost.bits.rules import (_all_integral, _const_scalar, _known_max, _known_min, _max_of, _min_of,
@@ -91,7 +92,9 @@ def _pass_through(eqn, ins, scope):
     lv = ins[0].levels
     if eqn.primitive.name == "bitcast_convert_type":
         return unknown(f"bitcast at {scope or 'top level'}")
-    return lv.with_(axes=axis_map(eqn)(lv.axes)) if lv.axes else lv
+    if not lv.axes:
+        return lv
+    return lv.with_(axes=axis_map(eqn)(lv.axes), groups=shape_groups(eqn, ins[0].shape, lv.axes, lv.groups))
 
 
 @rule("convert_element_type")
@@ -116,7 +119,7 @@ def _pad(eqn, ins, scope):
     inside = c is not None and lv.integral and lv.lo is not None and lv.lo <= c <= lv.hi
     count = lv.count if inside else lv.count + 1
     flat = lv.flat if inside or lv.flat is None else lv.flat + 1
-    return lv.with_(count=count, flat=flat, lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
+    return lv.with_(count=count, flat=flat, groups=(), lo=_known_min([lv.lo, c]) if lv.lo is not None else None,
                     hi=_known_max([lv.hi, c]) if lv.hi is not None else None,
                     integral=lv.integral and c is not None and float(c).is_integer())
 
@@ -128,7 +131,11 @@ def _concatenate(eqn, ins, scope):
 
 @rule("gather", "dynamic_index_in_dim")
 def _gather(eqn, ins, scope):
-    """A lookup returns entries of its table: at most the table's distinct values."""
+    """A lookup returns entries of its table: at most the table's distinct values.
+
+    (Along an axis its indices alone vary along, it is also one value per group of
+    that axis: the output's own group bound, :func:`acecost.bits.groups.gather_groups`.)
+    """
     table = ins[0]
     lv = table.levels
     if lv.known and not lv.axes:

@@ -21,6 +21,7 @@ import numpy as np
 
 from acecost.bits.axes import axis_map, product_axes
 from acecost.bits.folding import fold
+from acecost.bits.groups import level_groups, moved as moved_groups, shape_groups
 from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
                                  is_integer_dtype, range_count, unknown, with_flat)
 from acecost.bits.value import Value
@@ -86,13 +87,27 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
                 and not lv.const and not lv.axes:
             return lv  # the same as unknown(lv.why), without a copy
         return unknown(lv.why)
+    factors = [v for v in ins if not v.levels.known]
+    lv = _product(evidence, factors, prim, scope)
+    per_group = [v for v in evidence if v.groups]
+    if per_group and len(per_group) < len(evidence):
+        # a value that varies along an axis only by groups (``z[k // G]``, ``s[g_idx]``) may be
+        # read as a per-group offset or scale instead of by its levels: a second proof
+        alt = _product([v for v in evidence if not v.groups], factors + per_group, prim, scope)
+        if alt.count < lv.count:
+            lv = with_flat(alt, flat_count(lv))
+    return lv
+
+
+def _product(evidence: Sequence[Value], factors: Sequence[Value], prim: str, scope: str) -> Levels:
+    """The levels ``combine`` proves counting ``evidence`` by their levels and reading
+    ``factors`` as one value at each position."""
     count = reduce(lambda a, b: a * b, (v.levels.count for v in evidence), 1)
     axes = frozenset().union(*(v.levels.axes for v in evidence))
-    axes |= frozenset().union(*(v.vary for v in ins if not v.levels.known))
+    axes |= frozenset().union(*(v.vary for v in factors))
     if len(evidence) == 1:
         why = evidence[0].levels.why
-        scaled = [v for v in ins if not v.levels.known]
-        if scaled and prim in ("mul", "div", "add", "sub"):
+        if factors and prim in ("mul", "div", "add", "sub"):
             why = f"{why}, {'scaled' if prim in ('mul', 'div') else 'offset'} at {scope or 'top level'}"
     else:
         why = f"{prim} of {len(evidence)} quantized values at {scope or 'top level'}"
@@ -100,17 +115,17 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     # a product keeps the scale form: (s1 * c1) * (s2 * c2) = (s1 * s2) * (c1 * c2)
     scaled = prim in _SCALING and all(v.levels.scaled or not v.levels.axes for v in evidence)
     lv = Levels(count=count, axes=axes, why=why, tag=tag if prim in _TAG_KEEPING else None,
-                scaled=scaled)
+                scaled=scaled, groups=level_groups(evidence, factors, axes))
     if axes and any(v.levels.flat is not None for v in evidence):
-        lv = with_flat(lv, _flat_product(ins, evidence))
+        lv = with_flat(lv, _flat_product(factors, evidence))
     return lv
 
 
-def _flat_product(ins: Sequence[Value], evidence: Sequence[Value]) -> int | None:
+def _flat_product(factors: Sequence[Value], evidence: Sequence[Value]) -> int | None:
     """The whole-tensor bound of an elementwise function: the product of the
     operands' whole-tensor bounds, when every other operand is one value for
     the whole tensor (a per-tensor scale)."""
-    if any(v.vary for v in ins if not v.levels.known):
+    if any(v.vary for v in factors):
         return None
     count = 1
     for v in evidence:
@@ -310,7 +325,8 @@ def _reduce_extreme(eqn, ins, scope):
     lv = ins[0].levels
     reduced = set(eqn.params["axes"])
     if lv.known and not (lv.axes & reduced):
-        return lv.with_(axes=axis_map(eqn)(lv.axes), const=False)
+        return lv.with_(axes=axis_map(eqn)(lv.axes), const=False,
+                        groups=shape_groups(eqn, ins[0].shape, lv.axes, lv.groups))
     return unknown(lv.why or f"reduction at {scope}", lo=lv.lo, hi=lv.hi, integral=lv.integral)
 
 
@@ -369,8 +385,10 @@ def _arg_extreme(eqn, ins, scope):
 def _contraction(eqn, ins, scope):
     maps = product_axes(eqn)
     if maps is not None:  # products only: combined like ``mul``, each operand's axes moved to the output's
-        moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes)),
-                         vary=frozenset(m[a] for a in v.vary)) for m, v in zip(maps, ins)]
+        moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes),
+                                               groups=moved_groups(v.levels.groups, m)),
+                         vary=frozenset(m[a] for a in v.vary), groups=moved_groups(v.groups, m))
+                 for m, v in zip(maps, ins)]
         return _mul(eqn, moved, scope)
     why = (f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
            "(a sum of products has no level structure)")

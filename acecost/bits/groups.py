@@ -1,0 +1,176 @@
+"""Group bounds: along an axis, a value (or a level set) may vary only between groups.
+
+A group-wise scale ``s[k // G, n]`` varies along ``k``, but takes at most
+``K / G`` values along it: it is one number per group. A *group bound*
+``(axis, n)`` states that the value depends on its coordinate along
+``axis`` only through some function of that coordinate alone with at most
+``n`` values (its group index), whatever the other coordinates are. The same
+holds for a level set (``Levels.groups``): the set at a position depends on
+the coordinate along ``axis`` only through a group index of ``n`` values.
+
+Because the group index of each axis depends on that axis alone, bounds
+compose: an elementwise function of values bounded by ``n1`` and ``n2``
+along an axis is bounded by ``n1 * n2`` (its group is the pair), a
+reduction over other axes keeps the bound, and over several axes the
+number of groups is at most the product. An axis with no bound varies
+freely (at most its length). A contraction whose operand's level set takes
+few sets along the contracting dimensions splits into one partial sum per
+group (:func:`acecost.scales.group_scales`).
+
+Bounds are written ``((axis, n), ...)``, sorted; ``()`` when none is known.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Iterable
+
+Groups = tuple[tuple[int, int], ...]
+
+
+def bound(groups: Groups, axis: int) -> int | None:
+    for a, n in groups:
+        if a == axis:
+            return n
+    return None
+
+
+def product(parts: Iterable[tuple[frozenset[int], Groups]], axes: frozenset[int]) -> Groups:
+    """Bounds of a function of several parts, each (axes it varies along, its bounds):
+    along an axis, the product of the bounds of the parts varying along it, where all have one."""
+    parts = list(parts)
+    out = []
+    for a in sorted(axes):
+        n = 1
+        for along, groups in parts:
+            if a in along:
+                b = bound(groups, a)
+                if b is None:
+                    break
+                n *= b
+        else:
+            out.append((a, n))
+    return tuple(out)
+
+
+def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
+    """Bounds of an elementwise result's level set: it depends on each coordinate through the
+    level sets of the operands counted by their levels (``evidence``) and the values of those
+    read as one value at each position (``factors``), so through all their group indices."""
+    if not any(v.levels.groups for v in evidence) and not any(v.groups for v in factors):
+        return ()
+    return product([(v.levels.axes, v.levels.groups) for v in evidence]
+                   + [(v.vary, v.groups) for v in factors], axes)
+
+
+def moved(groups: Groups, move) -> Groups:
+    """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
+    get = move.get if isinstance(move, dict) else move
+    return tuple(sorted((get(a), n) for a, n in groups if get(a) is not None))
+
+
+def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
+    """Bounds after a reshape of a value (or level set) varying along ``along``.
+
+    An output axis that is a run of whole input axes (a merge) depends on its
+    coordinate only through theirs: its bound is the product of the bounds
+    (or lengths) of those that vary. ``q.reshape(K // G, G, N) * s[:, None, :]``
+    reshaped to ``(K, N)`` is bounded by ``K / G`` along ``K``. An output axis
+    that splits an input axis is left unbounded.
+    """
+    return _reshaped(tuple(in_shape), tuple(out_shape), along, groups)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reshaped(in_shape, out_shape, along, groups) -> Groups:
+    ins, outs = _spans(in_shape), _spans(out_shape)
+    out = []
+    for b, (t0, t1) in outs.items():
+        touching = [a for a, (s0, s1) in ins.items() if s0 < t1 and t0 < s1]
+        if any(not (t0 <= ins[a][0] and ins[a][1] <= t1) for a in touching):
+            continue  # an input axis split across output axes: no bound
+        varying = [a for a in touching if a in along]
+        if not varying:
+            continue
+        n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
+        if n < out_shape[b]:
+            out.append((b, n))
+    return tuple(out)
+
+
+def _spans(shape) -> dict[int, tuple[int, int]]:
+    out, stride = {}, 1
+    for i in reversed(range(len(shape))):
+        if shape[i] != 1:
+            out[i] = (stride, stride * shape[i])
+        stride *= shape[i]
+    return out
+
+
+#: Shape primitives that keep every axis where it is (a part of it, or the same elements).
+_SAME_AXES = frozenset(("slice", "dynamic_slice", "rev", "copy", "copy_p", "stop_gradient",
+                        "reduce_precision", "sharding_constraint", "device_put", "mesh_cast",
+                        "reshard", "optimization_barrier", "pvary", "split"))
+
+
+def shape_groups(eqn, in_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
+    """Bounds of the output of a shape primitive whose input varies along ``along``."""
+    name = eqn.primitive.name
+    if name in _SAME_AXES:
+        return groups
+    if name == "reshape":
+        return reshaped(in_shape, tuple(eqn.outvars[0].aval.shape), along, groups)
+    if not groups:
+        return ()
+    if name == "broadcast_in_dim":
+        dims = eqn.params["broadcast_dimensions"]
+        return moved(groups, lambda a: dims[a] if a < len(dims) else None)
+    if name == "transpose":
+        perm = eqn.params["permutation"]
+        return moved(groups, {src: dst for dst, src in enumerate(perm)})
+    if name == "squeeze" or name.startswith("reduce_") or name in ("argmax", "argmin"):
+        dropped = sorted(eqn.params["dimensions"] if name == "squeeze" else eqn.params["axes"])
+        return moved(groups, lambda a: None if a in dropped else a - sum(d < a for d in dropped))
+    if name == "expand_dims":
+        dims = sorted(eqn.params["dimensions"])
+
+        def shift(a):
+            for d in dims:
+                a = a + 1 if a >= d else a
+            return a
+        return moved(groups, shift)
+    return ()
+
+
+def gather_groups(eqn, operand, indices) -> Groups:
+    """Bounds of a lookup ``operand[indices]`` along the output axes the indices vary along.
+
+    When the indices vary along one of their batch axes only, an output element
+    along the matching output axis is the operand at a start position that
+    depends on that coordinate alone, and there are at most as many start
+    positions as the operand has (one more for an out-of-bounds fill):
+    ``s[g_idx]`` with ``s`` of ``K / G`` rows has at most ``K / G`` values
+    along ``K``, whatever ``g_idx`` holds.
+    """
+    dn = eqn.params["dimension_numbers"]
+    if getattr(dn, "operand_batching_dims", ()) or len(indices.shape) == 0:
+        return ()
+    slice_sizes = eqn.params["slice_sizes"]
+    starts = math.prod(operand.shape[d] - slice_sizes[d] + 1 for d in dn.start_index_map)
+    if "FILL" in str(eqn.params.get("mode", "")):
+        starts += 1
+    index_batch = list(range(len(indices.shape) - 1))  # jax keeps the index vector last
+    varying = [d for d in index_batch if d in indices.vary]
+    if len(varying) != 1:
+        return ()
+    out_rank = len(eqn.outvars[0].aval.shape)
+    batch_out = [d for d in range(out_rank) if d not in dn.offset_dims]
+    if len(batch_out) != len(index_batch):
+        return ()
+    axis = batch_out[varying[0]]
+    return ((axis, starts),) if starts < eqn.outvars[0].aval.shape[axis] else ()
+
+
+def partitions(shape: tuple, along: frozenset[int], groups: Groups) -> int:
+    """Groups over the axes ``along`` together: the product of their bounds (or lengths)."""
+    return math.prod(bound(groups, a) or shape[a] for a in along)
