@@ -31,6 +31,9 @@ class Value(NamedTuple):
     form: Form = ()
     #: the parameter path, for values that *are* a parameter leaf
     name: str | None = None
+    #: computed from parameters and constants alone (no model input, no random draw):
+    #: work on it is weight preparation, which a deployed model does once
+    prep: bool = False
 
     @property
     def size(self) -> int:
@@ -53,14 +56,16 @@ def new_atom_form() -> Form:
     return ((next(_atom_ids), 1.0),)
 
 
-def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None) -> Value:
+def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None,
+               prep: bool = False) -> Value:
     shape = shape if type(shape) is tuple else tuple(map(int, shape))
     spread = _nontrivial(shape)
     vary = spread if vary is None else (vary if type(vary) is frozenset else frozenset(vary)) & spread
     if type(origins) is not frozenset:
         origins = frozenset(origins)
     # tuple.__new__ directly: the named tuple's own __new__ is one more Python call per value
-    return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name))
+    return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name,
+                                prep))
 
 
 _new_tuple = tuple.__new__
