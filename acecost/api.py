@@ -159,6 +159,9 @@ def _prepare(closed, leaves, options):
         leaves[:] = [None] * len(jaxpr.invars)
     param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
+    # a function of its parameters alone has no inference to tell its preparation apart from:
+    # all its work is priced as inference (see docs/design.md, "Weight preparation")
+    interp.separate_prep = any(leaf is None or not leaf.is_param for leaf in leaves)
     inputs = []
     for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval
@@ -179,7 +182,7 @@ def _prepare(closed, leaves, options):
         else:
             lv = normalize(unknown(why), aval.dtype)
         inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname,
-                                                 prep=pname is not None)))
+                                                 prep=pname is not None and interp.separate_prep)))
     return interp, inputs
 
 

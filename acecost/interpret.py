@@ -138,6 +138,9 @@ class Interpreter(ContractionPricing):
         self._ordinals: dict = {}
         #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.grad_names)
         self.grad_params: dict[int, str] = {}
+        #: whether values made from parameters and constants alone are marked as weight
+        #: preparation (off for a function with no model input: all of it is inference)
+        self.separate_prep = True
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -192,7 +195,7 @@ class Interpreter(ContractionPricing):
         shape = tuple(getattr(aval, "shape", ()))
         arr = np.asarray(val)
         vary = frozenset() if arr.size <= 1 else None
-        return self.register(make_value(shape, aval.dtype, lv, vary, prep=True))
+        return self.register(make_value(shape, aval.dtype, lv, vary, prep=self.separate_prep))
 
     def literal(self, var) -> Value:
         """A literal's value is the same wherever it appears: made once per (value, dtype)."""

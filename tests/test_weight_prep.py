@@ -252,3 +252,22 @@ def test_random_draws_are_never_preparation():
     rep = acecost.analyze(f, S((D, D), F32), S((B, D), F32))
     assert rep.elementwise_by_category.get("arithmetic", 0) >= D * D  # w + noise
     assert "rng" not in rep.totals.weight_prep.by_category
+
+
+def test_a_function_of_its_parameters_alone_is_all_inference():
+    # nothing to tell apart: with no model input (a single argument taken as the
+    # parameters by default), every op is priced as before
+    rep = acecost.analyze(lambda w: jnp.sign(w) @ jnp.ones((256, 8)), W256)
+    assert rep.totals.elementwise_ops == 256 * 256
+    assert rep.totals.macs == 256 * 256 * 8
+    assert not rep.totals.weight_prep.found
+
+
+def test_work_on_constants_alone_is_preparation():
+    def f(w, x):
+        mask = jnp.tril(jnp.ones((B, B)))  # iota, compare, select: no input, no parameter
+        return mask @ (x @ w)
+    rep = acecost.analyze(f, S((D, D), F32), S((B, D), F32))
+    assert rep.totals.macs == B * D * D + B * B * D
+    assert rep.totals.elementwise_ops == 0
+    assert rep.totals.weight_prep.found and rep.totals.weight_prep.macs == 0
