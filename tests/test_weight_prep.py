@@ -271,3 +271,14 @@ def test_work_on_constants_alone_is_preparation():
     assert rep.totals.macs == B * D * D + B * B * D
     assert rep.totals.elementwise_ops == 0
     assert rep.totals.weight_prep.found and rep.totals.weight_prep.macs == 0
+
+
+def test_a_sweep_row_has_the_weight_preparation_beside_the_totals():
+    from acecost.sweeps import table
+
+    rep = acecost.analyze(binarized, W256, X4)
+    row = table.row({"width": 1}, {"report": rep.to_dict()}, cached=False)
+    assert (row["elementwise_ops"], row["weight_prep_ops"]) == (4 * 256, 256 * 256)
+    df = table.frame([row], ["width"])
+    assert list(df["weight_prep_ops"]) == [256 * 256]
+    assert table.row({"width": 1}, {"error": "boom"}, cached=False)["weight_prep_ops"] is None
