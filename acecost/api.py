@@ -17,7 +17,7 @@ from acecost.contraction import exact_pattern
 from acecost.interpret import Interpreter, Options
 from acecost.options import COND_MODES, SCALES_MODES
 from acecost.names import LayerText, UserNames, distinct_names
-from acecost.report import ParamRecord, Report, Totals, exact_number
+from acecost.report import ParamRecord, Report, Totals, WeightPrep, exact_number
 from acecost.tally import Tally
 from acecost.trace import leaves_of, trace
 
@@ -159,6 +159,9 @@ def _prepare(closed, leaves, options):
         leaves[:] = [None] * len(jaxpr.invars)
     param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
+    # a function of its parameters alone has no inference to tell its preparation apart from:
+    # all its work is priced as inference (see docs/design.md, "Weight preparation")
+    interp.separate_prep = any(leaf is None or not leaf.is_param for leaf in leaves)
     inputs = []
     for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval
@@ -178,7 +181,8 @@ def _prepare(closed, leaves, options):
                                    integral=True), aval.dtype)
         else:
             lv = normalize(unknown(why), aval.dtype)
-        inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname)))
+        inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname,
+                                                 prep=pname is not None and interp.separate_prep)))
     return interp, inputs
 
 
@@ -253,7 +257,8 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     # size is what is stored: the forward pass says at what width each parameter is
     # used; the backward pass reads the same stored parameters
     tally.param_bits = dict(fwd.param_bits)
-    report = build_report(tally, leaves, options, name, _unread(leaves, read))
+    # a training step prepares its weights again on every step: that work stays in the totals
+    report = build_report(tally, leaves, options, name, _unread(leaves, read), prep_in_totals=True)
     report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
     report.meta["mode"] = "train"
     return report
@@ -268,7 +273,9 @@ def contraction_totals(records) -> dict:
 
 
 def _phase_totals(tally: Tally) -> dict:
-    return {**contraction_totals(tally.records), "elementwise_ops": sum(tally.elementwise.values())}
+    """A training phase's totals: its weight preparation included (it runs on every step)."""
+    ops = sum(tally.elementwise.values()) + sum(tally.prep_elementwise.values())
+    return {**contraction_totals(tally.records), "elementwise_ops": ops}
 
 
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
@@ -313,15 +320,20 @@ def _render(warning, by_site) -> str:
 
 
 def build_report(tally: Tally, leaves, options: Options, name: str | None,
-                 unread: set[str] = frozenset()) -> Report:
-    records = tally.records
-    user_names = UserNames(r.name for r in records)
-    final = distinct_names(records, lambda r: user_names(r.name))
+                 unread: set[str] = frozenset(), prep_in_totals: bool = False) -> Report:
+    """The report of a walk. Weight preparation is kept out of the totals, in
+    ``totals.weight_prep`` and ``weight_prep_layers``, unless ``prep_in_totals``
+    (a training step, which prepares its weights on every step)."""
+    every = tally.records
+    user_names = UserNames(r.name for r in every)
+    final = distinct_names(every, lambda r: user_names(r.name))
     by_site = {}
-    for r, layer in zip(records, final):
+    for r, layer in zip(every, final):
         if r.site is not None:
             by_site[id(r.site)] = layer  # each record's Site is its own object (a replay makes new ones)
         r.name = layer
+    prep_records = [r for r in every if r.weight_prep]
+    records = every if prep_in_totals or not prep_records else [r for r in every if not r.weight_prep]
     params, unused = [], []
     for leaf in leaves:
         if leaf is None or not leaf.is_param:
@@ -337,15 +349,20 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
                                   used_in="dot/conv" if used is not None else "elementwise"))
     by_category: Counter = Counter()
     by_layer: Counter = Counter()
-    for (scope, category), ops in tally.elementwise.items():
-        by_category[category] += ops
-        by_layer[user_names(scope) if scope else "top level"] += ops
+    prep_by_category: Counter = Counter()
+    counted = [tally.elementwise, tally.prep_elementwise] if prep_in_totals else [tally.elementwise]
+    for counts in counted:
+        for (scope, category), ops in counts.items():
+            by_category[category] += ops
+            by_layer[user_names(scope) if scope else "top level"] += ops
+    for (_, category), ops in tally.prep_elementwise.items():
+        prep_by_category[category] += ops
     unsupported = sorted(tally.unsupported.values(), key=lambda e: -e["count"])
     for entry in unsupported:
         entry["scopes"] = list(dict.fromkeys(user_names(s) for s in entry["scopes"]))
     for entry in (*tally.loops, *tally.branches):
         entry["scope"] = user_names(entry["scope"])
-    for r in records:
+    for r in every:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
     warnings = list(dict.fromkeys(user_names.text(_render(w, by_site)) for w in tally.warnings))
     if unused:
@@ -359,10 +376,19 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         **contraction_totals(records),
         size_bits=sum(p.size_bits for p in params), params=sum(_size(p.shape) for p in params),
         elementwise_ops=sum(by_category.values()),
-        complete=not tally.incomplete and not unsupported)
+        complete=not tally.incomplete and not unsupported,
+        weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
             "scales": options.scales, "target": name}
     return Report(totals=totals, layers=records, params=params,
                   elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
                   warnings=warnings, unsupported=unsupported, loops=tally.loops,
-                  branches=tally.branches, meta=meta)
+                  branches=tally.branches, meta=meta,
+                  weight_prep_layers=[] if prep_in_totals else prep_records)
+
+
+def _weight_prep(records, by_category: Counter, in_totals: bool) -> WeightPrep:
+    """What the weight preparation costs, by the same rules as the totals."""
+    c = contraction_totals(records)
+    return WeightPrep(elementwise_ops=sum(by_category.values()), macs=c["macs"], binary_macs=c["binary_macs"],
+                      ace=c["ace"], by_category=dict(sorted(by_category.items())), in_totals=in_totals)

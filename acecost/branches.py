@@ -56,6 +56,10 @@ def _cond(interp, eqn, ins, scope, tally, masks=()):
     joined = results[taken[0]][1]
     for i in taken[1:]:
         joined = [_join(a, b, scope) for a, b in zip(joined, results[i][1])]
+    if len(live) > 1 and not ins[0].prep:
+        # which branch's result flows on depends on a model input; the work inside each
+        # branch is still priced by its own inputs
+        joined = [v.with_(prep=False) if v.prep else v for v in joined]
     return _outs(interp, eqn, joined)
 
 

@@ -66,7 +66,9 @@ def exact_pattern(layer: str) -> str:
 class ContractionPricing:
     """The contraction half of :class:`acecost.interpret.Interpreter` (a mixin: it uses its options)."""
 
-    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c: Contraction) -> None:
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c: Contraction,
+                    prep: bool = False) -> None:
+        """Price one contraction into ``tally``; ``prep``: its operands are weight preparation."""
         prim = eqn.primitive.name
         lhs, rhs = ins[0], ins[1]
         origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
@@ -122,7 +124,8 @@ class ContractionPricing:
             out_shape=list(eqn.outvars[0].aval.shape),
             bits_a=a[0], bits_w=w[0], bits_a_source=a[1], bits_w_source=w[1],
             multiplier=1, macs=c.macs, ace=c.macs * a[0] * w[0],
-            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side, phase=self.phase, site=site))
+            binary=a[0] == 1 and w[0] == 1, weight_operand=w_side, phase=self.phase, site=site,
+            weight_prep=prep))
 
     def site(self, base: str, spec: str) -> Site:
         """The next contraction's place in ``base``: ordinals in program order, per phase."""

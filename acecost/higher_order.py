@@ -120,7 +120,8 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
         else:
             forms.append(tuple((canon.setdefault(a, len(canon)), c) for a, c in v.form))
     used = masks[0] if masks else None
-    key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, v.groups, f)
+    key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, v.groups,
+                                          v.prep, f)
                                    for v, f in zip(args, forms)))
     # an override may pick one call of several by its ordinal: with overrides, walk each call;
     # a call given references stores into them, which a replay would not do

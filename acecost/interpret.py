@@ -91,6 +91,23 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 _NO_ORIGINS: frozenset[str] = frozenset()
 
+#: Primitives whose result is a fresh draw or comes from outside the program: never
+#: weight preparation, whatever their inputs (a key made from a constant still draws
+#: noise the model means to be new on every call).
+_NOT_PREP = frozenset((
+    "random_bits", "random_seed", "random_wrap", "random_unwrap", "random_fold_in", "random_split",
+    "threefry2x32", "rng_uniform", "rng_bit_generator", "pure_callback", "io_callback", "callback",
+    "debug_callback"))
+
+
+def is_prep(name: str, ins: Sequence[Value]) -> bool:
+    """Whether an equation only prepares weights: every input is computed from parameters
+    and constants alone (see docs/design.md, "Weight preparation")."""
+    for v in ins:  # runs for every equation: a plain loop
+        if not v.prep:
+            return False
+    return name not in _NOT_PREP
+
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
     """Every input is the output's shape or a scalar, and one is the output's shape (an
@@ -126,6 +143,9 @@ class Interpreter(ContractionPricing):
         self.ref_cells: dict = {}
         #: grid sizes of the kernels being walked, innermost last (None: not static)
         self.grids: list[tuple] = []
+        #: whether values made from parameters and constants alone are marked as weight
+        #: preparation (off for a function with no model input: all of it is inference)
+        self.separate_prep = True
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -180,7 +200,7 @@ class Interpreter(ContractionPricing):
         shape = tuple(getattr(aval, "shape", ()))
         arr = np.asarray(val)
         vary = frozenset() if arr.size <= 1 else None
-        return self.register(make_value(shape, aval.dtype, lv, vary))
+        return self.register(make_value(shape, aval.dtype, lv, vary, prep=self.separate_prep))
 
     def literal(self, var) -> Value:
         """A literal's value is the same wherever it appears: made once per (value, dtype)."""
@@ -209,7 +229,7 @@ class Interpreter(ContractionPricing):
         else:
             vary = value.vary
         lv = normalize(lv, dtype)
-        return self.register(make_value(shape, dtype, lv, vary, value.origins, value.name))
+        return self.register(make_value(shape, dtype, lv, vary, value.origins, value.name, prep=value.prep))
 
     # -------------------------------------------------------------- walk
     def run(self, jaxpr, consts: Sequence, args: Sequence[Value], scope: str, tally: Tally,
@@ -269,18 +289,19 @@ class Interpreter(ContractionPricing):
         name = eqn.primitive.name
         rule = MAC_RULES.get(name)
         c = rule(eqn) if rule is not None else None
+        prep = is_prep(name, ins)
         if c is not None:
-            self.contraction(eqn, ins, scope, tally, c)
+            self.contraction(eqn, ins, scope, tally, c, prep)
         else:  # not a contracting primitive, or one without a contraction (products only)
             cost = elementwise_cost(eqn)
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")
             elif cost[1]:
-                counts, key = tally.elementwise, (scope, cost[0])
+                counts, key = tally.prep_elementwise if prep else tally.elementwise, (scope, cost[0])
                 counts[key] = counts.get(key, 0) + cost[1]  # get: no Counter.__missing__ call
-        return self.outputs(eqn, ins, scope)
+        return self.outputs(eqn, ins, scope, prep)
 
-    def outputs(self, eqn, ins: list[Value], scope: str) -> list[Value]:
+    def outputs(self, eqn, ins: list[Value], scope: str, prep: bool | None = None) -> list[Value]:
         name = eqn.primitive.name
         outvars = eqn.outvars
         n_out = len(outvars)
@@ -289,6 +310,8 @@ class Interpreter(ContractionPricing):
         if n_out > 1 and name in _IDENTITY_EACH and len(ins) == n_out:
             return [self.rebind(v, var.aval) for v, var in zip(ins, outvars)]  # each output is its input
         out_shape = getattr(outvars[0].aval, "shape", ())  # a tuple; tokens have none
+        if prep is None:
+            prep = is_prep(name, ins)
         linear = self._linear_form(eqn, ins, out_shape) if name in _LINEAR_PRIMS else None
         if linear is not None:
             # the result is a value seen before (a straight-through estimator's forward value)
@@ -340,7 +363,8 @@ class Interpreter(ContractionPricing):
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins, None, groups)
+            value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins, None, groups,
+                               prep)
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:

@@ -28,7 +28,7 @@ def _same(a: Value, b: Value) -> bool:
     la, lb = a.levels, b.levels
     return (la.count, la.axes, la.lo, la.hi, la.integral, la.tag, la.flat, la.scaled, la.groups) == \
         (lb.count, lb.axes, lb.lo, lb.hi, lb.integral, lb.tag, lb.flat, lb.scaled, lb.groups) \
-        and a.vary == b.vary and a.origins == b.origins and a.groups == b.groups
+        and a.vary == b.vary and a.origins == b.origins and a.groups == b.groups and a.prep == b.prep
 
 
 def _join(a: Value, b: Value, scope: str) -> Value:
@@ -54,21 +54,22 @@ def _join(a: Value, b: Value, scope: str) -> Value:
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
     return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins,
-                   groups=a.groups if a.groups == b.groups else ())
+                   groups=a.groups if a.groups == b.groups else (), prep=a.prep and b.prep)
 
 
 def _slice_leading(interp, v: Value) -> Value:
     lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0), groups=())
     return interp.register(make_value(v.shape[1:], v.dtype, lv,
-                                      frozenset(a - 1 for a in v.vary if a > 0), v.origins, v.name))
+                                      frozenset(a - 1 for a in v.vary if a > 0), v.origins, v.name, prep=v.prep))
 
 
 def _stack_leading(interp, v: Value, length: int) -> Value:
     axes = frozenset(a + 1 for a in v.levels.axes) | ({0} if v.levels.known and not v.levels.const else set())
     vary = frozenset(a + 1 for a in v.vary) | {0}
     # each iteration's level set may differ: a whole-tensor bound of one iteration is not the stack's
-    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes), flat=None, groups=()),
-                                      vary, v.origins, v.name))
+    return interp.register(make_value((length, *v.shape), v.dtype,
+                                      v.levels.with_(axes=frozenset(axes), flat=None, groups=()),
+                                      vary, v.origins, v.name, prep=v.prep))
 
 
 def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=None):
@@ -236,4 +237,14 @@ def _while(interp, eqn, ins, scope, tally, masks=()):
     tally.merge(cond_tally, trips + (0 if per_iteration else 1), per_iteration=per_iteration)
     tally.loops.append({"scope": where, "kind": "while", "trips": None if per_iteration else trips,
                         "exact": exact})
+    read = _read_vars(cond)
+    if not all(v.prep for v, var in zip(cconsts + carry, cond.invars) if var in read):
+        # how many times the body ran depends on a model input: so does every carry it leaves
+        carry = [c.with_(prep=False) if c.prep else c for c in carry]
     return _outs(interp, eqn, carry)
+
+
+def _read_vars(jaxpr) -> set:
+    """The variables a jaxpr's equations and outputs read (sub-jaxprs read through their equation)."""
+    read = {v for e in jaxpr.eqns for v in e.invars if not isinstance(v, Literal)}
+    return read | {v for v in jaxpr.outvars if not isinstance(v, Literal)}

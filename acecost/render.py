@@ -211,11 +211,24 @@ def totals_panel(report: Report) -> Panel:
     grid.add_row("CPU64", f"{cpu64:,}" if isinstance(cpu64, int) else f"{cpu64:,.2f}", f"{cpu64 / 1e8:.3f} x 1e8")
     grid.add_row("Size", f"{t.size_bits:,} bits", f"{t.size_bits / 8e6:.3f} MB, {t.params:,} params")
     grid.add_row("Elementwise ops", f"{t.elementwise_ops:,}", human(t.elementwise_ops))
+    for label, value, note in prep_lines(t.weight_prep):
+        grid.add_row(label, value, note)
     for phase, pt in report.phases.items():
         grid.add_row(f"  {phase}", f"ACE {pt['ace']:,}", f"MACs {pt['macs']:,}")
     title = "Totals" if t.complete else "Totals (INCOMPLETE: see warnings)"
     return Panel(grid, title=title, title_align="left", expand=False,
                  border_style="green" if t.complete and not report.fallbacks else "yellow")
+
+
+def prep_lines(prep) -> list[tuple[str, str, str]]:
+    """The weight-preparation lines of the totals: (label, number, note); none if there is none."""
+    if not prep.found:
+        return []
+    where = "every step, in the totals" if prep.in_totals else "once, not in the totals"
+    lines = [("Weight prep ops", f"{prep.elementwise_ops:,}", where)]
+    if prep.macs:
+        lines.append(("Weight prep MACs", f"{prep.macs:,}", f"ACE {prep.ace:,}, {where.split(', ')[1]}"))
+    return lines
 
 
 #: Why an operand fell back to float, from the source text the engine writes,
@@ -313,6 +326,11 @@ def to_markdown(report: Report, rows: list[Row]) -> str:
     foot = (f"\n**Totals**: MACs {t.macs:,} · BOPs {t.binary_macs:,} · ACE {t.ace:,} ({t.ace / 1e9:.3f} G) · "
             f"CPU64 {cpu64} ({t.cpu64 / 1e8:.3f} x 1e8) · size {t.size_bits:,} bits ({t.size_bits / 8e6:.3f} MB) · "
             f"elementwise {t.elementwise_ops:,}\n")
+    prep = t.weight_prep
+    if prep.found:
+        macs = f", MACs {prep.macs:,}, ACE {prep.ace:,}" if prep.macs else ""
+        where = "every step, in the totals" if prep.in_totals else "once, not in the totals"
+        foot += f"\n**Weight prep** ({where}): elementwise {prep.elementwise_ops:,}{macs}\n"
     if report.warnings:
         foot += f"\n{len(report.warnings)} warning(s); see `acecost analyze --format json`.\n"
     return head + body + foot

@@ -37,6 +37,9 @@ class OpRecord:
     weight_operand: str = "rhs"
     #: "forward", or "backward" in a training-step analysis
     phase: str = "forward"
+    #: both operands are weight preparation (a LoRA merge ``A @ B``): an inference
+    #: report keeps such records in ``weight_prep_layers``, out of the totals
+    weight_prep: bool = False
     #: where the walk found it (acecost.names.Site); not part of the report's data
     site: Any = field(default=None, repr=False, compare=False)
 
@@ -65,6 +68,37 @@ class ParamRecord:
 
 
 @dataclass
+class WeightPrep:
+    """Work whose inputs are parameters and constants alone: binarizing or
+    fake-quantizing the weights, merging LoRA factors, transposing a kernel.
+
+    A deployed model does it once, so an inference report keeps it out of its
+    totals (``in_totals`` false); a training step does it on every step, so
+    there it is a part of the totals, shown for information.
+    """
+
+    elementwise_ops: int = 0
+    macs: int = 0
+    binary_macs: int = 0
+    ace: int = 0
+    #: elementwise ops by category, like ``elementwise.by_category``
+    by_category: dict[str, int] = field(default_factory=dict)
+    in_totals: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "WeightPrep":
+        if not isinstance(data, dict):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def found(self) -> bool:
+        """Whether the model prepares its weights at all (the report then says how much)."""
+        return bool(self.elementwise_ops or self.macs)
+
+
+@dataclass
 class Totals:
     macs: int = 0
     binary_macs: int = 0
@@ -74,6 +108,8 @@ class Totals:
     params: int = 0
     elementwise_ops: int = 0
     complete: bool = True
+    #: weight preparation, beside the totals (see :class:`WeightPrep`)
+    weight_prep: WeightPrep = field(default_factory=WeightPrep)
 
     @property
     def bops(self) -> int:
@@ -108,6 +144,9 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
     #: per-phase totals of a training-step analysis ({"forward": ..., "backward": ...})
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: contractions of weight preparation alone (a LoRA merge), kept out of ``layers``
+    #: and the totals in an inference report (in a training step they are in ``layers``)
+    weight_prep_layers: list[OpRecord] = field(default_factory=list)
 
     # ------------------------------------------------------------ views
     @property
@@ -126,6 +165,7 @@ class Report:
                 "by_layer": dict(self.elementwise_by_layer),
             },
             "layers": [_record_dict(r) for r in self.layers],
+            "weight_prep_layers": [_record_dict(r) for r in self.weight_prep_layers],
             "params": [asdict(p) for p in self.params],
             "loops": list(self.loops),
             "branches": list(self.branches),
@@ -140,6 +180,7 @@ class Report:
             raise ValueError("not an acecost report (no 'totals')")
         known = {f.name for f in fields(Totals)}
         totals = Totals(**{k: v for k, v in data["totals"].items() if k in known})
+        totals.weight_prep = WeightPrep.from_dict(data["totals"].get("weight_prep"))
         rec_fields = set(RECORD_FIELDS)
         par_fields = {f.name for f in fields(ParamRecord)}
         ew = data.get("elementwise", {})
@@ -157,6 +198,8 @@ class Report:
             branches=list(data.get("branches", [])),
             meta=dict(data.get("meta", {})),
             phases=dict(data.get("phases", {})),
+            weight_prep_layers=[OpRecord(**{k: v for k, v in r.items() if k in rec_fields})
+                                for r in data.get("weight_prep_layers", [])],
         )
 
     def to_pandas(self):

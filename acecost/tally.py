@@ -17,6 +17,8 @@ from acecost.report import OpRecord
 class Tally:
     records: list[OpRecord] = field(default_factory=list)
     elementwise: Counter = field(default_factory=Counter)  # (scope, category) -> ops
+    #: the same, for equations that only prepare weights (kept apart: done once when deployed)
+    prep_elementwise: Counter = field(default_factory=Counter)
     unsupported: dict[str, dict[str, Any]] = field(default_factory=dict)
     param_bits: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -36,7 +38,7 @@ class Tally:
 
     def cost_key(self) -> tuple[int, int, int]:
         return (sum(r.ace for r in self.records), sum(r.macs for r in self.records),
-                sum(self.elementwise.values()))
+                sum(self.elementwise.values()) + sum(self.prep_elementwise.values()))
 
     # ----------------------------------------------------------- merging
     def merge(self, child: "Tally", factor: int = 1, *, costs: bool = True,
@@ -54,9 +56,10 @@ class Tally:
                 self.records.append(replace(
                     r, multiplier=r.multiplier * factor, macs=r.macs * factor, ace=r.ace * factor,
                     per_iteration=r.per_iteration or per_iteration, site=site))
-            counts = self.elementwise
-            for key, ops in child.elementwise.items():
-                counts[key] = counts.get(key, 0) + ops * factor
+            for counts, more in ((self.elementwise, child.elementwise),
+                                 (self.prep_elementwise, child.prep_elementwise)):
+                for key, ops in more.items():
+                    counts[key] = counts.get(key, 0) + ops * factor
             self.loops.extend(child.loops)
             self.branches.extend(child.branches)
         for prim, entry in child.unsupported.items():

@@ -54,9 +54,13 @@ def test_totals_by_definition(rep):
 
 
 def test_elementwise_ops_by_definition(rep):
-    # bias add and tanh on (7, 6); sign on (7, 6) and on the (6, 5) kernel;
-    # converting the int4 head kernel: 15
-    assert rep.totals.elementwise_ops == 42 + 42 + 42 + 30 + 15
+    # bias add and tanh on (7, 6); sign on (7, 6)
+    assert rep.totals.elementwise_ops == 42 + 42 + 42
+    # sign on the (6, 5) kernel and converting the int4 head kernel (15) read parameters
+    # alone: weight preparation, done once by a deployed model, reported beside the totals
+    prep = rep.totals.weight_prep
+    assert (prep.elementwise_ops, prep.macs, prep.in_totals) == (30 + 15, 0, False)
+    assert prep.by_category == {"quantize": 30, "convert": 15}
 
 
 def test_analyze_jaxpr_gives_the_same_report(rep):

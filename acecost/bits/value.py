@@ -34,6 +34,9 @@ class Value(NamedTuple):
     #: ((axis, n), ...): along such an axis the value depends on the coordinate only through
     #: a group index of at most n values (``s[k // G]``; :mod:`acecost.bits.groups`)
     groups: tuple = ()
+    #: computed from parameters and constants alone (no model input, no random draw):
+    #: work on it is weight preparation, which a deployed model does once
+    prep: bool = False
 
     @property
     def size(self) -> int:
@@ -56,7 +59,8 @@ def new_atom_form() -> Form:
     return ((next(_atom_ids), 1.0),)
 
 
-def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None, groups=()) -> Value:
+def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), name=None, groups=(),
+               prep: bool = False) -> Value:
     shape = shape if type(shape) is tuple else tuple(map(int, shape))
     spread = _nontrivial(shape)
     vary = spread if vary is None else (vary if type(vary) is frozenset else frozenset(vary)) & spread
@@ -64,7 +68,7 @@ def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), nam
         origins = frozenset(origins)
     # tuple.__new__ directly: the named tuple's own __new__ is one more Python call per value
     return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name,
-                               groups))
+                               groups, prep))
 
 
 _new_tuple = tuple.__new__

@@ -107,7 +107,7 @@ def _cell(name, value) -> str:
 
     if value is None or (not isinstance(value, str) and _isna(value)):
         return ""
-    if name in ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops"):
+    if name in ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops", "weight_prep_ops"):
         return human(value)
     if name == "seconds":
         return f"{value:.2f}"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from acecost.errors import AcecostError
 
-TOTALS = ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops", "complete")
+TOTALS = ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops", "weight_prep_ops",
+          "complete")
 RESULT_COLUMNS = (*TOTALS, "warnings", "seconds", "cached", "error")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -24,6 +25,8 @@ def row(params: dict, result: dict, cached: bool) -> dict:
     totals = report["totals"] if report else {}
     for name in TOTALS:
         out[name] = totals.get(name)
+    if report:  # beside the totals: the elementwise work of weight preparation (docs/metrics.md)
+        out["weight_prep_ops"] = (totals.get("weight_prep") or {}).get("elementwise_ops", 0)
     out["warnings"] = len(report.get("warnings", [])) if report else None
     out["seconds"] = result.get("seconds")
     out["cached"] = cached
@@ -40,7 +43,8 @@ def frame(rows: list[dict], names: list[str]):
         values = [r.get(name) for r in rows]
         if len({type(v) for v in values if v is not None}) > 1:
             df[name] = pd.Series(values, dtype=object, index=df.index)
-    for name in ("macs", "binary_macs", "ace", "size_bits", "params", "elementwise_ops", "warnings"):
+    for name in ("macs", "binary_macs", "ace", "size_bits", "params", "elementwise_ops", "weight_prep_ops",
+                 "warnings"):
         df[name] = df[name].astype("Int64")
     cpu = df["cpu64"].dropna()
     df["cpu64"] = df["cpu64"].astype("Int64" if all(float(v).is_integer() for v in cpu) else "float64")
