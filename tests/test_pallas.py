@@ -278,8 +278,10 @@ def test_levels_stored_into_an_output_flow_out_of_the_kernel():
     (rec,) = rep.layers
     assert (rec.bits_a, rec.bits_w) == (1, 1)
     assert rep.totals.ace == MATMUL_MACS
-    # the kernel's work: one sign per element of x, once per grid point's block
-    assert rep.elementwise_by_category["quantize"] == M * K + K * N
+    # the kernel's work: one sign per element of x, once per grid point's block; sign(w) reads
+    # a parameter alone, so it is weight preparation, apart from the inference totals
+    assert rep.elementwise_by_category["quantize"] == M * K
+    assert rep.totals.weight_prep.elementwise_ops == K * N
 
 
 def _scratch_kernel(x_ref, w_ref, o_ref, s_ref):
@@ -426,4 +428,5 @@ def test_vmapped_kernel_gets_a_grid_axis_per_batch_element():
     assert rep.totals.complete
     assert (rep.totals.macs, rep.totals.ace) == (3 * MATMUL_MACS, 3 * MATMUL_MACS)
     assert rep.loops[-1]["grid"] == [3, M // BM, N // BN]
-    assert rep.elementwise_by_category["quantize"] == 3 * M * K + K * N  # the two signs
+    assert rep.elementwise_by_category["quantize"] == 3 * M * K  # sign(x); sign(w) is weight preparation
+    assert rep.totals.weight_prep.elementwise_ops == K * N
