@@ -170,4 +170,4 @@ def test_property_escaping_covers_colon_and_comma():
 
     assert gh_escape("a%b\r\nc") == "a%25b%0D%0Ac"
     assert gh_escape_property("f:1,2%\n") == "f%3A1%2C2%25%0A"
-    assert gh_line("PASS x\n::error::y ##[warning]z") == "PASS x%0A::error::y ##%5Bwarning]z"
+    assert gh_line("PASS x\r\n::error::y ##[warning]z +1%") == "PASS x%0D%0A::error::y ##%5Bwarning]z +1%"
