@@ -82,6 +82,36 @@ def test_a_helper_changed_between_two_sweeps_of_one_process(tmp_path):
         [(256, False), (1024, False), (1024, True)]
 
 
+def test_a_helper_the_caller_imported_before_the_model_keys_the_cache_too(tmp_path, monkeypatch):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "m" / "model.py").write_text(SYS_PATH_MODEL.replace("bc_helper_a", "bc_helper_d"))
+    helper = tmp_path / "lib" / "bc_helper_d.py"
+    helper.write_text("N = 16\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    import bc_helper_d  # noqa: F401  (imported here first: importing the model does not show it)
+
+    cache = tmp_path / "cache"
+    first = acecost.sweep(str(tmp_path / "m" / "model.py"), {"k": [1]}, jobs=1, cache_dir=str(cache))
+    assert int(first["macs"][0]) == 256
+    (entry,) = cache.rglob("*.json")
+    assert str(helper.resolve()) in json.loads(entry.read_text())["sources"]
+    helper.write_text("N = 32\n")
+    args = ["m/model.py", "--grid", "k=1", "-j", "1", "--cache-dir", "cache", "-q", "-o", "out.jsonl"]
+    assert sweep_cli(args, tmp_path).returncode == 0
+    assert [(r["macs"], r["cached"]) for r in table(tmp_path / "out.jsonl")] == [(1024, False)]
+    # the entry is for the files as they are now: served here too
+    again = acecost.sweep(str(tmp_path / "m" / "model.py"), {"k": [1]}, jobs=1, cache_dir=str(cache))
+    assert (int(again["macs"][0]), bool(again["cached"][0])) == (1024, True)
+    # priced here, where the helper in memory is the one imported before its edit: not stored
+    entry.unlink()
+    stale = acecost.sweep(str(tmp_path / "m" / "model.py"), {"k": [1]}, jobs=1, cache_dir=str(cache))
+    assert (int(stale["macs"][0]), bool(stale["cached"][0])) == (256, False)
+    assert not list(cache.rglob("*.json"))
+    assert sweep_cli(args, tmp_path).returncode == 0
+    assert [(r["macs"], r["cached"]) for r in table(tmp_path / "out.jsonl")] == [(1024, False)]
+
+
 # --------------------------------------------------------------- damaged entries
 
 

@@ -7,6 +7,10 @@ package installed in development mode. So the modules that appear in
 (other than the standard library, installed packages and acecost itself, whose
 versions the cache key holds), and every cache entry stores the digests of
 their files; a lookup checks them against the files as they are now.
+Modules of that kind already imported when the model is (by a notebook or a
+test that imported a helper itself) are recorded too, since the model may use
+them; one of those that changed on disk since cannot be imported anew here,
+so a point priced with it is not stored.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import sysconfig
 import tempfile
 from typing import Iterator
 
-#: name -> file of the modules a model loaded (what :func:`recording` yields)
+#: module name -> (file, whether the model imported it) (what :func:`recording` yields)
 Found = dict
 
 
@@ -28,7 +32,7 @@ Found = dict
 def _not_recorded() -> tuple[str, ...]:
     """Directories whose modules are not the model's: the standard library, installed packages,
     acecost itself, and the copies of shipped sources a remote worker imports (already keyed)."""
-    roots = {p for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    roots = {p for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
              if (p := sysconfig.get_paths().get(key))}
     with contextlib.suppress(AttributeError):
         roots.update(site.getsitepackages())
@@ -51,17 +55,27 @@ def module_file(module: object) -> str | None:
 
 
 @contextlib.contextmanager
-def recording() -> Iterator[Found]:
-    """Yield a dict that, on leaving, holds the modules first imported inside the block."""
+def recording(before_too: bool = False) -> Iterator[Found]:
+    """Yield a dict that, on leaving, holds the modules first imported inside the block.
+
+    With ``before_too`` it also holds the model-like modules already imported
+    (a notebook or a test that imported a helper itself before the model did):
+    the model may use them, and importing it would not show them.
+    """
     before = set(sys.modules)
     found: Found = {}
+    if before_too:
+        for name in before:
+            path = module_file(sys.modules.get(name))
+            if path is not None:
+                found[name] = (path, False)
     try:
         yield found
     finally:
         for name in set(sys.modules) - before:
             path = module_file(sys.modules.get(name))
             if path is not None:
-                found[name] = path
+                found[name] = (path, True)
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -81,27 +95,35 @@ def digest(path: str) -> str | None:
 
 
 def remember(sources: dict, found: Found) -> None:
-    """Add what a block loaded to a model's record: module name -> (path, digest as loaded)."""
-    for name, path in found.items():
+    """Add what a block loaded to a model's record: module name -> (path, digest as loaded, imported
+    by the model)."""
+    for name, (path, mine) in found.items():
         if name not in sources:
-            sources[name] = (path, digest(path))
+            sources[name] = (path, digest(path), mine)
 
 
 def stale(sources: dict) -> bool:
-    """Whether a file the model loaded has changed since: the model must be imported anew."""
-    return any(digest(path) != d for path, d in sources.values())
+    """Whether a file of a module the model imported has changed since: import the model anew."""
+    return any(digest(path) != d for path, d, mine in sources.values() if mine)
 
 
 def forget(sources: dict) -> None:
-    """Drop the recorded modules from ``sys.modules``, so importing the model runs their new source."""
-    for name in sources:
-        sys.modules.pop(name, None)
+    """Drop the modules the model imported from ``sys.modules``, so importing it runs their new source
+    (a module imported before the model is the caller's, and stays)."""
+    for name, (_, _, mine) in sources.items():
+        if mine:
+            sys.modules.pop(name, None)
 
 
 def stored(sources: dict) -> dict[str, str] | None:
-    """path -> digest for a cache entry; None when a file could not be read (the point is not cached)."""
-    out = {path: d for path, d in sources.values()}
-    return None if any(d is None for d in out.values()) else dict(sorted(out.items()))
+    """path -> digest for a cache entry; None when a file cannot be read, or a module imported before
+    the model has changed on disk since (what ran is then not what the file says): not cached."""
+    out = {}
+    for path, d, mine in sources.values():
+        if d is None or (not mine and digest(path) != d):
+            return None
+        out[path] = d
+    return dict(sorted(out.items()))
 
 
 def unchanged(stored: dict[str, str]) -> bool:

@@ -39,7 +39,7 @@ def loaded(spec: ModelSpec) -> LoadedModel:
         sources.forget(_LOADED.pop(key).sources)
     if key not in _LOADED:
         _forget([Path(path) for path, *_ in stamp])
-        with sources.recording() as found:
+        with sources.recording(before_too=True) as found:
             model = LoadedModel(spec)
         sources.remember(model.sources, found)
         _LOADED[key] = model
