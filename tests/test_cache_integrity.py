@@ -154,6 +154,8 @@ def _damaged(good: dict) -> dict[str, object]:
         "sources-list": edit(("sources",), []),
         "sources-bad-digest": edit(("sources",), {"/x.py": "nope"}),
         "extra-key": {**good, "more": 1},
+        "sources-nul-path": edit(("sources",), {"/x\x00.py": "0" * 64}),
+        "sources-directory": edit(("sources",), {"/": "0" * 64}),
     }
 
 
@@ -209,7 +211,8 @@ def test_an_entry_is_not_stored_without_the_files_its_model_loaded(tmp_path):
     helper.write_text("N = 1\n")
     from acecost.sweeps.sources import digest
 
-    cache.put("cd" * 32, {"report": report, "seconds": 0.1, "error": None, "sources": {str(helper): digest(str(helper))}})
+    files = {str(helper): digest(str(helper))}
+    cache.put("cd" * 32, {"report": report, "seconds": 0.1, "error": None, "sources": files})
     assert cache.get("cd" * 32) is not None
     helper.write_text("N = 2\n")
     assert cache.get("cd" * 32) is None  # changed: a miss

@@ -179,7 +179,7 @@ class Cache:
             return  # a failed point, or one whose files could not all be read: priced again next time
         report = json.loads(json.dumps(result["report"]))
         entry = {"report": report, "seconds": result["seconds"], "error": None,
-                 "sources": result["sources"], "digest": report_digest(report)}
+                 "sources": result["sources"], "digest": entry_digest(report, result["sources"])}
         if not valid_entry(entry):
             return
         path = self._path(key)
@@ -192,8 +192,9 @@ class Cache:
             pass  # a cache that cannot be written only costs time next run
 
 
-def report_digest(report: dict) -> str:
-    return _digest(json.dumps(report, sort_keys=True).encode())
+def entry_digest(report: dict, files: dict) -> str:
+    """What the entry stored: a damaged report or file list no longer matches it."""
+    return _digest(json.dumps({"report": report, "sources": files}, sort_keys=True).encode())
 
 
 _HEX = set("0123456789abcdef")
@@ -209,7 +210,7 @@ def _is_digest(x: object) -> bool:
 
 
 def valid_entry(entry: object) -> bool:
-    """Every field a sweep row reads, of the right type, and the report as it was stored."""
+    """Every field a sweep row reads, of the right type, and the report and file list as stored."""
     from acecost.diff import validate_report
     from acecost.errors import ConfigError
 
@@ -232,4 +233,4 @@ def valid_entry(entry: object) -> bool:
     cpu64 = totals.get("cpu64")
     if not (_count(cpu64) or isinstance(cpu64, float) and math.isfinite(cpu64) and cpu64 >= 0):
         return False
-    return _is_digest(entry["digest"]) and entry["digest"] == report_digest(report)
+    return _is_digest(entry["digest"]) and entry["digest"] == entry_digest(report, files)

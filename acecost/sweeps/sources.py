@@ -90,7 +90,7 @@ def digest(path: str) -> str | None:
             with open(path, "rb") as fh:
                 _DIGESTS[stamp] = hashlib.sha256(fh.read()).hexdigest()
         return _DIGESTS[stamp]
-    except OSError:
+    except (OSError, ValueError):  # unreadable, a directory, a NUL in a damaged entry's path
         return None
 
 
