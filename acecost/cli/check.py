@@ -202,8 +202,10 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     """Fail (exit 1) when a model's cost exceeds its budget.
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
-    the config. Without TARGET every model in [tool.acecost] of
-    pyproject.toml (or acecost.toml) is checked. A --max-* option (and
+    the config; a TARGET that is a configured model's target (a path compared
+    resolved) checks that model with its budgets. Without TARGET every model in
+    [tool.acecost] of pyproject.toml (or acecost.toml) is checked. A model with
+    no budget, baseline or --strict is an error. A --max-* option (and
     --max-increase) replaces the configured value; with several configured
     models and no TARGET it is refused (it would replace every model's). Exit codes: 0 within budget,
     1 over budget or regressed, 2 usage, configuration or model error.
