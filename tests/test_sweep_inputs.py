@@ -221,7 +221,7 @@ def test_a_server_that_is_not_a_scheduler_fails_within_a_bounded_time(cwd, garba
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"jobs": 0}, "--jobs"), ({"jobs": True}, "--jobs"), ({"jobs": 1.5}, "--jobs"), ({"jobs": "2"}, "--jobs"),
     ({"sample": 0}, "sample"), ({"sample": -1}, "sample"), ({"sample": 2.0}, "sample"),
-    ({"seed": "x"}, "seed"), ({"seed": 1.5}, "seed"), ({"executor": 5}, "executor"),
+    ({"seed": "x"}, "seed"), ({"seed": 1.5}, "seed"), ({"executor": 5}, "executor"), ({"jobs": 10**20}, "--jobs"),
 ])
 def test_the_api_checks_its_numbers_before_any_work(tmp_path, kwargs, fragment):
     model = tmp_path / "m.py"
@@ -230,6 +230,7 @@ def test_the_api_checks_its_numbers_before_any_work(tmp_path, kwargs, fragment):
         acecost.sweep(str(model), {"a": [1, 2]}, cache=False, **kwargs)
 
 
-@pytest.mark.parametrize("args", [["-j", "0"], ["--sample", "0"], ["--seed", "x"], ["-j", "many"]])
+@pytest.mark.parametrize("args", [["-j", "0"], ["--sample", "0"], ["--seed", "x"], ["-j", "many"],
+                                  ["-j", "99999999999999999999"], ["--seed", "1" * 5000]])
 def test_the_command_line_checks_its_numbers_before_any_work(cwd, args):
     one_error_line(sweep(["--grid", "a=1", *args], cwd), args[0])

@@ -29,6 +29,8 @@ STARTUP_SECONDS = 3.0
 PREFETCH = 2
 #: A space of this many points starts its workers at once, while this process imports the model.
 EAGER_POINTS = 32
+#: The most local processes: each imports jax (about a second of CPU and a few hundred MB).
+MAX_JOBS = 1024
 
 
 class InProcess:
@@ -239,6 +241,9 @@ def make_executor(executor: str | None, jobs: int | None):
     """The executor named by ``--executor`` (default: local, ``--jobs`` processes)."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise AcecostError(f"--jobs must be a positive integer, got {jobs!r}")
+    if jobs is not None and jobs > MAX_JOBS:
+        raise AcecostError(f"--jobs {jobs} is more processes than a sweep starts (at most {MAX_JOBS}; "
+                           f"this machine has {os.cpu_count() or 1} CPUs)")
     if executor is not None and not isinstance(executor, str):
         raise AcecostError(f"executor must be 'local' or 'dask://HOST:PORT', got {executor!r}")
     if executor in (None, "", "local"):
