@@ -112,6 +112,21 @@ def test_a_helper_the_caller_imported_before_the_model_keys_the_cache_too(tmp_pa
     assert [(r["macs"], r["cached"]) for r in table(tmp_path / "out.jsonl")] == [(1024, False)]
 
 
+def test_a_helper_first_imported_by_a_failing_point_keys_the_next_points(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "lib").mkdir()
+    model = LAZY_MODEL.replace("bc_helper_b", "bc_helper_e").replace(
+        "    return (lambda", "    if k == 0:\n        raise ValueError('k = 0')\n    return (lambda")
+    (tmp_path / "m" / "model.py").write_text(model)
+    helper = tmp_path / "lib" / "bc_helper_e.py"
+    helper.write_text("N = 16\n")
+    cache = tmp_path / "cache"
+    df = acecost.sweep(str(tmp_path / "m" / "model.py"), {"k": [0, 1]}, jobs=1, cache_dir=str(cache))
+    assert "ValueError: k = 0" in df["error"][0] and int(df["macs"][1]) == 256
+    (entry,) = cache.rglob("*.json")  # the failed point is not stored
+    assert str(helper.resolve()) in json.loads(entry.read_text())["sources"]
+
+
 # --------------------------------------------------------------- damaged entries
 
 

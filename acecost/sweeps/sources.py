@@ -24,8 +24,8 @@ import sysconfig
 import tempfile
 from typing import Iterator
 
-#: module name -> (file, whether the model imported it) (what :func:`recording` yields)
-Found = dict
+#: what a model loaded: module name -> (file, digest as loaded, whether the model imported it)
+Sources = dict
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,27 +55,28 @@ def module_file(module: object) -> str | None:
 
 
 @contextlib.contextmanager
-def recording(before_too: bool = False) -> Iterator[Found]:
-    """Yield a dict that, on leaving, holds the modules first imported inside the block.
+def recording(into: Sources, before_too: bool = False) -> Iterator[Sources]:
+    """Add to ``into`` the modules first imported inside the block, even if it raises (a point that
+    fails after importing a helper must not hide the helper from the next point).
 
-    With ``before_too`` it also holds the model-like modules already imported
-    (a notebook or a test that imported a helper itself before the model did):
-    the model may use them, and importing it would not show them.
+    With ``before_too`` also the model-like modules already imported (a notebook
+    or a test that imported a helper itself before the model did): the model may
+    use them, and importing it would not show them.
     """
     before = set(sys.modules)
-    found: Found = {}
     if before_too:
-        for name in before:
-            path = module_file(sys.modules.get(name))
-            if path is not None:
-                found[name] = (path, False)
+        _add(into, before, mine=False)
     try:
-        yield found
+        yield into
     finally:
-        for name in set(sys.modules) - before:
-            path = module_file(sys.modules.get(name))
-            if path is not None:
-                found[name] = (path, True)
+        _add(into, set(sys.modules) - before, mine=True)
+
+
+def _add(into: Sources, names, mine: bool) -> None:
+    for name in names:
+        path = module_file(sys.modules.get(name))
+        if path is not None and name not in into:
+            into[name] = (path, digest(path), mine)
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -94,20 +95,12 @@ def digest(path: str) -> str | None:
         return None
 
 
-def remember(sources: dict, found: Found) -> None:
-    """Add what a block loaded to a model's record: module name -> (path, digest as loaded, imported
-    by the model)."""
-    for name, (path, mine) in found.items():
-        if name not in sources:
-            sources[name] = (path, digest(path), mine)
-
-
-def stale(sources: dict) -> bool:
+def stale(sources: Sources) -> bool:
     """Whether a file of a module the model imported has changed since: import the model anew."""
     return any(digest(path) != d for path, d, mine in sources.values() if mine)
 
 
-def forget(sources: dict) -> None:
+def forget(sources: Sources) -> None:
     """Drop the modules the model imported from ``sys.modules``, so importing it runs their new source
     (a module imported before the model is the caller's, and stays)."""
     for name, (_, _, mine) in sources.items():
@@ -115,7 +108,7 @@ def forget(sources: dict) -> None:
             sys.modules.pop(name, None)
 
 
-def stored(sources: dict) -> dict[str, str] | None:
+def stored(sources: Sources) -> dict[str, str] | None:
     """path -> digest for a cache entry; None when a file cannot be read, or a module imported before
     the model has changed on disk since (what ran is then not what the file says): not cached."""
     out = {}

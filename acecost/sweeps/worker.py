@@ -39,9 +39,10 @@ def loaded(spec: ModelSpec) -> LoadedModel:
         sources.forget(_LOADED.pop(key).sources)
     if key not in _LOADED:
         _forget([Path(path) for path, *_ in stamp])
-        with sources.recording(before_too=True) as found:
+        found: sources.Sources = {}
+        with sources.recording(found, before_too=True):
             model = LoadedModel(spec)
-        sources.remember(model.sources, found)
+        model.sources = found
         _LOADED[key] = model
     return _LOADED[key]
 
@@ -100,14 +101,13 @@ def price(spec: ModelSpec, task: Task) -> dict:
 
         model = loaded(spec)
         # what the model prints must not land in the table; what it imports keys its cache entry
-        with contextlib.redirect_stdout(sys.stderr), sources.recording() as found:
+        with contextlib.redirect_stdout(sys.stderr), sources.recording(model.sources):
             target = model.build(task.params, task.build)
             validate(target)
             kwargs = dict(task.analysis)
             if "bits" in kwargs:
                 kwargs["overrides"] = kwargs.pop("bits")
             result = analyze_target(target, **kwargs)
-        sources.remember(model.sources, found)
         result.meta["target"] = spec.label
         result.meta["params"] = dict(task.params)
         report = result.to_dict()
