@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import ConfigError
+from acecost.target import ENTRY_FUNCTION
 from acecost.tomllines import key_lines
 from acecost.options import (  # noqa: F401  (the option parsers are part of this module's API)
     MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
@@ -328,6 +329,56 @@ def _anchor_target(target: str, root: Path) -> str:
     if path.endswith(".py") and not Path(path).is_absolute():
         return str(root / path) + sep + attr
     return target
+
+
+def target_identity(target: str, entry: str | None = None, base: Path | None = None) -> tuple:
+    """What a target names, comparable across spellings: ``("file", resolved path, attr)``,
+    ``("zoo", name)`` or ``("module", module, attr)``.
+
+    A relative file path is taken from ``base`` (default the cwd); a configured
+    target is already anchored at its config file's directory.
+    """
+    target = target.strip()
+    if target.startswith("zoo:"):
+        return ("zoo", target[4:].strip())
+    file_part, colon, attr = target.rpartition(":")
+    path = target
+    if colon and file_part.endswith(".py") and not Path(target).exists():
+        path, entry = file_part, attr or entry
+    p = Path(path)
+    if path.endswith(".py") or p.is_file():
+        try:
+            where = ((base or Path.cwd()) / p).resolve()
+        except (OSError, RuntimeError, ValueError):
+            where = p
+        return ("file", str(where), entry or None)
+    mod, _, attr = target.partition(":")
+    return ("module", mod.strip(), (attr.strip() or entry) or None)
+
+
+def names_same_model(spec: ModelSpec, target: str, entry: str | None = None) -> bool:
+    """Whether a command-line ``target`` names the model ``spec`` is configured for.
+
+    Paths are compared resolved, so ``../models/big.py`` finds the model
+    configured as ``models/big.py``; an entry point the command line does not
+    name matches whatever entry the config gives.
+    """
+    mine, theirs = target_identity(spec.target, spec.entry), target_identity(target, entry)
+    if mine[:2] != theirs[:2]:
+        return False
+    if mine[0] == "zoo" or theirs[2] is None:
+        return True
+    return (mine[2] or ENTRY_FUNCTION) == theirs[2]
+
+
+#: Said by ``acecost check`` when a model has no budget, baseline or --strict.
+HOW_TO_BUDGET = ("give a budget (e.g. --max-ace 5G, --max-size 4MB), --baseline BASE.json or --strict, "
+                 "or set max_* for it in [tool.acecost] of pyproject.toml (see 'acecost check --help')")
+
+
+def nothing_to_check(spec: ModelSpec) -> bool:
+    """A model with no budget, no baseline and no --strict would pass whatever it cost."""
+    return not spec.budgets and spec.baseline is None and not spec.strict
 
 
 def override(spec: ModelSpec, **changes: Any) -> ModelSpec:

@@ -145,10 +145,16 @@ def test_target_can_name_a_configured_model(fake, project):
     assert fake[0].budgets == {"ace": 300_000, "size": 8000}
 
 
-def test_target_that_is_not_a_configured_name_uses_only_the_command_line(fake, project):
-    r = run("big.py")  # the target of "big", but not its name: no config budgets
+def test_target_naming_a_configured_file_uses_its_config(fake, project):
+    r = run("big.py")  # the target of "big", not its name: still big's budgets
+    assert r.exit_code == 1
+    assert fake[0].name == "big" and fake[0].budgets == {"ace": 200_000_000, "size": 32_000_000, "bops": 0}
+
+
+def test_target_that_is_not_configured_uses_only_the_command_line(fake, project):
+    r = run("warn.py", "--max-ace", "1G")
     assert r.exit_code == 0
-    assert fake[0].budgets == {} and fake[0].name == "big.py"
+    assert fake[0].budgets == {"ace": 10**9} and fake[0].name == "warn.py"
 
 
 def test_cli_budget_overrides_config(fake, project):
@@ -238,7 +244,7 @@ def test_bad_format_is_a_click_usage_error(fake, tmp_path, monkeypatch):
 
 def test_model_error_exit_2_after_checking_the_others(fake, tmp_path, monkeypatch):
     (tmp_path / "acecost.toml").write_text(
-        '[[models]]\nname = "bad"\ntarget = "broken.py"\n'
+        '[[models]]\nname = "bad"\ntarget = "broken.py"\nmax_ace = 1\n'
         '[[models]]\nname = "b"\ntarget = "big.py"\nmax_ace = 1\n')
     monkeypatch.chdir(tmp_path)
     r = run("--format", "json")
@@ -251,9 +257,9 @@ def test_model_error_exit_2_after_checking_the_others(fake, tmp_path, monkeypatc
 
 def test_unexpected_exception_is_one_line_exit_3_without_debug(fake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = run("crash.py")
+    r = run("crash.py", "--max-ace", "1G")
     one_error_line(r, "internal error: RuntimeError: boom (rerun with --debug for details)", code=3)
-    r = run("crash.py", "--debug")  # the command's own --debug, like `acecost analyze --debug`
+    r = run("crash.py", "--max-ace", "1G", "--debug")  # the command's own --debug, like `acecost analyze --debug`
     assert r.exit_code == 3  # --debug adds the traceback, the exit code stays
     assert "Traceback" in r.stderr and "RuntimeError: boom" in r.stderr
 
@@ -264,7 +270,7 @@ def test_registered_in_the_acecost_command(fake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, ["check", "small.py", "--max-ace", "1k"])
     assert r.exit_code == 1 and "FAIL: 1 of 1 model over budget" in r.stdout
-    r = CliRunner().invoke(main, ["--debug", "check", "crash.py"])
+    r = CliRunner().invoke(main, ["--debug", "check", "crash.py", "--max-ace", "1G"])
     assert r.exit_code == 3 and "Traceback" in r.stderr
 
 
@@ -278,9 +284,9 @@ def test_debug_flag_on_the_group_shows_the_traceback(fake, tmp_path, monkeypatch
         ctx.obj = {"debug": debug}
 
     cli.add_command(C.check)
-    r = CliRunner().invoke(cli, ["--debug", "check", "crash.py"])
+    r = CliRunner().invoke(cli, ["--debug", "check", "crash.py", "--max-ace", "1G"])
     assert r.exit_code == 3 and "Traceback" in r.stderr
-    r = CliRunner().invoke(cli, ["check", "crash.py"])
+    r = CliRunner().invoke(cli, ["check", "crash.py", "--max-ace", "1G"])
     assert r.exit_code == 3 and "Traceback" not in r.output
     r = CliRunner().invoke(cli, ["--debug", "check", "--max-ace", "5X", "small.py"])
     assert r.exit_code == 2 and "Traceback" in r.stderr
@@ -311,7 +317,7 @@ def test_strict_from_config(fake, tmp_path, monkeypatch):
     (tmp_path / "acecost.toml").write_text('[[models]]\nname = "w"\ntarget = "warn.py"\nstrict = true\n')
     monkeypatch.chdir(tmp_path)
     assert run().exit_code == 1
-    assert run("small.py").exit_code == 0  # a clean report passes --strict
+    assert run("small.py", "--strict").exit_code == 0  # a clean report passes --strict
 
 
 # ---------------------------------------------------------------- formats
@@ -352,7 +358,7 @@ def test_junit_error_and_file_output(fake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "reports" / "acecost.xml"
     out.parent.mkdir()
-    r = run("broken.py", "--junit-xml", out)
+    r = run("broken.py", "--max-ace", "1G", "--junit-xml", out)
     assert r.exit_code == 2
     suite = ET.parse(out).getroot().find("testsuite")
     assert suite.get("errors") == "1"
@@ -385,7 +391,7 @@ def test_github_escapes_newlines_and_warns_on_approximate_reports(fake, tmp_path
     assert r.exit_code == 0
     warning = "::warning title=acecost analysis::model warn.py: approximate report: 1 float fallback"
     assert warning in r.stdout.splitlines()
-    r = run("broken.py", "--format", "github")
+    r = run("broken.py", "--max-ace", "1G", "--format", "github")
     assert r.stdout.splitlines()[0] == "::error title=acecost error::model broken.py: no such file: broken.py"
 
 

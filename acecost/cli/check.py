@@ -20,7 +20,7 @@ from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
 from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
 from acecost.cli.verdict import (
-    exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
+    exit_code, one_line, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
@@ -119,21 +119,25 @@ def select_models(
                 "pyproject.toml or in acecost.toml"
             )
         selected = specs
-    else:
-        matches = [s for s in specs if s.name == target]
-        selected = matches[:1] or [B.ModelSpec(name=target, target=target)]
+    else:  # a configured model by its name, else by its target however it is spelled
+        selected = [s for s in specs if s.name == target][:1] or \
+            [s for s in specs if B.names_same_model(s, target, cli.get("entry"))] or \
+            [B.ModelSpec(name=target, target=target)]
     budget_flags = [f"--max-{m}" for m in B.METRICS if m in (cli.get("budgets") or {})]
     if cli.get("max_increase") is not None:  # a regression limit loosens as readily as a budget
         budget_flags.append("--max-increase")
+    which = "without a TARGET" if target is None else f"with TARGET {target!r}"
     if budget_flags and len(selected) > 1:
         raise ConfigError(
-            f"{', '.join(budget_flags)} without a TARGET would replace the budgets of all "
-            f"{len(selected)} models configured in {show_target(str(source))}; name one model "
+            f"{', '.join(budget_flags)} {which} would replace the budgets of all "
+            f"{len(selected)} models configured in {show_target(str(source))}"
+            f"{'' if target is None else ' for it'}; name one model "
             f"('acecost check {selected[0].name} {budget_flags[0]} ...') or change the config"
         )
     if cli.get("baseline") is not None and len(selected) > 1:
         raise ConfigError(
-            f"--baseline compares one model but {len(selected)} are configured in {show_target(str(source))}; "
+            f"--baseline compares one model but {len(selected)} are configured in {show_target(str(source))}"
+            f"{'' if target is None else f' for {target!r}'}; "
             "name one model as TARGET or set 'baseline' per model in the config"
         )
     selected = [B.override(s, **cli) for s in selected]
@@ -143,6 +147,11 @@ def select_models(
         if s.max_increase is not None and s.baseline is None:
             raise ConfigError(f"model {s.name!r}: max_increase needs a baseline (a 'baseline' in the config "
                               "or --baseline)")
+    empty = [s.name for s in selected if B.nothing_to_check(s)]
+    if empty:
+        which = f"model {empty[0]!r} has" if len(empty) == 1 else \
+            f"{len(empty)} models have" if len(empty) > 3 else f"models {', '.join(map(repr, empty))} have"
+        raise ConfigError(f"nothing to check: {which} no budget; {B.HOW_TO_BUDGET}")
     for s in selected:
         if s.baseline is not None:
             load_report(s.baseline)  # an unreadable baseline is a usage error, before any analysis
@@ -193,8 +202,10 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     """Fail (exit 1) when a model's cost exceeds its budget.
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
-    the config. Without TARGET every model in [tool.acecost] of
-    pyproject.toml (or acecost.toml) is checked. A --max-* option (and
+    the config; a TARGET that is a configured model's target (a path compared
+    resolved) checks that model with its budgets. Without TARGET every model in
+    [tool.acecost] of pyproject.toml (or acecost.toml) is checked. A model with
+    no budget, baseline or --strict is an error. A --max-* option (and
     --max-increase) replaces the configured value; with several configured
     models and no TARGET it is refused (it would replace every model's). Exit codes: 0 within budget,
     1 over budget or regressed, 2 usage, configuration or model error.
@@ -213,9 +224,9 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     results = [run_model(spec, debug) for spec in specs]
     for res in results:
         if res.error is not None:
-            click.echo(f"acecost: error: model {res.spec.name}: {res.error}", err=True)
+            click.echo(f"acecost: error: model {one_line(res.spec.name)}: {one_line(res.error)}", err=True)
         for note in res.notes:
-            click.echo(f"acecost: warning: model {res.spec.name}: {note}", err=True)
+            click.echo(f"acecost: warning: model {one_line(res.spec.name)}: {one_line(note)}", err=True)
     if fmt == "table":
         render_table(results)
     elif fmt == "json":

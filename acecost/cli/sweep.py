@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from acecost.cli.common import stderr, target_options, user_errors
+from acecost.cli.common import check_writable, stderr, target_options, user_errors
 
 COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
                  "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
@@ -55,7 +55,10 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
     with user_errors():
         if output:
             table.output_format(output)
+            check_writable(output)  # a directory, or a file that cannot be written: before the first point
         space = make_space(grids, space_file)
+        if output:
+            table.check_values(space.values(), output)
         columns = [*space.names(), *table.RESULT_COLUMNS]
         sort_key = table.parse_sort(sort, columns)
         pair = table.parse_pair(pareto, columns) if pareto else None

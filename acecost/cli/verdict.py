@@ -98,16 +98,13 @@ def verdict(results: list[B.ModelResult]) -> str:
     errors = [r for r in results if r.status == "error"]
     fails = [r for r in results if r.status == "fail"]
     models = f"{n} model{'s' * (n != 1)}"
-    unbudgeted = [r.spec.name for r in results
-                  if r.error is None and not r.rows and not r.regressions and not r.spec.strict]
-    note = f" (no budgets set for: {', '.join(unbudgeted)})" if unbudgeted else ""
     if errors:
         names = ", ".join(r.spec.name for r in errors)
         return f"ERROR: {len(errors)} of {models} could not be checked: {names}"
     if fails:
         detail = ", ".join(f"{r.spec.name} ({short_problems(r)})" for r in fails)
         return f"FAIL: {len(fails)} of {models} over budget: {detail}"
-    return f"PASS: {'all ' if n > 1 else ''}{models} within budget{note}"
+    return f"PASS: {'all ' if n > 1 else ''}{models} within budget"
 
 
 def exit_code(results: list[B.ModelResult]) -> int:
@@ -228,6 +225,19 @@ def gh_escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def gh_line(text: str) -> str:
+    """A plain log line that cannot be a workflow command: line breaks are escaped as in command
+    data (``%`` is left as it is: GitHub unescapes only commands, and a plain ``+2.0%`` reads
+    better), and the runner's legacy ``##[command]`` form, recognised anywhere in a line, is
+    broken up. The verdict starts with PASS, FAIL or ERROR, never with ``::``."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
+
+
+def one_line(text: object) -> str:
+    """User text (a model name, an error) for one stderr line: no control characters or line breaks."""
+    return " ".join(printable(text).split())
+
+
 def gh_escape_property(text: str) -> str:
     """Property values (``title=``) also escape the separators ``:`` and ``,``."""
     return gh_escape(text).replace(":", "%3A").replace(",", "%2C")
@@ -285,7 +295,7 @@ def render_github(results: list[B.ModelResult]) -> str:
             emit("warning", "acecost analysis", res, f"approximate report: {approximations(res)}", "target", "")
         for note in res.notes:
             emit("warning", "acecost baseline", res, note, "baseline")
-    lines.append(verdict(results))
+    lines.append(gh_line(verdict(results)))
     return "\n".join(lines)
 
 

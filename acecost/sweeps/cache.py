@@ -1,28 +1,35 @@
 """Each point's report on disk, keyed by everything that can change it.
 
 The key hashes the model's source (the model file and the ``.py`` files it
-imports from its own directory, found by reading its ``import`` statements,
-so an edit to a helper module invalidates the points), the point's
-parameters and options, and the versions of acecost (and a digest of its
-own sources, so a development checkout never serves stale numbers), jax,
-jaxlib and flax. A failed point is not stored: it is tried again next time.
+imports from its own directory, found by reading its ``import`` statements),
+the point's parameters and options, and the versions of acecost (and a
+digest of its own sources, so a development checkout never serves stale
+numbers), jax, jaxlib and flax. The entry itself lists the digest of every
+file the model actually loaded while it was imported, built and traced
+(:mod:`acecost.sweeps.sources`: a helper reached through ``sys.path`` or
+``importlib`` too), and is served only while they all match. An entry is
+checked in full before it is served: anything else is a miss, and the point
+is priced and stored again. A failed point is not stored.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import inspect
 import json
+import math
 import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from acecost.errors import AcecostError
+from acecost.sweeps import sources
 
 #: Bump when the stored entry or the key material changes meaning.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 ENV_VAR = "ACECOST_CACHE_DIR"
 
 
@@ -152,13 +159,29 @@ class Cache:
         return self.dir / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The stored result of a point, or None: absent, damaged, or its model's files changed."""
+        path = self._path(key)
         try:
-            entry = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return None
-        return entry if isinstance(entry, dict) and "report" in entry else None
+        except (OSError, ValueError, RecursionError):
+            entry = None
+        if not valid_entry(entry):
+            with contextlib.suppress(OSError):
+                path.unlink()  # damaged: priced and written again
+            return None
+        return entry if sources.unchanged(entry["sources"]) else None
 
-    def put(self, key: str, entry: dict) -> None:
+    def put(self, key: str, result: dict) -> None:
+        """Store a priced point: its report, seconds and the digests of the files its model loaded."""
+        if result.get("error") is not None or not isinstance(result.get("sources"), dict):
+            return  # a failed point, or one whose files could not all be read: priced again next time
+        report = json.loads(json.dumps(result["report"]))
+        entry = {"report": report, "seconds": result["seconds"], "error": None,
+                 "sources": result["sources"], "digest": entry_digest(report, result["sources"])}
+        if not valid_entry(entry):
+            return
         path = self._path(key)
         try:
             path.parent.mkdir(exist_ok=True)
@@ -167,3 +190,47 @@ class Cache:
             os.replace(tmp, path)
         except OSError:
             pass  # a cache that cannot be written only costs time next run
+
+
+def entry_digest(report: dict, files: dict) -> str:
+    """What the entry stored: a damaged report or file list no longer matches it."""
+    return _digest(json.dumps({"report": report, "sources": files}, sort_keys=True).encode())
+
+
+_HEX = set("0123456789abcdef")
+_INT_TOTALS = ("macs", "binary_macs", "ace", "size_bits", "params", "elementwise_ops")
+
+
+def _count(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _is_digest(x: object) -> bool:
+    return isinstance(x, str) and len(x) == 64 and set(x) <= _HEX
+
+
+def valid_entry(entry: object) -> bool:
+    """Every field a sweep row reads, of the right type, and the report and file list as stored."""
+    from acecost.diff import validate_report
+    from acecost.errors import ConfigError
+
+    if not isinstance(entry, dict) or set(entry) != {"report", "seconds", "error", "sources", "digest"}:
+        return False
+    seconds, files = entry["seconds"], entry["sources"]
+    if entry["error"] is not None or isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds < 0:
+        return False
+    if not isinstance(files, dict) or not all(isinstance(p, str) and _is_digest(d) for p, d in files.items()):
+        return False
+    report = entry["report"]
+    try:
+        validate_report(report, "cache entry")
+    except ConfigError:
+        return False
+    totals = report["totals"]
+    if not all(_count(totals.get(k)) for k in _INT_TOTALS) or not isinstance(totals.get("complete"), bool):
+        return False
+    cpu64 = totals.get("cpu64")
+    if not (_count(cpu64) or isinstance(cpu64, float) and math.isfinite(cpu64) and cpu64 >= 0):
+        return False
+    return _is_digest(entry["digest"]) and entry["digest"] == entry_digest(report, files)

@@ -13,6 +13,7 @@ import multiprocessing.connection as mpc
 import os
 import pickle
 import socket
+import threading
 from typing import Iterator
 from urllib.parse import urlparse
 
@@ -28,6 +29,8 @@ STARTUP_SECONDS = 3.0
 PREFETCH = 2
 #: A space of this many points starts its workers at once, while this process imports the model.
 EAGER_POINTS = 32
+#: The most local processes: each imports jax (about a second of CPU and a few hundred MB).
+MAX_JOBS = 1024
 
 
 class InProcess:
@@ -155,22 +158,17 @@ class DaskCluster:
     """Hand the points to an existing Dask scheduler; each worker imports the model once."""
 
     def __init__(self, address: str, timeout: float = 5.0):
+        host, port = dask_address(address)
         try:
             import distributed
         except ImportError:
             raise AcecostError("--executor dask:// needs the Dask client: pip install 'acecost[dask]'") from None
-        url = urlparse(address)
-        if not url.hostname or not url.port:
-            raise AcecostError(f"bad executor address {address!r}: expected dask://HOST:PORT")
         self.address = address
         try:
-            socket.create_connection((url.hostname, url.port), timeout=timeout).close()  # refused: say so now
-            self.client = distributed.Client(f"tcp://{url.hostname}:{url.port}", timeout=timeout,
-                                             set_as_default=False)
+            socket.create_connection((host, port), timeout=timeout).close()  # refused: say so now
         except (OSError, TimeoutError) as exc:
-            raise AcecostError(f"cannot reach the Dask scheduler at {address}: "
-                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") \
-                from None
+            raise AcecostError(f"cannot reach the Dask scheduler at {address}: {_first_line(exc)}") from None
+        self.client = _client(distributed, f"tcp://{host}:{port}", address, timeout)
         self.name = f"Dask at {address}"
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
@@ -194,14 +192,64 @@ class DaskCluster:
         self.client.close()
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _client(distributed, url: str, address: str, timeout: float):
+    """A Client of the scheduler at ``url``, or one error line within about ``timeout`` seconds.
+
+    The Client's own timeout bounds the connection, not the handshake: a server
+    that accepts and then says nothing (or says something that is not Dask's
+    protocol) would hold it for ever or fail inside distributed. So the Client is
+    made in a daemon thread that this one waits for.
+    """
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = distributed.Client(url, timeout=timeout, set_as_default=False)
+        except BaseException as exc:  # noqa: BLE001 - whatever a wrong server makes distributed raise
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, name="acecost-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2.0)
+    if thread.is_alive():
+        raise AcecostError(f"no Dask scheduler answered at {address} within {timeout:g} s "
+                           "(is a Dask scheduler listening there?)")
+    if "error" in box:
+        raise AcecostError(f"cannot use the Dask scheduler at {address}: {_first_line(box['error'])}")
+    return box["client"]
+
+
+def dask_address(address: str) -> tuple[str, int]:
+    """HOST and PORT of ``dask://HOST:PORT``; a malformed address is one error line, before any work."""
+    bad = f"bad executor address {address!r}: expected dask://HOST:PORT"
+    try:
+        url = urlparse(address)
+        host, port = url.hostname, url.port
+    except ValueError as exc:  # a port out of range or not a number, an unclosed [IPv6 bracket
+        raise AcecostError(f"{bad} ({exc})") from None
+    if not host or not port:
+        raise AcecostError(bad)
+    return host, port
+
+
 def make_executor(executor: str | None, jobs: int | None):
     """The executor named by ``--executor`` (default: local, ``--jobs`` processes)."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise AcecostError(f"--jobs must be a positive integer, got {jobs!r}")
+    if jobs is not None and jobs > MAX_JOBS:
+        raise AcecostError(f"--jobs {jobs} is more processes than a sweep starts (at most {MAX_JOBS}; "
+                           f"this machine has {os.cpu_count() or 1} CPUs)")
+    if executor is not None and not isinstance(executor, str):
+        raise AcecostError(f"executor must be 'local' or 'dask://HOST:PORT', got {executor!r}")
     if executor in (None, "", "local"):
         jobs = jobs or os.cpu_count() or 1
-        if jobs < 1:
-            raise AcecostError(f"--jobs must be >= 1, got {jobs}")
         return InProcess() if jobs == 1 else LocalPool(jobs)
-    scheme = urlparse(executor).scheme
+    scheme = executor.partition("://")[0].lower() if "://" in executor else ""
     if scheme in ("dask", "tcp"):
         return DaskCluster(executor)
     raise AcecostError(f"unknown executor {executor!r}: use 'local' or dask://HOST:PORT")

@@ -111,6 +111,7 @@ class LoadedModel:
         self.label = spec.label
         self.module = None
         self.base, self.name = spec.spec, spec.label
+        self.sources: dict = {}  # module name -> (file, digest, imported by the model): see sweeps.sources
         if spec.fn is not None:
             if not callable(spec.fn):
                 raise TargetError(f"the model must be a callable or a target string, got {type(spec.fn).__name__}")

@@ -151,7 +151,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
             i = result["index"]
             results[i] = (result, False)
             if result["error"] is None and i in keys:
-                cache.put(keys[i], {"report": result["report"], "seconds": result["seconds"], "error": None})
+                cache.put(keys[i], result)
             if on_result:
                 on_result(result)
     finally:

@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +96,20 @@ def parse_value(text: str) -> Any:
     if low in ("none", "null"):
         return None
     if _INT.fullmatch(s):
-        return int(s)
+        try:
+            return int(s)
+        except ValueError:  # past Python's int-string conversion limit
+            raise AcecostError(f"grid value {s[:20]}... has {len(s.lstrip('+-'))} digits: more than "
+                               f"{sys.get_int_max_str_digits()} are not read as an integer") from None
     try:
         value = float(s)
     except ValueError:
         return s
     return value if math.isfinite(value) else s
+
+
+#: The most points a sweep lists: a larger space is sampled (``--sample N``), never enumerated.
+MAX_POINTS = 1_000_000
 
 
 def parse_grid(spec: str) -> tuple[str, list]:
@@ -124,6 +133,11 @@ class Space:
     points: list[dict]
 
     def __post_init__(self):
+        names = [option_name(str(k)) for k in self.axes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise AcecostError(f"axis {twice[0]!r} is given twice (as "
+                               f"{' and '.join(repr(str(k)) for k in self.axes if option_name(str(k)) == twice[0])})")
         self.axes = {option_name(str(k)): v for k, v in self.axes.items()}
         self.points = [{option_name(str(k)): v for k, v in p.items()} for p in self.points]
         for name, values in self.axes.items():
@@ -138,8 +152,13 @@ class Space:
     def product_size(self) -> int:
         return math.prod(len(v) for v in self.axes.values()) if self.axes else 0
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many points (``len()`` cannot say past ``sys.maxsize``)."""
         return self.product_size + len(self.points)
+
+    def __len__(self) -> int:
+        return self.size
 
     def names(self) -> list[str]:
         """Every parameter name, axes first, in the order given."""
@@ -147,6 +166,13 @@ class Space:
         for p in self.points:
             out.extend(k for k in p if k not in out)
         return out
+
+    def values(self) -> Iterator[Any]:
+        """Every value any point can hold (each axis's values, each explicit point's)."""
+        for values in self.axes.values():
+            yield from values
+        for p in self.points:
+            yield from p.values()
 
     def point(self, index: int) -> dict:
         """The ``index``-th point: the product in row-major order, then the explicit points."""
@@ -160,12 +186,21 @@ class Space:
         return dict(reversed(list(out.items())))
 
     def iter_points(self, sample: int | None = None, seed: int = 0) -> Iterator[dict]:
-        """All points in order, or ``sample`` distinct ones drawn with ``seed`` (in space order)."""
-        total = len(self)
+        """All points in order, or ``sample`` distinct ones drawn with ``seed`` (in space order).
+
+        A sample draws indices of the product and decodes each (:meth:`point`), so
+        sampling a space of 10^20 points costs the points drawn; listing one that
+        large is refused.
+        """
+        total = self.size
+        check_sample(sample, seed)
         if sample is None or sample >= total:
+            if total > MAX_POINTS:
+                raise AcecostError(f"the space has {total:,} points, more than a sweep lists "
+                                   f"({MAX_POINTS:,}); price a sample of it with --sample N")
             indices: Any = range(total)
         else:
-            indices = sorted(random.Random(seed).sample(range(total), sample))
+            indices = sorted(_sample(random.Random(seed), total, sample))
         seen = set()
         for i in indices:
             p = self.point(i)
@@ -173,6 +208,40 @@ class Space:
             if key not in seen:
                 seen.add(key)
                 yield p
+
+
+def check_sample(sample: Any, seed: Any) -> None:
+    """``sample`` and ``seed`` as the command line checks them, for the Python API too."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
+        raise AcecostError(f"sample must be a positive integer, got {sample!r}")
+    if sample is not None and sample > MAX_POINTS:
+        raise AcecostError(f"--sample {sample:,} is more points than a sweep lists ({MAX_POINTS:,})")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise AcecostError(f"seed must be an integer, got {seed!r}")
+
+
+def _sample(rng: random.Random, total: int, k: int) -> list[int]:
+    """``k`` distinct indices of ``range(total)``; for a space past ``sys.maxsize`` (where
+    ``random.sample(range(N))`` cannot take ``len``) by rejection, which for k far below N
+    almost never draws twice."""
+    if total <= sys.maxsize:
+        return rng.sample(range(total), k)
+    out: set[int] = set()
+    while len(out) < k:
+        out.add(rng.randrange(total))
+    return list(out)
+
+
+def _finite(value: Any, where: str) -> None:
+    """A space file's numbers are finite: ``inf`` (or ``1e400``) is no model parameter."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AcecostError(f"{where} holds {value!r}; write it as a string (\"{value!r}\") if the model takes it")
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _finite(v, where)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _finite(v, where)
 
 
 def load_space_file(path: str) -> Space:
@@ -191,6 +260,8 @@ def load_space_file(path: str) -> Space:
             raise AcecostError(f"space file {path}: unknown format {p.suffix or '(none)'!r}; use .toml or .json")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise AcecostError(f"space file {path}: not valid {p.suffix[1:].upper()}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer past the conversion limit; nesting too deep
+        raise AcecostError(f"space file {path}: cannot read it: {str(exc).split(';')[0]}") from None
     if isinstance(data, list):
         data = {"points": data}
     if not isinstance(data, dict) or not set(data) <= {"grid", "points"}:
@@ -201,6 +272,10 @@ def load_space_file(path: str) -> Space:
         raise AcecostError(f"space file {path}: 'grid' must map names to lists of values")
     if not isinstance(points, list) or not all(isinstance(q, dict) for q in points):
         raise AcecostError(f"space file {path}: 'points' must be a list of tables (name = value)")
+    for name, values in grid.items():
+        _finite(values, f"space file {path}: axis {name!r}")
+    for i, q in enumerate(points):
+        _finite(q, f"space file {path}: points[{i}]")
     try:
         return Space({str(k): v for k, v in grid.items()}, [dict(q) for q in points])
     except AcecostError as exc:
@@ -216,8 +291,13 @@ def make_space(grid=None, space_file: str | None = None, points=None) -> Space:
         for name, values in grid.items():
             axes[name] = list(values) if isinstance(values, (list, tuple, range)) else [values]
     else:
+        given: set[str] = set()
         for spec in grid or ():
             name, values = parse_grid(spec)
+            if name in given:
+                raise AcecostError(f"--grid {name} is given twice; give all its values in one --grid "
+                                   f"{name}=V1,V2,...")
+            given.add(name)
             axes[name] = values
     explicit.extend(dict(q) for q in points or ())
     return Space(axes, explicit)

@@ -6,6 +6,7 @@ failed point is an empty cell, not a float that would round a large count.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from pathlib import Path
@@ -80,11 +81,33 @@ def write(df, path: str) -> None:
         elif fmt == "parquet":
             df.to_parquet(path, index=False)
         else:
+            lines = [json_line(record) for record in records(df)]
             with open(path, "w", encoding="utf-8") as fh:
-                for record in records(df):
-                    fh.write(json.dumps(record) + "\n")
+                fh.writelines(lines)
     except OSError as exc:
         raise AcecostError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _json_value(v):
+    """TOML dates and times (a space file's) are written as ISO 8601 strings, as CSV writes them."""
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    raise TypeError(f"a {type(v).__name__} cannot be written as JSON")
+
+
+def json_line(record: dict) -> str:
+    return json.dumps(record, default=_json_value, allow_nan=False) + "\n"
+
+
+def check_values(values, path: str) -> None:
+    """Every parameter value can be written to ``path``: said before any point is priced."""
+    if output_format(path) != "jsonl":
+        return
+    for v in values:
+        try:
+            json_line({"value": v})
+        except (TypeError, ValueError) as exc:
+            raise AcecostError(f"cannot write {path}: parameter value {v!r} is not JSON ({exc})") from None
 
 
 def records(df) -> list[dict]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acecost.errors import AcecostError
+from acecost.sweeps import sources
 from acecost.sweeps.model import LoadedModel, ModelSpec
 
 _LOADED: dict = {}
@@ -30,12 +31,19 @@ class Task:
 
 
 def loaded(spec: ModelSpec) -> LoadedModel:
-    """The model of ``spec``, imported on first use in this process (again if its sources changed)."""
+    """The model of ``spec``, imported on first use in this process (again if its sources changed,
+    including a module it loaded from outside its directory)."""
     stamp = _stamp(spec)
     key = (spec.spec, spec.entry, spec.files, spec.fn, stamp)
+    if key in _LOADED and sources.stale(_LOADED[key].sources):
+        sources.forget(_LOADED.pop(key).sources)
     if key not in _LOADED:
         _forget([Path(path) for path, *_ in stamp])
-        _LOADED[key] = LoadedModel(spec)
+        found: sources.Sources = {}
+        with sources.recording(found, before_too=True):
+            model = LoadedModel(spec)
+        model.sources = found
+        _LOADED[key] = model
     return _LOADED[key]
 
 
@@ -87,12 +95,14 @@ def price(spec: ModelSpec, task: Task) -> dict:
     from acecost.api import analyze_target
 
     start = time.perf_counter()
-    report, error = None, None
+    report, error, files = None, None, None
     try:
         from acecost.target import validate
 
-        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not land in the table
-            target = loaded(spec).build(task.params, task.build)
+        model = loaded(spec)
+        # what the model prints must not land in the table; what it imports keys its cache entry
+        with contextlib.redirect_stdout(sys.stderr), sources.recording(model.sources):
+            target = model.build(task.params, task.build)
             validate(target)
             kwargs = dict(task.analysis)
             if "bits" in kwargs:
@@ -101,6 +111,7 @@ def price(spec: ModelSpec, task: Task) -> dict:
         result.meta["target"] = spec.label
         result.meta["params"] = dict(task.params)
         report = result.to_dict()
+        files = sources.stored(model.sources)
     except AcecostError as exc:
         error = str(exc)
     except KeyboardInterrupt:
@@ -109,4 +120,4 @@ def price(spec: ModelSpec, task: Task) -> dict:
         text = str(exc).strip()
         error = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
     return {"index": task.index, "report": report, "error": error,
-            "seconds": round(time.perf_counter() - start, 6)}
+            "seconds": round(time.perf_counter() - start, 6), "sources": files}
