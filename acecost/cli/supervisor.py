@@ -26,6 +26,8 @@ import os
 import signal
 import sys
 
+from acecost.exits import ended, ended_by_model
+
 #: Set in the child: "<stdout fd>,<report fd>".
 CHILD_ENV = "ACECOST_CHILD"
 #: "0" runs every command in this one process (benchmarks, debugging).
@@ -172,25 +174,6 @@ def _read_lines(fd: int, lines: list[str]) -> None:
             buf += chunk
             *complete, buf = buf.split(b"\n")
             lines.extend(c.decode("utf-8", "replace") for c in complete)
-
-
-def ended(returncode: int) -> str:
-    """How a process ended: 'ended with exit code 0', 'was killed by SIGABRT (Aborted)'."""
-    if returncode >= 0:
-        return f"ended with exit code {returncode}"
-    try:
-        sig = signal.Signals(-returncode)
-        name, what = sig.name, signal.strsignal(sig)
-    except ValueError:
-        name, what = f"signal {-returncode}", None
-    return f"was killed by {name}" + (f" ({what})" if what else "")
-
-
-def ended_by_model(returncode: int, process: str = "the process") -> str:
-    """The same, said of a process that was running model code."""
-    if returncode >= 0:
-        return f"the model ended {process} (exit code {returncode})"
-    return f"{process} {ended(returncode)}"
 
 
 # ------------------------------------------------------------------- child
