@@ -204,6 +204,11 @@ def child() -> None:
                           buffering=1 if os.isatty(out) else -1, closefd=True)
         if old.write_through:
             sys.stdout.reconfigure(write_through=True)
+        if os.isatty(out) and not os.isatty(0) and "COLUMNS" not in os.environ:
+            try:  # rich and shutil measure fds 0 and 1: fd 1 is no longer the terminal of the table
+                os.environ["COLUMNS"], os.environ["LINES"] = (str(n) for n in os.get_terminal_size(out))
+            except OSError:
+                pass
     code = 3
     try:
         from acecost.cli import main
