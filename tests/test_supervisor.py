@@ -50,9 +50,11 @@ MODELS = {
     "noisy.py": HEAD + "os.write(1, b'FD1 AT IMPORT\\n')\nos.system('echo SUBPROCESS AT IMPORT')\n" + mlp(),
     "sleep_import.py": HEAD + SAY.format("sleeping") + "\ntime.sleep(120)\n" + mlp(),
     "sleep_trace.py": HEAD + mlp(in_trace=SAY.format("sleeping") + "; time.sleep(120)"),
-    # one point per behaviour: (1x8) @ (8xw) is 8*w MACs
+    # one point per behaviour: (1x8) @ (8xw) is 8*w MACs; the priced ones take long enough (1.2 s) that
+    # -j 2 starts its second worker
     "points.py": HEAD + (
         "def acecost_model(w=4):\n"
+        "    if w in (2, 4, 6):\n        time.sleep(1.2)\n"
         "    if w == 3:\n        os._exit(0)\n"
         "    if w == 5:\n        os.abort()\n"
         "    if w == 6:\n        os.write(1, b'FD1 IN A POINT\\n'); os.system('echo SUBPROCESS IN A POINT')\n"

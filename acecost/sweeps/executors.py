@@ -63,10 +63,15 @@ class LocalPool:
     def _workers(self, points: int) -> int:
         return min(self.jobs - 1, points - 1) if self.here else min(self.jobs, points)
 
-    def prestart(self, spec: ModelSpec, points: int) -> None:
-        """Start the workers now when the space is large enough to be worth them whatever a point costs."""
-        if (points >= EAGER_POINTS or not self.here) and points and _picklable(spec):
+    def prestart(self, spec: ModelSpec, points: int, cached: bool = False) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs;
+        without ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
+        if not points or not _picklable(spec):
+            return
+        if points >= EAGER_POINTS:
             self.procs = [_Worker(spec) for _ in range(self._workers(points))]
+        elif not self.here and not cached:
+            self.procs = [_Worker(spec)]
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
         pending = collections.deque(tasks)
@@ -81,11 +86,18 @@ class LocalPool:
             yield result
         if not pending:
             return
-        procs = self.procs = self.procs or [_Worker(spec) for _ in range(max(1, self._workers(len(pending))))]
+        if here:
+            procs = self.procs = self.procs or [_Worker(spec) for _ in range(self._workers(len(pending)))]
+        else:  # one worker, more once the points left are worth their start-up (as above)
+            procs = self.procs = self.procs or [_Worker(spec)]
+        wanted = self._workers(len(tasks))
         try:
             while pending or any(w.tasks for w in procs):
                 for i, w in enumerate(procs):  # collect results; keep each ready worker PREFETCH points deep
-                    yield from w.poll()
+                    for result in w.poll():
+                        if result["report"] is not None:  # what a point costs, from those that were priced
+                            times.append(result["seconds"])
+                        yield result
                     if w.dead and w.startup_death:  # it would die again: every point left says why
                         while pending:
                             yield {"index": pending.popleft().index, "report": None, "seconds": 0.0,
@@ -101,6 +113,9 @@ class LocalPool:
                         continue
                     while w.ready and pending and len(w.tasks) < PREFETCH:
                         w.send(pending.pop())
+                if not here and pending and len(procs) < wanted and times \
+                        and min(times[-3:]) * len(pending) >= STARTUP_SECONDS:
+                    procs.append(_Worker(spec))
                 if pending and here:  # this process takes points from the front, the workers from the back
                     yield worker.price(spec, pending.popleft())
                 elif any(w.tasks for w in procs) or pending:
