@@ -340,3 +340,20 @@ def test_help_and_zoo_list_start_no_child_and_import_no_jax(models, tmp_path):
                            env=_env(models), capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 0, r.stderr
         assert r.stderr.strip().splitlines()[-1] == "NOJAX NOSUBPROCESS", (args, r.stderr)
+
+
+def test_sigterm_ends_the_child_group_too(models, tmp_path):
+    proc = subprocess.Popen([ACECOST, "analyze", str(models / "sleep_import.py")], cwd=tmp_path, env=_env(models),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.monotonic() + TIMEOUT
+    while "acecost-test: sleeping" not in seen:
+        assert time.monotonic() < deadline and proc.poll() is None, seen
+        seen += proc.stderr.readline()
+    children = _children(proc.pid)
+    assert children
+    proc.terminate()
+    proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == -signal.SIGTERM
+    for child in children:
+        assert not _group(child)

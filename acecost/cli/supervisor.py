@@ -65,7 +65,7 @@ def start() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_terminate)
     argv = sys.argv[1:]
-    if os.environ.get(SWITCH_ENV) != "0" and needs_child(argv):
+    if os.environ.get(SWITCH_ENV) != "0" and hasattr(os, "killpg") and needs_child(argv):  # POSIX only
         sys.exit(supervise(argv))
 
 
@@ -206,9 +206,11 @@ def child() -> None:
             sys.stdout.reconfigure(write_through=True)
         if os.isatty(out) and not os.isatty(0) and "COLUMNS" not in os.environ:
             try:  # rich and shutil measure fds 0 and 1: fd 1 is no longer the terminal of the table
-                os.environ["COLUMNS"], os.environ["LINES"] = (str(n) for n in os.get_terminal_size(out))
+                size = os.get_terminal_size(out)
             except OSError:
-                pass
+                size = None
+            if size is not None and size.columns > 0 and size.lines > 0:  # 0x0: left to the default
+                os.environ["COLUMNS"], os.environ["LINES"] = str(size.columns), str(size.lines)
     code = 3
     try:
         from acecost.cli import main
