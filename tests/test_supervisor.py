@@ -312,11 +312,12 @@ def test_interrupt_while_model_code_runs(args, marker, models, tmp_path):
 
 @pytest.mark.parametrize("delay", [0.0, 0.3, 1.0, 2.5])
 @pytest.mark.parametrize("args", [
-    ["analyze", "{M}/mlp.py", "--format", "json"],
+    ["analyze", "{M}/sleep_trace.py", "--format", "json"],
     SWEEP,
 ], ids=["analyze", "sweep"])
 def test_interrupt_at_delays_after_the_child_starts(args, delay, models, tmp_path):
-    """Wherever these land (the child's imports, tracing, the walk, a worker's start): one line."""
+    """Wherever these land (the child's imports, building, tracing, a worker's start): one line. Both
+    commands end in a model that sleeps, so however fast the machine, the command is still running."""
     interrupt(_args(args, models), models, tmp_path, None, delay=delay, after_child=True)
 
 
