@@ -45,6 +45,9 @@ QUICK = ("llama2-7b-scan", "mixtral-moe", "gpt2-decode", "large-constant")
 def measure(cmd: list[str], timeout: float) -> dict:
     """Wall, CPU and peak RSS of one child process, from its own rusage."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    if cmd[0] == "in-process":  # the command without its supervisor (acecost.cli.supervisor)
+        env["ACECOST_SUPERVISE"] = "0"
+        cmd = cmd[1:]
     if cmd[0] == "base":  # acecost from another source tree (--base), ahead of the installed one
         env["PYTHONPATH"] = BASE
         cmd = [PY, "-P", "-c", "import sys; from acecost.cli import main; sys.argv[0] = 'acecost'; main()", *cmd[1:]]
@@ -120,12 +123,14 @@ def main() -> int:
                     help="also run the acecost package found in DIR (e.g. an older checkout's root), "
                          "interleaved, and report acecost/base")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before a child is killed")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the start-up table (with the supervisor against the same commands in one process)")
     args = ap.parse_args()
     global BASE
     BASE = str(Path(args.base).resolve()) if args.base else ""
     if ACECOST is None:
         sys.exit("run with the Python of the environment acecost is installed in (e.g. .venv/bin/python)")
-    cases = args.cases.split(",") if args.cases else list(QUICK if args.quick else CASES)
+    cases = [] if args.startup_only else args.cases.split(",") if args.cases else list(QUICK if args.quick else CASES)
     for c in cases:
         if c not in CASES:
             sys.exit(f"unknown case {c!r}: one of {', '.join(CASES)}")
@@ -142,8 +147,13 @@ def main() -> int:
         log(f"{case}:")
         results[case] = interleaved(commands(case, not args.no_xla), reps, args.timeout, log)
     log("start-up:")
+    tiny = str(HERE / "models" / "tiny_mlp.py")
     scmds = {"import jax": [PY, "-c", "import jax"], "--help": [ACECOST, "--help"],
-             "zoo list": [ACECOST, "zoo", "list"]}
+             "zoo list": [ACECOST, "zoo", "list"],
+             "analyze tiny": [ACECOST, "analyze", tiny, "--format", "json", "-q"],
+             "analyze tiny (in-process)": ["in-process", ACECOST, "analyze", tiny, "--format", "json", "-q"],
+             "check tiny": [ACECOST, "check", tiny, "--max-ace", "1G", "--format", "json"],
+             "check tiny (in-process)": ["in-process", ACECOST, "check", tiny, "--max-ace", "1G", "--format", "json"]}
     if BASE:
         scmds["--help (base)"] = ["base", "--help"]
     startup = interleaved(scmds, sreps, 120, log)
@@ -181,6 +191,13 @@ def main() -> int:
         out.append(f"| `{label}` | "
                    f"{fmt(med(runs, 'wall'), '.3f')} | {fmt(med(runs, 'cpu'), '.3f')} | "
                    f"{fmt(ratio(runs, j, 'wall'), '.3f')} | {fmt(ratio(runs, j, 'cpu'), '.3f')} |")
+    out += ["", "The supervisor (the command in a child process) against the same command in one process "
+            "(`ACECOST_SUPERVISE=0`), runs made next to each other:", "",
+            "| command | supervised wall s | in-process wall s | wall ratio | CPU ratio |", "|---|---:|---:|---:|---:|"]
+    for name in ("analyze tiny", "check tiny"):
+        a, b = startup[name], startup[name + " (in-process)"]
+        out.append(f"| `acecost {name}` | {fmt(med(a, 'wall'), '.3f')} | {fmt(med(b, 'wall'), '.3f')} | "
+                   f"{fmt(ratio(a, b, 'wall'), '.3f')} | {fmt(ratio(a, b, 'cpu'), '.3f')} |")
     goals = []
     for case in results:
         if case in LLM:

@@ -1,13 +1,20 @@
 """The ``acecost`` command: a thin click group over the library.
 
-The exit-code contract is kept by :mod:`acecost.cli.contract`.
+The exit-code contract is kept by :mod:`acecost.cli.contract`; run as the
+console script, the commands that import models run in a child process
+watched by :mod:`acecost.cli.supervisor`, which starts before anything else
+is imported.
 """
 from __future__ import annotations
 
-import click
+from acecost.cli import supervisor as _supervisor
 
-from acecost import __version__
-from acecost.cli.contract import AcecostGroup
+_supervisor.start()  # the console script: signals first, then maybe the command in a child process
+
+import click  # noqa: E402
+
+from acecost import __version__  # noqa: E402
+from acecost.cli.contract import AcecostGroup  # noqa: E402
 
 
 @click.group(cls=AcecostGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from acecost import options as O
 from acecost.cli.contract import internal_error, interrupt_seen, interrupted
+from acecost.cli.supervisor import phase
 from acecost.errors import AcecostError, ConfigError
 from acecost.gcpause import paused
 
@@ -254,6 +255,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
 
     status = stderr.status(f"Tracing {escape(spec)} ...") if not quiet and sys.stderr.isatty() \
         else contextlib.nullcontext()
+    phase(f"analysing {spec}")  # the supervisor's error, should the model end the process
     with status, stdout_to_stderr(), paused():  # no cycle search through the trace: see acecost.gcpause
         try:
             target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,

@@ -15,6 +15,7 @@ import traceback
 
 import click
 
+from acecost.cli.supervisor import signals_handled
 from acecost.gcpause import freeze_at_exit
 
 _interrupt = {"seen": False, "said": False}
@@ -79,10 +80,12 @@ class Contract:
         argv = list(sys.argv[1:] if args is None else args)
         freeze_at_exit()
         extra.pop("standalone_mode", None)  # always standalone: the contract ends the process
-        try:
-            previous = signal.signal(signal.SIGINT, _on_sigint)
-        except ValueError:  # not the main thread (an embedding application)
-            previous = None
+        previous = None
+        if not signals_handled():  # the console script's supervisor owns SIGINT (acecost.cli.supervisor)
+            try:
+                previous = signal.signal(signal.SIGINT, _on_sigint)
+            except ValueError:  # not the main thread (an embedding application)
+                previous = None
         _interrupt.update(seen=False, said=False)
         hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
         try:

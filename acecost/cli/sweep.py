@@ -6,6 +6,7 @@ import sys
 import click
 
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
+from acecost.cli.supervisor import in_child, phase
 
 COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
                  "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
@@ -63,8 +64,9 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
         sort_key = table.parse_sort(sort, columns)
         pair = table.parse_pair(pareto, columns) if pareto else None
         cache = None if no_cache else Cache(cache_dir)
-        runner = make_executor(executor, jobs)
+        runner = make_executor(executor, jobs, isolated=in_child())  # a point's crash is its own row
         progress = _Progress(quiet)
+        phase(f"sweeping {target}")
         try:
             outcome = run_sweep(ModelSpec.of(target, entry), space, fixed=options, sample=sample, seed=seed,
                                 executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance)

@@ -18,6 +18,7 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from acecost.errors import AcecostError
+from acecost.exits import ended_by_model
 from acecost.sweeps import worker
 from acecost.sweeps.model import ModelSpec
 
@@ -47,46 +48,81 @@ class InProcess:
 
 
 class LocalPool:
-    """``jobs - 1`` spawned worker processes plus this one.
+    """``jobs - 1`` spawned worker processes plus this one (``here``), or ``jobs`` workers alone.
 
     This process prices the first points alone; workers start once the
     points left would take longer here than :data:`STARTUP_SECONDS`, so a
-    space of a few cheap points never pays for starting processes.
+    space of a few cheap points never pays for starting processes. With
+    ``here=False`` (the command line) no point is priced in this process: a
+    point that ends or kills its process (``os._exit``, ``abort()``, a crash
+    in a native op) is then an error row, and the other rows are kept.
     """
 
-    def __init__(self, jobs: int):
-        self.jobs = jobs
-        self.name = f"{jobs} processes"
+    def __init__(self, jobs: int, here: bool = True):
+        self.jobs, self.here = jobs, here
+        self.name = f"{jobs} processes" if here or jobs > 1 else "1 process"
         self.procs: list[_Worker] = []
 
-    def prestart(self, spec: ModelSpec, points: int) -> None:
-        """Start the workers now when the space is large enough to be worth them whatever a point costs."""
-        if points >= EAGER_POINTS and _picklable(spec):
-            self.procs = [_Worker(spec) for _ in range(min(self.jobs - 1, points - 1))]
+    def _workers(self, points: int) -> int:
+        return min(self.jobs - 1, points - 1) if self.here else min(self.jobs, points)
+
+    def prestart(self, spec: ModelSpec, points: int, cached: bool = False) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs;
+        without ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
+        if not points or not _picklable(spec):
+            return
+        if points >= EAGER_POINTS:
+            self.procs = [_Worker(spec) for _ in range(self._workers(points))]
+        elif not self.here and not cached:
+            self.procs = [_Worker(spec)]
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
         pending = collections.deque(tasks)
-        workers = min(self.jobs - 1, len(tasks) - 1) if _picklable(spec) else 0
+        here = self.here or not _picklable(spec)
+        workers = self._workers(len(tasks)) if _picklable(spec) else 0
         times: list[float] = []
         # price here until the work left is worth starting processes for
-        while pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
-                                              or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
+        while here and pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
+                                                       or min(times[-3:]) * len(pending) < STARTUP_SECONDS):
             result = worker.price(spec, pending.popleft())
             times.append(result["seconds"])
             yield result
         if not pending:
             return
-        procs = self.procs = self.procs or [_Worker(spec) for _ in range(min(workers, len(pending) - 1))]
+        if here:
+            procs = self.procs = self.procs or [_Worker(spec) for _ in range(self._workers(len(pending)))]
+        else:  # one worker, more once the points left are worth their start-up (as above)
+            procs = self.procs = self.procs or [_Worker(spec)]
+        wanted = self._workers(len(tasks))
         try:
             while pending or any(w.tasks for w in procs):
-                for w in procs:  # collect results; keep each ready worker PREFETCH points deep
-                    yield from w.poll()
+                for i, w in enumerate(procs):  # collect results; keep each ready worker PREFETCH points deep
+                    for result in w.poll():
+                        if result["report"] is not None:  # what a point costs, from those that were priced
+                            times.append(result["seconds"])
+                        yield result
+                    if w.dead and w.startup_death:  # it would die again: every point left says why
+                        while pending:
+                            yield {"index": pending.popleft().index, "report": None, "seconds": 0.0,
+                                   "error": w.startup_death}
+                        w.startup_death = None
+                    if w.dead:  # what it held but had not begun goes back; a fresh worker takes over
+                        pending.extend(w.requeue)
+                        w.requeue = []
+                        if w.proc is not None:
+                            w.stop()
+                        if pending:
+                            procs[i] = _Worker(spec)
+                        continue
                     while w.ready and pending and len(w.tasks) < PREFETCH:
                         w.send(pending.pop())
-                if pending:  # this process takes points from the front, the workers from the back
+                if not here and pending and len(procs) < wanted and times \
+                        and min(times[-3:]) * len(pending) >= STARTUP_SECONDS:
+                    procs.append(_Worker(spec))
+                if pending and here:  # this process takes points from the front, the workers from the back
                     yield worker.price(spec, pending.popleft())
-                elif any(w.tasks for w in procs):
-                    mpc.wait([w.conn for w in procs if w.tasks], timeout=1.0)
+                elif any(w.tasks for w in procs) or pending:
+                    mpc.wait([w.conn for w in procs if not w.dead], timeout=1.0)
         finally:
             self.close()
 
@@ -120,15 +156,21 @@ class _Worker:
         self.proc.start()
         child.close()
         self.ready = False
+        self.dead = False
         self.tasks: dict[int, worker.Task] = {}
+        self.requeue: list[worker.Task] = []
+        self.startup_death: str | None = None
 
     def send(self, task: worker.Task) -> None:
         self.tasks[task.index] = task
         self.conn.send(task)
 
     def poll(self) -> list[dict]:
-        """The results that have arrived; a dead worker's points come back as error rows."""
+        """The results that have arrived. A worker that died was pricing its oldest point (they are
+        priced in order): that one is an error row, the others it held go to :attr:`requeue`."""
         out = []
+        if self.dead:
+            return out
         try:
             while self.conn.poll():
                 message = self.conn.recv()
@@ -138,20 +180,28 @@ class _Worker:
                     self.tasks.pop(message["index"], None)
                     out.append(message)
         except (EOFError, OSError):
-            if self.ready or self.tasks:
-                self.ready = False
-                out.extend({"index": i, "report": None, "seconds": 0.0,
-                            "error": f"the worker process died pricing this point (exit code {self.proc.exitcode})"}
-                           for i in self.tasks)
-                self.tasks.clear()
+            self.ready, self.dead = False, True
+            self.proc.join(timeout=5.0)
+            held = list(self.tasks.values())
+            self.tasks.clear()
+            code = self.proc.exitcode if self.proc.exitcode is not None else -9
+            if held:
+                out.append({"index": held[0].index, "report": None, "seconds": 0.0,
+                            "error": f"{ended_by_model(code, 'its worker process')} pricing this point"})
+                self.requeue = held[1:]
+            else:  # before its first point: importing the model, which a fresh worker would do again
+                self.startup_death = f"{ended_by_model(code, 'a worker process')} before pricing a point"
         return out
 
     def stop(self) -> None:
         """End it now: it holds nothing to save (results and the cache live here), and a
         process that has imported jax takes about a second to exit politely."""
+        if self.proc is None:
+            return
         self.proc.terminate()
         self.proc.join()
         self.conn.close()
+        self.proc = None
 
 
 class DaskCluster:
@@ -237,8 +287,11 @@ def dask_address(address: str) -> tuple[str, int]:
     return host, port
 
 
-def make_executor(executor: str | None, jobs: int | None):
-    """The executor named by ``--executor`` (default: local, ``--jobs`` processes)."""
+def make_executor(executor: str | None, jobs: int | None, isolated: bool = False):
+    """The executor named by ``--executor`` (default: local, ``--jobs`` processes).
+
+    ``isolated``: no point is priced in this process (see :class:`LocalPool`).
+    """
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise AcecostError(f"--jobs must be a positive integer, got {jobs!r}")
     if jobs is not None and jobs > MAX_JOBS:
@@ -248,6 +301,8 @@ def make_executor(executor: str | None, jobs: int | None):
         raise AcecostError(f"executor must be 'local' or 'dask://HOST:PORT', got {executor!r}")
     if executor in (None, "", "local"):
         jobs = jobs or os.cpu_count() or 1
+        if isolated:
+            return LocalPool(jobs, here=False)
         return InProcess() if jobs == 1 else LocalPool(jobs)
     scheme = executor.partition("://")[0].lower() if "://" in executor else ""
     if scheme in ("dask", "tcp"):

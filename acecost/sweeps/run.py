@@ -125,7 +125,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
                                  executor if isinstance(executor, int) else None)
     try:
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
-            executor.prestart(spec, len(points))
+            executor.prestart(spec, len(points), cached=cache is not None)
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
             model = loaded(spec)  # imports the model here: a broken file fails before any point
         names = space.names()
