@@ -8,7 +8,7 @@ or a bundled ``zoo:NAME``. A file or module offers one of:
   with an input shape: variables come from ``jax.eval_shape(module.init)``;
 * a Flax NNX Module class whose constructor takes only ``rngs``, likewise;
 * a Keras 3 model: ``acecost_model()`` returning ``(model, inputs)``, or a
-  built model instance with an input shape (:mod:`acecost.keras_target`;
+  built model instance with an input shape (:mod:`acecost.keras_models`;
   ``KERAS_BACKEND`` is set to ``jax`` before model code is imported).
 
 Importing a model file runs its top-level code (definitions); nothing here
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import TargetError
-from acecost.keras_target import is_keras_model, keras_target, use_jax_backend
+from acecost.keras_models import is_keras_model, keras_target, use_jax_backend
 
 ENTRY_FUNCTION = "acecost_model"
 

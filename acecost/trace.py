@@ -92,7 +92,8 @@ def declared_widths(arg) -> list[tuple[int | None, str]]:
 def leaves_of(args, params_argnums, fn=None) -> list[Leaf]:
     """One :class:`Leaf` per array leaf of ``args``, in flattening order, with names unique across arguments.
 
-    A leaf is named by its path inside its argument. Two arguments whose paths
+    A leaf is named by its path inside its argument (a Keras variable by its own
+    path, :func:`own_name`). Two arguments whose paths
     collide (two lists, ``stateless_call(trainable, non_trainable, x)``: both
     ``0``, ``1``, ...) would share names, so one's weights would stand for the
     other's in ``size`` and in layer names; their leaves are named
@@ -105,16 +106,25 @@ def leaves_of(args, params_argnums, fn=None) -> list[Leaf]:
         declared = declared_widths(arg)
         if len(declared) != len(flat):
             declared = [(None, "")] * len(flat)
-        per_arg.append([(path_str(path), x, bits, why) for (path, x), (bits, why) in zip(flat, declared)])
+        per_arg.append([(own_name(x) or path_str(path), x, bits, why)
+                        for (path, x), (bits, why) in zip(flat, declared)])
     prefixes = _argument_prefixes(per_arg, fn)
     out = []
     for i, leaves in enumerate(per_arg):
         for path, x, bits, why in leaves:
             name = f"{prefixes[i]}/{path}" if prefixes[i] and path else path or f"arg{i}"
             shape = tuple(getattr(x, "shape", ()))
-            dtype = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
+            dtype = getattr(x, "dtype", None)  # not np.asarray(x) first: that would copy an array's data
+            dtype = np.dtype(dtype) if dtype is not None else np.asarray(x).dtype
             out.append(Leaf(name, shape, dtype, i in params_argnums, bits, why))
     return out
+
+
+def own_name(leaf) -> str | None:
+    """The name a leaf carries itself: a Keras variable's path (``dense/kernel``), which a
+    list of variables (``model.trainable_variables``) would otherwise lose to its indices."""
+    path = getattr(leaf, "path", None)
+    return path if isinstance(path, str) and path and type(leaf).__module__.startswith("keras") else None
 
 
 def _argument_prefixes(per_arg, fn) -> list[str | None]:
