@@ -8,6 +8,7 @@ embedding table with one scale per row; the attention einsums stay float.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,9 +23,10 @@ import pytest
 import acecost
 from acecost.target import load_file, resolve
 
-keras = pytest.importorskip("keras", reason="keras is not installed (pip install 'acecost[keras]')")
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# Keras is imported by the tests that use it, not at collection (every test worker collects)
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("keras") is None,
+                                 reason="keras is not installed (pip install 'acecost[keras]')"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "keras_classifier.py")
@@ -109,6 +111,8 @@ def test_the_backend_is_set_to_jax_before_the_model_file_imports_keras(tmp_path)
 
 
 def _mlp(name="mlp"):
+    import keras
+
     inp = keras.Input((32,))
     hidden = keras.layers.Dense(64, activation="relu", name="fc1")(inp)
     return keras.Model(inp, keras.layers.Dense(10, name="fc2")(hidden), name=name)
@@ -150,6 +154,8 @@ def test_model_file_forms(tmp_path):
 
 
 def test_bad_keras_targets_are_target_errors():
+    import keras
+
     with pytest.raises(acecost.TargetError, match="input specs"):
         acecost.keras_target(_mlp())
 
