@@ -90,3 +90,16 @@ def keras_target(model, *inputs, name: str | None = None, training: bool = False
             {p: struct(v) for p, v in zip(n_paths, non_trainable)}, *inputs)
     return Target(call, args, params_argnums=(0, 1), name=label,
                   description=f"Keras {type(model).__name__} via stateless_call")
+
+
+def keras_entry(result, name: str):
+    """The target for what ``acecost_model()`` returned when that is a Keras model with its
+    inputs, ``(model, inputs)`` or ``Target(model, args)``; None for anything else."""
+    from acecost.target import Target
+
+    if isinstance(result, Target) and is_keras_model(result.fn):
+        return keras_target(result.fn, *result.args, name=result.name or name)
+    if isinstance(result, tuple) and len(result) == 2 and is_keras_model(result[0]):
+        inputs = result[1] if isinstance(result[1], tuple) else (result[1],)
+        return keras_target(result[0], *inputs, name=name)
+    return None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import TargetError
-from acecost.keras_models import is_keras_model, keras_target, use_jax_backend
+from acecost.keras_models import is_keras_model, keras_entry, keras_target, use_jax_backend
 
 ENTRY_FUNCTION = "acecost_model"
 
@@ -289,14 +289,12 @@ def _call_entry(fn, label, name, path) -> Target:
         raise
     except BaseException as exc:  # noqa: B036
         raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
-    if isinstance(result, Target) and is_keras_model(result.fn):
-        return keras_target(result.fn, *result.args, name=result.name or f"{label}:{name}")
+    keras = keras_entry(result, f"{label}:{name}")
+    if keras is not None:
+        return keras
     if isinstance(result, Target):
         result.name = result.name or f"{label}:{name}"
         return _lifted(result, path)
-    if isinstance(result, tuple) and len(result) == 2 and is_keras_model(result[0]):
-        inputs = result[1] if isinstance(result[1], tuple) else (result[1],)
-        return keras_target(result[0], *inputs, name=f"{label}:{name}")
     if isinstance(result, tuple) and len(result) == 2 and callable(result[0]):
         fn_, args = result
         return _lifted(Target(fn_, args if isinstance(args, tuple) else (args,), name=f"{label}:{name}"), path)
