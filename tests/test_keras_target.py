@@ -26,7 +26,8 @@ from acecost.target import load_file, resolve
 # Keras is imported by the tests that use it, not at collection (every test worker collects)
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("keras") is None,
                                  reason="keras is not installed (pip install 'acecost[keras]')"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+              pytest.mark.filterwarnings("ignore::UserWarning"),  # layers Keras cannot quantize
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # numpy 2 in Keras' quantize
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "keras_classifier.py")
