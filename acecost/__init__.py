@@ -20,6 +20,7 @@ _EXPORTS = {
     "AcecostError": "acecost.errors", "ConfigError": "acecost.errors", "TargetError": "acecost.errors",
     "OpRecord": "acecost.report", "ParamRecord": "acecost.report", "Report": "acecost.report",
     "Totals": "acecost.report", "tag": "acecost.tag", "Target": "acecost.target",
+    "keras_target": "acecost.keras_models",
 }
 
 __all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
@@ -27,6 +28,7 @@ __all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
     from acecost.errors import AcecostError, ConfigError, TargetError
+    from acecost.keras_models import keras_target
     from acecost.report import OpRecord, ParamRecord, Report, Totals
     from acecost.tag import tag
     from acecost.target import Target

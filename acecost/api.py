@@ -101,7 +101,7 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     """
     options = _options(float_bits, overrides, while_trips, cond, scales)  # bad options fail before tracing
     argnums = _argnums(params_argnums, args)
-    return _analyze_closed(trace(fn, args), args, options, argnums, name)
+    return _analyze_closed(trace(fn, args), args, options, argnums, name, fn)
 
 
 @_gc_paused
@@ -137,8 +137,8 @@ def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
     return argnums
 
 
-def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name) -> Report:
-    leaves = leaves_of(args, params_argnums)
+def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name, fn=None) -> Report:
+    leaves = leaves_of(args, params_argnums, fn)
     tally = Tally()
     interp, inputs = _prepare(closed, leaves, options)
     interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
@@ -236,7 +236,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
         return jax.tree_util.tree_unflatten(residual_tree["tree"], residuals)(cotangent)
 
     bwd_closed = trace(backward, (res_avals, value_aval))
-    leaves = leaves_of((params, rest), (0,))
+    leaves = _train_leaves(args, argnums, fn)
     fwd, bwd = Tally(), Tally()
     interp, inputs = _prepare(fwd_closed, leaves, options)
     # residuals the backward pass never reads are dead in the forward pass too
@@ -262,6 +262,19 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
     report.meta["mode"] = "train"
     return report
+
+
+def _train_leaves(args, argnums, fn) -> list:
+    """The leaves of ``(params, rest)`` in its flattening order, named as in inference
+    (:func:`leaves_of` of the arguments as given), so size and names agree across modes."""
+    import jax
+
+    leaves = leaves_of(args, argnums, fn)
+    counts = [len(jax.tree_util.tree_leaves(a)) for a in args]
+    starts = [sum(counts[:k]) for k in range(len(args))]
+    own = [leaves[starts[k]:starts[k] + counts[k]] for k in range(len(args))]
+    return [lf for k in argnums for lf in own[k]] + \
+        [lf for k in range(len(args)) if k not in argnums for lf in own[k]]
 
 
 def contraction_totals(records) -> dict:

@@ -47,11 +47,15 @@ _CONTAINER_PARTS = {"array", "qvalue", "frozen"}
 
 
 def layer_of_param(path: str) -> str:
-    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too."""
+    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too.
+
+    A last part that is a list index is the weight itself, not its attribute
+    name: ``weights/0`` and ``weights/1`` are two layers, kept whole.
+    """
     parts = path.split("/")
     while len(parts) > 1 and parts[-1] in _CONTAINER_PARTS:
         parts.pop()
-    return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
+    return "/".join(parts[:-1]) if len(parts) > 1 and not parts[-1].isdigit() else "/".join(parts)
 
 
 _REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)

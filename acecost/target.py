@@ -6,7 +6,10 @@ or a bundled ``zoo:NAME``. A file or module offers one of:
 * ``acecost_model()`` returning ``(fn, args)`` or a :class:`Target`;
 * a Flax linen Module (instance, or class with no required fields), used
   with an input shape: variables come from ``jax.eval_shape(module.init)``;
-* a Flax NNX Module class whose constructor takes only ``rngs``, likewise.
+* a Flax NNX Module class whose constructor takes only ``rngs``, likewise;
+* a Keras 3 model: ``acecost_model()`` returning ``(model, inputs)``, or a
+  built model instance with an input shape (:mod:`acecost.keras_models`;
+  ``KERAS_BACKEND`` is set to ``jax`` before model code is imported).
 
 Importing a model file runs its top-level code (definitions); nothing here
 runs the model on data. A model file imports modules beside it as under
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import TargetError
+from acecost.keras_models import is_keras_model, keras_entry, keras_target, use_jax_backend
 
 ENTRY_FUNCTION = "acecost_model"
 
@@ -125,6 +129,7 @@ def import_model_module(mod_name: str):
     try:
         with _model_code():
             importable(Path.cwd())
+            use_jax_backend()
             return importlib.import_module(mod_name)
     except SystemExit as exc:
         raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
@@ -176,6 +181,7 @@ def load_file(path: Path):
     # a name that is the same in every run, so messages and reports are too
     name = "acecost_model_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
     importable(path.resolve().parent)
+    use_jax_backend()
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -227,6 +233,9 @@ def from_module(module, label: str, entry: str | None, input_shape, dtype: str) 
     name = entry or ENTRY_FUNCTION
     if _is_module(obj):
         return module_target(obj, input_shape, dtype, label=f"{label}:{name}")
+    if is_keras_model(obj):
+        return keras_target(obj, _input_struct(input_shape, dtype, f"{label}:{name}", "a Keras model"),
+                            name=f"{label}:{name}")
     if callable(obj):
         for what, value in (("--input-shape", input_shape), ("--dtype", dtype)):
             if value is not None:
@@ -280,6 +289,9 @@ def _call_entry(fn, label, name, path) -> Target:
         raise
     except BaseException as exc:  # noqa: B036
         raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
+    keras = keras_entry(result, f"{label}:{name}")
+    if keras is not None:
+        return keras
     if isinstance(result, Target):
         result.name = result.name or f"{label}:{name}"
         return _lifted(result, path)
@@ -341,17 +353,10 @@ def _concrete(dim) -> bool:
 def module_target(obj, input_shape, dtype: str | None, label: str) -> Target:
     """Abstract variables for a Flax Module and a Target applying it."""
     import jax
-    import jax.numpy as jnp
     import flax.linen as nn
 
-    if input_shape is None:
-        raise TargetError(f"{label} is a Flax Module: give its input shape, e.g. --input-shape 1,224,224,3")
-    shape = parse_shape(input_shape)
-    dtype = dtype or "float32"
-    try:
-        x = jax.ShapeDtypeStruct(shape, jnp.dtype(dtype))
-    except (TypeError, ValueError):
-        raise TargetError(f"unknown dtype {dtype!r}") from None
+    x = _input_struct(input_shape, dtype, label, "a Flax Module")
+    shape, dtype = x.shape, str(x.dtype)
     cls = obj if inspect.isclass(obj) else None
     if cls is not None and issubclass(cls, nn.Module):
         try:
@@ -367,6 +372,21 @@ def module_target(obj, input_shape, dtype: str | None, label: str) -> Target:
                               f"{type(exc).__name__}: {_first_line(exc)}") from exc
         return Target(lambda v, inp: obj.apply(v, inp), (variables, x), name=label)
     return _nnx_target(obj, x, label)
+
+
+def _input_struct(input_shape, dtype: str | None, label: str, what: str):
+    """The abstract input ``--input-shape`` and ``--dtype`` give a Module or a Keras model."""
+    import jax
+    import jax.numpy as jnp
+
+    if input_shape is None:
+        raise TargetError(f"{label} is {what}: give its input shape, e.g. --input-shape 1,224,224,3")
+    shape = parse_shape(input_shape)
+    dtype = dtype or "float32"
+    try:
+        return jax.ShapeDtypeStruct(shape, jnp.dtype(dtype))
+    except (TypeError, ValueError):
+        raise TargetError(f"unknown dtype {dtype!r}") from None
 
 
 def _nnx_target(obj, x, label) -> Target:

@@ -89,19 +89,69 @@ def declared_widths(arg) -> list[tuple[int | None, str]]:
     return out
 
 
-def leaves_of(args, params_argnums) -> list[Leaf]:
-    out = []
+def leaves_of(args, params_argnums, fn=None) -> list[Leaf]:
+    """One :class:`Leaf` per array leaf of ``args``, in flattening order, with names unique across arguments.
+
+    A leaf is named by its path inside its argument (a Keras variable by its own
+    path, :func:`own_name`). Two arguments whose paths
+    collide (two lists, ``stateless_call(trainable, non_trainable, x)``: both
+    ``0``, ``1``, ...) would share names, so one's weights would stand for the
+    other's in ``size`` and in layer names; their leaves are named
+    ``ARG/path`` instead, ``ARG`` being the argument's name in ``fn``'s
+    signature (``argN`` where it has none).
+    """
+    per_arg = []
     for i, arg in enumerate(args):
         flat = jax.tree_util.tree_flatten_with_path(arg)[0]
         declared = declared_widths(arg)
         if len(declared) != len(flat):
             declared = [(None, "")] * len(flat)
-        for (path, x), (bits, why) in zip(flat, declared):
-            name = path_str(path) or f"arg{i}"
+        per_arg.append([(own_name(x) or path_str(path), x, bits, why)
+                        for (path, x), (bits, why) in zip(flat, declared)])
+    prefixes = _argument_prefixes(per_arg, fn)
+    out = []
+    for i, leaves in enumerate(per_arg):
+        for path, x, bits, why in leaves:
+            name = f"{prefixes[i]}/{path}" if prefixes[i] and path else path or f"arg{i}"
             shape = tuple(getattr(x, "shape", ()))
-            dtype = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
+            dtype = getattr(x, "dtype", None)  # not np.asarray(x) first: that would copy an array's data
+            dtype = np.dtype(dtype) if dtype is not None else np.asarray(x).dtype
             out.append(Leaf(name, shape, dtype, i in params_argnums, bits, why))
     return out
+
+
+def own_name(leaf) -> str | None:
+    """The name a leaf carries itself: a Keras variable's path (``dense/kernel``), which a
+    list of variables (``model.trainable_variables``) would otherwise lose to its indices."""
+    path = getattr(leaf, "path", None)
+    return path if isinstance(path, str) and path and type(leaf).__module__.startswith("keras") else None
+
+
+def _argument_prefixes(per_arg, fn) -> list[str | None]:
+    """The name to put before each argument's leaf paths: only for arguments whose paths
+    another argument also has (so one model's names do not change when nothing collides)."""
+    seen: dict[str, int] = {}
+    clash: set[int] = set()
+    for i, leaves in enumerate(per_arg):
+        for path in dict.fromkeys(p for p, *_ in leaves if p):
+            if path in seen and seen[path] != i:
+                clash.update((seen[path], i))
+            seen.setdefault(path, i)
+    names = _argument_names(fn, len(per_arg))
+    return [names[i] if i in clash else None for i in range(len(per_arg))]
+
+
+def _argument_names(fn, n: int) -> list[str]:
+    """Positional parameter names of ``fn`` (``argN`` past them, or if they repeat or are unknown)."""
+    import inspect
+
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)] if fn is not None else []
+    except (TypeError, ValueError):
+        params = []
+    names = [params[i] if i < len(params) else f"arg{i}" for i in range(n)]
+    return names if len(set(names)) == n else [f"arg{i}" for i in range(n)]
 
 
 def trace(fn, args):

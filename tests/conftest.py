@@ -10,9 +10,19 @@ once.
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import pytest
+
+# Keras reads its backend and defaults (floatx, epsilon) from ~/.keras/keras.json and writes that
+# file on first import: the tests get a fresh, private KERAS_HOME and the JAX backend, whatever
+# the user has configured. TensorFlow (imported by keras_hub) is kept quiet on stderr.
+_KERAS_HOME = tempfile.TemporaryDirectory(prefix="acecost-tests-keras-")
+os.environ["KERAS_HOME"] = _KERAS_HOME.name
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(autouse=True, scope="module")
