@@ -45,7 +45,7 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
                            "(give analysis JSON files or targets)")
     parsed = parse_inputs(tuple(inputs))
     analyse_targets(parsed)
-    bds = [breakdown(i.name, i.data, key, depth) for i in parsed]
+    bds = [breakdown(i.name, i.data, key, depth, source=i.spec if i.is_json else i.name) for i in parsed]
     for b in bds:
         if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
             warn(f"{b.name}: its records sum to {float(b.known):.6g} but its "

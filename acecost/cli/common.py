@@ -21,6 +21,7 @@ from acecost import options as O
 from acecost.cli.contract import internal_error, interrupt_seen, interrupted
 from acecost.errors import AcecostError, ConfigError
 from acecost.gcpause import paused
+from acecost.locate import one_line
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -34,7 +35,7 @@ def fail(message: object, code: int = 2) -> NoReturn:
     if interrupt_seen():
         interrupted()
         raise click.exceptions.Exit(130)
-    click.echo(f"acecost: error: {message}", err=True)
+    click.echo(f"acecost: error: {one_line(message)}", err=True)
     raise click.exceptions.Exit(code)
 
 

@@ -35,7 +35,9 @@ def interrupt_seen() -> bool:
 
 def internal_error(exc: BaseException) -> str:
     """The one line for a bug in acecost."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    from acecost.report import unsurrogate
+
+    first = unsurrogate(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)"
 
 
@@ -65,7 +67,9 @@ def _unraisable(hook):
 
 
 def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    from acecost.report import unsurrogate
+
+    return " ".join(unsurrogate(text).split())
 
 
 class Contract:

@@ -36,6 +36,8 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
+    if a >= 1e9:  # not a 300-digit integer
+        return f"{v:.4g}"
     if a >= 100:
         return f"{v:.0f}"
     if a >= 10:
@@ -48,6 +50,8 @@ def _fmt(v: float) -> str:
 def _ratio(r: float) -> str:
     if math.isinf(r):
         return "inf"
+    if r >= 1e9:
+        return f"{r:.4g}x"
     return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
 
 

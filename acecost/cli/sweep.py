@@ -129,7 +129,13 @@ def _print_table(df, parameters, title) -> None:
     """Compact enough for 80 columns: counts in k/M/G, a column only when it says something."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from acecost.report import printable
+
+    def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
+        return escape(printable(value))
 
     shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "warnings",
              "seconds"]
@@ -137,13 +143,13 @@ def _print_table(df, parameters, title) -> None:
         shown.append("complete")
     if df["cached"].any():
         shown.append("cached")
-    t = Table(title=f"{title}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
+    t = Table(title=f"{text(title)}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name in shown:
         t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
                      no_wrap=True)
     failures = []
     for rec in df.to_dict("records"):
-        cells = [_cell(n, rec[n]) for n in shown]
+        cells = [text(_cell(n, rec[n])) for n in shown]
         if rec["error"]:
             cells[len(parameters)] = "failed"
             failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
@@ -151,7 +157,7 @@ def _print_table(df, parameters, title) -> None:
     console = Console()
     console.print(t)
     for line in failures:
-        console.print(f"[red]failed[/] {line}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
+        console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
 
 
 def _summary(outcome, output, kept, failures_shown: bool) -> None:
