@@ -17,6 +17,7 @@ import click
 
 from acecost.cli.common import check_writable
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
 
@@ -68,9 +69,9 @@ def parse_inputs(args: tuple[str, ...]) -> list[Input]:
         name, spec = _split_named(arg)
         if spec.lower().endswith(".json"):
             data = load_report(spec)
-            out.append(Input(name or json_name(data, spec), spec, True, data))
-        else:
-            out.append(Input(name or spec, spec, False))
+            out.append(Input(unsurrogate(name or json_name(data, spec)), spec, True, data))
+        else:  # a file name that is not UTF-8 is drawn and printed escaped (matplotlib cannot draw U+DCFF)
+            out.append(Input(unsurrogate(name or spec), spec, False))
     seen: dict[str, str] = {}
     for inp in out:
         if inp.name in seen:
@@ -160,8 +161,9 @@ def parse_accuracy_options(values: tuple[str, ...]) -> dict[str, float]:
         name, sep, value = item.rpartition("=")
         if not sep or not name.strip():
             raise AcecostError(f"bad --accuracy {item!r}: expected NAME=VALUE, e.g. mynet=70.5")
-        out[name.strip()], unit = _accuracy(value, f"--accuracy {item!r}")
-        units.append((f"--accuracy {item!r}", value.strip(), unit))
+        name = unsurrogate(name.strip())  # as the inputs' names are
+        out[name], unit = _accuracy(value, f"--accuracy {unsurrogate(item)!r}")
+        units.append((f"--accuracy {unsurrogate(item)!r}", value.strip(), unit))
     one_unit(units)
     return out
 
