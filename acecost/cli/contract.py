@@ -16,6 +16,7 @@ import traceback
 import click
 
 from acecost.gcpause import freeze_at_exit
+from acecost.report import unsurrogate
 
 _interrupt = {"seen": False, "said": False}
 
@@ -35,8 +36,6 @@ def interrupt_seen() -> bool:
 
 def internal_error(exc: BaseException) -> str:
     """The one line for a bug in acecost."""
-    from acecost.report import unsurrogate
-
     first = unsurrogate(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)"
 
@@ -67,8 +66,6 @@ def _unraisable(hook):
 
 
 def _one_line(text: object) -> str:
-    from acecost.report import unsurrogate
-
     return " ".join(unsurrogate(text).split())
 
 

@@ -157,7 +157,8 @@ def _print_table(df, parameters, title) -> None:
     console = Console()
     console.print(t)
     for line in failures:
-        console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
+        console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False,
+                      markup=True)
 
 
 def _summary(outcome, output, kept, failures_shown: bool) -> None:
