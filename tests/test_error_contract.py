@@ -728,6 +728,18 @@ CASES += [
         files={"r.json": "[]"}),
 ]
 
+SWEEP_CSV = ("float_bits,macs,binary_macs,ace,cpu64,size_bits,params,elementwise_ops,complete,warnings,seconds,"
+             "cached,error\n8,40,0,2560,40,320,40,0,True,4,0.02,False,\n16,40,0,10240,40,640,40,0,True,4,0.01,False,\n")
+_SWEEP_PLOT = ["plot", "s.csv", "--accuracy-file", "acc.csv", "--reference", "none", "-o", "f.png"]
+CASES += [  # a sweep table's accuracies: the same units rule (one warning line says how many joined)
+    err("plot-sweep-mixed-units", _SWEEP_PLOT, "one unit", err=2,
+        files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,0.7\n16,70\n"}),
+    err("plot-sweep-out-of-range", _SWEEP_PLOT, "out of range", err=2,
+        files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,169\n16,70\n"}),
+    ok("plot-sweep-percents", _SWEEP_PLOT, err=1, stdout_has="float_bits=16",
+       files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,69\n16,70\n"}),
+]
+
 # --- round 3: odd reports for diff ------------------------------------------------------------
 DIFF_BAD: list[tuple[str, str | bytes, str]] = [
     ("top-level-array", "[]", "not an acecost report"),

@@ -85,10 +85,10 @@ def parse_inputs(args: tuple[str, ...]) -> list[Input]:
 
 def parse_accuracy_value(raw: object, where: str) -> float:
     """``70.5``, ``70.5%`` -> 70.5; anything else is a one-line error."""
-    return _accuracy(raw, where)[0]
+    return accuracy_and_unit(raw, where)[0]
 
 
-def _accuracy(raw: object, where: str) -> tuple[float, str | None]:
+def accuracy_and_unit(raw: object, where: str) -> tuple[float, str | None]:
     """The value and its unit: ``"%"`` (a ``%`` suffix or above 1), ``"fraction"`` (0 < v <= 1), or
     None for 0, which is either. Out of [0, 1] as a fraction or [0, 100] as a percent is an error."""
     text = str(raw).strip() if raw is not None else ""
@@ -148,7 +148,7 @@ def read_accuracy_file(path: str, name_column: str, column: str) -> dict[str, fl
         if name in out:
             raise AcecostError(f"{path}, line {i}: model {name!r} appears twice")
         where = f"{path}, line {i} ({name})"
-        out[name], unit = _accuracy(row.get(column), where)
+        out[name], unit = accuracy_and_unit(row.get(column), where)
         units.append((where, str(row.get(column)).strip(), unit))
     one_unit(units)
     return out
@@ -162,7 +162,7 @@ def parse_accuracy_options(values: tuple[str, ...]) -> dict[str, float]:
         if not sep or not name.strip():
             raise AcecostError(f"bad --accuracy {item!r}: expected NAME=VALUE, e.g. mynet=70.5")
         name = unsurrogate(name.strip())  # as the inputs' names are
-        out[name], unit = _accuracy(value, f"--accuracy {unsurrogate(item)!r}")
+        out[name], unit = accuracy_and_unit(value, f"--accuracy {unsurrogate(item)!r}")
         units.append((f"--accuracy {unsurrogate(item)!r}", value.strip(), unit))
     one_unit(units)
     return out
