@@ -77,15 +77,15 @@ def where(exc: BaseException, path: Path | None, how: str = "imported") -> str:
     return f"{_shown(every[-1].filename)}:{every[-1].lineno}" if every else _shown(path or "?")
 
 
-def syntax_where(exc: SyntaxError, path: Path) -> str:
+def syntax_where(exc: SyntaxError, path: Path | None) -> str:
     """Where a SyntaxError is: the file it is in (the model or a helper) and its line, if it has one.
 
     A SyntaxError without a file (null bytes in a source) is placed at the
     user's line that imported the broken module, if any, else at the model.
     """
     if exc.filename is None:
-        return where(exc, path) if user_frames(exc, path) else _shown(path)
-    in_model = Path(exc.filename).resolve() == path.resolve()
+        return where(exc, path) if user_frames(exc, path) else _shown(path or "?")
+    in_model = path is not None and Path(exc.filename).resolve() == path.resolve()
     file = _shown(path if in_model else exc.filename)
     at = f"{file}:{exc.lineno}" if exc.lineno else file
     return at if in_model else at + _via(user_frames(exc, path), path, "imported")

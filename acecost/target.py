@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import TargetError
-from acecost.locate import one_line, syntax_where as _syntax_where, where as _where
+from acecost.locate import one_line, syntax_where as _syntax_where, user_frames, where as _where
 
 ENTRY_FUNCTION = "acecost_model"
 
@@ -129,7 +129,11 @@ def import_model_module(mod_name: str):
     except SystemExit as exc:
         raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
     except Exception as exc:
-        raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {one_line(exc)}") from exc
+        if isinstance(exc, SyntaxError) and exc.filename:
+            at = f" ({_syntax_where(exc, None)})"
+        else:  # the line in the user's package that raised, if it is the user's
+            at = f" ({_where(exc, None)})" if user_frames(exc, None) else ""
+        raise TargetError(f"cannot import {mod_name!r}{at}: {type(exc).__name__}: {one_line(exc)}") from exc
 
 
 #: directories put on sys.path for model code, so a helper of one is not taken for another's
