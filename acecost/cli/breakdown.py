@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from acecost.cli.common import warn
 from acecost.cli.plot_inputs import analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 # Options of ``acecost plot`` that have no meaning for a breakdown.
 _PARETO_ONLY = {
@@ -66,7 +67,7 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     save(fig, out)
     for line in render_breakdown(bds):
         click.echo(line)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped
 
 
 def render_breakdown(bds) -> list[str]:

@@ -27,6 +27,7 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 
 # ------------------------------------------------------------------ output
@@ -200,4 +201,4 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
                             ref is not None and is_top1(accuracy_column)):
         click.echo(line)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

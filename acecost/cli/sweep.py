@@ -6,6 +6,7 @@ import sys
 import click
 
 from acecost.cli.common import stderr, target_options, user_errors
+from acecost.report import unsurrogate
 
 COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
                  "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
@@ -171,7 +172,7 @@ def _summary(outcome, output, kept, failures_shown: bool) -> None:
     line = ", ".join(parts) + f" in {outcome.seconds:.1f} s"
     if output:
         line += f"; wrote {output}"
-    click.echo(f"acecost: {line}", err=True)
+    click.echo(f"acecost: {unsurrogate(line)}", err=True)
     if outcome.failed and not failures_shown:
         first = outcome.df[outcome.df["error"].notna()].iloc[0]
         where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters)
