@@ -19,6 +19,8 @@ Pure data, no matplotlib: :mod:`acecost.plot_breakdown` draws it.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,6 +30,7 @@ from acecost.errors import AcecostError
 from acecost.plot_points import Metric, metric
 
 DEFAULT_DEPTH = 2
+_FLOAT_MAX = Fraction(sys.float_info.max)
 
 
 @dataclass(frozen=True)
@@ -102,19 +105,61 @@ def as_report_dict(report: object) -> dict[str, Any]:
     return data
 
 
-def breakdown(name: str, report: object, x: str = "ace", depth: int = DEFAULT_DEPTH) -> Breakdown:
-    """Sum ``report``'s records (or parameters, for size) by group at ``depth`` and bit pair."""
+def _is_cost(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def check_records(data: Mapping[str, Any], key: str, source: str) -> None:
+    """Refuse what would draw a wrong bar: no records, a nameless record, a negative or non-number cost.
+
+    A report without ``layers`` (or, for size, ``params``) would be drawn as
+    an empty bar that looks like a free model; a record without a name has
+    no group to go in; a negative cost would subtract from its neighbours.
+    """
+    def bad(what: str) -> AcecostError:
+        return AcecostError(f"{source}: {what}; write reports with 'acecost analyze --format json'")
+
+    total = data["totals"].get(metric(key).totals_key)
+    if total is not None and not _is_cost(total):
+        raise bad(f"totals.{metric(key).totals_key} is {total!r}, not a cost >= 0")
+    field_, fields_ = ("params", ("size_bits",)) if key == "size" else ("layers", ("macs", "ace"))
+    records = data.get(field_)
+    if not isinstance(records, list):
+        raise bad(f"no '{field_}' list: a breakdown needs the per-layer records")
+    name_key = "path" if key == "size" else "name"
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise bad(f"{field_}[{i}] is not an object")
+        name = rec.get(name_key)
+        if not isinstance(name, str) or not name.strip():
+            raise bad(f"{field_}[{i}] has no {name_key}")
+        for f in fields_:
+            if not _is_cost(rec.get(f)):
+                raise bad(f"{field_}[{i}] ({name}) has {f} {rec.get(f)!r}, not a cost >= 0")
+    for i, u in enumerate(data.get("unsupported") or []):
+        scopes = u.get("scopes") if isinstance(u, Mapping) else None
+        if not isinstance(u, Mapping) or not (scopes is None or isinstance(scopes, list)):
+            raise bad(f"unsupported[{i}] is not an object with a list of 'scopes'")
+
+
+def breakdown(name: str, report: object, x: str = "ace", depth: int = DEFAULT_DEPTH,
+              source: str | None = None) -> Breakdown:
+    """Sum ``report``'s records (or parameters, for size) by group at ``depth`` and bit pair.
+
+    ``source`` (the file it came from) names it in errors; by default ``name``.
+    """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise AcecostError(f"depth must be a whole number >= 1, got {depth!r}")
     m = metric(x)
     data = as_report_dict(report)
+    check_records(data, m.key, source or name)
     totals = data["totals"]
     total = totals.get(m.totals_key)
     out = Breakdown(name, m, depth, total=float(total) if isinstance(total, (int, float)) else None)
     sums: dict[tuple[str, str], list] = {}
     if m.key == "size":
         for p in data.get("params", []):
-            key = (group_of(str(p["path"]), depth), f"{p['bits']}-bit")
+            key = (group_of(str(p["path"]), depth), f"{p.get('bits', '?')}-bit")
             acc = sums.setdefault(key, [Fraction(0), 0])
             acc[0] += Fraction(p["size_bits"])
             acc[1] += 1
@@ -131,6 +176,9 @@ def breakdown(name: str, report: object, x: str = "ace", depth: int = DEFAULT_DE
                                                                          bits_order(kv[0][1]))):
         if value:
             out.segments.append(Segment(group, bits, value, n))
+    if out.known > _FLOAT_MAX:  # each record is a float; their sum need not be
+        raise AcecostError(f"{source or name}: its {m.name} records sum to more than a float holds "
+                           f"(over {sys.float_info.max:.4g}); a report's costs must be real counts")
     return out
 
 

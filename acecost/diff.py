@@ -125,9 +125,10 @@ class ReportDiff:
 
 
 def _is_number(x: object) -> bool:
+    """A cost: a finite number, never negative (no model has negative MACs, ACE or size)."""
     if isinstance(x, bool):
         return False
-    return isinstance(x, int) or isinstance(x, float) and math.isfinite(x)
+    return (isinstance(x, int) or isinstance(x, float) and math.isfinite(x)) and x >= 0
 
 
 def _check(ok: bool, source: str, what: str) -> None:
@@ -147,9 +148,9 @@ def validate_report(data: object, source: str) -> dict[str, Any]:
     totals = data["totals"]
     for key in REQUIRED_TOTALS:
         if not _is_number(totals.get(key)):
-            raise ConfigError(f"{source}: totals.{key} is missing or not a number")
+            raise ConfigError(f"{source}: totals.{key} is missing or not a number >= 0")
     for key in TOTAL_KEYS:
-        _check(key not in totals or _is_number(totals[key]), source, f"totals.{key} is not a number")
+        _check(key not in totals or _is_number(totals[key]), source, f"totals.{key} is not a number >= 0")
     _check(isinstance(totals.get("complete", True), bool), source, "totals.complete is not true or false")
     _check(isinstance(data.get("meta", {}), dict), source, "'meta' is not an object")
     for key in ("warnings", "unsupported", "params", "loops", "branches"):
@@ -165,7 +166,7 @@ def validate_report(data: object, source: str) -> dict[str, Any]:
             raise ConfigError(f"{source}: layers[{i}] is not an object")
         for key in ("macs", "ace"):
             if not _is_number(layer.get(key)):
-                raise ConfigError(f"{source}: layers[{i}].{key} is missing or not a number")
+                raise ConfigError(f"{source}: layers[{i}].{key} is missing or not a number >= 0")
         for key in ("name", "primitive", "bits_a_source", "bits_w_source"):
             _check(layer.get(key) is None or isinstance(layer[key], str), source,
                    f"layers[{i}].{key} is not a string")
@@ -185,7 +186,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     """Read and validate a JSON report file; every problem is one ConfigError line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (PowerShell's UTF-8) is fine
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:

@@ -180,6 +180,9 @@ def _draw_user(
         d.labels.append(Label(ax, panel, text, x, y, USER_COLOR, 8, 8, "bold"))
 
 
+MAX_COST = 1e200  # the largest cost a figure draws
+
+
 def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -> None:
     """Shared y with room for the tick row at the bottom; x per panel with margins."""
     if d.accuracies:
@@ -267,6 +270,11 @@ def plot_pareto(
     metrics = [metric(k) for k in keys]
     if len(set(keys)) != len(keys):
         raise AcecostError(f"a panel is repeated in {','.join(keys)}")
+    for p in pts:
+        for m in metrics:
+            if p.cost(m) > MAX_COST:  # no model costs this; matplotlib's axis ticks overflow near 1e308
+                raise AcecostError(f"{p.name}: {m.name} is {p.cost(m):.4g}, more than a figure axis can draw "
+                                   f"(at most {MAX_COST:g}); a report's costs must be real counts")
     if log_x:
         for p in pts:
             for m in metrics:

@@ -27,13 +27,13 @@ import inspect
 import operator
 import os
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from acecost.errors import TargetError
 from acecost.keras_models import is_keras_model, keras_entry, keras_target, use_jax_backend
+from acecost.locate import one_line, syntax_where as _syntax_where, user_frames, where as _where
 
 ENTRY_FUNCTION = "acecost_model"
 
@@ -134,7 +134,11 @@ def import_model_module(mod_name: str):
     except SystemExit as exc:
         raise TargetError(f"{mod_name}: the model called sys.exit({exc.code!r}) while importing") from None
     except Exception as exc:
-        raise TargetError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, SyntaxError) and exc.filename:
+            at = f" ({_syntax_where(exc, None)})"
+        else:  # the line in the user's package that raised, if it is the user's
+            at = f" ({_where(exc, None)})" if user_frames(exc, None) else ""
+        raise TargetError(f"cannot import {mod_name!r}{at}: {type(exc).__name__}: {one_line(exc)}") from exc
 
 
 #: directories put on sys.path for model code, so a helper of one is not taken for another's
@@ -179,7 +183,7 @@ def load_file(path: Path):
     if path.is_dir() or path.suffix != ".py":
         raise TargetError(f"not a Python file: {path}")
     # a name that is the same in every run, so messages and reports are too
-    name = "acecost_model_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    name = "acecost_model_" + hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:16]
     importable(path.resolve().parent)
     use_jax_backend()
     spec = importlib.util.spec_from_file_location(name, path)
@@ -189,28 +193,20 @@ def load_file(path: Path):
         with _model_code():
             spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise TargetError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
+        raise TargetError(f"{_syntax_where(exc, path)}: {type(exc).__name__}: {one_line(exc.msg)}") from exc
     except ModuleNotFoundError as exc:
         hint = f" (install it into this environment, e.g. pip install 'acecost[{exc.name}]')" \
             if exc.name in ("equinox", "qwix", "aqt") else " (install it into this environment)"
-        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}{hint}") from exc
+        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {one_line(exc)}{hint}") \
+            from exc
     except SystemExit as exc:
         raise TargetError(f"{_where(exc, path)}: the model called sys.exit({exc.code!r}) while importing") \
             from None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: B036 - anything else the model raises is the model's error
-        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {exc}") from exc
+        raise TargetError(f"{_where(exc, path)}: {type(exc).__name__} while importing: {one_line(exc)}") from exc
     return module
-
-
-def _where(exc: BaseException, path: Path | None) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    if path is not None:
-        mine = [f for f in frames if Path(f.filename).resolve() == path.resolve()]
-        if mine:
-            return f"{path}:{mine[-1].lineno}"
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(path)
 
 
 def from_module(module, label: str, entry: str | None, input_shape, dtype: str) -> Target:
@@ -284,11 +280,12 @@ def _call_entry(fn, label, name, path) -> Target:
         with _model_code():
             result = fn()
     except SystemExit as exc:
-        raise TargetError(f"{_where(exc, path)}: {name}() called sys.exit({exc.code!r})") from None
+        raise TargetError(f"{_where(exc, path, 'called')}: {name}() called sys.exit({exc.code!r})") from None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: B036
-        raise TargetError(f"{_where(exc, path)}: {name}() raised {type(exc).__name__}: {exc}") from exc
+        raise TargetError(f"{_where(exc, path, 'called')}: {name}() raised {type(exc).__name__}: {one_line(exc)}") \
+            from exc
     keras = keras_entry(result, f"{label}:{name}")
     if keras is not None:
         return keras
@@ -314,7 +311,7 @@ def _lifted(target: Target, path) -> Target:
     except KeyboardInterrupt:
         raise
     except SystemExit as exc:
-        raise TargetError(f"{_where(exc, path)}: {target.name} called sys.exit({exc.code!r})") from None
+        raise TargetError(f"{_where(exc, path, 'called')}: {target.name} called sys.exit({exc.code!r})") from None
 
 
 def validate(target: Target) -> None:

@@ -113,6 +113,23 @@ MODELS: dict[str, str | bytes] = {
     "uses_helper.py": "import os, sys\nsys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
                       "import contract_helper\n" + MLP,
     "contract_helper.py": "VALUE = 1\n",
+    # odd file names: not UTF-8 (byte 0xff, held by Python as U+DCFF), spaces, non-ASCII, a leading dash
+    "m\udcff.py": MLP,
+    "with space.py": MLP,
+    "caf\u00e9 \u2713.py": MLP,
+    "-dash.py": MLP,
+    # an error in a helper module the model imports is reported at the helper's line
+    "sib_import.py": "x = 1\nimport sib_zero\n" + MLP,
+    "sib_zero.py": "a = 1\nb = 2\nc = 1 / 0\n",
+    "sib_syntax.py": "import sib_badsyntax\n" + MLP,
+    "sib_badsyntax.py": "x = 1\ndef f(:\n",
+    "sib_build.py": "import sib_raiser\ndef acecost_model():\n    return sib_raiser.build()\n",
+    "sib_raiser.py": "def build():\n    raise ValueError('raised in the helper')\n",
+    "sib_nul.py": "x = 1\nimport sib_nulhelper\n",
+    "sib_nulhelper.py": b"x = 1\x00\n",
+    "nul.py": b"x = 1\x00\n",
+    "multiline_import.py": "raise ValueError('line one\\nline two\\nline three')\n",
+    "multiline_build.py": "def acecost_model():\n    raise ValueError('line one\\n\\nline two\\nline three')\n",
 }
 
 
@@ -158,6 +175,7 @@ class Case:
     files: dict[str, str | bytes] = field(default_factory=dict)  # written into the case's directory
     stdout_has: str | None = None
     check: object = None  # extra check(stdout, stderr, case_dir)
+    env: dict[str, str] | None = None  # added to the environment
 
 
 def err(id, args, frag=None, **kw) -> Case:
@@ -516,6 +534,334 @@ CASES += [
          out="json", err=1, frag="not of", files={"b.json": report_json("other.py")}),
 ]
 
+# --- round 3: odd file names, through every command -----------------------------------------
+XFF = f"{M}/m\udcff.py"  # a file name that is not UTF-8: shown as m\xff.py, opened by its bytes
+SHOWN_XFF = "m\\xff.py"
+STRICT = {"PYTHONIOENCODING": "utf-8:strict"}  # a stdout that cannot write a lone surrogate
+
+
+def _json_target_is(name):
+    return lambda out, e, d: json.loads(out)["meta"]["target"].endswith(name)
+
+
+CASES += [
+    ok("non-utf8-name-analyze-table", ["analyze", XFF, "-q"], stdout_has=SHOWN_XFF),
+    ok("non-utf8-name-analyze-table-strict", ["analyze", XFF, "-q"], stdout_has=SHOWN_XFF, env=STRICT),
+    ok("non-utf8-name-analyze-json", ["analyze", XFF, "--format", "json", "-q"], out="json",
+       check=_json_target_is(SHOWN_XFF)),
+    ok("non-utf8-name-analyze-csv", ["analyze", XFF, "--format", "csv", "-q"], out="csv"),
+    ok("non-utf8-name-analyze-markdown", ["analyze", XFF, "--format", "markdown", "-q"], stdout_has="| Layer"),
+    ok("non-utf8-name-check-junit", ["check", XFF, "--format", "junit"], out="junit",
+       check=lambda out, e, d: SHOWN_XFF in ET.fromstring(out).find(".//testcase").get("classname")),
+    ok("non-utf8-name-check-github", ["check", XFF, "--format", "github"], out="github", stdout_has=SHOWN_XFF),
+    ok("non-utf8-name-check-json", ["check", XFF, "--format", "json"], out="json",
+       check=lambda out, e, d: json.loads(out)["models"][0]["name"].endswith(SHOWN_XFF)),
+    ok("non-utf8-name-check-table-strict", ["check", XFF], stdout_has=SHOWN_XFF, env=STRICT),
+    ok("non-utf8-name-check-markdown", ["check", XFF, "--format", "markdown"], stdout_has=SHOWN_XFF),
+    Case("non-utf8-name-check-over-budget-github", ["check", XFF, "--max-ace", "1", "--format", "github"], 1,
+         out="github", err=0, stdout_has=f"{SHOWN_XFF}: ACE"),
+    ok("non-utf8-name-sweep-table-strict", ["sweep", XFF, "--grid", "float_bits=8,16", "--no-cache", "--jobs", "1"],
+       err=1, stdout_has=f"{SHOWN_XFF}: 2 points", env=STRICT),
+    ok("non-utf8-name-sweep-csv", ["sweep", XFF, "--grid", "float_bits=8,16", "--no-cache", "--jobs", "1",
+                                   "-o", "s.csv"], out="empty", err=1,
+       check=lambda out, e, d: len((d / "s.csv").read_text().splitlines()) == 3),
+    ok("non-utf8-name-plot-target", ["plot", f"n={XFF}", "--accuracy", "n=70", "--reference", "none",
+                                     "-o", "f.png"], stdout_has="wrote f.png"),
+    ok("non-utf8-name-plot-unnamed-target", ["plot", XFF, "--accuracy", f"{XFF}=70", "--reference", "none",
+                                             "-o", "f.png"], stdout_has=SHOWN_XFF),
+    ok("non-utf8-name-breakdown-target", ["plot", "--breakdown", XFF, "-o", "f.png"], stdout_has=SHOWN_XFF),
+    ok("non-utf8-figure-name", ["plot", "r.json", "--accuracy", "r=70", "--reference", "none", "-o", "f\udcff.png"],
+       stdout_has="wrote f\\xff.png", env=STRICT, files={"r.json": GOOD},
+       check=lambda out, e, d: (d / "f\udcff.png").exists()),
+    ok("non-utf8-breakdown-figure-name", ["plot", "--breakdown", "r.json", "-o", "f\udcff.svg"],
+       stdout_has="wrote f\\xff.svg", env=STRICT, files={"r.json": GOOD}),
+    ok("non-utf8-analyze-output-name", ["analyze", f"{M}/exact.py", "--format", "json", "-o", "r\udcff.json"],
+       out="empty", env=STRICT, check=lambda out, e, d: json.loads((d / "r\udcff.json").read_text())["totals"]),
+    err("non-utf8-name-missing", ["analyze", f"{M}/nope\udcfe.py"], "nope\\xfe.py"),
+    err("non-utf8-name-diff-missing", ["diff", "r\udcff.json", "r.json"], "r\\xff.json", files={"r.json": GOOD}),
+    ok("non-utf8-name-diff-json", ["diff", "r\udcff.json", "r.json", "--format", "json"], out="json",
+       files={"r\udcff.json": GOOD, "r.json": GOOD}),
+    ok("space-name-check-junit", ["check", f"{M}/with space.py", "--format", "junit"], out="junit"),
+    ok("space-name-analyze-csv", ["analyze", f"{M}/with space.py", "--format", "csv", "-q"], out="csv"),
+    ok("unicode-name-analyze-json", ["analyze", f"{M}/caf\u00e9 \u2713.py", "--format", "json", "-q"], out="json",
+       check=_json_target_is("caf\u00e9 \u2713.py")),
+    ok("unicode-name-check-github", ["check", f"{M}/caf\u00e9 \u2713.py", "--format", "github"], out="github"),
+    ok("unicode-name-diff-table", ["diff", "b\u00e9.json", "n\u2713.json"], stdout_has="b\u00e9.json",
+       files={"b\u00e9.json": GOOD, "n\u2713.json": GOOD}),
+    err("leading-dash-is-an-option", ["analyze", "-dash.py"], "No such option"),
+    ok("leading-dash-after-double-dash", ["analyze", "--format", "json", "-q", "--", "-dash.py"], out="json",
+       files={"-dash.py": MLP}),
+    ok("leading-dash-as-path", ["check", "./-dash.py", "--format", "json"], out="json", files={"-dash.py": MLP}),
+]
+
+# --- round 3: where a model's error is, and in one line -----------------------------------------
+CASES += [
+    err("helper-raises-at-import", ["analyze", f"{M}/sib_import.py"], "sib_zero.py:3 (imported from",
+        check=lambda out, e, d: "ZeroDivisionError" in e and "sib_import.py:2)" in e),
+    err("helper-syntax-error", ["analyze", f"{M}/sib_syntax.py"], "sib_badsyntax.py:2 (imported from",
+        check=lambda out, e, d: "SyntaxError" in e and "sib_syntax.py:1)" in e),
+    err("helper-raises-while-building", ["analyze", f"{M}/sib_build.py"], "sib_raiser.py:2 (called from",
+        check=lambda out, e, d: "raised in the helper" in e and "sib_build.py:3)" in e),
+    err("check-helper-raises-at-import", ["check", f"{M}/sib_import.py", "--format", "json"],
+        "sib_zero.py:3", out="json", check=lambda out, e, d: "sib_zero.py:3" in json.loads(out)["models"][0]["error"]),
+    err("helper-null-bytes", ["analyze", f"{M}/sib_nul.py"], "sib_nul.py:2: SyntaxError",
+        check=lambda out, e, d: "None" not in e),
+    err("model-null-bytes", ["analyze", f"{M}/nul.py"], "nul.py: SyntaxError", check=lambda out, e, d: "None" not in e),
+    err("model-binary-no-none", ["check", f"{M}/binary.py", "--format", "json"], "SyntaxError", out="json",
+        check=lambda out, e, d: "None" not in e and "None" not in json.loads(out)["models"][0]["error"]),
+    err("multiline-at-import", ["analyze", f"{M}/multiline_import.py"], "line one / line two / line three"),
+    err("multiline-while-building", ["analyze", f"{M}/multiline_build.py"], "line one / line two / line three"),
+    err("check-multiline-junit", ["check", f"{M}/multiline_import.py", "--format", "junit"],
+        "line one / line two", out="junit"),
+    err("check-multiline-github", ["check", f"{M}/multiline_build.py", "--format", "github"],
+        "line one / line two", out="github"),
+    err("check-multiline-table", ["check", f"{M}/multiline_build.py"], "line one / line two", out="any",
+        check=lambda out, e, d: "line two\n" not in out),
+    err("module-target-raises", ["analyze", "modraise:f"], "cannot import 'modraise' (modraise.py:2): ValueError",
+        files={"modraise.py": "x = 1\nraise ValueError('one\\ntwo')\n"},
+        check=lambda out, e, d: "one / two" in e),
+    err("module-target-syntax-error", ["analyze", "modsyntax:f"], "(modsyntax.py:3): SyntaxError",
+        files={"modsyntax.py": "x = 1\ny = 2\nz = (\n"}),
+    err("sweep-multiline-at-import", ["sweep", f"{M}/multiline_import.py", "--grid", "float_bits=8", "--no-cache"],
+        "line one / line two / line three"),
+    err("plot-multiline-target", ["plot", f"m={M}/multiline_build.py", "--accuracy", "m=70", "-o", "f.png"],
+        "line one / line two / line three"),
+]
+
+
+# --- round 3: breakdowns of reports they cannot draw honestly --------------------------------
+def edited(edit, text=GOOD) -> str:
+    data = json.loads(text)
+    edit(data)
+    return json.dumps(data)
+
+
+HUGE = report_json(layers=(("fc1", 1e308, 1e308), ("fc2", 1e308, 1e308)), macs=1e308, ace=1e308)
+BREAKDOWN_BAD: list[tuple[str, str | bytes, str]] = [
+    ("sum-past-a-float", HUGE, "more than a float holds"),
+    ("no-layers", edited(lambda d: d.pop("layers")), "no 'layers'"),
+    ("layers-null", edited(lambda d: d.update(layers=None)), "'layers'"),
+    ("negative-layer-ace", bad_report(layers__0__ace=-8192), "layers[0].ace"),
+    ("negative-total-ace", bad_report(totals__ace=-1), "totals.ace"),
+    ("negative-layer-macs", bad_report(layers__0__macs=-1), "layers[0].macs"),
+    ("nameless-layer", edited(lambda d: d["layers"][0].pop("name")), "layers[0] has no name"),
+    ("null-name-layer", bad_report(layers__1__name=None), "layers[1] has no name"),
+    ("empty-name-layer", bad_report(layers__0__name=""), "layers[0] has no name"),
+    ("blank-name-layer", bad_report(layers__0__name="   "), "layers[0] has no name"),
+    ("unsupported-scopes-number", edited(lambda d: d.update(unsupported=[{"primitive": "fft", "scopes": 7}])),
+     "unsupported[0]"),
+    ("not-json", b"\x00\x01\x02", "not valid JSON"),
+    ("nan", GOOD.replace('"ace": 8192', '"ace": NaN'), "NaN"),
+]
+CASES += [err(f"breakdown-{name}", ["plot", "--breakdown", "r.json", "-o", "f.png"], frag, files={"r.json": text},
+              check=lambda out, e, d: "r.json" in e and not (d / "f.png").exists())
+          for name, text, frag in BREAKDOWN_BAD]
+SIZED = edited(lambda d: d.update(params=[{"path": "fc1/kernel", "bits": 16, "size_bits": 512},
+                                          {"path": "fc2/kernel", "bits": 16, "size_bits": 128}]))
+CASES += [
+    err("breakdown-size-no-params", ["plot", "--breakdown", "r.json", "--x", "size", "-o", "f.png"], "no 'params'",
+        files={"r.json": GOOD}),
+    err("breakdown-size-param-not-object", ["plot", "--breakdown", "r.json", "--x", "size", "-o", "f.png"],
+        "params[0] is not an object", files={"r.json": edited(lambda d: d.update(params=[5]))}),
+    err("breakdown-size-param-without-size", ["plot", "--breakdown", "r.json", "--x", "size", "-o", "f.png"],
+        "params[0] (a) has size_bits", files={"r.json": edited(lambda d: d.update(params=[{"path": "a"}]))}),
+    ok("breakdown-size", ["plot", "--breakdown", "r.json", "--x", "size", "-o", "f.png"], files={"r.json": SIZED},
+       check=lambda out, e, d: "r      total         0.00064" in out or "640" in out or "0.00064" in out),
+    ok("breakdown-one-huge-layer", ["plot", "--breakdown", "r.json", "-o", "f.png"], err=0,
+       files={"r.json": report_json(layers=(("fc1", 1e300, 1e300),), macs=1e300, ace=1e300)},
+       check=lambda out, e, d: (d / "f.png").stat().st_size > 0),
+    ok("breakdown-bops", ["plot", "--breakdown", "r.json", "--x", "bops", "-o", "f.png"], err=1,
+       files={"r.json": GOOD}, frag="drawn as 0"),
+    ok("breakdown-cpu64-svg", ["plot", "--breakdown", "r.json", "--x", "cpu64", "-o", "f.svg"],
+       files={"r.json": GOOD}, stdout_has="wrote f.svg"),
+    ok("breakdown-empty-layers-zero", ["plot", "--breakdown", "r.json", "-o", "f.png"], err=1, frag="drawn as 0",
+       files={"r.json": report_json(layers=(), macs=0, ace=0, cpu64=0)}),
+    err("breakdown-accuracy-refused", ["plot", "--breakdown", "r.json", "--accuracy", "r=70"], "does not apply",
+        files={"r.json": GOOD}),
+    err("breakdown-depth-zero", ["plot", "--breakdown", "r.json", "--depth", "0"], "--depth",
+        files={"r.json": GOOD}),
+    err("breakdown-bad-x", ["plot", "--breakdown", "r.json", "--x", "flops"], "--x", files={"r.json": GOOD}),
+    err("breakdown-sweep-table", ["plot", "--breakdown", "s.csv"], "sweep table",
+        files={"s.csv": "width,macs\n1,2\n"}),
+    err("depth-without-breakdown", ["plot", "r.json", "--depth", "3", "--accuracy", "r=70"], "--breakdown only",
+        files={"r.json": GOOD}),
+]
+
+# --- round 3: plot's costs and accuracies -----------------------------------------------------
+CSV_BAD: list[tuple[str, str, str]] = [
+    ("fraction-then-percent", "name,top1\nr,0.7\ns,70\n", "line 3 (s)"),
+    ("percent-then-fraction", "name,top1\nr,70%\ns,0.5\n", "line 3 (s)"),
+    ("percent-sign-then-fraction", "name,top1\nr,0.5%\ns,0.5\n", "one unit"),
+    ("over-100", "name,top1\nr,101\ns,70\n", "out of range"),
+    ("over-100-percent", "name,top1\nr,100.5%\ns,70\n", "out of range"),
+    ("negative", "name,top1\nr,-1\ns,70\n", "out of range"),
+    ("negative-zero-fraction", "name,top1\nr,-0.1\ns,0.5\n", "out of range"),
+    ("empty-value", "name,top1\nr,\ns,70\n", "not a number"),
+    ("no-rows", "name,top1\n", "no rows"),
+    ("empty-name", "name,top1\n,70\n", "empty 'name'"),
+    ("infinite", "name,top1\nr,inf\ns,70\n", "finite"),
+]
+TWO = {"r.json": GOOD, "s.json": GOOD}
+CASES += [err(f"plot-csv-{name}", ["plot", "r.json", "s.json", "--accuracy-file", "acc.csv", "-o", "f.png"], frag,
+              files={**TWO, "acc.csv": text}) for name, text, frag in CSV_BAD]
+CASES += [
+    ok("plot-csv-fractions", ["plot", "r.json", "s.json", "--accuracy-file", "acc.csv", "--reference", "none",
+                              "-o", "f.png"], files={**TWO, "acc.csv": "name,top1\nr,0.7\ns,0.75\n"}),
+    ok("plot-csv-zero-is-either-unit", ["plot", "r.json", "s.json", "--accuracy-file", "acc.csv", "--reference",
+                                        "none", "-o", "f.png"], files={**TWO, "acc.csv": "name,top1\nr,0\ns,70\n"}),
+    ok("plot-csv-percent-below-one", ["plot", "r.json", "s.json", "--accuracy-file", "acc.csv", "--reference", "none",
+                                      "-o", "f.png"], files={**TWO, "acc.csv": "name,top1\nr,0.5%\ns,70\n"}),
+    ok("plot-csv-byte-order-mark", ["plot", "r.json", "s.json", "--accuracy-file", "acc.csv", "--reference", "none",
+                                    "-o", "f.png"], files={**TWO, "acc.csv": "\ufeffname,top1\nr,60\ns,70\n"}),
+    err("plot-accuracy-options-mixed", ["plot", "r.json", "s.json", "--accuracy", "r=0.7", "--accuracy", "s=70"],
+        "one unit", files=TWO),
+    err("plot-accuracy-over-100", ["plot", "r.json", "--accuracy", "r=170"], "out of range", files={"r.json": GOOD}),
+    err("plot-accuracy-negative", ["plot", "r.json", "--accuracy", "r=-5"], "out of range", files={"r.json": GOOD}),
+    err("plot-cost-past-an-axis", ["plot", "r.json", "--accuracy", "r=70", "-o", "f.png"],
+        "more than a figure axis can draw", files={"r.json": HUGE}),
+    err("plot-cost-past-an-axis-linear", ["plot", "r.json", "--accuracy", "r=70", "--linear-x", "-o", "f.png"],
+        "more than a figure axis can draw", files={"r.json": HUGE}),
+    ok("plot-cost-1e200", ["plot", "r.json", "--accuracy", "r=70", "--panels", "ace,cpu64", "-o", "f.png"],
+       files={"r.json": report_json(layers=(("fc1", 1e200, 1e200),), macs=1e200, ace=1e200, cpu64=1e200)},
+       check=lambda out, e, d: "e+" in out and max(len(line) for line in out.splitlines()) < 300),
+    err("plot-negative-cost", ["plot", "r.json", "--accuracy", "r=70"], "totals.ace",
+        files={"r.json": bad_report(totals__ace=-1)}),
+    err("plot-size-zero", ["plot", "r.json", "--accuracy", "r=70", "--size", "0,0"], "--size",
+        files={"r.json": GOOD}),
+    err("plot-size-nan", ["plot", "r.json", "--accuracy", "r=70", "--size", "nan,3"], "--size",
+        files={"r.json": GOOD}),
+    err("plot-size-three-numbers", ["plot", "r.json", "--accuracy", "r=70", "--size", "1,2,3"], "--size",
+        files={"r.json": GOOD}),
+    err("plot-x-and-panels", ["plot", "r.json", "--accuracy", "r=70", "--x", "ace", "--panels", "ace,size"],
+        "not both", files={"r.json": GOOD}),
+    err("plot-panels-repeated", ["plot", "r.json", "--accuracy", "r=70", "--panels", "ace,ace"], "repeats",
+        files={"r.json": GOOD}),
+    err("plot-json-top-level-array", ["plot", "r.json", "--accuracy", "r=70"], "not an acecost report",
+        files={"r.json": "[]"}),
+]
+
+SWEEP_CSV = ("float_bits,macs,binary_macs,ace,cpu64,size_bits,params,elementwise_ops,complete,warnings,seconds,"
+             "cached,error\n8,40,0,2560,40,320,40,0,True,4,0.02,False,\n16,40,0,10240,40,640,40,0,True,4,0.01,False,\n")
+_SWEEP_PLOT = ["plot", "s.csv", "--accuracy-file", "acc.csv", "--reference", "none", "-o", "f.png"]
+CASES += [  # a sweep table's accuracies: the same units rule (one warning line says how many joined)
+    err("plot-sweep-mixed-units", _SWEEP_PLOT, "one unit", err=2,
+        files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,0.7\n16,70\n"}),
+    err("plot-sweep-out-of-range", _SWEEP_PLOT, "out of range", err=2,
+        files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,169\n16,70\n"}),
+    ok("plot-sweep-percents", _SWEEP_PLOT, err=1, stdout_has="float_bits=16",
+       files={"s.csv": SWEEP_CSV, "acc.csv": "float_bits,top1\n8,69\n16,70\n"}),
+]
+
+# --- round 3: odd reports for diff ------------------------------------------------------------
+DIFF_BAD: list[tuple[str, str | bytes, str]] = [
+    ("top-level-array", "[]", "not an acecost report"),
+    ("top-level-string", '"report"', "not an acecost report"),
+    ("top-level-null", "null", "not an acecost report"),
+    ("top-level-number", "5", "not an acecost report"),
+    ("empty-object", "{}", "not an acecost report"),
+    ("negative-total", bad_report(totals__ace=-10240), "totals.ace"),
+    ("negative-layer", bad_report(layers__1__macs=-8), "layers[1].macs"),
+    ("negative-params", bad_report(totals__params=-1), "totals.params"),
+    ("only-whitespace", "  \n\t\n", "not valid JSON"),
+    ("utf16", GOOD.encode("utf-16"), "not a text file"),
+    ("huge-exponent", GOOD.replace('"ace": 10240', '"ace": 1e999'), "totals.ace"),  # read as inf
+    ("truncated", GOOD[: len(GOOD) // 2], "not valid JSON"),
+    ("nested-objects", '{"totals": ' * 5000 + "1" + "}" * 5000, "not valid JSON"),
+]
+CASES += [err(f"diff-{name}", ["diff", "base.json", "new.json"], frag, files={"base.json": text, "new.json": GOOD})
+          for name, text, frag in DIFF_BAD]
+CASES += [
+    ok("diff-byte-order-mark", ["diff", "base.json", "new.json", "--format", "json"], out="json",
+       files={"base.json": "\ufeff" + GOOD, "new.json": GOOD}),
+    ok("diff-huge-values", ["diff", "base.json", "new.json", "--format", "json"], out="json",
+       files={"base.json": GOOD, "new.json": HUGE}),
+    ok("diff-huge-values-table", ["diff", "base.json", "new.json"], files={"base.json": HUGE, "new.json": GOOD},
+       stdout_has="ACE"),
+    ok("diff-zero-totals", ["diff", "base.json", "new.json", "--format", "markdown"],
+       files={"base.json": report_json(layers=(), macs=0, ace=0, cpu64=0, size_bits=0), "new.json": GOOD}),
+    ok("diff-layer-name-with-newline", ["diff", "base.json", "new.json", "--format", "json"], out="json",
+       files={"base.json": report_json(layers=(("a\nb", 1, 1),)), "new.json": report_json(layers=(("a\nb", 2, 2),))}),
+    ok("diff-top-zero", ["diff", "base.json", "new.json", "--top", "0", "--format", "json"], out="json",
+       files={"base.json": GOOD, "new.json": report_json(layers=(("fc1", 64, 16384), ("fc2", 8, 2048)))}),
+    err("diff-top-word", ["diff", "base.json", "new.json", "--top", "all"], "--top"),
+    err("check-baseline-negative", ["check", f"{M}/mlp.py", "--baseline", "b.json"], "totals.ace",
+        files={"b.json": bad_report(totals__ace=-1)}),
+]
+
+# --- round 3: odd configurations --------------------------------------------------------------
+_T = f'[[tool.acecost.models]]\ntarget = "{M}/mlp.py"\n'
+PYPROJECT_ODD: list[tuple[str, str, str]] = [
+    ("max-ace-inf", _T + "max_ace = inf\n", "finite"),
+    ("max-ace-minus-inf", _T + "max_ace = -inf\n", "finite"),
+    ("max-ace-negative", _T + "max_ace = -1\n", "negative"),
+    ("max-ace-negative-string", _T + 'max_ace = "-5G"\n', "negative"),
+    ("max-ace-1e400", _T + "max_ace = 1e400\n", "finite"),
+    ("max-ace-huge-integer", _T + "max_ace = " + "9" * 40 + "\n", "too large"),
+    ("max-ace-huge-string", _T + 'max_ace = "1e400"\n', "too large"),
+    ("max-ace-date", _T + "max_ace = 2025-01-01\n", "max_ace"),
+    ("max-ace-array", _T + "max_ace = [1]\n", "max_ace"),
+    ("max-size-negative", _T + "max_size = -1\n", "negative"),
+    ("max-increase-negative", _T + 'max_increase = "-5%"\nbaseline = "b.json"\n', "negative"),
+    ("float-bits-inf", _T + "float_bits = inf\n", "float_bits"),
+    ("float-bits-nan", _T + "float_bits = nan\n", "float_bits"),
+    ("while-trips-huge", _T + "while_trips = " + "9" * 30 + "\n", "while_trips"),
+    ("input-shape-empty-list", _T + "input_shape = []\n", "input_shape"),
+    ("bits-list-of-numbers", _T + "bits = [5]\n", "REGEX=A,W"),
+    ("strict-number", _T + "strict = 1\n", "strict"),
+    ("mode-list", _T + 'mode = ["train"]\n', "mode"),
+    ("cond-unknown", _T + 'cond = "min"\n', "cond"),
+    ("scales-number", _T + "scales = 5\n", "scales"),
+    ("sub-table", _T + "[tool.acecost.models.sub]\nx = 1\n", "unknown key 'sub'"),
+    ("models-is-a-table", f'[tool.acecost.models]\ntarget = "{M}/mlp.py"\n', "array of tables"),
+    ("models-of-numbers", "[tool.acecost]\nmodels = [5]\n", "array of tables"),
+    ("models-of-arrays", "[tool.acecost]\nmodels = [[]]\n", "array of tables"),
+    ("empty-acecost-table", "[tool.acecost]\n", "no models configured"),
+    ("empty-model-table", "[[tool.acecost.models]]\n", "no 'target'"),
+    ("target-empty", '[[tool.acecost.models]]\ntarget = ""\n', "no 'target'"),
+    ("target-number", "[[tool.acecost.models]]\ntarget = 5\n", "no 'target'"),
+    ("target-array", f'[[tool.acecost.models]]\ntarget = ["{M}/mlp.py"]\n', "no 'target'"),
+    ("name-empty", f'[[tool.acecost.models]]\nname = ""\ntarget = "{M}/mlp.py"\n', "'name'"),
+    ("duplicate-key", _T + f'target = "{M}/mlp.py"\n', "invalid TOML"),
+    ("duplicate-table", "[tool.acecost]\n[tool.acecost]\n", "invalid TOML"),
+    ("duplicate-names-three", "".join(f'[[tool.acecost.models]]\nname = "m"\ntarget = "{M}/mlp.py"\n'
+                                      for _ in range(3)), "duplicate"),
+    ("only-null-bytes", "\x00\x00", "invalid TOML"),
+]
+CASES += [err(f"pyproject-{name}", ["check"], frag, files={"pyproject.toml": text})
+          for name, text, frag in PYPROJECT_ODD]
+CASES += [
+    err("acecost-toml-max-ace-nan", ["check"], "max_ace", files={"acecost.toml": f'[[models]]\ntarget = "{M}/mlp.py"\n'
+                                                                                  "max_ace = nan\n"}),
+    err("acecost-toml-empty", ["check"], "no models configured", files={"acecost.toml": ""}),
+    ok("pyproject-bits-empty-list", ["check", "--format", "json"], out="json",
+       files={"pyproject.toml": _T + "bits = []\n"}),
+    Case("pyproject-max-ace-zero-fails", ["check", "--format", "json"], 1, out="json", err=0,
+         files={"pyproject.toml": _T + "max_ace = 0\n"},
+         check=lambda out, e, d: json.loads(out)["models"][0]["status"] == "fail"),
+]
+
+# --- round 3: sweep and zoo list --------------------------------------------------------------
+CASES += [
+    err("sweep-missing-target", ["sweep", "nope.py", "--grid", "float_bits=8"], "no such file"),
+    err("sweep-no-grid", ["sweep", f"{M}/mlp.py"], "empty grid"),
+    err("sweep-unknown-parameter", ["sweep", f"{M}/mlp.py", "--grid", "width=1,2", "--no-cache"],
+        "unknown parameter 'width'"),
+    err("sweep-sample-zero", ["sweep", f"{M}/mlp.py", "--grid", "float_bits=8", "--sample", "0"], "--sample"),
+    err("sweep-seed-word", ["sweep", f"{M}/mlp.py", "--grid", "float_bits=8", "--seed", "x"], "--seed"),
+    err("sweep-model-syntax-error", ["sweep", f"{M}/syntax.py", "--grid", "float_bits=8", "--no-cache"],
+        "SyntaxError"),
+    err("sweep-helper-raises", ["sweep", f"{M}/sib_import.py", "--grid", "float_bits=8", "--no-cache"],
+        "sib_zero.py:3 (imported from"),
+    ok("sweep-markup-file-name", ["sweep", f"{M}/mlp[v2].py", "--grid", "float_bits=8", "--no-cache", "--jobs", "1"],
+       err=1, stdout_has="mlp[v2].py: 1 points"),
+    ok("help-sweep", ["sweep", "--help"], stdout_has="Usage"),
+    ok("zoo-list-json", ["zoo", "list", "--format", "json"], out="json",
+       check=lambda out, e, d: len(json.loads(out)["models"]) > 0),
+    err("zoo-list-batch-negative", ["zoo", "list", "--batch", "-1"], "--batch"),
+    err("zoo-list-resolution-word", ["zoo", "list", "--resolution", "big"], "--resolution"),
+    err("zoo-list-extra-argument", ["zoo", "list", "pokebnn"], "unexpected extra argument"),
+]
+
 
 def _expand(value: str, models: Path) -> str:
     return value.replace("{M}", str(models))
@@ -534,10 +880,18 @@ def models(tmp_path_factory) -> Path:
 
 
 def run(args: list[str], cwd: Path, env=None) -> subprocess.CompletedProcess:
+    """The console script's result; ``stdout_utf8`` says whether stdout is valid UTF-8 as written."""
     full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
     full_env.pop("PYTHONDONTWRITEBYTECODE", None)  # the no-__pycache__ check must not rely on it
-    return subprocess.run([ACECOST, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
-                          env=full_env, errors="replace")
+    r = subprocess.run([ACECOST, *args], cwd=cwd, capture_output=True, timeout=TIMEOUT, env=full_env)
+    try:
+        r.stdout.decode("utf-8")
+        r.stdout_utf8 = True
+    except UnicodeDecodeError:
+        r.stdout_utf8 = False
+    r.stdout = r.stdout.decode("utf-8", "replace")
+    r.stderr = r.stderr.decode("utf-8", "replace")
+    return r
 
 
 def _no_constant(token):
@@ -563,7 +917,7 @@ def assert_parses(out: str, fmt: str) -> None:
 def test_the_table_is_large_and_unique():
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
-    assert len(CASES) >= 150
+    assert len(CASES) >= 330
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -574,9 +928,10 @@ def test_contract(case: Case, models: Path, tmp_path: Path):
             path.write_bytes(text)
         else:
             path.write_text(_expand(text, models))
-    r = run([_expand(a, models) for a in case.args], tmp_path)
+    r = run([_expand(a, models) for a in case.args], tmp_path, env=case.env)
     detail = f"\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
     assert r.returncode == case.code, detail
+    assert r.stdout_utf8, detail  # a file name that is not UTF-8 is escaped, never written as its bytes
     assert "Traceback" not in r.stdout + r.stderr, detail
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     if case.err is not None:

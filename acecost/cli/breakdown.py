@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from acecost.cli.common import warn
 from acecost.cli.plot_inputs import analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 # Options of ``acecost plot`` that have no meaning for a breakdown.
 _PARETO_ONLY = {
@@ -45,7 +46,7 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
                            "(give analysis JSON files or targets)")
     parsed = parse_inputs(tuple(inputs))
     analyse_targets(parsed)
-    bds = [breakdown(i.name, i.data, key, depth) for i in parsed]
+    bds = [breakdown(i.name, i.data, key, depth, source=i.spec if i.is_json else i.name) for i in parsed]
     for b in bds:
         if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
             warn(f"{b.name}: its records sum to {float(b.known):.6g} but its "
@@ -66,7 +67,7 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     save(fig, out)
     for line in render_breakdown(bds):
         click.echo(line)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped
 
 
 def render_breakdown(bds) -> list[str]:

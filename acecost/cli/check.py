@@ -24,6 +24,8 @@ from acecost.cli.verdict import (
 )
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
+from acecost.locate import one_line
+from acecost.report import unsurrogate
 from acecost.units import parse_percent
 
 FORMATS = ("table", "json", "junit", "github", "markdown")
@@ -88,7 +90,7 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
         if debug:
             traceback.print_exc()
         if isinstance(e, AcecostError):
-            result.error = str(e)
+            result.error = one_line(e)
         else:  # a bug in acecost: still one line, and exit 3 like the other commands
             result.error = internal_error(e)
             result.internal = True
@@ -122,7 +124,7 @@ def select_models(
     else:  # a configured model by its name, else by its target however it is spelled
         selected = [s for s in specs if s.name == target][:1] or \
             [s for s in specs if B.names_same_model(s, target, cli.get("entry"))] or \
-            [B.ModelSpec(name=target, target=target)]
+            [B.ModelSpec(name=unsurrogate(target), target=target)]
     budget_flags = [f"--max-{m}" for m in B.METRICS if m in (cli.get("budgets") or {})]
     if cli.get("max_increase") is not None:  # a regression limit loosens as readily as a budget
         budget_flags.append("--max-increase")
@@ -236,7 +238,7 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     elif fmt == "markdown":
         click.echo(render_markdown(results), nl=False)
     else:
-        click.echo(render_github(results))
+        click.echo(unsurrogate(render_github(results)))
     if junit_xml:
         try:
             Path(junit_xml).write_text(render_junit(results, timings) + "\n", encoding="utf-8")

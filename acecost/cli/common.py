@@ -22,6 +22,7 @@ from acecost.cli.contract import internal_error, interrupt_seen, interrupted
 from acecost.cli.supervisor import phase
 from acecost.errors import AcecostError, ConfigError
 from acecost.gcpause import paused
+from acecost.locate import one_line
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -35,7 +36,7 @@ def fail(message: object, code: int = 2) -> NoReturn:
     if interrupt_seen():
         interrupted()
         raise click.exceptions.Exit(130)
-    click.echo(f"acecost: error: {message}", err=True)
+    click.echo(f"acecost: error: {one_line(message)}", err=True)
     raise click.exceptions.Exit(code)
 
 

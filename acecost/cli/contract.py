@@ -17,6 +17,7 @@ import click
 
 from acecost.cli.supervisor import signals_handled
 from acecost.gcpause import freeze_at_exit
+from acecost.report import unsurrogate
 
 _interrupt = {"seen": False, "said": False}
 
@@ -36,7 +37,7 @@ def interrupt_seen() -> bool:
 
 def internal_error(exc: BaseException) -> str:
     """The one line for a bug in acecost."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    first = unsurrogate(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"internal error: {type(exc).__name__}: {first} (rerun with --debug for details)"
 
 
@@ -66,7 +67,7 @@ def _unraisable(hook):
 
 
 def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    return " ".join(unsurrogate(text).split())
 
 
 class Contract:

@@ -27,6 +27,7 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 
 # ------------------------------------------------------------------ output
@@ -36,6 +37,8 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
+    if a >= 1e9:  # not a 300-digit integer
+        return f"{v:.4g}"
     if a >= 100:
         return f"{v:.0f}"
     if a >= 10:
@@ -48,6 +51,8 @@ def _fmt(v: float) -> str:
 def _ratio(r: float) -> str:
     if math.isinf(r):
         return "inf"
+    if r >= 1e9:
+        return f"{r:.4g}x"
     return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
 
 
@@ -196,4 +201,4 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
                             ref is not None and is_top1(accuracy_column)):
         click.echo(line)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

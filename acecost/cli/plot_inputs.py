@@ -17,6 +17,7 @@ import click
 
 from acecost.cli.common import check_writable
 from acecost.errors import AcecostError
+from acecost.report import unsurrogate
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
 
@@ -68,9 +69,9 @@ def parse_inputs(args: tuple[str, ...]) -> list[Input]:
         name, spec = _split_named(arg)
         if spec.lower().endswith(".json"):
             data = load_report(spec)
-            out.append(Input(name or json_name(data, spec), spec, True, data))
-        else:
-            out.append(Input(name or spec, spec, False))
+            out.append(Input(unsurrogate(name or json_name(data, spec)), spec, True, data))
+        else:  # a file name that is not UTF-8 is drawn and printed escaped (matplotlib cannot draw U+DCFF)
+            out.append(Input(unsurrogate(name or spec), spec, False))
     seen: dict[str, str] = {}
     for inp in out:
         if inp.name in seen:
@@ -84,15 +85,42 @@ def parse_inputs(args: tuple[str, ...]) -> list[Input]:
 
 def parse_accuracy_value(raw: object, where: str) -> float:
     """``70.5``, ``70.5%`` -> 70.5; anything else is a one-line error."""
+    return accuracy_and_unit(raw, where)[0]
+
+
+def accuracy_and_unit(raw: object, where: str) -> tuple[float, str | None]:
+    """The value and its unit: ``"%"`` (a ``%`` suffix or above 1), ``"fraction"`` (0 < v <= 1), or
+    None for 0, which is either. Out of [0, 1] as a fraction or [0, 100] as a percent is an error."""
     text = str(raw).strip() if raw is not None else ""
-    number = text[:-1].strip() if text.endswith("%") else text
+    percent = text.endswith("%")
+    number = text[:-1].strip() if percent else text
     try:
         value = float(number)
     except ValueError:
         raise AcecostError(f"{where}: accuracy {text!r} is not a number") from None
     if not math.isfinite(value):
         raise AcecostError(f"{where}: accuracy {text!r} is not a finite number")
-    return value
+    if not 0 <= value <= 100 or (percent and value > 100):
+        raise AcecostError(f"{where}: accuracy {text!r} is out of range (a fraction from 0 to 1 "
+                           "or a percent from 0 to 100)")
+    unit = "%" if percent or value > 1 else ("fraction" if value > 0 else None)
+    return value, unit
+
+
+def one_unit(entries: list[tuple[str, str, str | None]]) -> None:
+    """Refuse accuracies written in two units (0.7 beside 70): one of them would be plotted 100x off.
+
+    ``entries`` are (where, text, unit) in the order given.
+    """
+    def unit_name(unit: str) -> str:
+        return "a percent" if unit == "%" else "a fraction"
+
+    first = next((e for e in entries if e[2] is not None), None)
+    for where, text, unit in entries:
+        if unit is not None and unit != first[2]:
+            raise AcecostError(
+                f"{where}: accuracy {text!r} is {unit_name(unit)} but {first[0]} ({first[1]!r}) is "
+                f"{unit_name(first[2])}; write every accuracy in one unit (a percent below 1 as '0.5%')")
 
 
 def read_accuracy_file(path: str, name_column: str, column: str) -> dict[str, float]:
@@ -112,23 +140,31 @@ def read_accuracy_file(path: str, name_column: str, column: str) -> dict[str, fl
             cols = ", ".join(c for c in header if c is not None)
             raise AcecostError(f"{path}: no column {col!r} (columns: {cols}); choose one with {flag}")
     out: dict[str, float] = {}
+    units = []
     for i, row in enumerate(rows, start=2):
         name = (row.get(name_column) or "").strip()
         if not name:
             raise AcecostError(f"{path}, line {i}: empty {name_column!r}")
         if name in out:
             raise AcecostError(f"{path}, line {i}: model {name!r} appears twice")
-        out[name] = parse_accuracy_value(row.get(column), f"{path}, line {i} ({name})")
+        where = f"{path}, line {i} ({name})"
+        out[name], unit = accuracy_and_unit(row.get(column), where)
+        units.append((where, str(row.get(column)).strip(), unit))
+    one_unit(units)
     return out
 
 
 def parse_accuracy_options(values: tuple[str, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
+    units = []
     for item in values:
         name, sep, value = item.rpartition("=")
         if not sep or not name.strip():
             raise AcecostError(f"bad --accuracy {item!r}: expected NAME=VALUE, e.g. mynet=70.5")
-        out[name.strip()] = parse_accuracy_value(value, f"--accuracy {item!r}")
+        name = unsurrogate(name.strip())  # as the inputs' names are
+        out[name], unit = accuracy_and_unit(value, f"--accuracy {unsurrogate(item)!r}")
+        units.append((f"--accuracy {unsurrogate(item)!r}", value.strip(), unit))
+    one_unit(units)
     return out
 
 

@@ -7,6 +7,7 @@ import click
 
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
 from acecost.cli.supervisor import in_child, phase
+from acecost.report import unsurrogate
 
 COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
                  "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
@@ -134,7 +135,13 @@ def _print_table(df, parameters, title) -> None:
     """Compact enough for 80 columns: counts in k/M/G, a column only when it says something."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from acecost.report import printable
+
+    def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
+        return escape(printable(value))
 
     shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "warnings",
              "seconds"]
@@ -142,13 +149,13 @@ def _print_table(df, parameters, title) -> None:
         shown.append("complete")
     if df["cached"].any():
         shown.append("cached")
-    t = Table(title=f"{title}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
+    t = Table(title=f"{text(title)}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name in shown:
         t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
                      no_wrap=True)
     failures = []
     for rec in df.to_dict("records"):
-        cells = [_cell(n, rec[n]) for n in shown]
+        cells = [text(_cell(n, rec[n])) for n in shown]
         if rec["error"]:
             cells[len(parameters)] = "failed"
             failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
@@ -156,7 +163,8 @@ def _print_table(df, parameters, title) -> None:
     console = Console()
     console.print(t)
     for line in failures:
-        console.print(f"[red]failed[/] {line}", overflow="ellipsis", no_wrap=True, highlight=False, markup=True)
+        console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False,
+                      markup=True)
 
 
 def _summary(outcome, output, kept, failures_shown: bool) -> None:
@@ -169,7 +177,7 @@ def _summary(outcome, output, kept, failures_shown: bool) -> None:
     line = ", ".join(parts) + f" in {outcome.seconds:.1f} s"
     if output:
         line += f"; wrote {output}"
-    click.echo(f"acecost: {line}", err=True)
+    click.echo(f"acecost: {unsurrogate(line)}", err=True)
     if outcome.failed and not failures_shown:
         first = outcome.df[outcome.df["error"].notna()].iloc[0]
         where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters)

@@ -7,7 +7,6 @@ warning); a point is named by its parameters, ``width=0.5 abits=2``.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable
 
@@ -36,9 +35,10 @@ def sweep_points(inputs, accuracy_file: str | None, accuracies, accuracy_column:
     if accuracy_column not in acc.columns:
         raise AcecostError(f"{accuracy_file}: no column {accuracy_column!r} (columns: {', '.join(acc.columns)}); "
                            "choose one with --accuracy-column")
+    from acecost.cli.plot_inputs import accuracy_and_unit, one_unit
     from acecost.plot import ModelPoint
 
-    points = []
+    points, units = [], []
     for path in tables:
         df = table.read(path)
         params = df.attrs["parameters"]
@@ -61,22 +61,14 @@ def sweep_points(inputs, accuracy_file: str | None, accuracies, accuracy_column:
             name = prefix + " ".join(f"{p}={rec[p]}" for p in params)
             totals = {k: rec[k] for k in table.TOTALS if k in rec}
             totals["complete"] = bool(totals.get("complete", True))
-            points.append(ModelPoint.from_report(name, totals,
-                                                 _accuracy(rec[column], f"{accuracy_file} ({name})")))
+            where = f"{accuracy_file} ({name})"
+            value, unit = accuracy_and_unit(rec[column], where)
+            units.append((where, str(rec[column]).strip(), unit))
+            points.append(ModelPoint.from_report(name, totals, value))
+    one_unit(units)  # 0.7 beside 70 would draw one of them 100x off
     if not points:
         raise AcecostError(f"no sweep point has an accuracy in {accuracy_file}")
     return points
-
-
-def _accuracy(raw, where: str) -> float:
-    text = str(raw).strip()
-    try:
-        value = float(text[:-1] if text.endswith("%") else text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise AcecostError(f"{where}: accuracy {text!r} is not a finite number")
-    return value
 
 
 def _read_accuracies(path: str):
