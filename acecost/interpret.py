@@ -17,7 +17,7 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
-from acecost.bits.levels import from_constant, normalize, np_dtype, unknown
+from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
@@ -350,6 +350,7 @@ class Interpreter(ContractionPricing):
         if name in _SAME_VALUE and len(eqn.outvars) == 1:
             return ins[0].form
         if name == "convert_element_type" and ins[0].dtype.kind == "f" and \
-                np.dtype(eqn.params["new_dtype"]).kind == "f":
-            return ins[0].form
+                np.dtype(eqn.params["new_dtype"]).kind == "f" and \
+                dtype_bits(eqn.params["new_dtype"]) >= dtype_bits(ins[0].dtype):
+            return ins[0].form  # a widening cast is exact; a narrowing one rounds (f32 -> float8_e5m2)
         return None
