@@ -159,6 +159,8 @@ def _prepare(closed, leaves, options):
         leaves[:] = [None] * len(jaxpr.invars)
     param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
+    interp.packed_widths = {lf.path: dtype_bits(lf.dtype) for lf in leaves
+                            if lf is not None and lf.is_param and is_integer_dtype(lf.dtype)}
     inputs = []
     for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval

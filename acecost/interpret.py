@@ -108,6 +108,8 @@ class Interpreter(ContractionPricing):
     def __init__(self, options: Options, param_sizes: dict[str, int]):
         self.options = options
         self.param_sizes = param_sizes
+        #: storage bits of integer parameters, which may hold several packed values per element
+        self.packed_widths: dict[str, int] = {}
         self.atoms: dict[int, Value] = {}
         self._unnamed = 0
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)

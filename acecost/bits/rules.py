@@ -155,8 +155,7 @@ def _const_scalar(v: Value):
 _GENERIC = (
     "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
-    "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
-    "population_count clz eq ne lt le gt ge imag real conj complex "
+    "is_finite nextafter rem eq ne lt le gt ge imag real conj complex "
 ).split()
 
 
@@ -386,5 +385,6 @@ def _contraction(eqn, ins, scope):
     return unknown(**{"why": why, **_sum_range(lo, hi, terms, out.dtype)})
 
 
-# Data movement rules live in their own module; importing it registers them.
+# Data movement and bit-operation rules live in their own modules; importing them registers them.
+from acecost.bits import bitwise as _bitwise  # noqa: E402,F401
 from acecost.bits import movement as _movement  # noqa: E402,F401
