@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
+from acecost.bits.blocks import blocked_contracting
 from acecost.bits.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
 from acecost.bits.value import Value, nontrivial_axes
 from acecost.cost.macs import Contraction
@@ -146,6 +147,10 @@ class ContractionPricing:
             return 1, ZERO_POINT_SOURCE, None
         if lv.known and not (lv.axes & contracting):
             return ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", None
+        if lv.known and blocked_contracting(lv, contracting, value.shape):
+            per = ", ".join(f"{g} along dim {a}" for a, g in lv.blocks if a in contracting)
+            return (ceil_log2(lv.count), f"{lv.count} levels: {lv.why}; its scale is one per block "
+                    f"of the contraction ({per}), applied to each block's partial sum", None)
         codes = lv.known and lv.scaled and self.options.scales == "codes"
         # the whole tensor's level set (the same along every dimension), unless its codes are fewer
         if lv.flat is not None and not (codes and lv.count < lv.flat):

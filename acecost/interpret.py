@@ -17,6 +17,7 @@ import numpy as np
 from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
+from acecost.bits.blocks import propagate as propagate_blocks
 from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
@@ -47,6 +48,9 @@ _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduc
 #: used. Without a bound, an unrolled residual stream's form would grow by one
 #: atom per layer and the walk would be quadratic in depth.
 MAX_FORM_ATOMS = 64
+
+#: Primitives that may make a block structure from none (a reshape merging a block axis).
+_BLOCK_MAKERS = frozenset(("reshape",))
 
 #: Identities over several operands at once: output i is input i.
 _IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
@@ -201,7 +205,7 @@ class Interpreter(ContractionPricing):
             return value
         lv = value.levels
         if len(shape) != len(value.shape):
-            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset())
+            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset(), blocks=())
             vary = None
         else:
             vary = value.vary
@@ -330,6 +334,8 @@ class Interpreter(ContractionPricing):
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
+            if lv.blocks or name in _BLOCK_MAKERS or any(v.levels.blocks for v in ins):
+                lv = propagate_blocks(eqn, ins, lv) if n_out == 1 else lv._replace(blocks=())
             value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
             if linear is not None:
                 value = value._replace(form=linear)

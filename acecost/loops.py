@@ -50,14 +50,14 @@ def _join(a: Value, b: Value, scope: str) -> Value:
         fa, fb = flat_count(la), flat_count(lb)
         # a factor along the axes only if it is one on every iteration (not an offset added later)
         lv = la.with_(const=False, flat=la.flat if fa is not None and fb is not None and fb <= fa else None,
-                      scaled=la.scaled and lb.scaled)
+                      scaled=la.scaled and lb.scaled, blocks=la.blocks if la.blocks == lb.blocks else ())
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
     return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)
 
 
 def _slice_leading(interp, v: Value) -> Value:
-    lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0))
+    lv = v.levels.with_(axes=frozenset(a - 1 for a in v.levels.axes if a > 0), blocks=())
     return interp.register(make_value(v.shape[1:], v.dtype, lv,
                                       frozenset(a - 1 for a in v.vary if a > 0), v.origins, v.name))
 
@@ -66,8 +66,8 @@ def _stack_leading(interp, v: Value, length: int) -> Value:
     axes = frozenset(a + 1 for a in v.levels.axes) | ({0} if v.levels.known and not v.levels.const else set())
     vary = frozenset(a + 1 for a in v.vary) | {0}
     # each iteration's level set may differ: a whole-tensor bound of one iteration is not the stack's
-    return interp.register(make_value((length, *v.shape), v.dtype, v.levels.with_(axes=frozenset(axes), flat=None),
-                                      vary, v.origins, v.name))
+    lv = v.levels.with_(axes=frozenset(axes), flat=None, blocks=())
+    return interp.register(make_value((length, *v.shape), v.dtype, lv, vary, v.origins, v.name))
 
 
 def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=None):

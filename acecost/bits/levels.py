@@ -17,6 +17,8 @@ needed to decide that:
 * ``tag`` -- a bit-width the user declared with :func:`acecost.tag`.
 * ``why`` -- a short account of where the structure came from or where the
   chain of evidence broke, shown in warnings.
+* ``blocks`` -- along some of ``axes``, the set changes only from one
+  aligned block of elements to the next (:mod:`acecost.bits.blocks`).
 * ``flat`` -- a second proof, kept only when it says something ``count`` /
   ``axes`` do not: the whole tensor takes at most ``flat`` values (no
   varying axes). A per-channel-scaled value re-quantized per tensor has both
@@ -53,6 +55,9 @@ class Levels(NamedTuple):
     #: the level set varies along ``axes`` only by a factor (``codes * scale``), not by an
     #: offset or any other function: only then can the scale move onto the other operand
     scaled: bool = False
+    #: ((axis, g), ...): along ``axis`` the level set changes only between aligned blocks of ``g``
+    #: elements (a block scale, MX / NVFP4); kept only by :mod:`acecost.bits.blocks`' rules
+    blocks: tuple = ()
 
     @property
     def known(self) -> bool:

@@ -1,0 +1,162 @@
+"""Block scales: a level set that varies along an axis only from one aligned block to the next.
+
+MX and NVFP4 operands are fp4 codes times one scale per block of 32 (16)
+consecutive elements of the contraction. JAX code writes them as
+``(q.reshape(..., K // 32, 32) * s[..., None]).reshape(..., K)``: at the
+product the scale varies along the ``K // 32`` axis only, and the reshape
+merges it with the block axis. ``Levels.blocks`` records what the merge
+would otherwise lose: ``(axis, g)`` says the level set changes along
+``axis`` only between aligned blocks of ``g`` elements (the entry means
+something only while ``axis`` is in ``Levels.axes``).
+
+Why it prices the codes: ``sum_k a[k] w[k] = sum_b s[b] sum_{k in b} q[k] w[k]``;
+each block's partial sum runs on the codes and one multiply per block
+applies the scale (:func:`blocked_contracting`). It is the same argument as
+a per-output-channel scale, one block at a time.
+
+Only the primitives in :data:`BLOCK_RULES` carry entries; any other
+equation's output drops them (:func:`propagate`), so an entry is never
+read against axes that moved under it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from acecost.bits.axes import axis_map
+from acecost.bits.levels import Levels
+from acecost.bits.value import Value
+
+Blocks = tuple[tuple[int, int], ...]
+
+
+def granule(lv: Levels, axis: int, length: int) -> int:
+    """Elements along ``axis`` over which the level set is constant: the axis's length if it does
+    not vary along it, its block size if blocked, else 1."""
+    if axis not in lv.axes:
+        return length
+    for a, g in lv.blocks:
+        if a == axis:
+            return g
+    return 1
+
+
+def _keep(lv: Levels, entries) -> Levels:
+    """``lv`` with the block entries that say something (1 < g, on an axis it varies along)."""
+    blocks = tuple(sorted((a, g) for a, g in entries if g > 1 and a in lv.axes))
+    return lv if blocks == lv.blocks else lv._replace(blocks=blocks)
+
+
+def _same_shape(eqn, ins, lv):
+    return _keep(lv, ins[0].levels.blocks) if ins and ins[0].shape == tuple(eqn.outvars[0].aval.shape) else \
+        _keep(lv, ())
+
+
+def _moved(eqn, ins, lv):
+    """transpose / broadcast_in_dim / squeeze / expand_dims: each entry follows its axis."""
+    move = axis_map(eqn)
+    entries = []
+    for a, g in ins[0].levels.blocks:
+        if a in ins[0].levels.axes:
+            dst = move(frozenset([a]))
+            if len(dst) == 1:
+                entries.append((next(iter(dst)), g))
+    return _keep(lv, entries)
+
+
+def _elementwise(eqn, ins: Sequence[Value], lv):
+    """An elementwise op's level set varies along an axis where some operand's level set does, or
+    the value of an operand read as a scale (no proven levels, or ``combine``'s scale reading):
+    constant on the blocks common to all of them (gcd). ``vary`` carries no blocks, so such a
+    value counts as varying per element."""
+    out_shape = tuple(eqn.outvars[0].aval.shape)
+    full = frozenset(i for i, d in enumerate(out_shape) if d != 1)
+    entries = []
+    for o in lv.axes:
+        g = out_shape[o]
+        for v in ins:
+            if v.levels.const or not v.vary:
+                continue  # one value everywhere: no constraint
+            if v.shape != out_shape:
+                g = 1
+            elif v.levels.known and o in v.levels.axes:
+                g = math.gcd(g, granule(v.levels, o, out_shape[o]))
+            elif o in v.vary and (not v.levels.known or v.vary != full):
+                g = 1
+        entries.append((o, g))
+    return _keep(lv, entries)
+
+
+def _reshape(eqn, ins, lv):
+    in_shape = tuple(eqn.invars[0].aval.shape)
+    out_shape = tuple(eqn.outvars[0].aval.shape)
+    src = ins[0].levels
+    in_spans, out_spans = _spans(in_shape), _spans(out_shape)
+    entries = []
+    for o in lv.axes:
+        if o not in out_spans:
+            continue
+        t0, t1 = out_spans[o]
+        inside = [a for a, (s0, s1) in in_spans.items() if t0 <= s0 and s1 <= t1]
+        covering = [a for a, (s0, s1) in in_spans.items() if s0 <= t0 and t1 <= s1]
+        if inside and _covers(inside, in_spans, t0, t1):  # a merge of consecutive input axes
+            g = 1
+            for a in sorted(inside, reverse=True):  # from the fastest
+                ga = granule(src, a, in_shape[a])
+                g *= ga
+                if ga != in_shape[a]:
+                    break
+            entries.append((o, g))
+        elif len(covering) == 1:  # a split of one input axis
+            a = covering[0]
+            ga = granule(src, a, in_shape[a])
+            stride = t0 // in_spans[a][0]  # o's stride in units of a's elements
+            if ga % (stride * out_shape[o]) == 0:
+                entries.append((o, out_shape[o]))  # constant along o
+            elif ga % stride == 0 and ga > stride:
+                entries.append((o, ga // stride))
+    return _keep(lv, entries)
+
+
+def _spans(shape) -> dict[int, tuple[int, int]]:
+    out, stride = {}, 1
+    for i in reversed(range(len(shape))):
+        if shape[i] != 1:
+            out[i] = (stride, stride * shape[i])
+        stride *= shape[i]
+    return out
+
+
+def _covers(axes, spans, t0, t1) -> bool:
+    """The input axes' spans tile exactly [t0, t1) (consecutive, no gap)."""
+    edge = t0
+    for a in sorted(axes, reverse=True):
+        s0, s1 = spans[a]
+        if s0 != edge:
+            return False
+        edge = s1
+    return edge == t1
+
+
+BLOCK_RULES: dict[str, Callable] = {
+    "reshape": _reshape,
+    "transpose": _moved, "broadcast_in_dim": _moved, "squeeze": _moved, "expand_dims": _moved,
+    **{n: _same_shape for n in ("convert_element_type", "copy", "copy_p", "stop_gradient",
+                                "reduce_precision", "optimization_barrier", "neg")},
+    **{n: _elementwise for n in ("mul", "div", "add", "sub")},
+}
+
+
+def propagate(eqn, ins: Sequence[Value], lv: Levels) -> Levels:
+    """The output's block entries: by :data:`BLOCK_RULES`, or none."""
+    fn = BLOCK_RULES.get(eqn.primitive.name)
+    if fn is None or not lv.axes:
+        return lv._replace(blocks=()) if lv.blocks else lv
+    return fn(eqn, ins, lv)
+
+
+def blocked_contracting(lv: Levels, contracting: frozenset[int], shape) -> bool:
+    """Whether every contracting axis the level set varies along varies only between blocks:
+    the contraction is then a sum of per-block partial sums, each on the codes."""
+    varying = lv.axes & contracting
+    return bool(varying) and all(1 < granule(lv, a, shape[a]) for a in varying)
