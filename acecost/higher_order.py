@@ -113,7 +113,7 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
         else:
             forms.append(tuple((canon.setdefault(a, len(canon)), c) for a, c in v.form))
     used = masks[0] if masks else None
-    key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.origins, v.name, f)
+    key = (id(jaxpr), scope, used, tuple((v.shape, v.dtype, v.levels, v.vary, v.vary_blocks, v.origins, v.name, f)
                                    for v, f in zip(args, forms)))
     # an override may pick one call of several by its ordinal: with overrides, walk each call
     cached = None if interp.options.overrides else interp.call_cache.get(key)

@@ -18,6 +18,7 @@ from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.blocks import propagate as propagate_blocks
+from acecost.bits.blocks import vary_blocks
 from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
@@ -334,9 +335,12 @@ class Interpreter(ContractionPricing):
             if not hasattr(aval, "shape"):
                 outs.append(self.register(make_value((), np.float32, unknown("token"))))
                 continue
-            if lv.blocks or name in _BLOCK_MAKERS or any(v.levels.blocks for v in ins):
+            if lv.blocks or name in _BLOCK_MAKERS or any(v.levels.blocks or v.vary_blocks for v in ins):
                 lv = propagate_blocks(eqn, ins, lv) if n_out == 1 else lv._replace(blocks=())
             value = make_value(aval.shape, aval.dtype, normalize(lv, aval.dtype), vary, origins)
+            if n_out == 1 and (name in _BLOCK_MAKERS or any(v.vary_blocks for v in ins)):
+                vb = vary_blocks(eqn, ins, value.shape, value.vary)
+                value = value._replace(vary_blocks=vb) if vb else value
             if linear is not None:
                 value = value._replace(form=linear)
                 if len(linear) > 1:

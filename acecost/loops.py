@@ -53,7 +53,8 @@ def _join(a: Value, b: Value, scope: str) -> Value:
                       scaled=la.scaled and lb.scaled, blocks=la.blocks if la.blocks == lb.blocks else ())
     else:
         lv = unknown(lb.why if not lb.known else f"loop carry at {where} changes across iterations")
-    return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins)
+    return a.with_(levels=normalize(lv, a.dtype), vary=a.vary | b.vary, origins=a.origins | b.origins,
+                   vary_blocks=a.vary_blocks if a.vary_blocks == b.vary_blocks else ())
 
 
 def _slice_leading(interp, v: Value) -> Value:

@@ -229,3 +229,57 @@ def test_corpus_mxfp4_linear_quantizing_its_input():
     assert rep.totals.ace == M * K * N * 16 == 2_097_152
     sizes = {q.path: q.size_bits for q in rep.params}
     assert sizes == {"wq": N * K * 4, "ws": N * K // 32 * 8, "b": N * 32}
+
+
+@pytest.mark.parametrize("scale", [E8, F32])
+def test_block_scale_repeated_over_its_block(scale):
+    """jnp.repeat(s, 32, axis=-1) times the codes (a broadcast and a merging reshape): 4 bits."""
+    rep = acecost.analyze(
+        lambda p, xq, xs: (xq.astype(F32) * jnp.repeat(xs.astype(F32), 32, axis=-1)) @ p["w"].astype(F32),
+        {"w": S((K, N), F4)}, S((M, K), F4), S((M, K // 32), scale))
+    assert rep.layers[0].bits_a == 4
+    assert rep.totals.ace == M * K * N * 4 * 4
+
+
+def test_a_tiled_scale_is_not_a_block_scale():
+    """jnp.tile(s, 32) repeats the whole row of scales: the scale changes at every k."""
+    rep = acecost.analyze(
+        lambda p, xq, xs: (xq.astype(F32) * jnp.tile(xs.astype(F32), (1, 32))) @ p["w"].astype(F32),
+        {"w": S((K, N), F4)}, S((M, K), F4), S((M, K // 32), E8))
+    assert rep.layers[0].bits_a == 12
+
+
+RESHAPES = [((4, 8), (32,)), ((2, 4, 8), (8, 8)), ((2, 4, 8), (64,)), ((8, 4), (2, 4, 4)), ((32,), (4, 8)),
+            ((32,), (2, 2, 8)), ((4, 2, 4), (8, 4)), ((16, 2), (4, 8)), ((3, 4, 2), (12, 2)), ((3, 4, 2), (3, 8))]
+
+
+@pytest.mark.parametrize("in_shape, out_shape", RESHAPES)
+def test_reshape_block_entries_hold_by_brute_force(in_shape, out_shape):
+    """For every claim an input can carry (each axis constant, blocked by a divisor of its
+    length, or varying per element), build the most varying array that claim allows, reshape
+    it, and check every block entry the reshape states."""
+    import itertools
+
+    import numpy as np
+
+    from acecost.bits.blocks import _reshape_entries
+
+    def divisors(n):
+        return [d for d in range(1, n + 1) if n % d == 0]
+
+    out_axes = [o for o, d in enumerate(out_shape) if d != 1]
+    checked = 0
+    for grains in itertools.product(*(divisors(d) for d in in_shape)):
+        axes = frozenset(a for a, g in enumerate(grains) if g < in_shape[a])
+        blocks = tuple((a, g) for a, g in enumerate(grains) if 1 < g < in_shape[a])
+        ids = np.zeros(in_shape, np.int64)
+        for pos in itertools.product(*(range(d) for d in in_shape)):
+            ids[pos] = np.ravel_multi_index(tuple(p // g for p, g in zip(pos, grains)),
+                                            tuple(d // g for d, g in zip(in_shape, grains)))
+        out = ids.reshape(out_shape)
+        for o, g in _reshape_entries(in_shape, out_shape, axes, blocks, out_axes):
+            moved = np.moveaxis(out, o, -1)
+            chunks = moved.reshape(*moved.shape[:-1], out_shape[o] // g, g)
+            assert (chunks == chunks[..., :1]).all(), (grains, o, g)
+            checked += 1
+    assert checked  # the reshape does state blocks for some claims

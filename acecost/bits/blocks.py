@@ -30,47 +30,68 @@ from acecost.bits.value import Value
 Blocks = tuple[tuple[int, int], ...]
 
 
-def granule(lv: Levels, axis: int, length: int) -> int:
-    """Elements along ``axis`` over which the level set is constant: the axis's length if it does
-    not vary along it, its block size if blocked, else 1."""
-    if axis not in lv.axes:
+def granule_of(axes, blocks: Blocks, axis: int, length: int) -> int:
+    """Elements along ``axis`` over which a set (levels, or the value itself) is constant: the
+    axis's length if it does not vary along it, its block size if blocked, else 1."""
+    if axis not in axes:
         return length
-    for a, g in lv.blocks:
+    for a, g in blocks:
         if a == axis:
             return g
     return 1
 
 
+def granule(lv: Levels, axis: int, length: int) -> int:
+    return granule_of(lv.axes, lv.blocks, axis, length)
+
+
+def vary_granule(v: Value, axis: int) -> int:
+    return granule_of(v.vary, v.vary_blocks, axis, v.shape[axis])
+
+
+def _entries(axes, entries) -> Blocks:
+    """The entries that say something: 1 < g, on an axis that varies."""
+    return tuple(sorted((a, g) for a, g in entries if g > 1 and a in axes))
+
+
 def _keep(lv: Levels, entries) -> Levels:
-    """``lv`` with the block entries that say something (1 < g, on an axis it varies along)."""
-    blocks = tuple(sorted((a, g) for a, g in entries if g > 1 and a in lv.axes))
+    blocks = _entries(lv.axes, entries)
     return lv if blocks == lv.blocks else lv._replace(blocks=blocks)
 
 
 def _same_shape(eqn, ins, lv):
-    return _keep(lv, ins[0].levels.blocks) if ins and ins[0].shape == tuple(eqn.outvars[0].aval.shape) else \
-        _keep(lv, ())
+    same = ins and ins[0].shape == tuple(eqn.outvars[0].aval.shape)
+    return _keep(lv, ins[0].levels.blocks if same else ())
 
 
-def _moved(eqn, ins, lv):
+def _moved_entries(eqn, axes, blocks) -> list:
     """transpose / broadcast_in_dim / squeeze / expand_dims: each entry follows its axis."""
     move = axis_map(eqn)
     entries = []
-    for a, g in ins[0].levels.blocks:
-        if a in ins[0].levels.axes:
+    for a, g in blocks:
+        if a in axes:
             dst = move(frozenset([a]))
             if len(dst) == 1:
                 entries.append((next(iter(dst)), g))
-    return _keep(lv, entries)
+    return entries
+
+
+def _moved(eqn, ins, lv):
+    return _keep(lv, _moved_entries(eqn, ins[0].levels.axes, ins[0].levels.blocks))
+
+
+def is_scale_factor(v: Value, spread: frozenset) -> bool:
+    """A factor that is constant where the others vary: along some axis it does not vary at all,
+    or only from block to block (``jnp.repeat(s, 32, axis=-1)``)."""
+    return v.vary != spread or bool(v.vary_blocks)
 
 
 def _elementwise(eqn, ins: Sequence[Value], lv):
     """An elementwise op's level set varies along an axis where some operand's level set does, or
     the value of an operand read as a scale (no proven levels, or ``combine``'s scale reading):
-    constant on the blocks common to all of them (gcd). ``vary`` carries no blocks, so such a
-    value counts as varying per element."""
+    constant on the blocks common to all of them (gcd)."""
     out_shape = tuple(eqn.outvars[0].aval.shape)
-    full = frozenset(i for i, d in enumerate(out_shape) if d != 1)
+    spread = frozenset().union(*(v.vary for v in ins))
     entries = []
     for o in lv.axes:
         g = out_shape[o]
@@ -81,19 +102,19 @@ def _elementwise(eqn, ins: Sequence[Value], lv):
                 g = 1
             elif v.levels.known and o in v.levels.axes:
                 g = math.gcd(g, granule(v.levels, o, out_shape[o]))
-            elif o in v.vary and (not v.levels.known or v.vary != full):
-                g = 1
+            elif o in v.vary and (not v.levels.known or is_scale_factor(v, spread)):
+                g = math.gcd(g, vary_granule(v, o))
         entries.append((o, g))
     return _keep(lv, entries)
 
 
-def _reshape(eqn, ins, lv):
-    in_shape = tuple(eqn.invars[0].aval.shape)
-    out_shape = tuple(eqn.outvars[0].aval.shape)
-    src = ins[0].levels
+def _reshape_entries(in_shape, out_shape, axes, blocks, out_axes) -> list:
+    """Where a reshape puts a set's blocks: an output axis that merges consecutive input axes is
+    constant over the constant fastest ones times the first varying one's block; one split out of
+    a single input axis is constant over the part of that axis's block it spans."""
     in_spans, out_spans = _spans(in_shape), _spans(out_shape)
     entries = []
-    for o in lv.axes:
+    for o in out_axes:
         if o not in out_spans:
             continue
         t0, t1 = out_spans[o]
@@ -102,20 +123,26 @@ def _reshape(eqn, ins, lv):
         if inside and _covers(inside, in_spans, t0, t1):  # a merge of consecutive input axes
             g = 1
             for a in sorted(inside, reverse=True):  # from the fastest
-                ga = granule(src, a, in_shape[a])
+                ga = granule_of(axes, blocks, a, in_shape[a])
                 g *= ga
                 if ga != in_shape[a]:
                     break
             entries.append((o, g))
         elif len(covering) == 1:  # a split of one input axis
             a = covering[0]
-            ga = granule(src, a, in_shape[a])
+            ga = granule_of(axes, blocks, a, in_shape[a])
             stride = t0 // in_spans[a][0]  # o's stride in units of a's elements
             if ga % (stride * out_shape[o]) == 0:
                 entries.append((o, out_shape[o]))  # constant along o
-            elif ga % stride == 0 and ga > stride:
+            elif ga % stride == 0 and out_shape[o] % (ga // stride) == 0:
                 entries.append((o, ga // stride))
-    return _keep(lv, entries)
+    return entries
+
+
+def _reshape(eqn, ins, lv):
+    src = ins[0].levels
+    return _keep(lv, _reshape_entries(tuple(eqn.invars[0].aval.shape), tuple(eqn.outvars[0].aval.shape),
+                                      src.axes, src.blocks, lv.axes))
 
 
 def _spans(shape) -> dict[int, tuple[int, int]]:
@@ -138,12 +165,14 @@ def _covers(axes, spans, t0, t1) -> bool:
     return edge == t1
 
 
+_MOVES = ("transpose", "broadcast_in_dim", "squeeze", "expand_dims")
+_SAME = ("convert_element_type", "copy", "copy_p", "stop_gradient", "reduce_precision", "optimization_barrier",
+         "neg")
+_ELEMENTWISE = ("mul", "div", "add", "sub")
+
 BLOCK_RULES: dict[str, Callable] = {
-    "reshape": _reshape,
-    "transpose": _moved, "broadcast_in_dim": _moved, "squeeze": _moved, "expand_dims": _moved,
-    **{n: _same_shape for n in ("convert_element_type", "copy", "copy_p", "stop_gradient",
-                                "reduce_precision", "optimization_barrier", "neg")},
-    **{n: _elementwise for n in ("mul", "div", "add", "sub")},
+    "reshape": _reshape, **{n: _moved for n in _MOVES}, **{n: _same_shape for n in _SAME},
+    **{n: _elementwise for n in _ELEMENTWISE},
 }
 
 
@@ -153,6 +182,29 @@ def propagate(eqn, ins: Sequence[Value], lv: Levels) -> Levels:
     if fn is None or not lv.axes:
         return lv._replace(blocks=()) if lv.blocks else lv
     return fn(eqn, ins, lv)
+
+
+def vary_blocks(eqn, ins: Sequence[Value], out_shape, vary) -> Blocks:
+    """The output value's own blocks (``Value.vary_blocks``): a scale repeated over blocks
+    (``jnp.repeat(s, 32, axis=-1)``: a broadcast, then a reshape merging it) is constant on them."""
+    name = eqn.primitive.name
+    if not ins or not vary:
+        return ()
+    src = ins[0]
+    if name == "reshape":
+        return _entries(vary, _reshape_entries(src.shape, tuple(out_shape), src.vary, src.vary_blocks, vary))
+    if name in _MOVES:
+        return _entries(vary, _moved_entries(eqn, src.vary, src.vary_blocks))
+    if name in _SAME or name in _ELEMENTWISE:
+        entries = []
+        for o in vary:
+            g = out_shape[o]
+            for v in ins:
+                if o in v.vary:
+                    g = math.gcd(g, vary_granule(v, o)) if v.shape == tuple(out_shape) else 1
+            entries.append((o, g))
+        return _entries(vary, entries)
+    return ()
 
 
 def blocked_contracting(lv: Levels, contracting: frozenset[int], shape) -> bool:

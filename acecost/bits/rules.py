@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map, product_axes
+from acecost.bits.blocks import is_scale_factor
 from acecost.bits.folding import fold
 from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
                                  is_integer_dtype, range_count, unknown, with_flat)
@@ -132,8 +133,8 @@ def _scale_reading(ins: Sequence[Value], evidence: Sequence[Value], whole: int, 
     other factors' levels, a set varying along the scale's ``vary``; the product of all counts
     (``whole``, one set everywhere) stays as the whole-tensor bound."""
     spread = frozenset().union(*(v.vary for v in ins))
-    codes = [v for v in evidence if v.vary == spread]
-    scales = [v for v in evidence if v.vary != spread]
+    codes = [v for v in evidence if not is_scale_factor(v, spread)]
+    scales = [v for v in evidence if is_scale_factor(v, spread)]
     if not codes or not scales:
         return None
     count = reduce(lambda a, b: a * b, (v.levels.count for v in codes), 1)
@@ -393,7 +394,7 @@ def _contraction(eqn, ins, scope):
     maps = product_axes(eqn)
     if maps is not None:  # products only: combined like ``mul``, each operand's axes moved to the output's
         moved = [v.with_(levels=v.levels.with_(axes=frozenset(m[a] for a in v.levels.axes)),
-                         vary=frozenset(m[a] for a in v.vary)) for m, v in zip(maps, ins)]
+                         vary=frozenset(m[a] for a in v.vary), vary_blocks=()) for m, v in zip(maps, ins)]
         return _mul(eqn, moved, scope)
     why = (f"output of `{eqn.primitive.name}` at {scope or 'top level'} "
            "(a sum of products has no level structure)")

@@ -31,6 +31,9 @@ class Value(NamedTuple):
     form: Form = ()
     #: the parameter path, for values that *are* a parameter leaf
     name: str | None = None
+    #: ((axis, g), ...): along ``axis`` (in ``vary``) the value changes only between aligned blocks
+    #: of ``g`` elements (a scale repeated over its block; see :mod:`acecost.bits.blocks`)
+    vary_blocks: tuple = ()
 
     @property
     def size(self) -> int:
@@ -60,7 +63,7 @@ def make_value(shape, dtype, levels: Levels, vary=None, origins=frozenset(), nam
     if type(origins) is not frozenset:
         origins = frozenset(origins)
     # tuple.__new__ directly: the named tuple's own __new__ is one more Python call per value
-    return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name))
+    return _new_tuple(Value, (shape, np_dtype(dtype), levels, vary, origins, ((next(_atom_ids), 1.0),), name, ()))
 
 
 _new_tuple = tuple.__new__
