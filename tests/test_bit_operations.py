@@ -86,10 +86,6 @@ def test_shifts_by_a_variable_amount_are_sound(dtype, r, op):
     info = np.iinfo(dtype)
     lo, hi = (info.min, info.max) if lo is None else (lo, hi)
 
-    def f(xc):
-        x, c = xc[..., 0], jnp.clip(xc[..., 1], 0, 3)
-        return op(x, c)
-
     closed = jax.make_jaxpr(lambda x, c: op(jnp.clip(x, jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)),
                                             jnp.clip(c, jnp.asarray(0, dtype), jnp.asarray(3, dtype))))(
         S((4,), dtype), S((4,), dtype))

@@ -1,4 +1,5 @@
-"""Block scales: a level set that varies along an axis only from one aligned block to the next.
+"""Scale factors: a quantized factor read as a scale, and block scales (a level set that varies
+along an axis only from one aligned block to the next).
 
 MX and NVFP4 operands are fp4 codes times one scale per block of 32 (16)
 consecutive elements of the contraction. JAX code writes them as
@@ -24,7 +25,7 @@ import math
 from typing import Callable, Sequence
 
 from acecost.bits.axes import axis_map
-from acecost.bits.levels import Levels
+from acecost.bits.levels import Levels, with_flat
 from acecost.bits.value import Value
 
 Blocks = tuple[tuple[int, int], ...]
@@ -84,6 +85,26 @@ def is_scale_factor(v: Value, spread: frozenset) -> bool:
     """A factor that is constant where the others vary: along some axis it does not vary at all,
     or only from block to block (``jnp.repeat(s, 32, axis=-1)``)."""
     return v.vary != spread or bool(v.vary_blocks)
+
+
+def scale_reading(ins: Sequence[Value], evidence: Sequence[Value], whole: int, scope: str) -> Levels | None:
+    """A product whose quantized factors include one constant along some axes the others vary
+    along (an fp8 block scale broadcast over its block, a power-of-two per-channel scale): that
+    factor is also a scale, one value at each position. Per position the product then takes the
+    other factors' levels, a set varying along the scale's ``vary``; the product of all counts
+    (``whole``, one set everywhere) stays as the whole-tensor bound."""
+    spread = frozenset().union(*(v.vary for v in ins))
+    codes = [v for v in evidence if not is_scale_factor(v, spread)]
+    scales = [v for v in evidence if is_scale_factor(v, spread)]
+    if not codes or not scales:
+        return None
+    count = math.prod(v.levels.count for v in codes)
+    axes = frozenset().union(*(v.levels.axes for v in codes), *(v.vary for v in scales),
+                             *(v.vary for v in ins if not v.levels.known))
+    why = codes[0].levels.why if len(codes) == 1 else f"product of {len(codes)} quantized values"
+    lv = Levels(count=count, axes=axes, why=f"{why}, scaled at {scope or 'top level'}",
+                scaled=all(v.levels.scaled or not v.levels.axes for v in codes))
+    return with_flat(lv, whole)
 
 
 def _elementwise(eqn, ins: Sequence[Value], lv):

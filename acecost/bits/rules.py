@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from acecost.bits.axes import axis_map, product_axes
-from acecost.bits.blocks import is_scale_factor
+from acecost.bits.blocks import scale_reading
 from acecost.bits.folding import fold
 from acecost.bits.levels import (Levels, describe_range, flat_count, integer_range,
                                  is_integer_dtype, range_count, unknown, with_flat)
@@ -91,7 +91,7 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     axes = frozenset().union(*(v.levels.axes for v in evidence))
     axes |= frozenset().union(*(v.vary for v in ins if not v.levels.known))
     if not axes and len(evidence) > 1 and prim in _SCALING:
-        read = _scale_reading(ins, evidence, count, scope)
+        read = scale_reading(ins, evidence, count, scope)
         if read is not None:
             return read
     if len(evidence) == 1:
@@ -124,26 +124,6 @@ def _flat_product(ins: Sequence[Value], evidence: Sequence[Value]) -> int | None
             return None
         count *= f
     return count
-
-
-def _scale_reading(ins: Sequence[Value], evidence: Sequence[Value], whole: int, scope: str) -> Levels | None:
-    """A product whose quantized factors include one constant along some axes the others vary
-    along (an fp8 block scale broadcast over its block, a power-of-two per-channel scale): that
-    factor is also a scale, one value at each position. Per position the product then takes the
-    other factors' levels, a set varying along the scale's ``vary``; the product of all counts
-    (``whole``, one set everywhere) stays as the whole-tensor bound."""
-    spread = frozenset().union(*(v.vary for v in ins))
-    codes = [v for v in evidence if not is_scale_factor(v, spread)]
-    scales = [v for v in evidence if is_scale_factor(v, spread)]
-    if not codes or not scales:
-        return None
-    count = reduce(lambda a, b: a * b, (v.levels.count for v in codes), 1)
-    axes = frozenset().union(*(v.levels.axes for v in codes), *(v.vary for v in scales),
-                             *(v.vary for v in ins if not v.levels.known))
-    why = codes[0].levels.why if len(codes) == 1 else f"product of {len(codes)} quantized values"
-    lv = Levels(count=count, axes=axes, why=f"{why}, scaled at {scope or 'top level'}",
-                scaled=all(v.levels.scaled or not v.levels.axes for v in codes))
-    return with_flat(lv, whole)
 
 
 _TAG_KEEPING = {"mul", "div", "convert_element_type"}
