@@ -162,6 +162,8 @@ def _prepare(closed, leaves, options):
     # a function of its parameters alone has no inference to tell its preparation apart from:
     # all its work is priced as inference (see docs/design.md, "Weight preparation")
     interp.separate_prep = any(leaf is None or not leaf.is_param for leaf in leaves)
+    interp.packed_widths = {lf.path: dtype_bits(lf.dtype) for lf in leaves
+                            if lf is not None and lf.is_param and is_integer_dtype(lf.dtype)}
     inputs = []
     for i, (var, leaf) in enumerate(zip(jaxpr.invars, leaves)):
         aval = var.aval

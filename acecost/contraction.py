@@ -122,6 +122,8 @@ class ContractionPricing:
                     "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'."))
             if origin:
                 tally.use_param(origin, b)
+            elif (packed := self._packed_origin(value)) is not None:
+                tally.use_param(packed[0], min(packed[2], b * packed[1]))
         tally.records.append(OpRecord(
             name=layer, primitive=prim,
             lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
@@ -202,6 +204,24 @@ class ContractionPricing:
         else:
             best = max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
         return best if self.param_sizes.get(best, 0) >= value.size else None
+
+    def _packed_origin(self, value: Value) -> tuple[str, int, int] | None:
+        """(path, k, storage bits) of an integer parameter unpacked into ``k`` values per element.
+
+        ``concatenate([(p << 4) >> 4, p >> 4])`` holds two values of each byte
+        of ``p``: the operand is ``k`` times the parameter's size and, unlike a
+        broadcast, varies along every axis. The parameter then stores ``k``
+        operand values per element: ``k x (operand bits)``, at most its
+        storage width (see docs/metrics.md, Size).
+        """
+        widths = self.packed_widths
+        if not widths or not value.origins or value.vary != nontrivial_axes(value.shape):
+            return None
+        best = max(sorted(value.origins), key=lambda p: self.param_sizes.get(p, 0))
+        size = self.param_sizes.get(best, 0)
+        if best not in widths or not size or value.size <= size or value.size % size:
+            return None
+        return best, value.size // size, widths[best]
 
     def _unnamed_layer(self, prim: str) -> str:
         self._unnamed += 1

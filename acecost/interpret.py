@@ -18,7 +18,7 @@ from jax.extend.core import Literal
 
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.groups import gather_groups, product as groups_product, shape_groups
-from acecost.bits.levels import from_constant, normalize, np_dtype, unknown
+from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
 from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
@@ -126,6 +126,8 @@ class Interpreter(ContractionPricing):
     def __init__(self, options: Options, param_sizes: dict[str, int]):
         self.options = options
         self.param_sizes = param_sizes
+        #: storage bits of integer parameters, which may hold several packed values per element
+        self.packed_widths: dict[str, int] = {}
         self.atoms: dict[int, Value] = {}
         self._unnamed = 0
         #: (jaxpr, scope, abstract inputs) -> its walk, for repeated calls (see higher_order._call)
@@ -332,7 +334,7 @@ class Interpreter(ContractionPricing):
                 vary = None  # varies everywhere, before and after
             else:
                 vary = axis_map(eqn)(vary_in)
-            if len(same) == 1 and (first.groups or (name == "reshape" and vary is not None)):
+            if len(same) == 1 and (first.groups or (name in ("reshape", "tile") and vary is not None)):
                 groups = shape_groups(eqn, first.shape, vary_in, first.groups)
             origins = _param_derived(same)
         elif kind == _OTHER and _elementwise(ins, out_shape):
@@ -386,6 +388,7 @@ class Interpreter(ContractionPricing):
         if name in _SAME_VALUE and len(eqn.outvars) == 1:
             return ins[0].form
         if name == "convert_element_type" and ins[0].dtype.kind == "f" and \
-                np.dtype(eqn.params["new_dtype"]).kind == "f":
-            return ins[0].form
+                np.dtype(eqn.params["new_dtype"]).kind == "f" and \
+                dtype_bits(eqn.params["new_dtype"]) >= dtype_bits(ins[0].dtype):
+            return ins[0].form  # a widening cast is exact; a narrowing one rounds (f32 -> float8_e5m2)
         return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from acecost.bits.groups import partitions
+from acecost.bits.groups import along_entry, joint, partitions
 from acecost.bits.levels import ceil_log2
 from acecost.bits.value import Value, nontrivial_axes
 
@@ -77,7 +77,8 @@ def group_scales(eqn, ins, c, bits):
     runs over one level set, and its scale (or zero point) is applied to it
     after the sum, as a per-channel scale is to the whole sum. The operands'
     sets together may take at most ``p`` sets along the contraction (the
-    product of each one's groups, :func:`acecost.bits.groups.partitions`),
+    product of each one's groups, :func:`acecost.bits.groups.partitions`;
+    fewer when both are runs along a dimension, :func:`acecost.bits.groups.joint`),
     so there are at most ``p`` partial sums per output; this holds when
     they have at least 2 terms each on average (``2 p <= K``): a scale that
     differs at every ``k`` is a float operand. Under either ``--scales``;
@@ -98,7 +99,7 @@ def group_scales(eqn, ins, c, bits):
         found.append((i, partitions(value.shape, along, lv.groups), along))
     if not found:
         return bits
-    if 2 * math.prod(n for _, n, _ in found) > terms:  # together too many: the one with fewer groups
+    if 2 * _together(ins, found, (lc, rc)) > terms:  # together too many: the one with fewer groups
         found = [min(found, key=lambda f: f[1])]
         if 2 * found[0][1] > terms:
             return bits
@@ -109,3 +110,14 @@ def group_scales(eqn, ins, c, bits):
                   f"along contracting dimension(s) {sorted(along)}, whose scale factors out of each "
                   f"group's partial sum: {lv.why}", None)
     return tuple(out)
+
+
+def _together(ins, found, dims) -> int:
+    """Partial sums of the found operands together: per pair of contracting dimensions the joint
+    count of their groups there (:func:`acecost.bits.groups.joint`), multiplied over the pairs."""
+    total = 1
+    for pair in zip(*dims):
+        entries = [along_entry(ins[i].shape, ins[i].levels.groups, pair[i])
+                   for i, _, along in found if pair[i] in along]
+        total *= joint(entries)[0] if entries else 1
+    return total

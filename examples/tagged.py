@@ -1,14 +1,15 @@
 """Declaring bit-widths with ``acecost.tag`` where the graph cannot show them.
 
-An MLP (512-256-10) with two quantizers acecost cannot see through:
+An MLP (512-256-10) with two quantizers, one of which acecost cannot see through:
 
 * activations go through a learned 16-entry codebook (non-uniform, soft-to-hard
   vector quantization): the hard assignment is a one-hot weighted *sum* of
   codebook entries, and a sum has no level structure in the graph, so
   acecost would price the operand as a 16-bit float;
 * weights are stored as packed int4 (two nibbles per uint8 byte, the format
-  of an external int4 kernel); the unpacking arithmetic runs on uint8/int8,
-  so acecost could only prove 8 bits.
+  of an external int4 kernel), unpacked with a mask and a shift; acecost
+  proves their 16 levels from those bit operations on its own, so the tag on
+  the weights only says the same.
 
 ``acecost.tag(x, bits=4)`` is the identity (on values and gradients) and
 tells acecost the true width. ``acecost_model(tagged=False)`` builds the same

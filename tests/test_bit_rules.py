@@ -177,18 +177,20 @@ def test_take_from_a_16_entry_constant_table_is_four_bits():
 
 
 def test_right_shift_then_clip():
-    # int32 >> 4 is still unbounded; the clip to [-8, 7] leaves 16 levels
+    # int32 >> 4 holds [-2**27, 2**27 - 1]; the clip to [-8, 7] leaves 16 levels
     def shift(x):
         return jnp.clip(lax.shift_right_arithmetic(x, 4), -8, 7).astype(F32)
 
     assert act_bits(shift, S((4, 8), jnp.int32)) == 4
 
 
-def test_unclipped_int32_is_thirty_two_bits():
-    # negative case for the shift test: without the clip the int32 range stands (with 32-bit
-    # floats; with 16 it is a float operand, never wider than one)
-    assert act_bits(lambda x: lax.shift_right_arithmetic(x, 4).astype(F32), S((4, 8), jnp.int32),
-                    float_bits=32) == 32
+def test_unclipped_int32_shifted_by_four_is_twenty_eight_bits():
+    # without the clip the shift alone bounds it: floor(x / 16) of an int32 is in [-2**27, 2**27 - 1]
+    # (with 32-bit floats; with the default 16 it is a float operand, never wider than one)
+    shift = lambda x: lax.shift_right_arithmetic(x, 4).astype(F32)
+    assert act_bits(shift, S((4, 8), jnp.int32), float_bits=32) == 28
+    assert act_bits(shift, S((4, 8), jnp.int32)) == 16
+    assert act_bits(lambda x: x.astype(F32), S((4, 8), jnp.int32), float_bits=32) == 32
 
 
 # ------------------------------------------------- scales and offsets

@@ -264,14 +264,15 @@ def test_scan_is_counted_per_layer():
 
 
 def test_tags_are_what_sets_the_widths():
-    """Without the tags the codebook activations fall back to float and the packed weights to int8."""
+    """Without the tags the codebook activations fall back to float; the packed weights stay 4 bits
+    (the mask and shift that unpack them prove [-8, 7])."""
     tagged = report_of("tagged")
     assert all(r.bits_a_source == r.bits_w_source == "acecost.tag(bits=4)" for r in tagged.layers)
     fn, args = load_file(Path(path_of("tagged"))).acecost_model(tagged=False)
     plain = acecost.analyze(fn, *args)
-    assert [(r.name, r.bits_a, r.bits_w) for r in plain.layers] == [("fc1", FLOAT, 8), ("fc2", FLOAT, 8)]
+    assert [(r.name, r.bits_a, r.bits_w) for r in plain.layers] == [("fc1", FLOAT, 4), ("fc2", FLOAT, 4)]
     assert [r.name for r in plain.fallbacks] == ["fc1", "fc2"]
-    assert plain.totals.ace == TAGGED.macs * FLOAT * 8
+    assert plain.totals.ace == TAGGED.macs * FLOAT * 4
 
 
 def test_linen_module_needs_an_input_shape():

@@ -2,7 +2,7 @@
 
 A group-wise scale ``s[k // G, n]`` varies along ``k``, but takes at most
 ``K / G`` values along it: it is one number per group. A *group bound*
-``(axis, n)`` states that the value depends on its coordinate along
+``(axis, n, runs)`` states that the value depends on its coordinate along
 ``axis`` only through some function of that coordinate alone with at most
 ``n`` values (its group index), whatever the other coordinates are. The same
 holds for a level set (``Levels.groups``): the set at a position depends on
@@ -17,7 +17,15 @@ freely (at most its length). A contraction whose operand's level set takes
 few sets along the contracting dimensions splits into one partial sum per
 group (:func:`acecost.scales.group_scales`).
 
-Bounds are written ``((axis, n), ...)``, sorted; ``()`` when none is known.
+A bound may also state that its groups are *runs*: contiguous intervals of
+the coordinate, as aligned blocks are (``k // G``: the MX and NVFP4 block
+scales). Runs of several values join into runs again, and into fewer:
+partitions of an axis into ``n1`` and ``n2`` intervals split it into at most
+``n1 + n2 - 1`` (their boundaries together), where arbitrary groups take
+``n1 * n2`` pairs. Two operands scaled per block of 16 along the same
+contraction thus share 16 partial sums, not 256.
+
+Bounds are written ``((axis, n, runs), ...)``, sorted; ``()`` when none is known.
 """
 from __future__ import annotations
 
@@ -25,31 +33,50 @@ import functools
 import math
 from typing import Iterable
 
-Groups = tuple[tuple[int, int], ...]
+Groups = tuple[tuple[int, int, bool], ...]
 
 
 def bound(groups: Groups, axis: int) -> int | None:
-    for a, n in groups:
+    for a, n, _ in groups:
         if a == axis:
             return n
     return None
 
 
+def entry(groups: Groups, axis: int) -> tuple[int, bool] | None:
+    """(n, runs) along ``axis``, or None when the coordinate is not bounded there."""
+    for a, n, runs in groups:
+        if a == axis:
+            return n, runs
+    return None
+
+
+def joint(entries) -> tuple[int, bool]:
+    """(n, runs) of the pair (tuple) of several group indices along one axis: at most the
+    product of their counts, and when all are runs, runs of at most ``sum(n) - (parts - 1)``."""
+    entries = list(entries)
+    n = math.prod(e[0] for e in entries)
+    if entries and all(e[1] for e in entries):
+        return min(n, sum(e[0] for e in entries) - len(entries) + 1), True
+    return n, False
+
+
 def product(parts: Iterable[tuple[frozenset[int], Groups]], axes: frozenset[int]) -> Groups:
     """Bounds of a function of several parts, each (axes it varies along, its bounds):
-    along an axis, the product of the bounds of the parts varying along it, where all have one."""
+    along an axis, the joint count (:func:`joint`) of the parts varying along it, where all have one."""
     parts = list(parts)
     out = []
     for a in sorted(axes):
-        n = 1
+        entries = []
         for along, groups in parts:
             if a in along:
-                b = bound(groups, a)
-                if b is None:
+                e = entry(groups, a)
+                if e is None:
                     break
-                n *= b
+                entries.append(e)
         else:
-            out.append((a, n))
+            n, runs = joint(entries)
+            out.append((a, n, runs and bool(entries)))
     return tuple(out)
 
 
@@ -66,7 +93,7 @@ def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
 def moved(groups: Groups, move) -> Groups:
     """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
     get = move.get if isinstance(move, dict) else move
-    return tuple(sorted((get(a), n) for a, n in groups if get(a) is not None))
+    return tuple(sorted((get(a), n, runs) for a, n, runs in groups if get(a) is not None))
 
 
 def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
@@ -75,8 +102,10 @@ def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: G
     An output axis that is a run of whole input axes (a merge) depends on its
     coordinate only through theirs: its bound is the product of the bounds
     (or lengths) of those that vary. ``q.reshape(K // G, G, N) * s[:, None, :]``
-    reshaped to ``(K, N)`` is bounded by ``K / G`` along ``K``. An output axis
-    that splits an input axis is left unbounded.
+    reshaped to ``(K, N)`` is bounded by ``K / G`` along ``K``, in runs (blocks
+    of ``G``) when the only varying axis is the outermost of the merge and its own
+    groups are runs (or it varies freely). An output axis that splits an input
+    axis is left unbounded.
     """
     return _reshaped(tuple(in_shape), tuple(out_shape), along, groups)
 
@@ -93,8 +122,10 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
         if not varying:
             continue
         n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
+        outer = max(touching, key=lambda a: ins[a][0])
+        runs = varying == [outer] and (entry(groups, outer) or (0, True))[1]
         if n < out_shape[b]:
-            out.append((b, n))
+            out.append((b, n, runs))
     return tuple(out)
 
 
@@ -120,6 +151,8 @@ def shape_groups(eqn, in_shape: tuple, along: frozenset[int], groups: Groups) ->
         return groups
     if name == "reshape":
         return reshaped(in_shape, tuple(eqn.outvars[0].aval.shape), along, groups)
+    if name == "tile":
+        return _tiled(in_shape, eqn.params["reps"], along, groups)
     if not groups:
         return ()
     if name == "broadcast_in_dim":
@@ -140,6 +173,19 @@ def shape_groups(eqn, in_shape: tuple, along: frozenset[int], groups: Groups) ->
             return a
         return moved(groups, shift)
     return ()
+
+
+def _tiled(in_shape, reps, along, groups) -> Groups:
+    """``jnp.tile``: along a repeated axis the output at ``i`` is the input at ``i mod L``, a
+    function of ``i`` with at most ``L`` values (or the input's bound); not in runs."""
+    out = []
+    for a in sorted(along):
+        e = entry(groups, a)
+        if reps[a] == 1:
+            out += [(a, *e)] if e else []
+        else:
+            out.append((a, e[0] if e else in_shape[a], False))
+    return tuple(out)
 
 
 def gather_groups(eqn, operand, indices) -> Groups:
@@ -168,9 +214,15 @@ def gather_groups(eqn, operand, indices) -> Groups:
     if len(batch_out) != len(index_batch):
         return ()
     axis = batch_out[varying[0]]
-    return ((axis, starts),) if starts < eqn.outvars[0].aval.shape[axis] else ()
+    return ((axis, starts, False),) if starts < eqn.outvars[0].aval.shape[axis] else ()
 
 
 def partitions(shape: tuple, along: frozenset[int], groups: Groups) -> int:
     """Groups over the axes ``along`` together: the product of their bounds (or lengths)."""
     return math.prod(bound(groups, a) or shape[a] for a in along)
+
+
+def along_entry(shape: tuple, groups: Groups, axis: int) -> tuple[int, bool]:
+    """(n, runs) along ``axis`` of a set varying along it: a freely varying axis is ``length``
+    runs of one element."""
+    return entry(groups, axis) or (shape[axis], True)

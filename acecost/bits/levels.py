@@ -17,6 +17,9 @@ needed to decide that:
 * ``tag`` -- a bit-width the user declared with :func:`acecost.tag`.
 * ``why`` -- a short account of where the structure came from or where the
   chain of evidence broke, shown in warnings.
+* ``groups`` -- along some of ``axes``, the set depends on the coordinate
+  only through a group index of few values, such as an aligned block of
+  elements sharing one scale (:mod:`acecost.bits.groups`).
 * ``flat`` -- a second proof, kept only when it says something ``count`` /
   ``axes`` do not: the whole tensor takes at most ``flat`` values (no
   varying axes). A per-channel-scaled value re-quantized per tensor has both
@@ -53,7 +56,7 @@ class Levels(NamedTuple):
     #: the level set varies along ``axes`` only by a factor (``codes * scale``), not by an
     #: offset or any other function: only then can the scale move onto the other operand
     scaled: bool = False
-    #: ((axis, n), ...): along each such axis of ``axes`` the set depends on the coordinate only
+    #: ((axis, n, runs), ...): along each such axis of ``axes`` the set depends on the coordinate only
     #: through a group index of at most n values (a group-wise scale; :mod:`acecost.bits.groups`)
     groups: tuple = ()
 
@@ -121,12 +124,32 @@ _NP_DTYPES: dict = {}
 
 
 def is_float8(dtype) -> bool:
-    name = str(np.dtype(dtype))
-    return "float8" in name or "float4" in name
+    """A float of at most 8 bits (every float8 variant, float6, float4): see :func:`narrow_float_bits`."""
+    return narrow_float_bits(np_dtype(dtype)) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def narrow_float_bits(dt: np.dtype) -> int | None:
+    """The width of a float of at most 8 bits (``float8_*`` 8, ``float6_*`` 6, ``float4_e2m1fn`` 4), else None.
+
+    Read from ``ml_dtypes.finfo``, so every narrow float ml_dtypes defines is
+    covered, whatever numpy kind it reports (``float8_e5m2`` is kind ``f``,
+    the others ``V``). Such a value takes at most ``2**bits`` values.
+    """
+    name = str(dt)
+    if dt.kind not in "fV" or not name.startswith("float") or dt.itemsize != 1:
+        return None
+    try:
+        import ml_dtypes
+
+        bits = int(ml_dtypes.finfo(dt).bits)
+    except (ImportError, TypeError, ValueError, AttributeError):
+        return None
+    return bits if bits <= 8 else None
 
 
 def dtype_bits(dtype) -> int:
-    """Storage width of a dtype in bits (int4 -> 4, bool -> 1)."""
+    """Storage width of a dtype in bits (int4 -> 4, bool -> 1, float4_e2m1fn -> 4, float6_* -> 6)."""
     return _dtype_bits(np_dtype(dtype))
 
 
@@ -135,13 +158,12 @@ def _dtype_bits(dt: np.dtype) -> int:
     if dt == np.bool_:
         return 1
     name = str(dt)
-    for width in (2, 4):
+    for width in (1, 2, 4):
         if name in (f"int{width}", f"uint{width}"):
             return width
-    if "float8" in name:
-        return 8
-    if "float4" in name:
-        return 4
+    narrow = narrow_float_bits(dt)
+    if narrow is not None:
+        return narrow
     return dt.itemsize * 8
 
 
@@ -165,29 +187,31 @@ def is_integer_dtype(dtype) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _is_integer(dt: np.dtype) -> bool:
-    return dt.kind in "iu" or str(dt) in ("int2", "int4", "uint2", "uint4")
+    return dt.kind in "iu" or str(dt) in ("int1", "int2", "int4", "uint1", "uint2", "uint4")
 
 
 @functools.lru_cache(maxsize=None)
-def _dtype_facts(dt: np.dtype) -> tuple[str, tuple[int, int] | None, bool]:
-    """(kind: bool/int/other, integer range, is float8) for a dtype, computed once."""
+def _dtype_facts(dt: np.dtype) -> tuple[str, tuple[int, int] | None, int | None]:
+    """(kind: bool/int/other, integer range, levels of a narrow float) for a dtype, computed once."""
     if dt == np.bool_:
-        return "bool", (0, 1), False
+        return "bool", (0, 1), None
     if is_integer_dtype(dt):
-        return "int", integer_range(dt), False
-    return "other", None, is_float8(dt)
+        return "int", integer_range(dt), None
+    narrow = narrow_float_bits(dt)
+    return "other", None, None if narrow is None else 2 ** narrow
 
 
 def normalize(lv: Levels, dtype) -> Levels:
     """Fold in what the dtype proves, and the level count a range proves.
 
-    Integer dtypes bound the value; bool has two levels; float8 has at most
-    256. An integral value within ``[lo, hi]`` has ``hi - lo + 1`` levels,
-    the same set everywhere (so no varying axes).
+    Integer dtypes bound the value; bool has two levels; a float of ``b <= 8``
+    bits (float8, float6, float4) has at most ``2**b``. An integral value
+    within ``[lo, hi]`` has ``hi - lo + 1`` levels, the same set everywhere
+    (so no varying axes).
     """
     dt = np_dtype(dtype)
-    kind, info, float8 = _dtype_facts(dt)
-    if kind == "other" and not float8 and not lv.integral:
+    kind, info, narrow = _dtype_facts(dt)
+    if kind == "other" and not narrow and not lv.integral:
         return lv  # a plain float proves nothing
     lo, hi, integral = lv.lo, lv.hi, lv.integral
     if kind == "bool":
@@ -207,10 +231,10 @@ def normalize(lv: Levels, dtype) -> Levels:
             count, axes, flat = rc, frozenset(), None
         elif rc is not None and axes and (flat is None or rc < flat):
             flat = rc  # fewer levels per position than the range holds, but a set that varies
-    if float8 and (count is None or count > 256):
-        count, axes, why, flat = 256, frozenset(), f"{dt} storage", None
-    elif float8 and axes and (flat is None or flat > 256):
-        flat = 256
+    if narrow and (count is None or count > narrow):
+        count, axes, why, flat = narrow, frozenset(), f"{dt} storage", None
+    elif narrow and axes and (flat is None or flat > narrow):
+        flat = narrow
     if (count, axes, lo, hi, integral, why, flat) == (lv.count, lv.axes, lv.lo, lv.hi, lv.integral, lv.why, lv.flat):
         return lv
     return lv._replace(count=count, axes=axes, lo=lo, hi=hi, integral=integral, why=why, flat=flat,
@@ -219,7 +243,8 @@ def normalize(lv: Levels, dtype) -> Levels:
 
 def integer_range(dt) -> tuple[int, int]:
     name = str(dt)
-    special = {"int2": (-2, 1), "uint2": (0, 3), "int4": (-8, 7), "uint4": (0, 15)}
+    special = {"int1": (-1, 0), "uint1": (0, 1), "int2": (-2, 1), "uint2": (0, 3), "int4": (-8, 7),
+               "uint4": (0, 15)}
     if name in special:
         return special[name]
     info = np.iinfo(dt)

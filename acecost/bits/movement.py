@@ -15,8 +15,8 @@ import numpy as np
 
 from acecost.bits.axes import axis_map
 from acecost.bits.groups import shape_groups
-from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, flat_count, integer_range, is_integer_dtype,
-                                 unknown, with_flat)
+from acecost.bits.levels import (MAX_TABLE_LEVELS, Levels, flat_count, integer_range, is_float8,
+                                 is_integer_dtype, unknown, with_flat)
 from acecost.bits.rules import (_all_integral, _const_scalar, _known_max, _known_min, _max_of, _min_of,
                                 _neutral, combine, rule)
 from acecost.bits.value import Value, nontrivial_axes
@@ -106,7 +106,23 @@ def _convert(eqn, ins, scope):
         lo, hi = integer_range(new)
         if lv.lo < lo or lv.hi > hi:
             return lv.with_(lo=None, hi=None)
+    if is_float8(new) and new != ins[0].dtype and (lv.lo is not None or lv.hi is not None):
+        return _narrow_float_range(lv, new)
     return lv
+
+
+def _narrow_float_range(lv: Levels, new) -> Levels:
+    """A cast to a float of <= 8 bits rounds: the range becomes the rounded bounds (rounding is
+    monotone), and integers stay integers only if the bounds round to finite integers and 0,
+    if inside, stays 0 (``float8_e8m0fnu`` has no zero)."""
+    if lv.lo is None or lv.hi is None:
+        return lv.with_(lo=None, hi=None, integral=False)
+    lo, hi = (float(np.asarray(b, np.float64).astype(new).astype(np.float64)) for b in (lv.lo, lv.hi))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return lv.with_(lo=None, hi=None, integral=False)
+    zero_kept = not (lv.lo <= 0 <= lv.hi) or float(np.asarray(0.0).astype(new).astype(np.float64)) == 0.0
+    integral = lv.integral and lo.is_integer() and hi.is_integer() and zero_kept
+    return lv.with_(lo=lo, hi=hi, integral=integral)
 
 
 @rule("pad")

@@ -89,11 +89,15 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
         return unknown(lv.why)
     factors = [v for v in ins if not v.levels.known]
     lv = _product(evidence, factors, prim, scope)
-    per_group = [v for v in evidence if v.groups]
-    if per_group and len(per_group) < len(evidence):
-        # a value that varies along an axis only by groups (``z[k // G]``, ``s[g_idx]``) may be
-        # read as a per-group offset or scale instead of by its levels: a second proof
-        alt = _product([v for v in evidence if not v.groups], factors + per_group, prim, scope)
+    # a value that varies along an axis only by groups (``z[k // G]``, ``s[g_idx]``) may be read as a
+    # per-group offset or scale instead of by its levels; so may a factor constant along an axis
+    # another operand varies along (one group there: an e8m0 block scale broadcast over its block)
+    # where the product's set varies nowhere, so that its count, kept as ``flat``, loses nothing
+    spread = frozenset().union(*(v.vary for v in ins)) if prim in _SCALING and not lv.axes else None
+    grouped = [bool(v.groups) or (spread is not None and v.vary != spread) for v in evidence]
+    if any(grouped) and not all(grouped):
+        alt = _product([v for v, g in zip(evidence, grouped) if not g],
+                       factors + [v for v, g in zip(evidence, grouped) if g], prim, scope)
         if alt.count < lv.count:
             lv = with_flat(alt, flat_count(lv))
     return lv
@@ -170,8 +174,7 @@ def _const_scalar(v: Value):
 _GENERIC = (
     "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
-    "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
-    "population_count clz eq ne lt le gt ge imag real conj complex "
+    "is_finite nextafter rem eq ne lt le gt ge imag real conj complex "
 ).split()
 
 
@@ -404,5 +407,6 @@ def _contraction(eqn, ins, scope):
     return unknown(**{"why": why, **_sum_range(lo, hi, terms, out.dtype)})
 
 
-# Data movement rules live in their own module; importing it registers them.
+# Data movement and bit-operation rules live in their own modules; importing them registers them.
+from acecost.bits import bitwise as _bitwise  # noqa: E402,F401
 from acecost.bits import movement as _movement  # noqa: E402,F401

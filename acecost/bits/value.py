@@ -31,7 +31,7 @@ class Value(NamedTuple):
     form: Form = ()
     #: the parameter path, for values that *are* a parameter leaf
     name: str | None = None
-    #: ((axis, n), ...): along such an axis the value depends on the coordinate only through
+    #: ((axis, n, runs), ...): along such an axis the value depends on the coordinate only through
     #: a group index of at most n values (``s[k // G]``; :mod:`acecost.bits.groups`)
     groups: tuple = ()
     #: computed from parameters and constants alone (no model input, no random draw):
