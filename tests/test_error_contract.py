@@ -834,7 +834,7 @@ CASES += [
                                                                                   "max_ace = nan\n"}),
     err("acecost-toml-empty", ["check"], "no models configured", files={"acecost.toml": ""}),
     ok("pyproject-bits-empty-list", ["check", "--format", "json"], out="json",
-       files={"pyproject.toml": _T + "bits = []\n"}),
+       files={"pyproject.toml": _T + "bits = []\nmax_ace = \"1G\"\n"}),
     Case("pyproject-max-ace-zero-fails", ["check", "--format", "json"], 1, out="json", err=0,
          files={"pyproject.toml": _T + "max_ace = 0\n"},
          check=lambda out, e, d: json.loads(out)["models"][0]["status"] == "fail"),
