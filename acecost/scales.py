@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from acecost.bits.groups import partitions
+from acecost.bits.groups import partitions, shared
 from acecost.bits.levels import ceil_log2
 from acecost.bits.value import Value, nontrivial_axes
 
@@ -69,6 +69,24 @@ def fold_scale(eqn, ins, c, bits):
     return tuple(out)
 
 
+def _together(eqn, ins, found) -> int:
+    """Partial sums per output when both operands are grouped: per contracted pair of axes,
+    the groups the two take together (:func:`acecost.bits.groups.shared`: one set of groups
+    when both are cut into the same aligned blocks), else the product of their counts."""
+    if len(found) == 1:
+        return found[0][1]
+    (lc, rc), _ = eqn.params["dimension_numbers"]
+    (_, _, l_along), (_, _, r_along) = found
+    lg, rg = ins[0].levels.groups, ins[1].levels.groups
+    total = 1
+    for l, r in zip(lc, rc):
+        n_l = partitions(ins[0].shape, frozenset({l}) & l_along, lg)
+        n_r = partitions(ins[1].shape, frozenset({r}) & r_along, rg)
+        both = l in l_along and r in r_along and shared(ins[0].shape[l], lg, l, rg, r)
+        total *= min(n_l * n_r, both) if both else n_l * n_r
+    return total
+
+
 def group_scales(eqn, ins, c, bits):
     """A level set that varies along the contraction only by groups is priced by its codes.
 
@@ -98,7 +116,7 @@ def group_scales(eqn, ins, c, bits):
         found.append((i, partitions(value.shape, along, lv.groups), along))
     if not found:
         return bits
-    if 2 * math.prod(n for _, n, _ in found) > terms:  # together too many: the one with fewer groups
+    if 2 * _together(eqn, ins, found) > terms:  # together too many: the one with fewer groups
         found = [min(found, key=lambda f: f[1])]
         if 2 * found[0][1] > terms:
             return bits

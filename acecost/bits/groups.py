@@ -17,7 +17,13 @@ freely (at most its length). A contraction whose operand's level set takes
 few sets along the contracting dimensions splits into one partial sum per
 group (:func:`acecost.scales.group_scales`).
 
-Bounds are written ``((axis, n), ...)``, sorted; ``()`` when none is known.
+Bounds are written ``((axis, n, block), ...)``, sorted; ``()`` when none is
+known. ``block`` (or None) says more: the group index is ``i // block``, the
+groups are aligned runs of ``block`` coordinates (a reshape of ``(K // G, G)``
+gives ``block = G``). Two operands grouped by aligned blocks ``b1`` and ``b2``
+along one contraction share their groups: the pair of indices is a function of
+``i // gcd(b1, b2)``, so they take ``ceil(K / gcd)`` groups together, not
+``n1 * n2`` (Qwix quantizes both sides of a dot by tiles of the same size).
 """
 from __future__ import annotations
 
@@ -25,14 +31,26 @@ import functools
 import math
 from typing import Iterable
 
-Groups = tuple[tuple[int, int], ...]
+Groups = tuple[tuple[int, int, "int | None"], ...]
 
 
 def bound(groups: Groups, axis: int) -> int | None:
-    for a, n in groups:
+    for a, n, _ in groups:
         if a == axis:
             return n
     return None
+
+
+def block(groups: Groups, axis: int) -> int | None:
+    """The aligned block size of the group index along ``axis``, when known."""
+    for a, _, b in groups:
+        if a == axis:
+            return b
+    return None
+
+
+def _gcd_blocks(blocks) -> int | None:
+    return None if any(b is None for b in blocks) else math.gcd(*blocks)
 
 
 def product(parts: Iterable[tuple[frozenset[int], Groups]], axes: frozenset[int]) -> Groups:
@@ -41,15 +59,16 @@ def product(parts: Iterable[tuple[frozenset[int], Groups]], axes: frozenset[int]
     parts = list(parts)
     out = []
     for a in sorted(axes):
-        n = 1
+        n, blocks = 1, []
         for along, groups in parts:
             if a in along:
                 b = bound(groups, a)
                 if b is None:
                     break
                 n *= b
+                blocks.append(block(groups, a))
         else:
-            out.append((a, n))
+            out.append((a, n, _gcd_blocks(blocks) if blocks else None))
     return tuple(out)
 
 
@@ -66,7 +85,13 @@ def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
 def moved(groups: Groups, move) -> Groups:
     """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
     get = move.get if isinstance(move, dict) else move
-    return tuple(sorted((get(a), n) for a, n in groups if get(a) is not None))
+    return tuple(sorted((get(a), n, b) for a, n, b in groups if get(a) is not None))
+
+
+def unaligned(groups: Groups, axes) -> Groups:
+    """Bounds after the coordinates along ``axes`` were shifted or reversed: the groups keep
+    their number, not their alignment."""
+    return tuple((a, n, None if a in axes else b) for a, n, b in groups)
 
 
 def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
@@ -94,8 +119,17 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
             continue
         n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
         if n < out_shape[b]:
-            out.append((b, n))
+            out.append((b, n, _merged_block(in_shape, touching, varying[-1], groups)))
     return tuple(out)
+
+
+def _merged_block(in_shape, touching, inner, groups) -> int:
+    """The merged coordinate depends on the input ones only down to the innermost varying axis
+    (the trailing ones are constant): aligned blocks of the trailing lengths, times the inner
+    axis's own block where it tiles that axis exactly."""
+    trailing = math.prod(in_shape[a] for a in touching if a > inner)
+    b = block(groups, inner) if bound(groups, inner) is not None else 1
+    return trailing * (b if b and in_shape[inner] % b == 0 else 1)
 
 
 def _spans(shape) -> dict[int, tuple[int, int]]:
@@ -107,10 +141,24 @@ def _spans(shape) -> dict[int, tuple[int, int]]:
     return out
 
 
-#: Shape primitives that keep every axis where it is (a part of it, or the same elements).
-_SAME_AXES = frozenset(("slice", "dynamic_slice", "rev", "copy", "copy_p", "stop_gradient",
-                        "reduce_precision", "sharding_constraint", "device_put", "mesh_cast",
-                        "reshard", "optimization_barrier", "pvary", "split"))
+#: Shape primitives that keep every axis where it is, with the same elements.
+_SAME_AXES = frozenset(("copy", "copy_p", "stop_gradient", "reduce_precision", "sharding_constraint",
+                        "device_put", "mesh_cast", "reshard", "optimization_barrier", "pvary"))
+#: Shape primitives that keep every axis where it is, a part of it or reversed.
+_PART_AXES = frozenset(("slice", "dynamic_slice", "rev", "split"))
+
+
+def _moved_coordinates(eqn, in_shape: tuple) -> set:
+    """Axes along which ``slice``/``dynamic_slice``/``rev``/``split`` shift or reverse the coordinates."""
+    name, p = eqn.primitive.name, eqn.params
+    if name == "rev":
+        return set(p["dimensions"])
+    if name == "split":
+        return {p["axis"]}
+    if name == "dynamic_slice":
+        return {a for a, s in enumerate(p["slice_sizes"]) if s != in_shape[a]}
+    strides = p.get("strides") or (1,) * len(in_shape)
+    return {a for a, (s, t) in enumerate(zip(p["start_indices"], strides)) if s != 0 or t != 1}
 
 
 def shape_groups(eqn, in_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
@@ -118,6 +166,8 @@ def shape_groups(eqn, in_shape: tuple, along: frozenset[int], groups: Groups) ->
     name = eqn.primitive.name
     if name in _SAME_AXES:
         return groups
+    if name in _PART_AXES:
+        return unaligned(groups, _moved_coordinates(eqn, in_shape))
     if name == "reshape":
         return reshaped(in_shape, tuple(eqn.outvars[0].aval.shape), along, groups)
     if not groups:
@@ -168,9 +218,29 @@ def gather_groups(eqn, operand, indices) -> Groups:
     if len(batch_out) != len(index_batch):
         return ()
     axis = batch_out[varying[0]]
-    return ((axis, starts),) if starts < eqn.outvars[0].aval.shape[axis] else ()
+    return ((axis, starts, None),) if starts < eqn.outvars[0].aval.shape[axis] else ()
+
+
+def count(shape: tuple, axis: int, groups: Groups) -> int:
+    """Groups along one axis: its bound, or the aligned blocks it is cut into, or its length."""
+    n, b = bound(groups, axis), block(groups, axis)
+    return min(n or shape[axis], -(-shape[axis] // b) if b else shape[axis])
 
 
 def partitions(shape: tuple, along: frozenset[int], groups: Groups) -> int:
-    """Groups over the axes ``along`` together: the product of their bounds (or lengths)."""
-    return math.prod(bound(groups, a) or shape[a] for a in along)
+    """Groups over the axes ``along`` together: the product of their counts."""
+    return math.prod(count(shape, a, groups) for a in along)
+
+
+def shared(length: int, a: Groups, axis_a: int, b: Groups, axis_b: int) -> int | None:
+    """Groups of two operands along one contracted axis together: the product of their
+    counts, or, both aligned blocks, ``ceil(length / gcd)`` (the pair is a function of
+    ``k // gcd``). None where one of them varies freely there."""
+    na, nb = bound(a, axis_a), bound(b, axis_b)
+    if na is None or nb is None:
+        return None
+    blocks = (block(a, axis_a), block(b, axis_b))
+    joint = na * nb
+    if None not in blocks:
+        joint = min(joint, -(-length // math.gcd(*blocks)))
+    return min(joint, length)
