@@ -1,0 +1,144 @@
+"""Sub-channel (tiled) quantization by other projects' code: Qwix 0.1.8
+``tile_size`` rules (PTQ and QAT) on a Flax MLP and on the Hugging Face Flax
+Llama, and AQT v2 (aqtp 0.9.0) ``AqtEinsum`` with ``tile_sizes``.
+
+Qwix tiles the last contracting axis. With a tile of 128 or more and both
+operands quantized it multiplies the codes tile by tile (the tile index a
+batch axis of the dot) and scales after; otherwise it dequantizes first
+(``q.reshape(K // t, t) * s`` merged back) and the dot is float: the
+per-tile scale varies along the contraction only by tiles and factors out
+of each tile's partial sum. AQT reshapes both operands into tiles and
+contracts the tile's entries with the tile index as a batch axis.
+
+Expected, from the configuration alone: MACs as in the float model; ACE =
+MACs x the rule's activation width (16 when activations stay float) x its
+weight width, and the attention products (two activations) x the
+activation width on both sides; size = kernel scalars x the weight width,
+every other leaf (per-tile scales, norms, lookup-only embeddings) 32.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import acecost
+from corpus_common import F32, FLOAT_BITS, abstract, attention, check, dense, leaf_count, need, sds
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::FutureWarning"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
+
+QTYPES = {"int8": (jnp.int8, 8), "int4": (jnp.int4, 4), None: (None, FLOAT_BITS)}
+
+
+def qwix_provider(mode: str, weight, act, tile):
+    need("qwix")
+    import qwix
+
+    kw = dict(module_path=".*", weight_qtype=QTYPES[weight][0], act_qtype=QTYPES[act][0], tile_size=tile)
+    if mode == "qat":
+        return qwix.QtProvider([qwix.QtRule(**kw)])
+    return qwix.PtqProvider([qwix.QuantizationRule(**kw)])
+
+
+def expected_size(kernels: int, variables, weight) -> int:
+    return kernels * QTYPES[weight][1] + F32 * (leaf_count(variables) - kernels)
+
+
+# ------------------------------------------------------------- Flax MLP
+
+M, K, H, O = 8, 512, 256, 64  # x [M, K] -> Dense(H) -> relu -> Dense(O)
+
+
+@pytest.mark.parametrize("mode", ["ptq", "qat"])
+@pytest.mark.parametrize("weight,act,tile", [
+    ("int4", None, 128), ("int4", None, 0.5), ("int4", None, 32),  # W4A16: dequantized first
+    ("int8", "int8", 128), ("int4", "int8", 0.5),                  # tiles >= 128: codes x codes
+    ("int8", "int8", 16), ("int8", "int8", 2),                     # both dequantized by tiles of t
+])
+def test_qwix_tiled_mlp(mode, weight, act, tile):
+    need("qwix")
+    import flax.linen as nn
+    import qwix
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(O, use_bias=False)(jax.nn.relu(nn.Dense(H, use_bias=False)(x)))
+
+    model = qwix.quantize_model(MLP(), qwix_provider(mode, weight, act, tile))
+    variables = abstract(jax.eval_shape(lambda k: model.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
+    rep = acecost.analyze(lambda v, x: model.apply(v, x), variables, sds((M, K)))
+    macs = dense(M, K, H) + dense(M, H, O)
+    check(rep, macs=macs, ace=macs * QTYPES[act][1] * QTYPES[weight][1],
+          size_bits=expected_size(K * H + H * O, variables, weight))
+    if mode == "ptq":  # the stored per-tile scales: (K / t) x H and (H / t) x O float32
+        t1, t2 = (int(K * tile), int(H * tile)) if isinstance(tile, float) else (tile, tile)
+        assert leaf_count(variables) - K * H - H * O == (K // t1) * H + (H // t2) * O
+
+
+# ------------------------------------------------------------ HF Llama
+
+B, T = 2, 8
+D, I, HEADS, KV, HEAD_DIM, V = 256, 512, 4, 2, 64, 64
+
+
+@pytest.mark.parametrize("mode,weight,act,tile", [
+    ("ptq", "int4", None, 128), ("qat", "int4", None, 32),
+    ("ptq", "int8", "int8", 0.5), ("qat", "int4", "int8", 0.5),
+])
+def test_qwix_tiled_llama(mode, weight, act, tile):
+    # tile 0.5 with activations quantized: the attention products are tiled too, q @ k.T by
+    # halves of the head dimension and p @ v by halves of the keys (4 keys per tile)
+    need("transformers")
+    import qwix
+    from test_corpus_transformers import decoder_expected
+    from transformers import FlaxLlamaForCausalLM, LlamaConfig
+
+    # transformers' Flax rotary table keeps only max_position_embeddings of its 2 x head_dim
+    # columns: 128 >= 2 x 64 keeps them all
+    config = LlamaConfig(vocab_size=V, hidden_size=D, intermediate_size=I, num_hidden_layers=2,
+                         num_attention_heads=HEADS, num_key_value_heads=KV, max_position_embeddings=128)
+    model = qwix.quantize_model(FlaxLlamaForCausalLM(config, _do_init=False).module,
+                                qwix_provider(mode, weight, act, tile))
+    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
+    variables = abstract(jax.eval_shape(
+        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
+
+    def fn(variables, input_ids, attention_mask):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+
+    rep = acecost.analyze(fn, variables, sds((B, T), jnp.int32), sds((B, T), jnp.int32))
+    macs, kernels = decoder_expected(HEAD_DIM, KV, d=D, H=HEADS, I=I, V=V)
+    attn = 2 * attention(B, HEADS, T, T, HEAD_DIM)
+    bw, ba = QTYPES[weight][1], QTYPES[act][1]
+    check(rep, macs=macs, ace=(macs - attn) * ba * bw + attn * ba * ba,
+          size_bits=expected_size(kernels, variables, weight))
+
+
+# ------------------------------------------------------------- AQT v2
+
+@pytest.mark.parametrize("bits", [(8, 8), (4, 4), (8, 4)])
+@pytest.mark.parametrize("tile", [None, 128, 32, 4])
+def test_aqt_tiled_einsum(bits, tile):
+    need("aqt.jax.v2.flax.aqt_flax")
+    import flax.linen as nn
+    from aqt.jax.v2 import config as aqt_config
+    from aqt.jax.v2.flax import aqt_flax
+
+    a_bits, w_bits = bits
+    cfg = aqt_config.dot_general_make(lhs_bits=a_bits, rhs_bits=w_bits)
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            w = self.param("w", nn.initializers.normal(), (K, H))
+            einsum = aqt_flax.AqtEinsum(cfg, tile_sizes=None if tile is None else {"k": tile}, prng_name=None)
+            return einsum("mk,kn->mn", x, w)
+
+    net = Net()
+    variables = abstract(jax.eval_shape(lambda k: net.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
+    rep = acecost.analyze(lambda v, x: net.apply(v, x), variables, sds((M, K)))
+    check(rep, macs=dense(M, K, H), ace=dense(M, K, H) * a_bits * w_bits, size_bits=K * H * w_bits)
