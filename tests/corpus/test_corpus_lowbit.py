@@ -142,3 +142,30 @@ def test_aqt_tiled_einsum(bits, tile):
     variables = abstract(jax.eval_shape(lambda k: net.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
     rep = acecost.analyze(lambda v, x: net.apply(v, x), variables, sds((M, K)))
     check(rep, macs=dense(M, K, H), ace=dense(M, K, H) * a_bits * w_bits, size_bits=K * H * w_bits)
+
+
+# ------------------------------------------- jax's own Pallas kernels
+
+@pytest.mark.parametrize("dtype,bits", [("int8", 8), ("bfloat16", 16), ("float32", 16)])
+def test_pallas_tpu_matmul(dtype, bits):
+    # jax.experimental.pallas.ops.tpu.matmul: a (M/128, N/128, K/256) grid with an f32 (int32 for
+    # int8) VMEM accumulator initialised under pl.when(k == 0); traced only, never lowered
+    tm = pytest.importorskip("jax.experimental.pallas.ops.tpu.matmul")
+    m, k, n = 256, 512, 384
+    rep = acecost.analyze(lambda x, y: tm.matmul(x, y, block_shape=(128, 128), block_k=256),
+                          sds((m, k), dtype), sds((k, n), dtype))
+    check(rep, macs=m * k * n, ace=m * k * n * bits * bits)
+    assert rep.loops[-1]["trips"] == (m // 128) * (n // 128) * (k // 256)
+
+
+@pytest.mark.parametrize("seq,k_splits,block_k", [(256, 16, 64), (512, 4, 64), (512, 16, 16)])
+def test_pallas_gpu_decode_attention(seq, k_splits, block_k):
+    # jax.experimental.pallas.ops.gpu.decode_attention.mqa (interpret=True): one query token per
+    # head, heads padded to block_h = 16 rows, keys split k_splits ways, each split walked by a
+    # fori_loop of split / min(block_k, split) trips: q @ k.T and p @ v over 16 padded rows
+    da = pytest.importorskip("jax.experimental.pallas.ops.gpu.decode_attention")
+    b, h, d = 2, 4, 64
+    rep = acecost.analyze(lambda q, k, v: da.mqa(q, k, v, interpret=True, block_k=block_k, k_splits=k_splits),
+                          sds((b, h, d)), sds((b, seq, d)), sds((b, seq, d)))
+    macs = 2 * b * 16 * seq * d
+    check(rep, macs=macs, ace=macs * FLOAT_BITS * FLOAT_BITS)
