@@ -85,7 +85,11 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
         inits.append(None if i is None else _block(interp, operands[i], blocks[n_in + k], ref.aval))
     inits += [None] * n_scratch
     cells = [Cell(tuple(r.aval.shape), np.dtype(r.aval.dtype), init, init) for r, init in zip(refs, inits)]
-    child = _walk_to_fixpoint(interp, jaxpr, consts, cells, known, scope)
+    # program_id / num_programs count the grid's axes without those a vmap added (jax's
+    # GridMapping.vmapped_dims): program_id(1) of a kernel vmapped twice is grid axis 3
+    vmapped = set(getattr(gm, "vmapped_dims", ()) or ())
+    kernel_grid = tuple(n for d, n in enumerate(known) if d not in vmapped)
+    child = _walk_to_fixpoint(interp, jaxpr, consts, cells, kernel_grid, scope)
     points = math.prod(grid)
     tally.merge(child, points)
     tally.loops.append({"scope": where, "kind": "pallas_call", "trips": points, "exact": exact,
