@@ -84,7 +84,7 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
         ref = refs[n_idx + n_in + k]
         inits.append(None if i is None else _block(interp, operands[i], blocks[n_in + k], ref.aval))
     inits += [None] * n_scratch
-    cells = [Cell(tuple(r.aval.shape), np.dtype(r.aval.dtype), init, init) for r, init in zip(refs, inits)]
+    cells = [Cell(tuple(r.aval.shape), _ref_dtype(r.aval), init, init) for r, init in zip(refs, inits)]
     # program_id / num_programs count the grid's axes without those a vmap added (jax's
     # GridMapping.vmapped_dims): program_id(1) of a kernel vmapped twice is grid axis 3
     vmapped = set(getattr(gm, "vmapped_dims", ()) or ())
@@ -107,6 +107,15 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
         else:
             outs.append(_array(interp, content, bm, var.aval))
     return _outs(interp, eqn, outs)
+
+
+def _ref_dtype(aval) -> np.dtype:
+    """A reference's element type; a semaphore (TPU ``dma_sem``, GPU barrier) has none numpy
+    knows: it holds a count, an int32 as ``semaphore_read`` returns it."""
+    try:
+        return np.dtype(aval.dtype)
+    except TypeError:
+        return np.dtype(np.int32)
 
 
 def _grid(grid, bounds: list[Value]) -> tuple[tuple[int, ...], tuple[int | None, ...]]:

@@ -181,3 +181,45 @@ def test_pallas_gpu_decode_attention(seq, k_splits, block_k):
     assert any("trip count is data-dependent" in w for w in unknown.warnings)
     assert unknown.totals.macs == macs // (split // bk)  # the fori_loop body counted once
     check(acecost.analyze(fn, *args, while_trips=split // bk), macs=macs, ace=macs * FLOAT_BITS * FLOAT_BITS)
+
+
+@pytest.mark.parametrize("rows,cols,lanes", [(64, 256, 256), (8, 200, 256), (3, 1000, 1024)])
+def test_pallas_gpu_softmax_elementwise(rows, cols, lanes):
+    # jax.experimental.pallas.ops.gpu.softmax: the kernel is vmapped over the rows and reads a
+    # row into next_power_of_2(cols) lanes, masked. Per lane: the mask (lt), max, subtract, exp,
+    # sum, divide: 6 operations over every lane, padded ones included; no contraction
+    sm = pytest.importorskip("jax.experimental.pallas.ops.gpu.softmax")
+    rep = acecost.analyze(lambda x: sm.softmax(x, interpret=True), sds((rows, cols)))
+    assert rep.totals.complete and rep.totals.macs == 0
+    assert rep.totals.elementwise_ops == rows * 6 * lanes
+    assert rep.loops[-1]["kind"] == "pallas_call" and rep.loops[-1]["trips"] == rows
+
+
+def test_pallas_tpu_paged_attention_is_reported_incomplete():
+    # jax.experimental.pallas.ops.tpu.paged_attention: DMA copies of pages (dma_start/dma_wait,
+    # with semaphore scratch references) and loops over the lengths of the sequences. A
+    # semaphore reference has no numpy dtype; the call is walked, not a crash: the DMA
+    # primitives are listed unsupported, the data-dependent loop counted once per grid point
+    # (B x KV heads x 1 points: the block of q heads of one kv head against 2 pages of 16 keys)
+    pa = pytest.importorskip("jax.experimental.pallas.ops.tpu.paged_attention.paged_attention_kernel")
+    b, qh, kvh, d, pages, page, per_seq, per_block = 2, 8, 2, 128, 16, 16, 4, 2
+    rep = acecost.analyze(lambda q, k, v, lengths, idx: pa.paged_attention(q, k, v, lengths, idx,
+                                                                          pages_per_compute_block=per_block),
+                          sds((b, qh, d)), sds((kvh, pages, page, d)), sds((kvh, pages, page, d)),
+                          sds((b,), jnp.int32), sds((b, per_seq), jnp.int32))
+    assert not rep.totals.complete
+    assert {"dma_start", "dma_wait"} <= {u["primitive"] for u in rep.unsupported}
+    assert any("trip count is data-dependent" in w for w in rep.warnings)
+    assert rep.totals.macs == b * kvh * 2 * (qh // kvh) * (per_block * page) * d
+
+
+def test_pallas_tpu_ragged_paged_attention_is_reported_incomplete():
+    rk = pytest.importorskip("jax.experimental.pallas.ops.tpu.ragged_paged_attention.kernel")
+    t, qh, kvh, d, pages, page, seqs, per_seq = 64, 8, 2, 128, 32, 16, 4, 8
+    rep = acecost.analyze(
+        lambda q, kv, lens, idx, cu, n: rk.ragged_paged_attention(q, kv, lens, idx, cu, n, num_kv_pages_per_block=4,
+                                                                  num_queries_per_block=16),
+        sds((t, qh, d), jnp.bfloat16), sds((pages, page, 2 * kvh, d), jnp.bfloat16), sds((seqs,), jnp.int32),
+        sds((seqs, per_seq), jnp.int32), sds((seqs + 1,), jnp.int32), sds((1,), jnp.int32))
+    assert not rep.totals.complete
+    assert {"dma_start", "dma_wait"} <= {u["primitive"] for u in rep.unsupported}
