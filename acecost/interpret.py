@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from jax.extend.core import Literal
 
+from acecost import affine as _affine
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.groups import gather_groups, product as groups_product, shape_groups
 from acecost.bits.levels import from_constant, normalize, np_dtype, unknown
@@ -52,6 +53,7 @@ MAX_FORM_ATOMS = 64
 #: Identities over several operands at once: output i is input i.
 _IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
 
+_AFFINE_PRIMS = frozenset(("add", "sub", "neg", "mul"))
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
 # How an equation's output varies and what it is derived from, by primitive kind.
@@ -126,6 +128,8 @@ class Interpreter(ContractionPricing):
         self.ref_cells: dict = {}
         #: grid sizes of the kernels being walked, innermost last (None: not static)
         self.grids: list[tuple] = []
+        #: form of an integer scalar -> its exact affine form (see acecost.affine)
+        self.affine: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -348,7 +352,22 @@ class Interpreter(ContractionPricing):
                 outs.append(value)
             else:
                 outs.append(self.register(value))
+        if n_out == 1 and out_shape == () and name in _AFFINE_PRIMS and outs[0].dtype.kind in "iu":
+            outs[0] = self._affine_scalar(eqn, ins, outs[0])
         return outs
+
+    def _affine_scalar(self, eqn, ins, out: Value) -> Value:
+        """Record an integer scalar's exact affine form; one whose atoms cancel is that constant."""
+        form = _affine.step(self, eqn, ins)
+        if form is None:
+            return out
+        if not form[1]:
+            c = _affine.wrapped(form[0], out.dtype)
+            if not (out.levels.lo == out.levels.hi == c):
+                out = self.constant(np.asarray(c, out.dtype), eqn.outvars[0].aval)
+            form = (c, ())
+        self.affine[out.form] = form
+        return out
 
     def _linear_form(self, eqn, ins, out_shape):
         """The linear form of add/sub/neg/identity results, else None."""

@@ -383,7 +383,10 @@ def _program_id(interp, eqn, ins, scope, tally, masks=()):
     n = interp.grids[-1][axis]
     lv = Levels(lo=0, hi=n - 1 if n is not None else None, integral=True,
                 why=f"grid index along axis {axis}" + (f" of {n}" if n is not None else ""))
-    return [interp.register(make_value((), aval.dtype, normalize(lv, aval.dtype)))]
+    value = interp.register(make_value((), aval.dtype, normalize(lv, aval.dtype)))
+    # every program_id(axis) of this kernel is one value: one atom of the affine forms
+    interp.affine[value.form] = (0, ((("program_id", axis, id(interp.grids[-1])), 1),))
+    return [value]
 
 
 @higher_order("num_programs")

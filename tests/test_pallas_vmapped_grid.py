@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import pytest
 from jax import lax
 from jax.experimental import pallas as pl
 
@@ -51,10 +52,40 @@ def test_program_id_ranges_over_the_kernels_own_grid_under_vmap():
     assert not plain.totals.complete and plain.totals.macs == PTS * DOT
 
 
-def test_a_static_trip_count_under_vmap_is_exact():
-    # trips = program_id(0) - program_id(0) + 2 would need symbolic algebra; min(program_id(0), 0) + 2
-    # is 2 on the kernel's own grid whatever the vmapped axes
-    call = kernel_call(lambda: jnp.minimum(pl.program_id(0), 0) + 2)
+@pytest.mark.parametrize("trips", [
+    lambda: jnp.minimum(pl.program_id(0), 0) + 2,                    # by its range
+    lambda: (pl.program_id(0) + 2) * 3 - pl.program_id(0) * 3 - 4,   # by its affine form: 2
+    lambda: (pl.program_id(0) + 1) * 32 - 16 * (2 * pl.program_id(0)) - 30,
+])
+def test_a_static_trip_count_under_vmap_is_exact(trips):
+    # a trip count that is 2 at every grid point, computed from the grid index: interval arithmetic
+    # alone finds (j + 2) * 3 - j * 3 - 4 in [-7, 11] for j in [0, 3]; the affine form is exact
+    call = kernel_call(trips)
     rep = acecost.analyze(jax.vmap(call, in_axes=(0, None)), S((3, R * PTS, C), F32), S((C, 16), F32))
     assert rep.totals.complete
     assert rep.totals.macs == 3 * PTS * 2 * DOT
+
+
+def test_affine_forms_of_model_scalars_cancel():
+    # outside kernels too: an integer scalar input n, a loop of (n + 1) * 2 - 2 * n = 2 trips,
+    # and one of n - n + 3 = 3 (int32 arithmetic: exact modulo 2**32 even where it wraps)
+    def fn(w, x, n):
+        def body(_, acc):
+            return acc @ w
+        y = lax.fori_loop(0, (n + 1) * 2 - 2 * n, body, x)
+        return lax.fori_loop(0, n - n + 3, body, y)
+
+    rep = acecost.analyze(fn, S((16, 16), F32), S((4, 16), F32), S((), jnp.int32))
+    assert rep.totals.complete
+    assert rep.totals.macs == (2 + 3) * 4 * 16 * 16
+
+
+def test_affine_form_is_not_taken_through_a_product_of_unknowns():
+    # a product of two unknown scalars is not affine: each `n * n` is a value of its own, so
+    # n * n - n * n + 2 is not proven 2 and the loop is reported data-dependent, not guessed
+    def fn(w, x, n):
+        return lax.fori_loop(0, n * n - n * n + 2, lambda _, acc: acc @ w, x)
+
+    rep = acecost.analyze(fn, S((16, 16), F32), S((4, 16), F32), S((), jnp.int32))
+    assert not rep.totals.complete
+    assert any("trip count is data-dependent" in w for w in rep.warnings)

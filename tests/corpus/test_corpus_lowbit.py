@@ -78,6 +78,33 @@ def test_qwix_tiled_mlp(mode, weight, act, tile):
         assert leaf_count(variables) - K * H - H * O == (K // t1) * H + (H // t2) * O
 
 
+@pytest.mark.parametrize("mode,weight,act,tile", [("ptq", "int4", None, 128), ("ptq", "int8", "int8", 16),
+                                                   ("qat", "int8", "int8", 16), ("qat", "int4", None, 32)])
+def test_qwix_tiled_nnx_mlp(mode, weight, act, tile):
+    # the same MLP in flax.nnx, quantized by qwix.quantize_model(model, provider, example input)
+    # inside nnx.eval_shape: the state is abstract from the start
+    need("qwix")
+    import qwix
+    from flax import nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(K, H, use_bias=False, rngs=rngs)
+            self.l2 = nnx.Linear(H, O, use_bias=False, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(jax.nn.relu(self.l1(x)))
+
+    provider = qwix_provider(mode, weight, act, tile)
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: qwix.quantize_model(MLP(nnx.Rngs(0)), provider,
+                                                                           jnp.zeros((M, K)))))
+    state = abstract(state)
+    rep = acecost.analyze(lambda s, x: nnx.merge(graphdef, s)(x), state, sds((M, K)))
+    macs = dense(M, K, H) + dense(M, H, O)
+    check(rep, macs=macs, ace=macs * QTYPES[act][1] * QTYPES[weight][1],
+          size_bits=expected_size(K * H + H * O, state, weight))
+
+
 # ------------------------------------------------------------ HF Llama
 
 B, T = 2, 8
@@ -158,29 +185,26 @@ def test_pallas_tpu_matmul(dtype, bits):
     assert rep.loops[-1]["trips"] == (m // 128) * (n // 128) * (k // 256)
 
 
-@pytest.mark.parametrize("seq,k_splits,block_k", [(256, 16, 64), (512, 4, 64), (512, 16, 16)])
-def test_pallas_gpu_decode_attention(seq, k_splits, block_k):
-    # jax.experimental.pallas.ops.gpu.decode_attention.mqa (interpret=True), vmapped over the batch:
-    # one query token per head, heads padded to block_h = 16 rows, keys split k_splits ways, each
-    # split walked by a fori_loop of min(cdiv((j + 1) * split - j * split, bk), split // bk) trips,
-    # j = program_id(1) in [0, k_splits - 1]. The value model does not see that the difference is
-    # `split` for every j: the trip count is reported data-dependent (incomplete), and given with
-    # while_trips the totals are exact: q @ k.T and p @ v over 16 padded rows.
+@pytest.mark.parametrize("seq,k_splits,block_k", [(256, 16, 64), (512, 4, 64), (512, 16, 16), (1024, 4, 64)])
+@pytest.mark.parametrize("kind", ["mqa", "gqa"])
+def test_pallas_gpu_decode_attention(kind, seq, k_splits, block_k):
+    # jax.experimental.pallas.ops.gpu.decode_attention (interpret=True), vmapped over the batch (and
+    # the kv heads for gqa): one query token per head, the query heads of a kv head padded to
+    # block_h = 16 rows, keys split k_splits ways, each split walked by a fori_loop of
+    # min(cdiv((j + 1) * split - j * split, bk), split // bk) = split // bk trips, j = program_id(1)
+    # of the kernel's own grid: q @ k.T and p @ v over 16 padded rows
     da = pytest.importorskip("jax.experimental.pallas.ops.gpu.decode_attention")
-    b, h, d = 2, 4, 64
-    split = seq // k_splits
-    bk = min(block_k, split)
-    args = (sds((b, h, d)), sds((b, seq, d)), sds((b, seq, d)))
-
-    def fn(q, k, v):
-        return da.mqa(q, k, v, interpret=True, block_k=block_k, k_splits=k_splits)
-
-    macs = 2 * b * 16 * seq * d
-    unknown = acecost.analyze(fn, *args)
-    assert not unknown.totals.complete
-    assert any("trip count is data-dependent" in w for w in unknown.warnings)
-    assert unknown.totals.macs == macs // (split // bk)  # the fori_loop body counted once
-    check(acecost.analyze(fn, *args, while_trips=split // bk), macs=macs, ace=macs * FLOAT_BITS * FLOAT_BITS)
+    b, d, kv = 2, 64, 2
+    if kind == "mqa":
+        args, heads = (sds((b, 4, d)), sds((b, seq, d)), sds((b, seq, d))), 1
+    else:  # 8 query heads, 4 per kv head
+        args, heads = (sds((b, 8, d)), sds((b, seq, kv, d)), sds((b, seq, kv, d))), kv
+    rep = acecost.analyze(lambda q, k, v: getattr(da, kind)(q, k, v, interpret=True, block_k=block_k,
+                                                           k_splits=k_splits), *args)
+    macs = 2 * b * heads * 16 * seq * d
+    check(rep, macs=macs, ace=macs * FLOAT_BITS * FLOAT_BITS)
+    loops = {(l["kind"], l["trips"]) for l in rep.loops}
+    assert ("while", (seq // k_splits) // min(block_k, seq // k_splits)) in loops
 
 
 @pytest.mark.parametrize("rows,cols,lanes", [(64, 256, 256), (8, 200, 256), (3, 1000, 1024)])
