@@ -92,6 +92,9 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 _NO_ORIGINS: frozenset[str] = frozenset()
+#: the origin of a constant table: not a parameter (no parameter has an empty path)
+CONSTANT_ORIGIN = ""
+_CONSTANT_ORIGINS: frozenset[str] = frozenset({CONSTANT_ORIGIN})
 
 
 def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
@@ -184,7 +187,10 @@ class Interpreter(ContractionPricing):
         shape = tuple(getattr(aval, "shape", ()))
         arr = np.asarray(val)
         vary = frozenset() if arr.size <= 1 else None
-        return self.register(make_value(shape, aval.dtype, lv, vary))
+        # a table of the program (Qwix's nf4 codebook) is no activation: a weight computed with
+        # it is still that weight
+        origins = _CONSTANT_ORIGINS if arr.size > 1 else frozenset()
+        return self.register(make_value(shape, aval.dtype, lv, vary, origins))
 
     def literal(self, var) -> Value:
         """A literal's value is the same wherever it appears: made once per (value, dtype)."""
@@ -327,7 +333,7 @@ class Interpreter(ContractionPricing):
             # a dot_general with nothing to contract: products, like ``mul``
             vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
             origins = _param_derived(ins)
-        elif name == "gather" and not ins[0].origins:
+        elif name == "gather" and ins[0].origins <= _CONSTANT_ORIGINS:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight
             vary = None
             origins = _param_derived(ins[1:])

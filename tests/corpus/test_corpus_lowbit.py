@@ -78,6 +78,39 @@ def test_qwix_tiled_mlp(mode, weight, act, tile):
         assert leaf_count(variables) - K * H - H * O == (K // t1) * H + (H // t2) * O
 
 
+OTHER_QTYPES = {"nf4": ("nf4", 4), "fp8": (jnp.float8_e4m3fn, 8), "int2": (jnp.int2, 2), "uint4": (jnp.uint4, 4)}
+
+
+@pytest.mark.parametrize("mode", ["ptq", "qat"])
+@pytest.mark.parametrize("weight,act,tile", [("nf4", None, 64), ("nf4", None, None), ("fp8", None, 128),
+                                             ("fp8", "fp8", 128), ("int2", None, 32), ("uint4", None, 64)])
+def test_qwix_other_qtypes_mlp(mode, weight, act, tile):
+    # NF4 (a 16-entry codebook: argmin of distances, then a lookup in the constant table; QAT
+    # computes it from the float kernel, which is still that kernel in size), float8_e4m3fn,
+    # int2, uint4; per-tile or per-channel scales
+    need("qwix")
+    import flax.linen as nn
+    import qwix
+
+    qt, wbits = OTHER_QTYPES[weight]
+    aqt, abits = OTHER_QTYPES[act] if act else (None, FLOAT_BITS)
+    kw = dict(module_path=".*", weight_qtype=qt, act_qtype=aqt, tile_size=tile)
+    provider = qwix.QtProvider([qwix.QtRule(**kw)]) if mode == "qat" else \
+        qwix.PtqProvider([qwix.QuantizationRule(**kw)])
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(O, use_bias=False)(jax.nn.relu(nn.Dense(H, use_bias=False)(x)))
+
+    model = qwix.quantize_model(MLP(), provider)
+    variables = abstract(jax.eval_shape(lambda k: model.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
+    rep = acecost.analyze(lambda v, x: model.apply(v, x), variables, sds((M, K)))
+    macs, kernels = dense(M, K, H) + dense(M, H, O), K * H + H * O
+    check(rep, macs=macs, ace=macs * abits * wbits,
+          size_bits=kernels * wbits + F32 * (leaf_count(variables) - kernels))
+
+
 @pytest.mark.parametrize("mode,weight,act,tile", [("ptq", "int4", None, 128), ("ptq", "int8", "int8", 16),
                                                    ("qat", "int8", "int8", 16), ("qat", "int4", None, 32)])
 def test_qwix_tiled_nnx_mlp(mode, weight, act, tile):
