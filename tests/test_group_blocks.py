@@ -84,3 +84,19 @@ def test_codes_of_a_masked_softmax_keep_their_256_levels_under_the_scale(tile):
     pv = [r for r in rep.layers if r.macs == MACS]
     assert len(pv) == 1 and (pv[0].bits_a, pv[0].bits_w) == (8, 8)
     assert rep.totals.ace == M * K * 16 * 16 * 16 + MACS * 8 * 8  # q @ k.T float, p @ v 8 x 8
+
+
+@pytest.mark.parametrize("in_shape,along,groups,expected", [
+    ((4, 8), {0}, (), ((0, 4, 8),)),                # (k // 8): 4 groups, aligned blocks of 8
+    ((4, 2, 8), {0, 1}, (), ((0, 8, 8),)),          # (k // 16, k // 8 % 2): blocks of 8
+    ((4, 8), {0, 1}, ((0, 2, 2),), ((0, 16, 1),)),  # the inner axis varies freely: no block
+    ((4, 8), {0, 1}, ((0, 2, 2), (1, 2, 4)), ((0, 4, 4),)),  # inner bounded in blocks of 4 of its 8
+    ((4, 6), {0, 1}, ((0, 2, 2), (1, 2, 4)), ((0, 4, 1),)),  # blocks of 4 do not tile 6: none
+])
+def test_merged_axes_record_their_aligned_block(in_shape, along, groups, expected):
+    # the merged coordinate k determines every input coordinate; the value depends on it only
+    # down to the innermost varying axis (and that axis's own aligned block, where it tiles it)
+    from acecost.bits.groups import reshaped
+
+    out = (in_shape[0] * in_shape[1] * (in_shape[2] if len(in_shape) > 2 else 1),)
+    assert reshaped(in_shape, out, frozenset(along), groups) == expected

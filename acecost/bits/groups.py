@@ -119,7 +119,7 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
             continue
         n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
         if n < out_shape[b]:
-            out.append((b, n, _merged_block(in_shape, touching, varying[-1], groups)))
+            out.append((b, n, _merged_block(in_shape, touching, max(varying), groups)))
     return tuple(out)
 
 
