@@ -189,7 +189,7 @@ _GENERIC = (
     "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
     "is_finite nextafter rem and or xor not shift_left shift_right_logical shift_right_arithmetic "
-    "population_count clz eq ne lt le gt ge imag real conj complex "
+    "population_count clz eq ne lt le gt ge eq_to le_to lt_to imag real conj complex "
 ).split()
 
 

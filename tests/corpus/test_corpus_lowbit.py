@@ -280,3 +280,16 @@ def test_pallas_tpu_ragged_paged_attention_is_reported_incomplete():
         sds((seqs, per_seq), jnp.int32), sds((seqs + 1,), jnp.int32), sds((1,), jnp.int32))
     assert not rep.totals.complete
     assert {"dma_start", "dma_wait"} <= {u["primitive"] for u in rep.unsupported}
+
+
+def test_pallas_megablox_gmm_dynamic_grid_is_reported():
+    # megablox gmm: the number of (row tile, group) pairs is data-dependent (a dynamic grid axis);
+    # its group metadata (searchsorted: total-order compares) is counted. Reported incomplete for
+    # the grid alone, the kernel counted for 1 along that axis: n/tn x 1 x k/tk tiles of 128^3
+    gm = pytest.importorskip("jax.experimental.pallas.ops.tpu.megablox.gmm")
+    m, k, n, g = 512, 256, 128, 4
+    rep = acecost.analyze(lambda lhs, rhs, sizes: gm.gmm(lhs, rhs, sizes, tiling=(128, 128, 128), interpret=True),
+                          sds((m, k), jnp.bfloat16), sds((g, k, n), jnp.bfloat16), sds((g,), jnp.int32))
+    assert not rep.totals.complete and not rep.unsupported
+    assert any("is not static" in w for w in rep.warnings)
+    assert rep.totals.macs == (n // 128) * 1 * (k // 128) * 128 ** 3
