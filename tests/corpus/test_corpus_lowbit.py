@@ -78,6 +78,35 @@ def test_qwix_tiled_mlp(mode, weight, act, tile):
         assert leaf_count(variables) - K * H - H * O == (K // t1) * H + (H // t2) * O
 
 
+@pytest.mark.parametrize("tile,backward_bits", [(None, 8), (128, 16), (16, 16)])
+def test_qwix_qat_training_step_with_quantized_gradients(tile, backward_bits):
+    # QtRule(bwd_qtype=int8): the backward products quantize the incoming gradient (8 bits). The
+    # other operand is the forward's quantized residual, except where the forward was tiled: Qwix
+    # then takes the original float operand (qwix/_src/core/dot_general_qt.py,
+    # _get_residual_for_backward: tiled scales do not align with the backward's contraction), so
+    # the backward is 8 x 16. Backward products (2L - 1): dW1 (M rows contracted), dW2 and dX2.
+    need("qwix")
+    import flax.linen as nn
+    import qwix
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(O, use_bias=False)(jax.nn.relu(nn.Dense(H, use_bias=False)(x)))
+
+    rule = qwix.QtRule(module_path=".*", weight_qtype=jnp.int8, act_qtype=jnp.int8, tile_size=tile,
+                       bwd_qtype=jnp.int8)
+    model = qwix.quantize_model(MLP(), qwix.QtProvider([rule]))
+    variables = abstract(jax.eval_shape(lambda k: model.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
+    rep = acecost.analyze_train(lambda v, x: model.apply(v, x), variables, sds((M, K)),
+                                loss=lambda y: jnp.mean(y ** 2))
+    forward = dense(M, K, H) + dense(M, H, O)
+    backward = K * H * M + H * O * M + M * O * H
+    assert rep.totals.complete
+    assert (rep.phases["forward"]["macs"], rep.phases["forward"]["ace"]) == (forward, forward * 8 * 8)
+    assert (rep.phases["backward"]["macs"], rep.phases["backward"]["ace"]) == (backward, backward * 8 * backward_bits)
+
+
 OTHER_QTYPES = {"nf4": ("nf4", 4), "fp8": (jnp.float8_e4m3fn, 8), "int2": (jnp.int2, 2), "uint4": (jnp.uint4, 4)}
 
 
