@@ -207,6 +207,36 @@ def test_qwix_tiled_llama(mode, weight, act, tile):
           size_bits=expected_size(kernels, variables, weight))
 
 
+@pytest.mark.parametrize("weight,act,tile", [("int8", "int8", 0.5), ("int4", None, 128), ("int4", None, 32)])
+def test_qwix_tiled_gpt2_qat(weight, act, tile):
+    # GPT-2 (d=256, 2 layers, 4 heads): fused c_attn, tied LM head (QAT only, as in
+    # test_corpus_qwix), attention products tiled too when activations are quantized
+    need("transformers")
+    import qwix
+    import test_corpus_transformers as hf
+    import transformers
+    from transformers import GPT2Config
+
+    d, layers, heads, vocab = 256, 2, 4, 64
+    config = GPT2Config(vocab_size=vocab, n_embd=d, n_layer=layers, n_head=heads, n_positions=32)
+    model = qwix.quantize_model(transformers.FlaxGPT2LMHeadModel(config, _do_init=False).module,
+                                qwix_provider("qat", weight, act, tile))
+    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
+    variables = abstract(jax.eval_shape(
+        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
+
+    def fn(variables, input_ids, attention_mask):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+
+    rep = acecost.analyze(fn, variables, sds((B, T), jnp.int32), sds((B, T), jnp.int32))
+    macs = layers * hf.gpt2_block(T, T, d=d, H=heads) + dense(B * T, d, vocab)
+    attn = layers * attention(B, heads, T, T, d // heads)
+    bw, ba = QTYPES[weight][1], QTYPES[act][1]
+    check(rep, macs=macs, ace=(macs - attn) * ba * bw + attn * ba * ba,
+          size_bits=expected_size(hf.gpt2_kernels(d=d, L=layers, V=vocab), variables, weight))
+
+
 # ------------------------------------------------------------- AQT v2
 
 @pytest.mark.parametrize("bits", [(8, 8), (4, 4), (8, 4)])
