@@ -78,6 +78,35 @@ def test_qwix_tiled_mlp(mode, weight, act, tile):
         assert leaf_count(variables) - K * H - H * O == (K // t1) * H + (H // t2) * O
 
 
+@pytest.mark.parametrize("tile,backward_bits", [(None, 8), (128, 16), (16, 16)])
+def test_qwix_qat_training_step_with_quantized_gradients(tile, backward_bits):
+    # QtRule(bwd_qtype=int8): the backward products quantize the incoming gradient (8 bits). The
+    # other operand is the forward's quantized residual, except where the forward was tiled: Qwix
+    # then takes the original float operand (qwix/_src/core/dot_general_qt.py,
+    # _get_residual_for_backward: tiled scales do not align with the backward's contraction), so
+    # the backward is 8 x 16. Backward products (2L - 1): dW1 (M rows contracted), dW2 and dX2.
+    need("qwix")
+    import flax.linen as nn
+    import qwix
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(O, use_bias=False)(jax.nn.relu(nn.Dense(H, use_bias=False)(x)))
+
+    rule = qwix.QtRule(module_path=".*", weight_qtype=jnp.int8, act_qtype=jnp.int8, tile_size=tile,
+                       bwd_qtype=jnp.int8)
+    model = qwix.quantize_model(MLP(), qwix.QtProvider([rule]))
+    variables = abstract(jax.eval_shape(lambda k: model.init(k, jnp.zeros((M, K))), jax.random.PRNGKey(0)))
+    rep = acecost.analyze_train(lambda v, x: model.apply(v, x), variables, sds((M, K)),
+                                loss=lambda y: jnp.mean(y ** 2))
+    forward = dense(M, K, H) + dense(M, H, O)
+    backward = K * H * M + H * O * M + M * O * H
+    assert rep.totals.complete
+    assert (rep.phases["forward"]["macs"], rep.phases["forward"]["ace"]) == (forward, forward * 8 * 8)
+    assert (rep.phases["backward"]["macs"], rep.phases["backward"]["ace"]) == (backward, backward * 8 * backward_bits)
+
+
 OTHER_QTYPES = {"nf4": ("nf4", 4), "fp8": (jnp.float8_e4m3fn, 8), "int2": (jnp.int2, 2), "uint4": (jnp.uint4, 4)}
 
 
@@ -176,6 +205,36 @@ def test_qwix_tiled_llama(mode, weight, act, tile):
     bw, ba = QTYPES[weight][1], QTYPES[act][1]
     check(rep, macs=macs, ace=(macs - attn) * ba * bw + attn * ba * ba,
           size_bits=expected_size(kernels, variables, weight))
+
+
+@pytest.mark.parametrize("weight,act,tile", [("int8", "int8", 0.5), ("int4", None, 128), ("int4", None, 32)])
+def test_qwix_tiled_gpt2_qat(weight, act, tile):
+    # GPT-2 (d=256, 2 layers, 4 heads): fused c_attn, tied LM head (QAT only, as in
+    # test_corpus_qwix), attention products tiled too when activations are quantized
+    need("transformers")
+    import qwix
+    import test_corpus_transformers as hf
+    import transformers
+    from transformers import GPT2Config
+
+    d, layers, heads, vocab = 256, 2, 4, 64
+    config = GPT2Config(vocab_size=vocab, n_embd=d, n_layer=layers, n_head=heads, n_positions=32)
+    model = qwix.quantize_model(transformers.FlaxGPT2LMHeadModel(config, _do_init=False).module,
+                                qwix_provider("qat", weight, act, tile))
+    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
+    variables = abstract(jax.eval_shape(
+        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
+
+    def fn(variables, input_ids, attention_mask):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+
+    rep = acecost.analyze(fn, variables, sds((B, T), jnp.int32), sds((B, T), jnp.int32))
+    macs = layers * hf.gpt2_block(T, T, d=d, H=heads) + dense(B * T, d, vocab)
+    attn = layers * attention(B, heads, T, T, d // heads)
+    bw, ba = QTYPES[weight][1], QTYPES[act][1]
+    check(rep, macs=macs, ace=(macs - attn) * ba * bw + attn * ba * ba,
+          size_bits=expected_size(hf.gpt2_kernels(d=d, L=layers, V=vocab), variables, weight))
 
 
 # ------------------------------------------------------------- AQT v2
