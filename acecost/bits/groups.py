@@ -187,8 +187,9 @@ def _part_groups(eqn, in_shape: tuple, groups: Groups) -> Groups:
             return None
         if name == "rev":
             return b if a not in p["dimensions"] or in_shape[a] % b == 0 else None
-        if name == "split":
-            return b if a != p["axis"] or all(sum(p["sizes"][:i]) % b == 0 for i in range(len(p["sizes"]))) else None
+        if name == "split":  # one bound for every piece: each must start on a block boundary
+            starts = [sum(p["sizes"][:i]) for i in range(len(p["sizes"]))]
+            return b if a != p["axis"] or all(o % b == 0 for o in starts) else None
         if name == "dynamic_slice":  # a start not known: aligned only where the whole axis is kept
             return b if p["slice_sizes"][a] == in_shape[a] else None
         start, stride = p["start_indices"][a], (p.get("strides") or (1,) * len(in_shape))[a]
