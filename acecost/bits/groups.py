@@ -74,7 +74,7 @@ def joint(entries, length: int | None = None) -> tuple[int, int | None]:
     if length is not None:
         n = min(n, length)
     blocks = [e[1] for e in entries]
-    if not entries or None in blocks:
+    if not entries or not all(blocks):  # a block not known (None)
         return n, None
     gcd = math.gcd(*blocks)
     if length is not None:
@@ -183,7 +183,7 @@ def _part_groups(eqn, in_shape: tuple, groups: Groups) -> Groups:
     name, p = eqn.primitive.name, eqn.params
 
     def aligned(a, b):
-        if b is None:
+        if not b:
             return None
         if name == "rev":
             return b if a not in p["dimensions"] or in_shape[a] % b == 0 else None
