@@ -25,6 +25,14 @@ partitions of an axis into ``n1`` and ``n2`` intervals split it into at most
 ``n1 * n2`` pairs. Two operands scaled per block of 16 along the same
 contraction thus share 16 partial sums, not 256.
 
+A *joint* bound ``((a1, a2, ...), n, runs)`` states the same of several axes
+together: the value depends on its coordinates along them only through a
+function of those coordinates with at most ``n`` values. A reshape that
+splits a bounded axis makes one (EinsumDense's ``(K, N)`` kernel, grouped
+along ``K``, reshaped to ``(H, Dh, N)`` and contracted along ``H`` and ``Dh``):
+the split axes' coordinates together are the old coordinate. Only a renumbering
+keeps it and only :func:`partitions` reads it; every other rule drops it.
+
 Bounds are written ``((axis, n, runs), ...)``, sorted; ``()`` when none is known.
 """
 from __future__ import annotations
@@ -91,9 +99,21 @@ def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
 
 
 def moved(groups: Groups, move) -> Groups:
-    """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
+    """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped).
+    A joint bound is kept only when all its axes are."""
     get = move.get if isinstance(move, dict) else move
-    return tuple(sorted((get(a), n, runs) for a, n, runs in groups if get(a) is not None))
+    out = []
+    for a, n, runs in groups:
+        to = tuple(map(get, a)) if isinstance(a, tuple) else get(a)
+        if isinstance(to, tuple):
+            to = None if None in to else tuple(sorted(to))
+        if to is not None:
+            out.append((to, n, runs))
+    return tuple(sorted(out, key=_key))
+
+
+def _key(item) -> tuple:
+    return item[0] if isinstance(item[0], tuple) else (item[0],)
 
 
 def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
@@ -126,6 +146,12 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
         runs = varying == [outer] and (entry(groups, outer) or (0, True))[1]
         if n < out_shape[b]:
             out.append((b, n, runs))
+    for a, (s0, s1) in ins.items():  # a bounded axis split across output axes: a joint bound on them
+        e = entry(groups, a) if a in along else None
+        parts = sorted(b for b, (t0, t1) in outs.items() if s0 < t1 and t0 < s1)
+        if e and len(parts) > 1 and all(s0 <= outs[b][0] and outs[b][1] <= s1 for b in parts) \
+                and e[0] < math.prod(out_shape[b] for b in parts):
+            out.append((tuple(parts), *e))
     return tuple(out)
 
 
@@ -218,8 +244,15 @@ def gather_groups(eqn, operand, indices) -> Groups:
 
 
 def partitions(shape: tuple, along: frozenset[int], groups: Groups) -> int:
-    """Groups over the axes ``along`` together: the product of their bounds (or lengths)."""
-    return math.prod(bound(groups, a) or shape[a] for a in along)
+    """Groups over the axes ``along`` together: the product of their bounds (or lengths), where a
+    joint bound on axes all in ``along`` counts for those axes at once."""
+    left, total = set(along), 1
+    for a, n, _ in groups:
+        if isinstance(a, tuple) and left.issuperset(a):
+            each = math.prod(bound(groups, b) or shape[b] for b in a)
+            left.difference_update(a)
+            total *= min(n, each)
+    return total * math.prod(bound(groups, a) or shape[a] for a in left)
 
 
 def along_entry(shape: tuple, groups: Groups, axis: int) -> tuple[int, bool]:
