@@ -183,6 +183,20 @@ def test_keras_int4_dense_is_16x4(with_zero):
     assert rep.totals.size_bits == (KERAS_SIZE if with_zero else KERAS_SIZE - (K // G) * N * 8)
 
 
+def test_a_stack_of_different_scales_varies_along_its_new_axis():
+    """``stack([a, b, c, d])`` of four scalar scales is one scale per input row, not one per tensor
+    (before: 16 x 4, as if per tensor). Along the contraction it varies at every k, so no group
+    helps; the whole weight takes at most 16 codes x 4 scales = 64 values: 6 bits."""
+    def f(p, x):
+        s = jnp.stack([p["a"], p["b"], p["c"], p["d"]])
+        return x @ (p["q"].astype(F32) * s[:, None])
+    params = {"q": S((4, N), jnp.uint4), **{k: S((), F32) for k in "abcd"}}
+    rep = acecost.analyze(f, params, S((M, 4), F32))
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w) == (FLOAT, math.ceil(math.log2(16 * 4))) == (FLOAT, 6)
+    assert rep.totals.ace == M * 4 * N * FLOAT * 6
+
+
 HEADS, HEAD_DIM = 4, K // 4
 
 
