@@ -344,6 +344,8 @@ class Interpreter(ContractionPricing):
                 vary = None  # varies everywhere, before and after
             else:
                 vary = axis_map(eqn)(vary_in)
+                if name == "stack" and any(v.form != first.form for v in ins):
+                    vary |= {eqn.params["axis"]}  # different parts side by side: the new axis varies
             if len(same) == 1 and (first.groups or (name in ("reshape", "tile") and vary is not None)):
                 groups = shape_groups(eqn, first.shape, vary_in, first.groups)
             origins = _param_derived(same)

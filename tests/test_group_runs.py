@@ -47,7 +47,9 @@ def build(shape, per_axis):
 
 def check(arr, bounds):
     for axis, n, block in bounds:
-        cols = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
+        axes = list(axis) if isinstance(axis, tuple) else [axis]  # a joint bound: the axes together
+        length = int(np.prod([arr.shape[a] for a in axes]))
+        cols = np.moveaxis(arr, axes, list(range(len(axes)))).reshape(length, -1)
         assert len({c.tobytes() for c in cols}) <= n, (axis, n)
         if block:
             assert all(np.array_equal(cols[i], cols[i - i % block]) for i in range(len(cols))), (axis, block)
@@ -57,12 +59,12 @@ def check(arr, bounds):
 
 MERGES = [((4, 8), (32,)), ((2, 4, 8), (8, 8)), ((2, 4, 8), (64,)), ((8, 4), (2, 4, 4)), ((4, 2, 4), (8, 4)),
           ((3, 4, 2), (12, 2)), ((3, 4, 2), (3, 8)), ((2, 6), (12,))]
-SPLITS = [((32,), (4, 8)), ((16, 2), (4, 8)), ((12,), (2, 6))]  # no bound is stated across a split
+SPLITS = [((32,), (4, 8)), ((16, 2), (4, 8)), ((12,), (2, 6))]  # a split: a joint bound on its parts
 
 
 @pytest.mark.parametrize("in_shape, out_shape", MERGES + SPLITS)
 def test_reshape_bounds_hold_by_brute_force(in_shape, out_shape):
-    stated = blocks = 0
+    stated = blocks = joint = 0
     for per_axis in itertools.product(*(list(claims(d)) for d in in_shape)):
         arr, along, bounds = build(in_shape, per_axis)
         check(arr, bounds)
@@ -70,8 +72,11 @@ def test_reshape_bounds_hold_by_brute_force(in_shape, out_shape):
         check(arr.reshape(out_shape), out)
         stated += len(out)
         blocks += sum(1 for _, _, b in out if b and b > 1)
+        joint += sum(isinstance(a, tuple) for a, _, _ in out)
     if (in_shape, out_shape) in MERGES:
         assert stated and blocks  # the reshape does state bounds, and aligned blocks, for some claims
+    elif len(in_shape) == 1:
+        assert joint  # and joint bounds across a split of a whole axis
 
 
 @pytest.mark.parametrize("shape, reps", [((4,), (3,)), ((2, 6), (1, 2)), ((6, 2), (2, 2))])

@@ -30,6 +30,15 @@ bounds that apply holds (:func:`joint`). Two operands scaled per block of 16
 along the same contraction thus share ``K / 16`` partial sums, not
 ``(K / 16) ** 2``.
 
+A *joint* bound ``((a1, a2, ...), n, None)`` states the same of several axes
+together: the value depends on its coordinates along them only through a
+function of those coordinates with at most ``n`` values. A reshape that
+splits a bounded axis makes one (EinsumDense's ``(K, N)`` kernel, grouped
+along ``K``, reshaped to ``(H, Dh, N)`` and contracted along ``H`` and ``Dh``):
+the split axes' coordinates together are the old coordinate. It states no
+block. Only a renumbering keeps it and only :func:`partitions` reads it; every
+other rule drops it.
+
 Bounds are written ``((axis, n, block), ...)``, sorted; ``()`` when none is known.
 """
 from __future__ import annotations
@@ -115,9 +124,21 @@ def level_groups(evidence, factors, axes: frozenset[int]) -> Groups:
 
 
 def moved(groups: Groups, move) -> Groups:
-    """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped)."""
+    """Bounds after an axis renumbering ``move`` (a dict or function of an axis; None: dropped).
+    A joint bound is kept only when all its axes are."""
     get = move.get if isinstance(move, dict) else move
-    return tuple(sorted((get(a), n, b) for a, n, b in groups if get(a) is not None))
+    out = []
+    for a, n, b in groups:
+        to = tuple(map(get, a)) if isinstance(a, tuple) else get(a)
+        if isinstance(to, tuple):
+            to = None if None in to else tuple(sorted(to))
+        if to is not None:
+            out.append((to, n, b))
+    return tuple(sorted(out, key=_key))
+
+
+def _key(item) -> tuple:
+    return item[0] if isinstance(item[0], tuple) else (item[0],)
 
 
 def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: Groups) -> Groups:
@@ -148,6 +169,12 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
         n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
         if n < out_shape[b]:
             out.append((b, n, _merged_block(in_shape, touching, max(varying), groups)))
+    for a, (s0, s1) in ins.items():  # a bounded axis split across output axes: a joint bound on them
+        e = entry(groups, a) if a in along else None
+        parts = sorted(b for b, (t0, t1) in outs.items() if s0 < t1 and t0 < s1)
+        if e and len(parts) > 1 and all(s0 <= outs[b][0] and outs[b][1] <= s1 for b in parts) \
+                and e[0] < math.prod(out_shape[b] for b in parts):
+            out.append((tuple(parts), e[0], None))
     return tuple(out)
 
 
@@ -286,5 +313,12 @@ def count(shape: tuple, axis: int, groups: Groups) -> int:
 
 
 def partitions(shape: tuple, along: frozenset[int], groups: Groups) -> int:
-    """Groups over the axes ``along`` together: the product of their counts."""
-    return math.prod(count(shape, a, groups) for a in along)
+    """Groups over the axes ``along`` together: the product of their counts, where a joint
+    bound on axes all in ``along`` counts for those axes at once."""
+    left, total = set(along), 1
+    for a, n, _ in groups:
+        if isinstance(a, tuple) and left.issuperset(a):
+            each = math.prod(count(shape, b, groups) for b in a)
+            left.difference_update(a)
+            total *= min(n, each)
+    return total * math.prod(count(shape, a, groups) for a in left)
