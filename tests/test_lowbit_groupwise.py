@@ -227,12 +227,12 @@ def test_split_of_a_scale_per_element_stays_float():
 def test_split_reshape_and_renumbering_of_a_joint_bound():
     from acecost.bits.groups import moved, partitions, reshaped
 
-    joint = reshaped((K, N), (HEADS, HEAD_DIM, N), frozenset({0, 1}), ((0, 2, True),))
-    assert joint == (((0, 1), 2, True),)
+    joint = reshaped((K, N), (HEADS, HEAD_DIM, N), frozenset({0, 1}), ((0, 2, G),))  # 2 groups of G rows
+    assert joint == (((0, 1), 2, None),)  # a joint bound states no block
     assert partitions((HEADS, HEAD_DIM, N), frozenset({0, 1}), joint) == 2
     # contracting one of the split axes alone: the joint bound says nothing about it
     assert partitions((HEADS, HEAD_DIM, N), frozenset({1}), joint) == HEAD_DIM
-    assert moved(joint, {0: 2, 1: 0, 2: 1}) == (((0, 2), 2, True),)  # a transpose keeps it
+    assert moved(joint, {0: 2, 1: 0, 2: 1}) == (((0, 2), 2, None),)  # a transpose keeps it
     assert moved(joint, {0: 0, 2: 1}) == ()  # an axis reduced away: dropped
     # a merge of whole axes is not a split
     assert reshaped((HEADS, HEAD_DIM, N), (K, N), frozenset({0, 1}), ()) == ()
