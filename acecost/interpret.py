@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from jax.extend.core import Literal
 
+from acecost import affine as _affine
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.groups import gather_groups, product as groups_product, shape_groups
 from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
@@ -52,6 +53,7 @@ MAX_FORM_ATOMS = 64
 #: Identities over several operands at once: output i is input i.
 _IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
 
+_AFFINE_PRIMS = frozenset(("add", "sub", "neg", "mul"))
 _LINEAR_PRIMS = frozenset(_LINEAR_SIGN) | _SAME_VALUE | {"neg", "convert_element_type"}
 
 # How an equation's output varies and what it is derived from, by primitive kind.
@@ -90,6 +92,9 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 _NO_ORIGINS: frozenset[str] = frozenset()
+#: the origin of a constant table: not a parameter (no parameter has an empty path)
+CONSTANT_ORIGIN = ""
+_CONSTANT_ORIGINS: frozenset[str] = frozenset({CONSTANT_ORIGIN})
 
 #: Primitives whose result is a fresh draw or comes from outside the program: never
 #: weight preparation, whatever their inputs (a key made from a constant still draws
@@ -148,6 +153,8 @@ class Interpreter(ContractionPricing):
         #: whether values made from parameters and constants alone are marked as weight
         #: preparation (off for a function with no model input: all of it is inference)
         self.separate_prep = True
+        #: form of an integer scalar -> its exact affine form (see acecost.affine)
+        self.affine: dict = {}
 
     # ------------------------------------------------------------ values
     def register(self, value: Value) -> Value:
@@ -202,7 +209,10 @@ class Interpreter(ContractionPricing):
         shape = tuple(getattr(aval, "shape", ()))
         arr = np.asarray(val)
         vary = frozenset() if arr.size <= 1 else None
-        return self.register(make_value(shape, aval.dtype, lv, vary, prep=self.separate_prep))
+        # a table of the program (Qwix's nf4 codebook) is no activation: a weight computed with
+        # it is still that weight
+        origins = _CONSTANT_ORIGINS if arr.size > 1 else frozenset()
+        return self.register(make_value(shape, aval.dtype, lv, vary, origins, prep=self.separate_prep))
 
     def literal(self, var) -> Value:
         """A literal's value is the same wherever it appears: made once per (value, dtype)."""
@@ -334,6 +344,8 @@ class Interpreter(ContractionPricing):
                 vary = None  # varies everywhere, before and after
             else:
                 vary = axis_map(eqn)(vary_in)
+                if name == "stack" and any(v.form != first.form for v in ins):
+                    vary |= {eqn.params["axis"]}  # different parts side by side: the new axis varies
             if len(same) == 1 and (first.groups or (name in ("reshape", "tile") and vary is not None)):
                 groups = shape_groups(eqn, first.shape, vary_in, first.groups)
             origins = _param_derived(same)
@@ -343,12 +355,12 @@ class Interpreter(ContractionPricing):
                                                   frozenset().union(*[v.vary for v in ins]))
             origins = _param_derived(ins)
             if any(v.groups for v in ins):  # a function of per-group values is one per group of all
-                groups = groups_product([(v.vary, v.groups) for v in ins], vary)
+                groups = groups_product([(v.vary, v.groups) for v in ins], vary, out_shape)
         elif kind == _CONTRACTION and (maps := product_axes(eqn)) is not None:
             # a dot_general with nothing to contract: products, like ``mul``
             vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
             origins = _param_derived(ins)
-        elif name == "gather" and not ins[0].origins:
+        elif name == "gather" and ins[0].origins <= _CONSTANT_ORIGINS:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight
             vary = None
             origins = _param_derived(ins[1:])
@@ -374,7 +386,22 @@ class Interpreter(ContractionPricing):
                 outs.append(value)
             else:
                 outs.append(self.register(value))
+        if n_out == 1 and out_shape == () and name in _AFFINE_PRIMS and outs[0].dtype.kind in "iu":
+            outs[0] = self._affine_scalar(eqn, ins, outs[0])
         return outs
+
+    def _affine_scalar(self, eqn, ins, out: Value) -> Value:
+        """Record an integer scalar's exact affine form; one whose atoms cancel is that constant."""
+        form = _affine.step(self, eqn, ins)
+        if form is None:
+            return out
+        if not form[1]:
+            c = _affine.wrapped(form[0], out.dtype)
+            if not (out.levels.lo == out.levels.hi == c):
+                out = self.constant(np.asarray(c, out.dtype), eqn.outvars[0].aval)
+            form = (c, ())
+        self.affine[out.form] = form
+        return out
 
     def _linear_form(self, eqn, ins, out_shape):
         """The linear form of add/sub/neg/identity results, else None."""

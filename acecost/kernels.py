@@ -84,8 +84,12 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
         ref = refs[n_idx + n_in + k]
         inits.append(None if i is None else _block(interp, operands[i], blocks[n_in + k], ref.aval))
     inits += [None] * n_scratch
-    cells = [Cell(tuple(r.aval.shape), np.dtype(r.aval.dtype), init, init) for r, init in zip(refs, inits)]
-    child = _walk_to_fixpoint(interp, jaxpr, consts, cells, known, scope)
+    cells = [Cell(tuple(r.aval.shape), _ref_dtype(r.aval), init, init) for r, init in zip(refs, inits)]
+    # program_id / num_programs count the grid's axes without those a vmap added (jax's
+    # GridMapping.vmapped_dims): program_id(1) of a kernel vmapped twice is grid axis 3
+    vmapped = set(getattr(gm, "vmapped_dims", ()) or ())
+    kernel_grid = tuple(n for d, n in enumerate(known) if d not in vmapped)
+    child = _walk_to_fixpoint(interp, jaxpr, consts, cells, kernel_grid, scope)
     points = math.prod(grid)
     tally.merge(child, points)
     tally.loops.append({"scope": where, "kind": "pallas_call", "trips": points, "exact": exact,
@@ -103,6 +107,15 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
         else:
             outs.append(_array(interp, content, bm, var.aval))
     return _outs(interp, eqn, outs)
+
+
+def _ref_dtype(aval) -> np.dtype:
+    """A reference's element type; a semaphore (TPU ``dma_sem``, GPU barrier) has none numpy
+    knows: it holds a count, an int32 as ``semaphore_read`` returns it."""
+    try:
+        return np.dtype(aval.dtype)
+    except TypeError:
+        return np.dtype(np.int32)
 
 
 def _grid(grid, bounds: list[Value]) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
@@ -370,7 +383,10 @@ def _program_id(interp, eqn, ins, scope, tally, masks=()):
     n = interp.grids[-1][axis]
     lv = Levels(lo=0, hi=n - 1 if n is not None else None, integral=True,
                 why=f"grid index along axis {axis}" + (f" of {n}" if n is not None else ""))
-    return [interp.register(make_value((), aval.dtype, normalize(lv, aval.dtype)))]
+    value = interp.register(make_value((), aval.dtype, normalize(lv, aval.dtype)))
+    # every program_id(axis) of this kernel is one value: one atom of the affine forms
+    interp.affine[value.form] = (0, ((("program_id", axis, id(interp.grids[-1])), 1),))
+    return [value]
 
 
 @higher_order("num_programs")

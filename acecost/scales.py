@@ -78,7 +78,8 @@ def group_scales(eqn, ins, c, bits):
     after the sum, as a per-channel scale is to the whole sum. The operands'
     sets together may take at most ``p`` sets along the contraction (the
     product of each one's groups, :func:`acecost.bits.groups.partitions`;
-    fewer when both are runs along a dimension, :func:`acecost.bits.groups.joint`),
+    fewer when both are cut into aligned blocks along a dimension,
+    :func:`acecost.bits.groups.joint`),
     so there are at most ``p`` partial sums per output; this holds when
     they have at least 2 terms each on average (``2 p <= K``): a scale that
     differs at every ``k`` is a float operand. Under either ``--scales``;
@@ -114,10 +115,11 @@ def group_scales(eqn, ins, c, bits):
 
 def _together(ins, found, dims) -> int:
     """Partial sums of the found operands together: per pair of contracting dimensions the joint
-    count of their groups there (:func:`acecost.bits.groups.joint`), multiplied over the pairs."""
+    count of their groups there (:func:`acecost.bits.groups.joint`: one set of groups when both
+    are cut into the same aligned blocks), multiplied over the pairs."""
     total = 1
     for pair in zip(*dims):
         entries = [along_entry(ins[i].shape, ins[i].levels.groups, pair[i])
                    for i, _, along in found if pair[i] in along]
-        total *= joint(entries)[0] if entries else 1
+        total *= joint(entries, ins[0].shape[pair[0]])[0] if entries else 1
     return total

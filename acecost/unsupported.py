@@ -45,7 +45,7 @@ UNSUPPORTED_BY_DESIGN: dict[str, str] = {
         "platform_index unreachable compute_on name trace_value pin unpin tie stage dce_sink remat_opt "
         "custom_partitioning composite call_exported custom_vmap_call eval_jaxpr jaxpr_call call "
         "call_hi_primitive call_hi_primitive_linearized create_linear linear_call custom_jvp_call_jaxpr "
-        "mpmd_map from_edtype to_edtype bitcast broadcast_to zeros_like eq_to le_to lt_to",
+        "mpmd_map from_edtype to_edtype bitcast broadcast_to zeros_like",
     "computations not priced yet (reported unsupported where met)":
         "reduce select_and_scatter select_and_gather_add "
         "approx_top_k rng_bit_generator rng_uniform threefry4x32 philox2x32 philox4x32 prng_join "

@@ -136,6 +136,108 @@ def test_group_wise_scale_gather_was_not_a_table_of_levels():
     assert {second.bits_a, second.bits_w} == {FLOAT, bits}
 
 
+# ------------------------------------------ Keras 3's sub-channel int4 layout
+#
+# keras==3.15 ``model.quantize("int4")`` (block_size 128): the kernel [K, N] holds two codes in
+# [-8, 7] per int8 along N (``unpack_int4(kernel, N, axis=-1)``), with a float32 scale and an int8
+# zero point per 128-row group and a stored float32 ``g_idx`` (``dequantize_with_sz_map``):
+# ``(q - z[g_idx]) * s[g_idx]``. Here in plain JAX, spelled as Keras spells it.
+
+def keras_unpack_int4(packed, n):
+    """keras.quantizers.unpack_int4(packed, n, axis=-1): low nibble first, ``(x ^ 8) - 8`` signs it."""
+    t = packed.T
+    low = ((t & 0x0F) ^ 8) - 8
+    high = (((t >> 4) & 0x0F) ^ 8) - 8
+    return jnp.stack([low, high], axis=1).reshape(-1, packed.shape[0])[:n].T
+
+
+def keras_dequantize(p, with_zero=True):
+    g = p["g_idx"].astype(jnp.int32)
+    s = jnp.take(p["scale"], g, axis=0)  # jnp.take: FILL_OR_DROP, as ops.take traces
+    w = keras_unpack_int4(p["kernel"], p["scale"].shape[1]).astype(F32)
+    if with_zero:
+        w = w - jnp.take(p["zero"], g, axis=0).astype(F32)
+    return w * s
+
+
+def keras_int4_params(k=K, n=N, g=G):
+    return {"kernel": S((k, n // 2), jnp.int8), "scale": S((k // g, n), F32), "zero": S((k // g, n), jnp.int8),
+            "g_idx": S((k,), F32)}
+
+
+# codes 4 bits (two per int8); per group: a float32 scale and an int8 zero point; g_idx float32
+KERAS_SIZE = K * N * 4 + (K // G) * N * (32 + 8) + K * 32
+
+
+@pytest.mark.parametrize("with_zero", [True, False])
+def test_keras_int4_dense_is_16x4(with_zero):
+    """``x @ ((q - z[g]) * s[g])`` = ``sum_g s[g] (sum_{k in g} x[k] q[k] - z[g] sum_{k in g} x[k])``:
+    the int8 zero point, like the scale, is one value per group, so each group's partial sum runs
+    over the 16 codes. (Before: the unpacked nibbles carried a false group bound along N from the
+    stack of low and high nibbles, so neither was read per group: 16 x 9 with the zero point,
+    16 x 11 without.)"""
+    rep = acecost.analyze(lambda p, x: x @ keras_dequantize(p, with_zero), keras_int4_params(), S((M, K), F32))
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w) == (FLOAT, 4)
+    assert rep.totals.ace == MACS * 16 * 4 == 8_388_608
+    assert rep.totals.size_bits == (KERAS_SIZE if with_zero else KERAS_SIZE - (K // G) * N * 8)
+
+
+def test_a_stack_of_different_scales_varies_along_its_new_axis():
+    """``stack([a, b, c, d])`` of four scalar scales is one scale per input row, not one per tensor
+    (before: 16 x 4, as if per tensor). Along the contraction it varies at every k, so no group
+    helps; the whole weight takes at most 16 codes x 4 scales = 64 values: 6 bits."""
+    def f(p, x):
+        s = jnp.stack([p["a"], p["b"], p["c"], p["d"]])
+        return x @ (p["q"].astype(F32) * s[:, None])
+    params = {"q": S((4, N), jnp.uint4), **{k: S((), F32) for k in "abcd"}}
+    rep = acecost.analyze(f, params, S((M, 4), F32))
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w) == (FLOAT, math.ceil(math.log2(16 * 4))) == (FLOAT, 6)
+    assert rep.totals.ace == M * 4 * N * FLOAT * 6
+
+
+HEADS, HEAD_DIM = 4, K // 4
+
+
+def test_keras_int4_einsum_dense_split_contraction_is_16x4():
+    """EinsumDense dequantizes its kernel flattened to [H * Dh, N], groups along H * Dh, then
+    reshapes it to [H, Dh, N] and contracts along H and Dh: the split axes together take at
+    most K/G (+1 for a fill) sets, a joint bound on both (before: a float operand, 16 x 16)."""
+    def f(p, x):
+        w = keras_dequantize(p).reshape(HEADS, HEAD_DIM, N)
+        return jnp.einsum("bthd,hdn->btn", x, w)
+    rep = acecost.analyze(f, keras_int4_params(), S((2, M // 2, HEADS, HEAD_DIM), F32))
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w) == (FLOAT, 4)
+    assert rep.totals.macs == MACS
+    assert rep.totals.ace == MACS * 16 * 4
+    assert rep.totals.size_bits == KERAS_SIZE
+
+
+def test_split_of_a_scale_per_element_stays_float():
+    """G = 1: K scale rows, no group bound to split; the split axes vary freely: a float operand."""
+    def f(p, x):
+        return jnp.einsum("bthd,hdn->btn", x, keras_dequantize(p).reshape(HEADS, HEAD_DIM, N))
+    rep = acecost.analyze(f, keras_int4_params(g=1), S((2, M // 2, HEADS, HEAD_DIM), F32))
+    (rec,) = rep.layers
+    assert (rec.bits_a, rec.bits_w, rep.totals.ace) == (FLOAT, FLOAT, MACS * 256)
+
+
+def test_split_reshape_and_renumbering_of_a_joint_bound():
+    from acecost.bits.groups import moved, partitions, reshaped
+
+    joint = reshaped((K, N), (HEADS, HEAD_DIM, N), frozenset({0, 1}), ((0, 2, G),))  # 2 groups of G rows
+    assert joint == (((0, 1), 2, None),)  # a joint bound states no block
+    assert partitions((HEADS, HEAD_DIM, N), frozenset({0, 1}), joint) == 2
+    # contracting one of the split axes alone: the joint bound says nothing about it
+    assert partitions((HEADS, HEAD_DIM, N), frozenset({1}), joint) == HEAD_DIM
+    assert moved(joint, {0: 2, 1: 0, 2: 1}) == (((0, 2), 2, None),)  # a transpose keeps it
+    assert moved(joint, {0: 0, 2: 1}) == ()  # an axis reduced away: dropped
+    # a merge of whole axes is not a split
+    assert reshaped((HEADS, HEAD_DIM, N), (K, N), frozenset({0, 1}), ()) == ()
+
+
 # ----------------------------------------- never wider than a float
 
 XI, WI, KI, NI, PI = 8, 64, 64, 32, 4  # x int8 [8, 64] @ w int8 [64, 32]; then @ v [32, 4]

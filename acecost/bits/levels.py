@@ -56,8 +56,9 @@ class Levels(NamedTuple):
     #: the level set varies along ``axes`` only by a factor (``codes * scale``), not by an
     #: offset or any other function: only then can the scale move onto the other operand
     scaled: bool = False
-    #: ((axis, n, runs), ...): along each such axis of ``axes`` the set depends on the coordinate only
-    #: through a group index of at most n values (a group-wise scale; :mod:`acecost.bits.groups`)
+    #: ((axis, n, block), ...): along each such axis of ``axes`` the set depends on the coordinate only
+    #: through a group index of at most n values (a group-wise scale), a function of
+    #: ``i // block`` when ``block`` is known (:mod:`acecost.bits.groups`)
     groups: tuple = ()
 
     @property

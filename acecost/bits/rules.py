@@ -100,7 +100,25 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
                        factors + [v for v, g in zip(evidence, grouped) if g], prim, scope)
         if alt.count < lv.count:
             lv = with_flat(alt, flat_count(lv))
+    if factors and lv.axes and any(v.levels.flat is not None for v in evidence):
+        lv = _coarser(lv, evidence, factors, prim, scope)
     return lv
+
+
+def _coarser(lv: Levels, evidence, factors, prim: str, scope: str) -> Levels:
+    """A third proof: operands counted by their whole-tensor bounds (int8 codes of a value
+    that also has a finer per-position set, ``round(p / s)`` of a masked ``p``) times the
+    factors. It counts more levels, but varies only where the factors do; kept when that
+    leaves fewer axes along which the set varies freely, since a contraction can price a set
+    only along axes where it is constant or varies by groups."""
+    whole = [v.with_(levels=v.levels.with_(count=v.levels.flat, axes=frozenset(), flat=None, groups=()))
+             if v.levels.flat is not None else v for v in evidence]
+    alt = _product(whole, factors, prim, scope)
+    return alt if _free_axes(alt) < _free_axes(lv) else lv
+
+
+def _free_axes(lv: Levels) -> frozenset[int]:
+    return lv.axes - {g[0] for g in lv.groups}
 
 
 def _product(evidence: Sequence[Value], factors: Sequence[Value], prim: str, scope: str) -> Levels:
@@ -174,7 +192,7 @@ def _const_scalar(v: Value):
 _GENERIC = (
     "exp exp2 reciprocal log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh acosh "
     "atanh atan2 sqrt rsqrt cbrt pow integer_pow square erf erfc erf_inv lgamma digamma "
-    "is_finite nextafter rem eq ne lt le gt ge imag real conj complex "
+    "is_finite nextafter rem eq ne lt le gt ge eq_to le_to lt_to imag real conj complex "
 ).split()
 
 

@@ -31,8 +31,8 @@ class Value(NamedTuple):
     form: Form = ()
     #: the parameter path, for values that *are* a parameter leaf
     name: str | None = None
-    #: ((axis, n, runs), ...): along such an axis the value depends on the coordinate only through
-    #: a group index of at most n values (``s[k // G]``; :mod:`acecost.bits.groups`)
+    #: ((axis, n, block), ...): along such an axis the value depends on the coordinate only through
+    #: a group index of at most n values (``s[k // G]``: block G; :mod:`acecost.bits.groups`)
     groups: tuple = ()
     #: computed from parameters and constants alone (no model input, no random draw):
     #: work on it is weight preparation, which a deployed model does once

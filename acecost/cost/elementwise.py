@@ -46,7 +46,7 @@ _register("transcendental", _out_elements,
           "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan sinh cosh asinh "
           "acosh atanh atan2 erf erfc erf_inv lgamma digamma")
 _register("compare_select", _out_elements,
-          "eq ne lt le gt ge select_n and or xor not is_finite clamp")
+          "eq ne lt le gt ge eq_to le_to lt_to select_n and or xor not is_finite clamp")
 _register("quantize", _out_elements, "round floor ceil sign")
 _register("convert", _out_elements, "convert_element_type reduce_precision bitcast_convert_type")
 _register("integer", _out_elements,

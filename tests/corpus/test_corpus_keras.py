@@ -47,8 +47,6 @@ DENSE_BITS = {"float": (FLOAT_BITS, FLOAT_BITS), "int8": (8, 8), "int4": (FLOAT_
               "int4-channel": (FLOAT_BITS, 4), "float8": (8, 8)}
 #: the tied LM head (ReversibleEmbedding(reverse=True)): float8 does not quantize embeddings
 HEAD_BITS = {**DENSE_BITS, "float8": (FLOAT_BITS, FLOAT_BITS)}
-INT4_REASON = ("Keras' int4 weights are offset by an int8 zero-point parameter per 128-row group "
-               "(q - z[g_idx]) * s[g_idx]: no rule yet reads that offset as a per-group zero point")
 
 
 # ---------------------------------------------------------------- closed forms
@@ -215,9 +213,7 @@ def test_macs_size_and_names(kind, mode):
 
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2"])
-@pytest.mark.parametrize("mode", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=INT4_REASON)) if m == "int4" else m
-    for m in MODES])
+@pytest.mark.parametrize("mode", MODES)
 def test_widths_and_ace(kind, mode):
     rep, _ = report(kind, mode)
     exp = EXPECTED[kind](mode)
