@@ -48,18 +48,19 @@ def _reshape(eqn) -> AxisMap:
     return reshape_map(tuple(eqn.invars[0].aval.shape), tuple(eqn.outvars[0].aval.shape))
 
 
+def spans(shape) -> dict[int, tuple[int, int]]:
+    """Each non-trivial axis's range of place values in the row-major flat index, innermost first."""
+    out, stride = {}, 1
+    for i in reversed(range(len(shape))):
+        if shape[i] != 1:
+            out[i] = (stride, stride * shape[i])
+        stride *= shape[i]
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
 def reshape_map(in_shape: tuple, out_shape: tuple) -> AxisMap:
     """An input axis moves to every output axis its flat-index digits overlap."""
-
-    def spans(shape):
-        out, stride = {}, 1
-        for i in reversed(range(len(shape))):
-            if shape[i] != 1:
-                out[i] = (stride, stride * shape[i])
-            stride *= shape[i]
-        return out
-
     ins, outs = spans(in_shape), spans(out_shape)
     table = {
         a: frozenset(b for b, (t0, t1) in outs.items() if s0 < t1 and t0 < s1)

@@ -47,6 +47,8 @@ import functools
 import math
 from typing import Iterable
 
+from acecost.bits.axes import spans
+
 Groups = tuple[tuple[int, int, "int | None"], ...]
 
 
@@ -157,7 +159,7 @@ def reshaped(in_shape: tuple, out_shape: tuple, along: frozenset[int], groups: G
 
 @functools.lru_cache(maxsize=4096)
 def _reshaped(in_shape, out_shape, along, groups) -> Groups:
-    ins, outs = _spans(in_shape), _spans(out_shape)
+    ins, outs = spans(in_shape), spans(out_shape)
     out = []
     for b, (t0, t1) in outs.items():
         touching = [a for a, (s0, s1) in ins.items() if s0 < t1 and t0 < s1]
@@ -185,15 +187,6 @@ def _merged_block(in_shape, touching, inner, groups) -> int:
     trailing = math.prod(in_shape[a] for a in touching if a > inner)
     b = block(groups, inner) if bound(groups, inner) is not None else 1
     return trailing * (b if b and in_shape[inner] % b == 0 else 1)
-
-
-def _spans(shape) -> dict[int, tuple[int, int]]:
-    out, stride = {}, 1
-    for i in reversed(range(len(shape))):
-        if shape[i] != 1:
-            out[i] = (stride, stride * shape[i])
-        stride *= shape[i]
-    return out
 
 
 #: Shape primitives that keep every axis where it is, with the same elements.
