@@ -289,13 +289,14 @@ def _scratch_kernel(x_ref, w_ref, o_ref, s_ref):
     o_ref[...] = jnp.dot(s_ref[...], w_ref[...], preferred_element_type=F32)
 
 
-def scratch_matmul(w, x):
+def scratch_matmul(w, x, kernel=_scratch_kernel):
+    """``x @ sign(w)`` tiled over the grid, ``kernel`` given an x-sized VMEM scratch."""
     spec = pltpu.PrefetchScalarGridSpec(
         num_scalar_prefetch=0, grid=(M // BM, N // BN),
         in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
         scratch_shapes=[pltpu.VMEM((BM, K), F32)])
-    return pl.pallas_call(_scratch_kernel, grid_spec=spec, out_shape=S((M, N), F32),
+    return pl.pallas_call(kernel, grid_spec=spec, out_shape=S((M, N), F32),
                           interpret=True)(x, jnp.sign(w))
 
 
@@ -314,13 +315,7 @@ def _float_scratch_kernel(x_ref, w_ref, o_ref, s_ref):
 
 def test_a_float_store_into_part_of_a_reference_makes_its_reads_float():
     def fn(w, x):
-        spec = pltpu.PrefetchScalarGridSpec(
-            num_scalar_prefetch=0, grid=(M // BM, N // BN),
-            in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-            out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-            scratch_shapes=[pltpu.VMEM((BM, K), F32)])
-        return pl.pallas_call(_float_scratch_kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                              interpret=True)(x, jnp.sign(w))
+        return scratch_matmul(w, x, _float_scratch_kernel)
 
     (rec,) = acecost.analyze(fn, W, X).layers
     assert (rec.bits_a, rec.bits_w) == (16, 1)
