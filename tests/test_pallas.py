@@ -28,10 +28,11 @@ def _matmul_kernel(x_ref, w_ref, o_ref):
     o_ref[...] = jnp.dot(x_ref[...], w_ref[...], preferred_element_type=F32)
 
 
-def binary_matmul(w, x):
-    """sign(x) @ sign(w) as a Pallas kernel: 64x64 output blocks, the whole K in one block."""
+def binary_matmul(w, x, kernel=_matmul_kernel):
+    """sign(x) @ sign(w) as a Pallas kernel (``kernel``, by default one dot per block):
+    64x64 output blocks, the whole K in one block."""
     return pl.pallas_call(
-        _matmul_kernel, grid=(M // BM, N // BN),
+        kernel, grid=(M // BM, N // BN),
         in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
         out_shape=S((M, N), F32), interpret=True)(jnp.sign(x), jnp.sign(w))
@@ -121,11 +122,7 @@ def _k_while_kernel(x_ref, w_ref, o_ref):
 
 
 def k_while_matmul(w, x):
-    return pl.pallas_call(
-        _k_while_kernel, grid=(M // BM, N // BN),
-        in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-        out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        out_shape=S((M, N), F32), interpret=True)(jnp.sign(x), jnp.sign(w))
+    return binary_matmul(w, x, _k_while_kernel)
 
 
 @pytest.mark.parametrize("fn, points, trips", [(k_grid_matmul, 4 * (K // BK), 1),
