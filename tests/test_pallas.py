@@ -98,14 +98,19 @@ def _k_loop_kernel(x_ref, w_ref, o_ref, acc_ref):
     o_ref[...] = acc_ref[...]
 
 
-def k_loop_matmul(w, x):
+def with_scratch(kernel, scratch, x, w):
+    """``kernel`` on 64x64 output blocks, the whole K in one block, with one f32 VMEM
+    scratch of shape ``scratch``."""
     spec = pltpu.PrefetchScalarGridSpec(
         num_scalar_prefetch=0, grid=(M // BM, N // BN),
         in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        scratch_shapes=[pltpu.VMEM((BM, BN), F32)])
-    return pl.pallas_call(_k_loop_kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                          interpret=True)(jnp.sign(x), jnp.sign(w))
+        scratch_shapes=[pltpu.VMEM(scratch, F32)])
+    return pl.pallas_call(kernel, grid_spec=spec, out_shape=S((M, N), F32), interpret=True)(x, w)
+
+
+def k_loop_matmul(w, x):
+    return with_scratch(_k_loop_kernel, (BM, BN), jnp.sign(x), jnp.sign(w))
 
 
 def _k_while_kernel(x_ref, w_ref, o_ref):
@@ -287,14 +292,8 @@ def _scratch_kernel(x_ref, w_ref, o_ref, s_ref):
 
 
 def scratch_matmul(w, x, kernel=_scratch_kernel):
-    """``x @ sign(w)`` tiled over the grid, ``kernel`` given an x-sized VMEM scratch."""
-    spec = pltpu.PrefetchScalarGridSpec(
-        num_scalar_prefetch=0, grid=(M // BM, N // BN),
-        in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-        out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        scratch_shapes=[pltpu.VMEM((BM, K), F32)])
-    return pl.pallas_call(kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                          interpret=True)(x, jnp.sign(w))
+    """``x @ sign(w)`` tiled over the grid, ``kernel`` given an x-block-sized VMEM scratch."""
+    return with_scratch(kernel, (BM, K), x, jnp.sign(w))
 
 
 def test_levels_stored_into_a_scratch_reach_the_dot_that_reads_it():
