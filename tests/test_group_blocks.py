@@ -17,22 +17,12 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
+from tiled_quant import fake_quant
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32
 M, K, N = 8, 512, 64
 MACS = M * K * N
-
-
-def fake_quant(x, tile: int, axis: int):
-    """int8 fake quantization with one absmax scale per ``tile`` entries along ``axis``
-    (``tile = x.shape[axis]``: one scale per row, the rest of the axes)."""
-    x = jnp.moveaxis(x, axis, -1)
-    shape = x.shape
-    t = x.reshape(*shape[:-1], shape[-1] // tile, tile)
-    s = jnp.max(jnp.abs(t), axis=-1, keepdims=True) / 127.5
-    q = jnp.clip(jnp.round(t / s), -128, 127).astype(jnp.int8).astype(F32)
-    return jnp.moveaxis((q * s).reshape(shape), -1, axis)
 
 
 def ace_of(fn, *args):

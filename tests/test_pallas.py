@@ -28,10 +28,11 @@ def _matmul_kernel(x_ref, w_ref, o_ref):
     o_ref[...] = jnp.dot(x_ref[...], w_ref[...], preferred_element_type=F32)
 
 
-def binary_matmul(w, x):
-    """sign(x) @ sign(w) as a Pallas kernel: 64x64 output blocks, the whole K in one block."""
+def binary_matmul(w, x, kernel=_matmul_kernel):
+    """sign(x) @ sign(w) as a Pallas kernel (``kernel``, by default one dot per block):
+    64x64 output blocks, the whole K in one block."""
     return pl.pallas_call(
-        _matmul_kernel, grid=(M // BM, N // BN),
+        kernel, grid=(M // BM, N // BN),
         in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
         out_shape=S((M, N), F32), interpret=True)(jnp.sign(x), jnp.sign(w))
@@ -97,14 +98,19 @@ def _k_loop_kernel(x_ref, w_ref, o_ref, acc_ref):
     o_ref[...] = acc_ref[...]
 
 
-def k_loop_matmul(w, x):
+def with_scratch(kernel, scratch, x, w):
+    """``kernel`` on 64x64 output blocks, the whole K in one block, with one f32 VMEM
+    scratch of shape ``scratch``."""
     spec = pltpu.PrefetchScalarGridSpec(
         num_scalar_prefetch=0, grid=(M // BM, N // BN),
         in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        scratch_shapes=[pltpu.VMEM((BM, BN), F32)])
-    return pl.pallas_call(_k_loop_kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                          interpret=True)(jnp.sign(x), jnp.sign(w))
+        scratch_shapes=[pltpu.VMEM(scratch, F32)])
+    return pl.pallas_call(kernel, grid_spec=spec, out_shape=S((M, N), F32), interpret=True)(x, w)
+
+
+def k_loop_matmul(w, x):
+    return with_scratch(_k_loop_kernel, (BM, BN), jnp.sign(x), jnp.sign(w))
 
 
 def _k_while_kernel(x_ref, w_ref, o_ref):
@@ -121,11 +127,7 @@ def _k_while_kernel(x_ref, w_ref, o_ref):
 
 
 def k_while_matmul(w, x):
-    return pl.pallas_call(
-        _k_while_kernel, grid=(M // BM, N // BN),
-        in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-        out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        out_shape=S((M, N), F32), interpret=True)(jnp.sign(x), jnp.sign(w))
+    return binary_matmul(w, x, _k_while_kernel)
 
 
 @pytest.mark.parametrize("fn, points, trips", [(k_grid_matmul, 4 * (K // BK), 1),
@@ -289,14 +291,9 @@ def _scratch_kernel(x_ref, w_ref, o_ref, s_ref):
     o_ref[...] = jnp.dot(s_ref[...], w_ref[...], preferred_element_type=F32)
 
 
-def scratch_matmul(w, x):
-    spec = pltpu.PrefetchScalarGridSpec(
-        num_scalar_prefetch=0, grid=(M // BM, N // BN),
-        in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-        out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-        scratch_shapes=[pltpu.VMEM((BM, K), F32)])
-    return pl.pallas_call(_scratch_kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                          interpret=True)(x, jnp.sign(w))
+def scratch_matmul(w, x, kernel=_scratch_kernel):
+    """``x @ sign(w)`` tiled over the grid, ``kernel`` given an x-block-sized VMEM scratch."""
+    return with_scratch(kernel, (BM, K), x, jnp.sign(w))
 
 
 def test_levels_stored_into_a_scratch_reach_the_dot_that_reads_it():
@@ -314,13 +311,7 @@ def _float_scratch_kernel(x_ref, w_ref, o_ref, s_ref):
 
 def test_a_float_store_into_part_of_a_reference_makes_its_reads_float():
     def fn(w, x):
-        spec = pltpu.PrefetchScalarGridSpec(
-            num_scalar_prefetch=0, grid=(M // BM, N // BN),
-            in_specs=[pl.BlockSpec((BM, K), lambda i, j: (i, 0)), pl.BlockSpec((K, BN), lambda i, j: (0, j))],
-            out_specs=pl.BlockSpec((BM, BN), lambda i, j: (i, j)),
-            scratch_shapes=[pltpu.VMEM((BM, K), F32)])
-        return pl.pallas_call(_float_scratch_kernel, grid_spec=spec, out_shape=S((M, N), F32),
-                              interpret=True)(x, jnp.sign(w))
+        return scratch_matmul(w, x, _float_scratch_kernel)
 
     (rec,) = acecost.analyze(fn, W, X).layers
     assert (rec.bits_a, rec.bits_w) == (16, 1)

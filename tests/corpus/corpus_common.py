@@ -43,6 +43,21 @@ def abstract(tree):
     return jax.tree.map(lambda a: sds(a.shape, a.dtype), tree)
 
 
+def causal_lm(model, batch: int, seq: int):
+    """A Flax causal LM module's abstract variables (``eval_shape`` of its own
+    init on ``batch x seq`` token ids) and ``fn(variables, input_ids,
+    attention_mask)`` applying it at positions ``0 .. T-1``."""
+    zeros, positions = jnp.zeros((batch, seq), jnp.int32), jnp.broadcast_to(jnp.arange(seq), (batch, seq))
+    variables = abstract(jax.eval_shape(
+        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
+
+    def fn(variables, input_ids, attention_mask):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+
+    return fn, variables
+
+
 def leaf_count(tree) -> int:
     """Number of scalars in a parameter tree (counted, not costed)."""
     return sum(math.prod(a.shape) for a in jax.tree.leaves(tree))

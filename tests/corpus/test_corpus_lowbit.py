@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from corpus_common import F32, FLOAT_BITS, abstract, attention, check, dense, leaf_count, need, sds
+from corpus_common import F32, FLOAT_BITS, abstract, attention, causal_lm, check, dense, leaf_count, need, sds
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -191,13 +191,7 @@ def test_qwix_tiled_llama(mode, weight, act, tile):
                          num_attention_heads=HEADS, num_key_value_heads=KV, max_position_embeddings=128)
     model = qwix.quantize_model(FlaxLlamaForCausalLM(config, _do_init=False).module,
                                 qwix_provider(mode, weight, act, tile))
-    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
-    variables = abstract(jax.eval_shape(
-        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
-
-    def fn(variables, input_ids, attention_mask):
-        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
-        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+    fn, variables = causal_lm(model, B, T)
 
     rep = acecost.analyze(fn, variables, sds((B, T), jnp.int32), sds((B, T), jnp.int32))
     macs, kernels = decoder_expected(HEAD_DIM, KV, d=D, H=HEADS, I=I, V=V)
@@ -221,13 +215,7 @@ def test_qwix_tiled_gpt2_qat(weight, act, tile):
     config = GPT2Config(vocab_size=vocab, n_embd=d, n_layer=layers, n_head=heads, n_positions=32)
     model = qwix.quantize_model(transformers.FlaxGPT2LMHeadModel(config, _do_init=False).module,
                                 qwix_provider("qat", weight, act, tile))
-    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
-    variables = abstract(jax.eval_shape(
-        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
-
-    def fn(variables, input_ids, attention_mask):
-        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
-        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
+    fn, variables = causal_lm(model, B, T)
 
     rep = acecost.analyze(fn, variables, sds((B, T), jnp.int32), sds((B, T), jnp.int32))
     macs = layers * hf.gpt2_block(T, T, d=d, H=heads) + dense(B * T, d, vocab)

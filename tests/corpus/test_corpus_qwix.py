@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from corpus_common import F32, FLOAT_BITS, abstract, attention, check, dense, leaf_count, need, resnet, sds
+from corpus_common import F32, FLOAT_BITS, abstract, attention, causal_lm, check, dense, leaf_count, need, resnet, sds
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -56,15 +56,7 @@ def llama(mode, weight, act):
     config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
     model = qwix.quantize_model(FlaxLlamaForCausalLM(config, _do_init=False).module, provider(mode, weight, act))
-    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
-    variables = abstract(jax.eval_shape(
-        lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True), jax.random.PRNGKey(0)))
-
-    def fn(variables, input_ids, attention_mask):
-        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
-        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
-
-    return fn, variables
+    return causal_lm(model, B, T)
 
 
 @pytest.mark.parametrize("mode,weight,act", [("ptq", "int8", "int8"), ("ptq", "int4", "int8"),
@@ -93,7 +85,6 @@ def quantized_hf(name: str, mode: str):
     import test_corpus_transformers as hf
     import transformers
 
-    zeros, positions = jnp.zeros((B, T), jnp.int32), jnp.broadcast_to(jnp.arange(T), (B, T))
     if name == "vit":
         v = hf.VIT
         model = qwix.quantize_model(transformers.FlaxViTModel(hf.vit_config(), _do_init=False).module,
@@ -115,14 +106,7 @@ def quantized_hf(name: str, mode: str):
         macs, kernels = hf.decoder_expected(head_dim, kv)
         attn = 2 * attention(B, 4, T, T, head_dim)
         shapes = (macs - attn, attn, kernels)
-    model = qwix.quantize_model(module, provider(mode, "int8", "int8"))
-    variables = abstract(jax.eval_shape(lambda k: model.init(k, zeros, zeros + 1, positions, deterministic=True),
-                                        jax.random.PRNGKey(0)))
-
-    def fn(variables, input_ids, attention_mask):
-        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
-        return model.apply(variables, input_ids, attention_mask, positions, deterministic=True)
-
+    fn, variables = causal_lm(qwix.quantize_model(module, provider(mode, "int8", "int8")), B, T)
     ids = sds((B, T), jnp.int32)
     return fn, variables, (ids, ids), shapes
 
