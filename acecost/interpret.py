@@ -4,7 +4,8 @@ For every equation it asks the bit rules (:mod:`acecost.bits.rules`) what
 the output's level structure is, and the cost tables (:mod:`acecost.cost`)
 what the equation costs. Equations that carry sub-jaxprs (calls, loops,
 branches) are handled by :mod:`acecost.higher_order`, which calls back into
-:meth:`Interpreter.run` with a child tally and a multiplier.
+:meth:`Interpreter.run` with a child tally and a multiplier. The values'
+bookkeeping (atoms, linear forms, constants) is in :mod:`acecost.values`.
 """
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ from jax.extend.core import Literal
 from acecost import affine as _affine
 from acecost.bits.axes import AXIS_MAPS, COVERING, axis_map, product_axes
 from acecost.bits.groups import gather_groups, product as groups_product, shape_groups
-from acecost.bits.levels import dtype_bits, from_constant, normalize, np_dtype, unknown
+from acecost.bits.levels import dtype_bits, normalize, unknown
 from acecost.bits.movement import _PASS_THROUGH
 from acecost.bits.rules import levels_of
-from acecost.bits.value import Value, combine_forms, make_value, new_atom_form, nontrivial_axes
+from acecost.bits.value import Value, combine_forms, make_value, nontrivial_axes
 from acecost.cost.elementwise import elementwise_cost
 from acecost.cost.macs import MAC_RULES
 from acecost.contraction import ContractionPricing
 from acecost.liveness import Liveness
 from acecost.tally import Tally
+from acecost.values import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
 
 @dataclass
@@ -45,10 +47,6 @@ class Options:
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
-#: Atoms a linear form may hold before it is folded into one atom where it is
-#: used. Without a bound, an unrolled residual stream's form would grow by one
-#: atom per layer and the walk would be quadratic in depth.
-MAX_FORM_ATOMS = 64
 
 #: Identities over several operands at once: output i is input i.
 _IDENTITY_EACH = frozenset(("optimization_barrier", "pvary", "device_put"))
@@ -92,9 +90,6 @@ def _param_derived(ins: Sequence[Value]) -> frozenset[str]:
 
 
 _NO_ORIGINS: frozenset[str] = frozenset()
-#: the origin of a constant table: not a parameter (no parameter has an empty path)
-CONSTANT_ORIGIN = ""
-_CONSTANT_ORIGINS: frozenset[str] = frozenset({CONSTANT_ORIGIN})
 
 #: Primitives whose result is a fresh draw or comes from outside the program: never
 #: weight preparation, whatever their inputs (a key made from a constant still draws
@@ -127,7 +122,7 @@ def _elementwise(ins: Sequence[Value], out_shape: tuple) -> bool:
     return full
 
 
-class Interpreter(ContractionPricing):
+class Interpreter(ValueBook, ContractionPricing):
     def __init__(self, options: Options, param_sizes: dict[str, int]):
         self.options = options
         self.param_sizes = param_sizes
@@ -155,93 +150,6 @@ class Interpreter(ContractionPricing):
         self.separate_prep = True
         #: form of an integer scalar -> its exact affine form (see acecost.affine)
         self.affine: dict = {}
-
-    # ------------------------------------------------------------ values
-    def register(self, value: Value) -> Value:
-        """Give a newly computed value its own atom for linear-form tracking."""
-        form = value.form
-        if len(form) != 1 or form[0][0] in self.atoms:  # not a fresh atom of its own yet
-            form = new_atom_form()
-            value = value.with_(form=form)
-        self.atoms[form[0][0]] = value
-        return value
-
-    def _sum_form(self, a: Value, b: Value, sign: float):
-        """The form of ``a + sign * b``, kept to at most MAX_FORM_ATOMS atoms.
-
-        A sum that would be longer folds its longer operand (then, if still
-        too long, the other) into one atom. The same form always folds to
-        the same atom, so ``x + sg(q - x)`` over a long residual sum ``x``
-        still cancels: both ``q - x`` and the outer sum fold ``x`` alike.
-        """
-        fa, fb = a.form, b.form
-        form = combine_forms([(fa, 1.0), (fb, sign)])
-        for longer in ((a, b) if len(fa) >= len(fb) else (b, a)):
-            if len(form) <= MAX_FORM_ATOMS:
-                break
-            if longer is a:
-                fa = self._fold(a)
-            else:
-                fb = self._fold(b)
-            form = combine_forms([(fa, 1.0), (fb, sign)])
-        return form
-
-    def _fold(self, value: Value):
-        """One atom standing for ``value``'s whole form, up to sign and scale.
-
-        ``r`` and ``-r`` fold to the same atom (with coefficients 1 and -1),
-        so a sum and its negation still cancel once folded.
-        """
-        form = value.form
-        if len(form) == 1:
-            return form
-        scale = form[0][1]
-        key = form if scale == 1.0 else tuple((a, c / scale) for a, c in form)
-        atom = self._folds.get(key)
-        if atom is None:
-            atom = self._folds[key] = new_atom_form()[0][0]
-            if scale == 1.0:  # the value is the folded sum itself: it is what the atom stands for
-                self.atoms[atom] = value._replace(form=((atom, 1.0),))
-        return ((atom, scale),)
-
-    def constant(self, val, aval) -> Value:
-        lv = normalize(from_constant(val), aval.dtype)
-        shape = tuple(getattr(aval, "shape", ()))
-        arr = np.asarray(val)
-        vary = frozenset() if arr.size <= 1 else None
-        # a table of the program (Qwix's nf4 codebook) is no activation: a weight computed with
-        # it is still that weight
-        origins = _CONSTANT_ORIGINS if arr.size > 1 else frozenset()
-        return self.register(make_value(shape, aval.dtype, lv, vary, origins, prep=self.separate_prep))
-
-    def literal(self, var) -> Value:
-        """A literal's value is the same wherever it appears: made once per (value, dtype)."""
-        val = var.val
-        if isinstance(val, (int, float, bool)):
-            key = (val, var.aval.dtype)
-        elif getattr(val, "shape", None) == ():  # a 0-d array (jax's typed scalar literals)
-            key = (val.item(), var.aval.dtype)
-        else:
-            key = id(var)
-        value = self._literals.get(key)
-        if value is None:
-            value = self._literals[key] = self.constant(val, var.aval)
-        return value
-
-    def rebind(self, value: Value, aval) -> Value:
-        """The same value seen through another variable (a sub-jaxpr's input)."""
-        shape = tuple(getattr(aval, "shape", ()))
-        dtype = np_dtype(getattr(aval, "dtype", value.dtype))
-        if shape == value.shape and dtype == value.dtype:
-            return value
-        lv = value.levels
-        if len(shape) != len(value.shape):
-            lv = lv.with_(axes=nontrivial_axes(shape) if lv.axes else frozenset(), groups=())
-            vary = None
-        else:
-            vary = value.vary
-        lv = normalize(lv, dtype)
-        return self.register(make_value(shape, dtype, lv, vary, value.origins, value.name, prep=value.prep))
 
     # -------------------------------------------------------------- walk
     def run(self, jaxpr, consts: Sequence, args: Sequence[Value], scope: str, tally: Tally,
@@ -289,12 +197,6 @@ class Interpreter(ContractionPricing):
             return self.literal(var)
         value = env.get(var)
         return value if value is not None else self.unused(var.aval)
-
-    def unused(self, aval) -> Value:
-        """Stands for a result dead code would have made: nothing reads its levels."""
-        shape = tuple(getattr(aval, "shape", ()))
-        dtype = getattr(aval, "dtype", np.float32)
-        return self.register(make_value(shape, dtype, unknown("result of code whose output is unused")))
 
     # ---------------------------------------------------- plain primitives
     def first_order(self, eqn, ins: list[Value], scope: str, tally: Tally) -> list[Value]:
@@ -360,7 +262,7 @@ class Interpreter(ContractionPricing):
             # a dot_general with nothing to contract: products, like ``mul``
             vary = frozenset().union(*(frozenset(m[a] for a in v.vary) for m, v in zip(maps, ins)))
             origins = _param_derived(ins)
-        elif name == "gather" and ins[0].origins <= _CONSTANT_ORIGINS:
+        elif name == "gather" and ins[0].origins <= CONSTANT_ORIGINS:
             # a lookup in a constant codebook (Qwix nf4) is its indices' weight
             vary = None
             origins = _param_derived(ins[1:])

@@ -237,14 +237,9 @@ def _while(interp, eqn, ins, scope, tally, masks=()):
     tally.merge(cond_tally, trips + (0 if per_iteration else 1), per_iteration=per_iteration)
     tally.loops.append({"scope": where, "kind": "while", "trips": None if per_iteration else trips,
                         "exact": exact})
-    read = _read_vars(cond)
-    if not all(v.prep for v, var in zip(cconsts + carry, cond.invars) if var in read):
+    # the liveness of the condition: its walk above already computed it
+    read = interp.liveness.of(cond).used_inputs
+    if not all(v.prep for v, r in zip(cconsts + carry, read) if r):
         # how many times the body ran depends on a model input: so does every carry it leaves
         carry = [c.with_(prep=False) if c.prep else c for c in carry]
     return _outs(interp, eqn, carry)
-
-
-def _read_vars(jaxpr) -> set:
-    """The variables a jaxpr's equations and outputs read (sub-jaxprs read through their equation)."""
-    read = {v for e in jaxpr.eqns for v in e.invars if not isinstance(v, Literal)}
-    return read | {v for v in jaxpr.outvars if not isinstance(v, Literal)}
