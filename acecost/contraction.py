@@ -196,14 +196,17 @@ class ContractionPricing:
 
     def _param_origin(self, value: Value) -> str | None:
         """The parameter this operand essentially is (largest origin, not a scale)."""
-        origins = value.origins
+        best = self._largest_origin(value.origins)
+        return best if best is not None and self.param_sizes.get(best, 0) >= value.size else None
+
+    def _largest_origin(self, origins: frozenset[str]) -> str | None:
+        """The largest parameter among ``origins`` (ties: the first path), or None when there is none."""
         if not origins:
             return None
         if len(origins) == 1:
             (best,) = origins
-        else:
-            best = max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
-        return best if self.param_sizes.get(best, 0) >= value.size else None
+            return best
+        return max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
 
     def _packed_origin(self, value: Value) -> tuple[str, int, int] | None:
         """(path, k, storage bits) of an integer parameter unpacked into ``k`` values per element.
@@ -217,7 +220,7 @@ class ContractionPricing:
         widths = self.packed_widths
         if not widths or not value.origins or value.vary != nontrivial_axes(value.shape):
             return None
-        best = max(sorted(value.origins), key=lambda p: self.param_sizes.get(p, 0))
+        best = self._largest_origin(value.origins)
         size = self.param_sizes.get(best, 0)
         if best not in widths or not size or value.size <= size or value.size % size:
             return None

@@ -52,21 +52,6 @@ from acecost.bits.axes import spans
 Groups = tuple[tuple[int, int, "int | None"], ...]
 
 
-def bound(groups: Groups, axis: int) -> int | None:
-    for a, n, _ in groups:
-        if a == axis:
-            return n
-    return None
-
-
-def block(groups: Groups, axis: int) -> int | None:
-    """The aligned block size of the group index along ``axis``, when known."""
-    for a, _, b in groups:
-        if a == axis:
-            return b
-    return None
-
-
 def entry(groups: Groups, axis: int) -> tuple[int, int | None] | None:
     """(n, block) along ``axis``, or None when the coordinate is not bounded there."""
     for a, n, b in groups:
@@ -168,7 +153,7 @@ def _reshaped(in_shape, out_shape, along, groups) -> Groups:
         varying = [a for a in touching if a in along]
         if not varying:
             continue
-        n = math.prod(bound(groups, a) or in_shape[a] for a in varying)
+        n = math.prod((entry(groups, a) or (None,))[0] or in_shape[a] for a in varying)
         if n < out_shape[b]:
             out.append((b, n, _merged_block(in_shape, touching, max(varying), groups)))
     for a, (s0, s1) in ins.items():  # a bounded axis split across output axes: a joint bound on them
@@ -185,7 +170,8 @@ def _merged_block(in_shape, touching, inner, groups) -> int:
     (the trailing ones are constant): aligned blocks of the trailing lengths, times the inner
     axis's own block where it tiles that axis exactly."""
     trailing = math.prod(in_shape[a] for a in touching if a > inner)
-    b = block(groups, inner) if bound(groups, inner) is not None else 1
+    e = entry(groups, inner)
+    b = e[1] if e is not None else 1
     return trailing * (b if b and in_shape[inner] % b == 0 else 1)
 
 
