@@ -20,7 +20,7 @@ from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import budget as B
 from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
 from acecost.cli.verdict import (
-    exit_code, one_line, render_github, render_json, render_junit, render_markdown, render_table, show_target,
+    exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
 from acecost.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError

@@ -233,11 +233,6 @@ def gh_line(text: str) -> str:
     return text.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
 
 
-def one_line(text: object) -> str:
-    """User text (a model name, an error) for one stderr line: no control characters or line breaks."""
-    return " ".join(printable(text).split())
-
-
 def gh_escape_property(text: str) -> str:
     """Property values (``title=``) also escape the separators ``:`` and ``,``."""
     return gh_escape(text).replace(":", "%3A").replace(",", "%2C")
