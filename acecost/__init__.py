@@ -18,20 +18,21 @@ _EXPORTS = {
     "analyze": "acecost.api", "analyze_jaxpr": "acecost.api", "analyze_target": "acecost.api",
     "analyze_train": "acecost.api", "parse_override": "acecost.api",
     "AcecostError": "acecost.errors", "ConfigError": "acecost.errors", "TargetError": "acecost.errors",
-    "OpRecord": "acecost.report", "ParamRecord": "acecost.report", "Report": "acecost.report",
-    "Totals": "acecost.report", "tag": "acecost.tag", "Target": "acecost.target",
-    "keras_target": "acecost.keras_models",
+    "OpRecord": "acecost.report.model", "ParamRecord": "acecost.report.model", "Report": "acecost.report.model",
+    "Totals": "acecost.report.model", "tag": "acecost.load.tag", "Target": "acecost.load.target",
+    "keras_target": "acecost.load.keras", "register_primitive": "acecost.engine.rules.custom",
 }
 
 __all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from acecost.api import analyze, analyze_jaxpr, analyze_target, analyze_train, parse_override
+    from acecost.engine.rules.custom import register_primitive
     from acecost.errors import AcecostError, ConfigError, TargetError
-    from acecost.keras_models import keras_target
-    from acecost.report import OpRecord, ParamRecord, Report, Totals
-    from acecost.tag import tag
-    from acecost.target import Target
+    from acecost.load.keras import keras_target
+    from acecost.report.model import OpRecord, ParamRecord, Report, Totals
+    from acecost.load.tag import tag
+    from acecost.load.target import Target
 
 
 def sweep(model, grid=None, **kwargs):

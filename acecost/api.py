@@ -3,23 +3,19 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
-from fractions import Fraction
-from importlib import metadata
 from typing import Iterable, Mapping
 
-from acecost.bits.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
-from acecost.bits.value import make_value
+from acecost.engine.values.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
+from acecost.engine.values.value import make_value
 from acecost.errors import AcecostError
-from acecost.gcpause import paused
-from acecost.grad_names import gradient_layers
-from acecost.contraction import exact_pattern
-from acecost.interpret import Interpreter, Options
+from acecost.engine.gcpause import paused
+from acecost.engine.grad_names import gradient_layers
+from acecost.engine.walker import Interpreter, Options
 from acecost.options import COND_MODES, SCALES_MODES
-from acecost.names import LayerText, UserNames, distinct_names
-from acecost.report import ParamRecord, Report, Totals, WeightPrep, exact_number
-from acecost.tally import Tally
-from acecost.trace import leaves_of, trace
+from acecost.report.build import build_report, element_count, phase_totals
+from acecost.report.model import BitsOrigin, FallbackCause, Report
+from acecost.engine.tally import Tally
+from acecost.load.trace import leaves_of, trace
 
 Override = tuple[re.Pattern, int | None, int | None]
 
@@ -72,7 +68,7 @@ def _check_float_bits(float_bits):
 
 
 def _gc_paused(fn):
-    """``fn`` with the cyclic collector paused for the trace and the walk (see :mod:`acecost.gcpause`)."""
+    """``fn`` with the cyclic collector paused for the trace and the walk (see :mod:`acecost.engine.gcpause`)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with paused():
@@ -157,7 +153,7 @@ def _prepare(closed, leaves, options):
     jaxpr = closed.jaxpr
     if len(leaves) != len(jaxpr.invars):  # a leaf jax does not treat as an array
         leaves[:] = [None] * len(jaxpr.invars)
-    param_sizes = {lf.path: _size(lf.shape) for lf in leaves if lf is not None and lf.is_param}
+    param_sizes = {lf.path: element_count(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
     # a function of its parameters alone has no inference to tell its preparation apart from:
     # all its work is priced as inference (see docs/design.md, "Weight preparation")
@@ -169,20 +165,20 @@ def _prepare(closed, leaves, options):
         aval = var.aval
         if leaf is not None and leaf.is_param:
             why = f"parameter '{leaf.path}' ({dtype_name(aval.dtype)}) is used without a quantizer"
-            origins, pname = {leaf.path}, leaf.path
+            cause, origins, pname = FallbackCause.FLOAT_PARAMETER, {leaf.path}, leaf.path
         else:
             label = leaf.path if leaf is not None else f"arg{i}"
             why = f"model input '{label}' ({dtype_name(aval.dtype)}) is used without a quantizer"
-            origins, pname = set(), None
+            cause, origins, pname = FallbackCause.MODEL_INPUT, set(), None
         if leaf is not None and leaf.declared_bits is not None:
             lv = normalize(Levels(count=2 ** leaf.declared_bits,
                                   why=f"{leaf.declared_why} of '{leaf.path}'"), aval.dtype)
         elif leaf is not None and leaf.is_param and is_integer_dtype(aval.dtype):
             # e.g. AQT SERVE weights: int8 codes whose real width only the AQT config knows
             lv = normalize(unknown(f"{aval.dtype} parameter '{leaf.path}' {STORAGE_WIDTH}",
-                                   integral=True), aval.dtype)
+                                   integral=True, cause=BitsOrigin.STORAGE_WIDTH), aval.dtype)
         else:
-            lv = normalize(unknown(why), aval.dtype)
+            lv = normalize(unknown(why, cause=cause), aval.dtype)
         inputs.append(interp.register(make_value(aval.shape, aval.dtype, lv, None, origins, pname,
                                                  prep=pname is not None and interp.separate_prep)))
     return interp, inputs
@@ -207,7 +203,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     import jax
     import jax.numpy as jnp
 
-    from acecost.trace import abstractify
+    from acecost.load.lift import abstractify
 
     options = _options(float_bits, overrides, while_trips, cond, scales)
     argnums = _argnums(params_argnums, args)
@@ -261,7 +257,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     tally.param_bits = dict(fwd.param_bits)
     # a training step prepares its weights again on every step: that work stays in the totals
     report = build_report(tally, leaves, options, name, _unread(leaves, read), prep_in_totals=True)
-    report.phases = {"forward": _phase_totals(fwd), "backward": _phase_totals(bwd)}
+    report.phases = {"forward": phase_totals(fwd), "backward": phase_totals(bwd)}
     report.meta["mode"] = "train"
     return report
 
@@ -279,20 +275,6 @@ def _train_leaves(args, argnums, fn) -> list:
         [lf for k in range(len(args)) if k not in argnums for lf in own[k]]
 
 
-def contraction_totals(records) -> dict:
-    """MACs, binary MACs, ACE and CPU64 of some contraction records."""
-    macs = sum(r.macs for r in records)
-    binary = sum(r.macs for r in records if r.binary)
-    return {"macs": macs, "binary_macs": binary, "ace": sum(r.ace for r in records),
-            "cpu64": exact_number(Fraction(binary, 64) + (macs - binary))}
-
-
-def _phase_totals(tally: Tally) -> dict:
-    """A training phase's totals: its weight preparation included (it runs on every step)."""
-    ops = sum(tally.elementwise.values()) + sum(tally.prep_elementwise.values())
-    return {**contraction_totals(tally.records), "elementwise_ops": ops}
-
-
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
                    while_trips: int | None = None, mode: str = "inference",
                    cond: str = "max", scales: str = "strict") -> Report:
@@ -306,104 +288,3 @@ def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
                    while_trips=while_trips, name=target.name, cond=cond, scales=scales)
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-@functools.lru_cache(maxsize=1)
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("acecost", "jax", "flax"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
-def _render(warning, by_site) -> str:
-    """A warning's text; one about a contraction names it as the report does."""
-    if not isinstance(warning, LayerText):
-        return warning
-    name = by_site.get(id(warning.site), warning.site.base)
-    return name + warning.body + exact_pattern(name) + warning.tail
-
-
-def build_report(tally: Tally, leaves, options: Options, name: str | None,
-                 unread: set[str] = frozenset(), prep_in_totals: bool = False) -> Report:
-    """The report of a walk. Weight preparation is kept out of the totals, in
-    ``totals.weight_prep`` and ``weight_prep_layers``, unless ``prep_in_totals``
-    (a training step, which prepares its weights on every step)."""
-    every = tally.records
-    user_names = UserNames(r.name for r in every)
-    final = distinct_names(every, lambda r: user_names(r.name))
-    by_site = {}
-    for r, layer in zip(every, final):
-        if r.site is not None:
-            by_site[id(r.site)] = layer  # each record's Site is its own object (a replay makes new ones)
-        r.name = layer
-    prep_records = [r for r in every if r.weight_prep]
-    records = every if prep_in_totals or not prep_records else [r for r in every if not r.weight_prep]
-    params, unused = [], []
-    for leaf in leaves:
-        if leaf is None or not leaf.is_param:
-            continue
-        if leaf.path in unread:
-            unused.append(leaf)
-            continue
-        used = tally.param_bits.get(leaf.path)
-        bits = used if used is not None else dtype_bits(leaf.dtype)
-        size = _size(leaf.shape)
-        params.append(ParamRecord(path=leaf.path, shape=list(leaf.shape), dtype=dtype_name(leaf.dtype),
-                                  bits=bits, size_bits=size * bits,
-                                  used_in="dot/conv" if used is not None else "elementwise"))
-    by_category: Counter = Counter()
-    by_layer: Counter = Counter()
-    prep_by_category: Counter = Counter()
-    counted = [tally.elementwise, tally.prep_elementwise] if prep_in_totals else [tally.elementwise]
-    for counts in counted:
-        for (scope, category), ops in counts.items():
-            by_category[category] += ops
-            by_layer[user_names(scope) if scope else "top level"] += ops
-    for (_, category), ops in tally.prep_elementwise.items():
-        prep_by_category[category] += ops
-    unsupported = sorted(tally.unsupported.values(), key=lambda e: -e["count"])
-    for entry in unsupported:
-        entry["scopes"] = list(dict.fromkeys(user_names(s) for s in entry["scopes"]))
-    for entry in (*tally.loops, *tally.branches):
-        entry["scope"] = user_names(entry["scope"])
-    for r in every:
-        r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
-    warnings = list(dict.fromkeys(user_names.text(_render(w, by_site)) for w in tally.warnings))
-    if unused:
-        shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
-        warnings.append(f"{len(unused)} parameter leaves ({sum(_size(lf.shape) for lf in unused):,} "
-                        f"values: {shown}) are never used by the outputs; not counted in size.")
-    for entry in unsupported:
-        warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
-                        f"{', '.join(entry['scopes'][:3])}): its cost is not counted.")
-    totals = Totals(
-        **contraction_totals(records),
-        size_bits=sum(p.size_bits for p in params), params=sum(_size(p.shape) for p in params),
-        elementwise_ops=sum(by_category.values()),
-        complete=not tally.incomplete and not unsupported,
-        weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals))
-    meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
-            "scales": options.scales, "target": name}
-    return Report(totals=totals, layers=records, params=params,
-                  elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
-                  warnings=warnings, unsupported=unsupported, loops=tally.loops,
-                  branches=tally.branches, meta=meta,
-                  weight_prep_layers=[] if prep_in_totals else prep_records)
-
-
-def _weight_prep(records, by_category: Counter, in_totals: bool) -> WeightPrep:
-    """What the weight preparation costs, by the same rules as the totals."""
-    c = contraction_totals(records)
-    return WeightPrep(elementwise_ops=sum(by_category.values()), macs=c["macs"], binary_macs=c["binary_macs"],
-                      ace=c["ace"], by_category=dict(sorted(by_category.items())), in_totals=in_totals)

@@ -45,15 +45,15 @@ def main() -> int:
         import jax  # noqa: F401
 
     step("import jax, flax.linen", imports)
-    step("import acecost.cli (+ click, rich)", lambda: __import__("acecost.cli"))
-    from acecost.target import resolve
+    step("import acecost.cli (+ click, rich)", lambda: __import__("acecost.cli.group"))
+    from acecost.load.resolve import resolve
 
     target = step("build the model (eval_shape of init)", lambda: resolve(str(path)))
     import jax
 
     closed = step("trace (make_jaxpr)", lambda: jax.make_jaxpr(target.fn)(*target.args))
     from acecost.api import analyze_jaxpr
-    from acecost.report import to_json
+    from acecost.report.model import to_json
 
     report = step("acecost's own pass (analyze_jaxpr)", lambda: analyze_jaxpr(
         closed, *target.args, params_argnums=target.params_argnums))

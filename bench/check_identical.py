@@ -2,6 +2,12 @@
 
     python bench/check_identical.py write DIR      # e.g. on main, before a change
     python bench/check_identical.py compare DIR    # after: exit 1 on any difference
+    python bench/check_identical.py compare-dumps BEFORE AFTER   # reports the tests built
+
+Targets are named relative to the checkout, so two checkouts compare.
+``compare-dumps`` compares the reports ``bench/report_dump.py`` wrote while
+the test suite ran (the corpus of other projects' models among them), with
+pytest's temporary directories written as ``<tmp>``.
 
 Each target goes through the command line (``acecost analyze T --format
 json``), in this one process (click's test runner), so the comparison covers
@@ -12,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,9 +37,9 @@ def targets(bench: bool) -> list[tuple[str, list[str]]]:
     from acecost import zoo
 
     out = [(f"zoo:{name}", []) for name in zoo.names()]
-    out += [(str(ROOT / "examples" / name), opts) for name, opts in EXAMPLES.items()]
+    out += [(f"examples/{name}", opts) for name, opts in EXAMPLES.items()]
     if bench:
-        out += [(str(p), []) for p in sorted((ROOT / "bench" / "models").glob("[!_]*.py"))]
+        out += [(str(p.relative_to(ROOT)), []) for p in sorted((ROOT / "bench" / "models").glob("[!_]*.py"))]
     return out
 
 
@@ -50,12 +58,41 @@ def key(spec: str) -> str:
     return Path(spec.replace("zoo:", "zoo_")).name.replace(".py", "") + ".json"
 
 
+_TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/|/tmp/tmp[\w-]+/|/tmp/acecost-[\w-]+/")
+
+
+def compare_dumps(before: Path, after: Path) -> int:
+    """Every report of ``before`` equals the one of the same test in ``after``, up to temporary paths."""
+    old = {p.name for p in before.glob("*.json")}
+    new = {p.name for p in after.glob("*.json")}
+    bad = 0
+    for name in sorted(old - new):
+        print(f"MISSING {name}")
+        bad += 1
+    for name in sorted(new - old):
+        print(f"NEW {name}")
+    for name in sorted(old & new):
+        a = _TMP.sub("<tmp>/", (before / name).read_text(encoding="utf-8"))
+        b = _TMP.sub("<tmp>/", (after / name).read_text(encoding="utf-8"))
+        if a != b:
+            bad += 1
+            print(f"DIFFERENT {name}")
+            sys.stdout.writelines(list(difflib.unified_diff(a.splitlines(True), b.splitlines(True),
+                                                             "before", "after", n=1))[:40])
+    print(f"{len(old & new) - bad} of {len(old & new)} identical")
+    return 1 if bad else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["write", "compare"])
+    ap.add_argument("mode", choices=["write", "compare", "compare-dumps"])
     ap.add_argument("dir", type=Path)
+    ap.add_argument("after", type=Path, nargs="?", help="compare-dumps: the reports after the change")
     ap.add_argument("--bench", action="store_true", help="also the bench models (slow)")
     args = ap.parse_args()
+    if args.mode == "compare-dumps":
+        return compare_dumps(args.dir, args.after)
+    os.chdir(ROOT)
     args.dir.mkdir(parents=True, exist_ok=True)
     bad = 0
     for spec, opts in targets(args.bench):

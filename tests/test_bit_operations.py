@@ -1,6 +1,6 @@
 """Bit rules of integer bit operations (issue #20, part 2), checked by brute force.
 
-Every rule of ``acecost/bits/bitwise.py`` is run on an input whose proven
+Every rule of ``acecost/engine/rules/bitwise.py`` is run on an input whose proven
 range is ``[lo, hi]`` (the whole dtype, or a clip of it), and the same
 operation is evaluated by jax on *every* integer of that range. A rule is
 sound when the proven range holds every result and the proven count is at
@@ -18,8 +18,8 @@ import pytest
 from jax import lax
 
 from acecost.api import _prepare
-from acecost.interpret import Options
-from acecost.tally import Tally
+from acecost.engine.walker import Options
+from acecost.engine.tally import Tally
 
 S = jax.ShapeDtypeStruct
 

@@ -465,7 +465,7 @@ def test_ste_stop_gradient_pair():
     assert act_bits(ste) == 4
 
 
-_FOLD = __import__("acecost.interpret", fromlist=["MAX_FORM_ATOMS"]).MAX_FORM_ATOMS
+_FOLD = __import__("acecost.engine.walker", fromlist=["MAX_FORM_ATOMS"]).MAX_FORM_ATOMS
 
 
 @pytest.mark.parametrize("depth", sorted({0, 1, 2, 3, 7, 8, 9} | {k * _FOLD + d for k in (1, 2) for d in (-2, -1, 0, 1)}))

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from acecost.cli import main
-from acecost.plot_breakdown import (
+from acecost.figures.breakdown_plot import (
     GID_GROUP_EDGE,
     GID_GROUP_LABEL,
     GID_SEGMENT,

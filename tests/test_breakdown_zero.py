@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from acecost.cli import main
-from acecost.plot_breakdown import GID_SEGMENT, GID_TOTAL, GID_UNKNOWN, plot_breakdown
+from acecost.figures.breakdown_plot import GID_SEGMENT, GID_TOTAL, GID_UNKNOWN, plot_breakdown
 
 ELEMENTWISE = '''
 import jax, jax.numpy as jnp

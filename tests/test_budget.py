@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from acecost import budget as B
+from acecost.ci import budget as B
 from acecost.errors import ConfigError
 
 
@@ -54,7 +54,7 @@ def test_zero_budget():
 
 
 def test_evaluate_accepts_report_objects_totals():
-    class T:  # stands in for acecost.report.Totals
+    class T:  # stands in for acecost.report.model.Totals
         def __init__(self):
             self.macs, self.binary_macs, self.ace = 5, 0, 1280
             self.cpu64, self.size_bits, self.elementwise_ops = 5, 0, 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from acecost import budget as B
+from acecost.ci import budget as B
 from acecost.cli.check import select_models
 from acecost.errors import ConfigError
 
@@ -166,7 +166,7 @@ def test_github_format_prints_no_workflow_command_of_the_configs_making(tmp_path
 
 
 def test_property_escaping_covers_colon_and_comma():
-    from acecost.cli.verdict import gh_escape, gh_escape_property, gh_line
+    from acecost.ci.verdict import gh_escape, gh_escape_property, gh_line
 
     assert gh_escape("a%b\r\nc") == "a%25b%0D%0Ac"
     assert gh_escape_property("f:1,2%\n") == "f%3A1%2C2%25%0A"

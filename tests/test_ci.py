@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import acecost.cli.check as C
 import acecost.cli.diff as D
 from acecost.errors import TargetError
-from acecost.tomllines import scan
+from acecost.ci.tomllines import scan
 
 ROOT = Path(__file__).resolve().parents[1]
 

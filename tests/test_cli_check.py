@@ -521,7 +521,7 @@ def mlp_ace(hidden: int) -> int:
 
 @pytest.fixture
 def mlp_project(tmp_path, monkeypatch):
-    pytest.importorskip("acecost.target")
+    pytest.importorskip("acecost.load.resolve")
     models = tmp_path / "models"
     models.mkdir()
     for hidden in (64, 65, 256):
@@ -562,7 +562,7 @@ def test_engine_project_check(mlp_project):
 
 def test_engine_baseline_regression(mlp_project):
     import acecost
-    from acecost.target import resolve
+    from acecost.load.resolve import resolve
 
     base = acecost.analyze_target(resolve("models/mlp64.py")).to_dict()
     (mlp_project / "base.json").write_text(json.dumps(base))

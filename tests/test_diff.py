@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from acecost.diff import aggregate_layers, diff_reports, load_report, validate_report
+from acecost.ci.diff import aggregate_layers, diff_reports, load_report, validate_report
 from acecost.errors import ConfigError
 
 

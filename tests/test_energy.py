@@ -9,10 +9,10 @@ import math
 import pytest
 from rich.console import Console
 
-from acecost.cost.energy import UNATTRIBUTED, attribute, estimate, load_table
-from acecost.energy_render import energy_markdown, energy_rich_table, format_energy
+from acecost.report.energy import UNATTRIBUTED, attribute, estimate, load_table
+from acecost.report.energy_text import energy_markdown, energy_rich_table, format_energy
 from acecost.errors import ConfigError
-from acecost.report import OpRecord, ParamRecord, Report, Totals
+from acecost.report.model import OpRecord, ParamRecord, Report, Totals
 
 # Horowitz, ISSCC 2014, 45 nm (pJ); DRAM from QKeras QTools; SRAM = 1 MB cache, 100 pJ per 64 bits.
 MUL8, MUL16, MUL32 = 0.2, 0.78, 3.1
@@ -216,7 +216,7 @@ def test_analyzed_linen_model(table):
     import jax.numpy as jnp
 
     import acecost
-    from acecost.report import Report as R
+    from acecost.report.model import Report as R
 
     class QDense(nn.Module):
         features: int

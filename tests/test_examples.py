@@ -4,7 +4,7 @@ Every expected number below is derived by formula from the layer shapes
 written out in this file and the operand widths metrics.md assigns
 (float operands 16 bits; n levels -> ceil(log2 n) bits), never read back
 from acecost. Each example is checked through the library
-(``acecost.target.resolve`` + ``acecost.analyze_target``) and through the
+(``acecost.load.resolve.resolve`` + ``acecost.analyze_target``) and through the
 command line (``acecost analyze examples/<file>.py --format json``).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import acecost
-from acecost.target import load_file, resolve
+from acecost.load.resolve import load_file, resolve
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FLOAT = 16  # acecost's default width of a float operand with no level structure

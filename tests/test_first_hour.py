@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import acecost
-from acecost import target as T
+from acecost.load import resolve as T
 from acecost.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -461,7 +461,7 @@ def test_grouping_options_that_would_be_ignored_are_refused(tmp_path, args, frag
 @pytest.mark.parametrize("name, width", [("a/bb/ccc/dddd/eeeee", 8), ("x" * 30 + "/y", 12), ("short", 12),
                                          ("enc/" + "z" * 25 + "/head", 12)])
 def test_wrap_name_breaks_after_slashes_and_folds_only_a_longer_part(name, width):
-    from acecost.render import wrap_name
+    from acecost.report.render import wrap_name
 
     lines = wrap_name(name, width).split("\n")
     assert all(len(line) <= width for line in lines)
@@ -472,8 +472,8 @@ def test_wrap_name_breaks_after_slashes_and_folds_only_a_longer_part(name, width
 
 
 def test_a_grouping_with_one_name_per_phase_is_not_chosen():
-    from acecost.render import compact_rows
-    from acecost.report import OpRecord, Report, Totals
+    from acecost.report.render import compact_rows
+    from acecost.report.model import OpRecord, Report, Totals
 
     def rec(name, phase, macs):
         return OpRecord(name, "dot_general", [1], [1], [1], 8, 8, "", "", 1, macs, macs * 64, False, phase=phase)

@@ -87,7 +87,7 @@ def test_codes_of_a_masked_softmax_keep_their_256_levels_under_the_scale(tile):
 def test_merged_axes_record_their_aligned_block(in_shape, along, groups, expected):
     # the merged coordinate k determines every input coordinate; the value depends on it only
     # down to the innermost varying axis (and that axis's own aligned block, where it tiles it)
-    from acecost.bits.groups import reshaped
+    from acecost.engine.values.groups import reshaped
 
     out = (in_shape[0] * in_shape[1] * (in_shape[2] if len(in_shape) > 2 else 1),)
     assert reshaped(in_shape, out, frozenset(along), groups) == expected

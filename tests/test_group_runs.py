@@ -1,4 +1,4 @@
-"""Group bounds and their aligned blocks (acecost.bits.groups), checked by brute force.
+"""Group bounds and their aligned blocks (acecost.engine.values.groups), checked by brute force.
 
 For every claim an input can carry along each axis (constant, aligned blocks
 of a divisor of its length; the coordinate mod a divisor: groups that are not
@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from acecost.bits import groups as G
+from acecost.engine.values import groups as G
 
 
 def divisors(n):

@@ -1,4 +1,4 @@
-"""Keras 3 models as targets (acecost.keras_models.keras_target) and examples/keras_classifier.py.
+"""Keras 3 models as targets (acecost.load.keras.keras_target) and examples/keras_classifier.py.
 
 Expected figures are computed below from the example's constants and what
 Keras' int8 mode does (keras/src/layers/core/dense.py, einsum_dense.py,
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from acecost.target import load_file, resolve
+from acecost.load.resolve import load_file, resolve
 
 # Keras is imported by the tests that use it, not at collection (every test worker collects)
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("keras") is None,

@@ -15,7 +15,7 @@ import pytest
 from jax import lax
 
 import acecost
-from acecost.bits.levels import dtype_bits
+from acecost.engine.values.levels import dtype_bits
 
 S = jax.ShapeDtypeStruct
 M, K, N = 8, 256, 64

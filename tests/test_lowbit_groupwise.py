@@ -225,7 +225,7 @@ def test_split_of_a_scale_per_element_stays_float():
 
 
 def test_split_reshape_and_renumbering_of_a_joint_bound():
-    from acecost.bits.groups import moved, partitions, reshaped
+    from acecost.engine.values.groups import moved, partitions, reshaped
 
     joint = reshaped((K, N), (HEADS, HEAD_DIM, N), frozenset({0, 1}), ((0, 2, G),))  # 2 groups of G rows
     assert joint == (((0, 1), 2, None),)  # a joint bound states no block

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from acecost.contraction import exact_pattern
-from acecost.names import UserNames, user_layer_name
+from acecost.engine.contraction import exact_pattern
+from acecost.engine.names import UserNames, user_layer_name
 
 FWD = "AqtDotGeneral_0/AqtDotGeneral_0.shared_forward_fn/aqt_fwd"
 
@@ -47,7 +47,7 @@ import jax.numpy as jnp  # noqa: E402
 import flax.linen as nn  # noqa: E402
 
 import acecost  # noqa: E402
-from acecost.names import einsum_spec  # noqa: E402
+from acecost.engine.names import einsum_spec  # noqa: E402
 
 T, D = 8, 16
 

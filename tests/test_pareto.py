@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acecost.pareto import Point, dominated_by, dominates, frontier, frontier_mask
+from acecost.figures.pareto import Point, dominated_by, dominates, frontier, frontier_mask
 
 
 def P(cost, acc, name=""):

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from matplotlib.text import Text
 
 from acecost.cli.plot import plot
-from acecost.plot import ModelPoint, plot_pareto, summarize
-from acecost.reference import (
+from acecost.figures.pareto_plot import ModelPoint, plot_pareto, summarize
+from acecost.figures.reference import (
     BundledWidth,
     PublishedPoint,
     build_reference,

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from acecost.cli.plot import plot
-from acecost.plot import plot_pareto
-from acecost.plot_style import DPI, save
+from acecost.figures.pareto_plot import plot_pareto
+from acecost.figures.style import DPI, save
 
 
 def totals(ace, binary, other, size_bits):

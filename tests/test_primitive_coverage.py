@@ -12,18 +12,18 @@ import sys
 
 import pytest
 
-import acecost.interpret  # noqa: F401  (registers every bit rule)
-from acecost.bits.rules import BIT_RULES
-from acecost.cost.elementwise import COUNTED_PRIMITIVES, FREE
-from acecost.cost.macs import MAC_RULES
-from acecost.higher_order import HIGHER_ORDER
-from acecost.unsupported import unsupported_by_design
+import acecost.engine.walker  # noqa: F401  (registers every bit rule)
+from acecost.engine.rules.registry import BIT_RULES
+from acecost.engine.rules.counts import COUNTED_PRIMITIVES, FREE
+from acecost.engine.rules.contractions import MAC_RULES
+from acecost.engine.rules.registry import HIGHER_ORDER
+from acecost.engine.unsupported import unsupported_by_design
 
 #: Imports every module of jax._src (one that fails to import registers nothing
 #: on this machine) and lists the names of all Primitive objects then alive.
 #: Kernel languages' own modules (Pallas, Mosaic, Triton) are left out: their
 #: primitives only occur inside a ``pallas_call`` / ``core_map`` body, where
-#: one without a rule (acecost/kernels.py) is reported unsupported where met.
+#: one without a rule (acecost/engine/rules/kernels.py) is reported unsupported where met.
 _ENUMERATE = """
 import gc, importlib, json, pkgutil, warnings
 warnings.simplefilter("ignore")

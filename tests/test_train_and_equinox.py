@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from acecost.target import resolve
+from acecost.load.resolve import resolve
 
 DIMS = [32, 64, 48, 24, 10]
 BATCH = 4

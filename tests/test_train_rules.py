@@ -14,8 +14,8 @@ import pytest
 from jax import lax
 
 import acecost
-from acecost.names import base_name
-from acecost.target import resolve
+from acecost.engine.names import base_name
+from acecost.load.resolve import resolve
 
 FLOAT = 16
 HW, CIN, C, K, CLASSES = 8, 3, 16, 3, 10

@@ -17,7 +17,7 @@ import numpy as np
 from jax import lax
 
 import acecost
-from acecost.bits.levels import from_constant
+from acecost.engine.values.levels import from_constant
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32

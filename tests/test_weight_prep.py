@@ -14,8 +14,8 @@ import pytest
 from jax import lax
 
 import acecost
-from acecost.render import group_rows, print_table, to_markdown
-from acecost.report import Report
+from acecost.report.render import group_rows, print_table, to_markdown
+from acecost.report.model import Report
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32

@@ -26,7 +26,7 @@ import json, sys
 code = 0
 try:
     if sys.argv[1] == "reference":
-        from acecost.reference import pokebnn_reference
+        from acecost.figures.reference import pokebnn_reference
         print(json.dumps([w.totals["ace"] for w in pokebnn_reference().widths]))
     else:
         from acecost.cli import main

@@ -22,7 +22,7 @@ import pytest
 
 from acecost import zoo
 from acecost.errors import AcecostError, ConfigError, TargetError
-from acecost.target import Target
+from acecost.load.target import Target
 from acecost.zoo import quant
 from acecost.zoo.pokebnn_net import DPReLU, PokeBNN, reshape_add
 

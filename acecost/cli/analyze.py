@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
-from acecost import render
+from acecost.report import render
 from acecost.cli.common import analyse, fail, target_options, user_errors, warn
-from acecost.report import to_json
-from acecost.cost.energy import estimate, load_table
-from acecost.energy_render import energy_markdown, energy_rich_table
+from acecost.report.model import to_json
+from acecost.report.energy import estimate, load_table
+from acecost.report.energy_text import energy_markdown, energy_rich_table
 
 
 @click.command("analyze", cls=AcecostCommand)

@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from acecost.cli.common import warn
 from acecost.cli.plot_inputs import analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
-from acecost.report import unsurrogate
+from acecost.report.model import unsurrogate
 
 # Options of ``acecost plot`` that have no meaning for a breakdown.
 _PARETO_ONLY = {
@@ -28,8 +28,8 @@ _PARETO_ONLY = {
 
 def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     """Analyse (or read) every input, draw the bars, print the numbers drawn."""
-    from acecost.breakdown import breakdown
-    from acecost.plot_points import METRICS
+    from acecost.figures.breakdown import breakdown
+    from acecost.figures.points import METRICS
     from acecost.sweeps.plotting import is_sweep_table
 
     ctx = click.get_current_context()
@@ -55,8 +55,8 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
             warn(f"{b.name}: part of its work is not priced "
                  f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound")
 
-    from acecost.plot_breakdown import plot_breakdown, zero_bars
-    from acecost.plot_style import save
+    from acecost.figures.breakdown_plot import plot_breakdown, zero_bars
+    from acecost.figures.style import save
 
     empty = zero_bars(bds)
     if empty:

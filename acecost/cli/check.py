@@ -4,7 +4,7 @@ Exit codes are the contract CI relies on: 0 every model within budget, 1 a
 budget exceeded or a regression beyond ``--max-increase`` (or, with
 ``--strict``, an approximate report), 2 a usage, configuration or model
 error, 3 a bug in acecost. ``--debug`` adds tracebacks, never changes the
-exit code. The verdict's formats are in :mod:`acecost.cli.verdict`.
+exit code. The verdict's formats are in :mod:`acecost.ci.verdict`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Any
 import click
 
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
-from acecost import budget as B
+from acecost.ci import budget as B
 from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
-from acecost.cli.verdict import (
+from acecost.ci.verdict import (
     exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
-from acecost.diff import load_report, model_mismatch, validate_report
+from acecost.ci.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
-from acecost.locate import one_line
-from acecost.report import unsurrogate
+from acecost.load.locate import one_line
+from acecost.report.model import unsurrogate
 from acecost.units import parse_percent
 
 FORMATS = ("table", "json", "junit", "github", "markdown")
@@ -59,7 +59,7 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
 
 def count_fallbacks(report: dict[str, Any]) -> int:
     """Records with a float-width fallback operand, as ``Report.fallbacks`` defines them."""
-    from acecost.report import Report
+    from acecost.report.model import Report
 
     return len(Report.from_dict(report).fallbacks)
 

@@ -19,10 +19,10 @@ from rich.console import Console
 
 from acecost import options as O
 from acecost.cli.contract import internal_error, interrupt_seen, interrupted
-from acecost.cli.supervisor import phase
+from acecost.cli.child import phase
 from acecost.errors import AcecostError, ConfigError
-from acecost.gcpause import paused
-from acecost.locate import one_line
+from acecost.engine.gcpause import paused
+from acecost.load.locate import one_line
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -246,7 +246,8 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     for ``check``: a typo must not turn a failing budget into a pass).
     """
     from acecost.errors import TargetError
-    from acecost.target import resolve, validate
+    from acecost.load.resolve import resolve
+    from acecost.load.target import validate
 
     patterns = []
     for b in bits:
@@ -257,7 +258,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     status = stderr.status(f"Tracing {escape(spec)} ...") if not quiet and sys.stderr.isatty() \
         else contextlib.nullcontext()
     phase(f"analysing {spec}")  # the supervisor's error, should the model end the process
-    with status, stdout_to_stderr(), paused():  # no cycle search through the trace: see acecost.gcpause
+    with status, stdout_to_stderr(), paused():  # no cycle search through the trace: see acecost.engine.gcpause
         try:
             target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
                              resolution=resolution, batch=batch)

@@ -15,9 +15,9 @@ import traceback
 
 import click
 
-from acecost.cli.supervisor import signals_handled
-from acecost.gcpause import freeze_at_exit
-from acecost.report import unsurrogate
+from acecost.cli.child import signals_handled
+from acecost.engine.gcpause import freeze_at_exit
+from acecost.report.model import unsurrogate
 
 _interrupt = {"seen": False, "said": False}
 

@@ -14,11 +14,11 @@ import click
 from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
-from acecost.cli.verdict import fmt_pct
+from acecost.ci.verdict import fmt_pct
 from acecost.cli.common import DefaultShown, debug_enabled, fail
-from acecost.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
+from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
-from acecost.report import to_json
+from acecost.report.model import to_json
 from acecost.units import format_count, format_size
 
 DIFF_FORMATS = ("table", "json", "markdown")

@@ -13,7 +13,7 @@ import math
 import click
 from click.core import ParameterSource
 
-from acecost.breakdown import DEFAULT_DEPTH
+from acecost.figures.breakdown import DEFAULT_DEPTH
 from acecost.cli.common import DefaultShown, user_errors, warn
 from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
@@ -27,7 +27,7 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
-from acecost.report import unsurrogate
+from acecost.report.model import unsurrogate
 
 
 # ------------------------------------------------------------------ output
@@ -58,7 +58,7 @@ def _ratio(r: float) -> str:
 
 def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> list[str]:
     """The table of user models and the dominance lines."""
-    from acecost.plot_points import METRICS
+    from acecost.figures.points import METRICS
 
     metrics = [METRICS[k] for k in panels]
     header = ["model"] + [m.label_text for m in metrics] + [y, "frontier"]
@@ -156,7 +156,7 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
     """One point per analysis JSON or target, with its accuracy by name."""
-    from acecost.plot_points import ModelPoint
+    from acecost.figures.points import ModelPoint
 
     parsed = parse_inputs(tuple(inputs))
     if accuracy_file is None and not accuracies:
@@ -170,9 +170,9 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
          reference, out, title, caption, size) -> None:
-    from acecost.plot import plot_pareto
-    from acecost.plot_points import is_top1, summarize
-    from acecost.plot_style import save
+    from acecost.figures.pareto_plot import plot_pareto
+    from acecost.figures.points import is_top1, summarize
+    from acecost.figures.style import save
 
     keys = parse_panels(x, panels)
     ref_name = (reference or "").strip().lower()
@@ -187,7 +187,7 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     for p in points:
         if not p.complete:
             warn(f"{p.name}: the analysis is incomplete (unsupported operations); its costs are lower bounds")
-    from acecost.plot_points import resolve_reference
+    from acecost.figures.points import resolve_reference
 
     ref = resolve_reference(ref_name)  # the stored zoo costs: nothing is analysed
     if ref is not None and is_top1(accuracy_column) and all(p.accuracy <= 1 for p in points):

@@ -17,7 +17,7 @@ import click
 
 from acecost.cli.common import check_writable
 from acecost.errors import AcecostError
-from acecost.report import unsurrogate
+from acecost.report.model import unsurrogate
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
 
@@ -58,7 +58,7 @@ def json_name(data: dict[str, Any], path: str) -> str:
 
 def parse_inputs(args: tuple[str, ...]) -> list[Input]:
     """Read JSON inputs now (cheap); targets are analysed later."""
-    from acecost.diff import load_report
+    from acecost.ci.diff import load_report
 
     if not args:
         raise AcecostError(
@@ -225,7 +225,7 @@ def parse_size(text: str | None) -> tuple[float, float] | None:
 
 
 def parse_panels(x: str | None, panels: str | None) -> list[str]:
-    from acecost.plot_points import METRICS
+    from acecost.figures.points import METRICS
 
     valid = ", ".join(METRICS)
     if x is not None and panels is not None:

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 
+from acecost.cli.child import done, own_signals, report_to
 from acecost.exits import ended, ended_by_model
 
 #: Set in the child: "<stdout fd>,<report fd>".
@@ -39,17 +40,7 @@ _CHILD_CODE = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                f"signal.pthread_sigmask(signal.SIG_UNBLOCK, [getattr(signal, s) for s in {_SIGNALS}]); "
                "from acecost.cli.supervisor import child; child()")
 
-_state: dict = {"handled": False, "child": None, "report_fd": None}
-
-
-def signals_handled() -> bool:
-    """Whether this module owns SIGINT here (the contract then installs no handler of its own)."""
-    return _state["handled"] or _state["report_fd"] is not None
-
-
-def in_child() -> bool:
-    """Whether this process is the supervised child of the ``acecost`` command."""
-    return _state["report_fd"] is not None
+_state: dict = {"child": None}
 
 
 def start() -> None:
@@ -60,7 +51,7 @@ def start() -> None:
     """
     if not _console_script():
         return
-    _state["handled"] = True
+    own_signals()
     signal.signal(signal.SIGINT, _on_interrupt)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_terminate)
@@ -179,24 +170,14 @@ def _read_lines(fd: int, lines: list[str]) -> None:
 # ------------------------------------------------------------------- child
 
 
-def phase(text: str) -> None:
-    """Tell the supervisor what the child is about to run (a model's code): its error names it."""
-    fd = _state["report_fd"]
-    if fd is not None:
-        _say(fd, "phase " + " ".join(text.split()))
-
-
-def _say(fd: int, line: str) -> None:
-    data = (line + "\n").encode("utf-8", "replace")
-    while data:
-        data = data[os.write(fd, data):]
-
-
 def child() -> None:
-    """The supervised side: the command as it would run in one process, then a report and ``os._exit``."""
+    """The supervised side: the command as it would run in one process, then a report and ``os._exit``.
+
+    What the command itself tells the supervisor is in :mod:`acecost.cli.child`.
+    """
     out, report_fd = (int(x) for x in os.environ.pop(CHILD_ENV).split(","))
     os.set_inheritable(report_fd, False)
-    _state["report_fd"] = report_fd
+    report_to(report_fd)
     if out >= 0:  # fd 1 is stderr here: only sys.stdout reaches the real stdout
         os.set_inheritable(out, False)
         old = sys.stdout
@@ -213,7 +194,7 @@ def child() -> None:
                 os.environ["COLUMNS"], os.environ["LINES"] = str(size.columns), str(size.lines)
     code = 3
     try:
-        from acecost.cli import main
+        from acecost.cli.group import main
 
         main.main(args=sys.argv[1:], prog_name="acecost")
         code = 0
@@ -225,5 +206,5 @@ def child() -> None:
                 stream.flush()
             except Exception:  # noqa: BLE001 - a closed pipe: the code still stands
                 pass
-        _say(report_fd, f"done {code}")
+        done(code)
         os._exit(code)

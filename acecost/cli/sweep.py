@@ -6,8 +6,8 @@ import sys
 import click
 
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
-from acecost.cli.supervisor import in_child, phase
-from acecost.report import unsurrogate
+from acecost.cli.child import in_child, phase
+from acecost.report.model import unsurrogate
 
 COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
                  "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
@@ -109,7 +109,7 @@ class _Progress:
 
 
 def _cell(name, value) -> str:
-    from acecost.render import human
+    from acecost.report.render import human
 
     if value is None or (not isinstance(value, str) and _isna(value)):
         return ""
@@ -138,7 +138,7 @@ def _print_table(df, parameters, title) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from acecost.report import printable
+    from acecost.report.model import printable
 
     def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
         return escape(printable(value))

@@ -46,7 +46,7 @@ def list_models(fmt, no_costs, resolution, batch, debug):
             found = _analyse_all(resolution, batch)
         rows = [_row(name, entry, found.get(name)) for name, entry in models.MODELS.items()]
         if fmt == "json":
-            from acecost.report import to_json
+            from acecost.report.model import to_json
 
             doc = {"resolution": resolution, "batch": batch, "models": rows}
             if not no_costs:
@@ -86,7 +86,7 @@ def _print_table(rows: list[dict[str, Any]], resolution: int, batch: int, costs:
     from rich.console import Console
     from rich.table import Table
 
-    from acecost.render import human
+    from acecost.report.render import human
 
     console = Console()
     if costs is not None:

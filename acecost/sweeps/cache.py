@@ -211,7 +211,7 @@ def _is_digest(x: object) -> bool:
 
 def valid_entry(entry: object) -> bool:
     """Every field a sweep row reads, of the right type, and the report and file list as stored."""
-    from acecost.diff import validate_report
+    from acecost.ci.diff import validate_report
     from acecost.errors import ConfigError
 
     if not isinstance(entry, dict) or set(entry) != {"report", "seconds", "error", "sources", "digest"}:

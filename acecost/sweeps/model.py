@@ -45,8 +45,8 @@ def _resnet50(abits=None, wbits=None):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise TargetError(f"abits and wbits must be positive integers, got {v!r}")
     if abits is None:
-        return zoo._resnet("bf16", None)
-    return zoo._resnet(f"w{wbits}a{abits}", (abits, wbits))
+        return zoo.resnet_variant("bf16", None)
+    return zoo.resnet_variant(f"w{wbits}a{abits}", (abits, wbits))
 
 
 #: Zoo names that take parameters in a sweep.
@@ -103,7 +103,7 @@ class LoadedModel:
     """A model imported once; :meth:`build` makes the Target of one point."""
 
     def __init__(self, spec: ModelSpec):
-        from acecost import target as tg
+        from acecost.load import resolve as tg
 
         self.spec = spec
         self.kind = "fn"
@@ -166,7 +166,7 @@ class LoadedModel:
 
     def build(self, params: dict, options: dict):
         """The Target of one point (``options``: the build-stage options)."""
-        from acecost import target as tg
+        from acecost.load import resolve as tg
 
         if self.kind == "family":
             return self.obj.make(**params).build(**options)
@@ -184,7 +184,7 @@ class LoadedModel:
         if self.kind == "other":
             raise TargetError(f"{self.label} is a {type(self.obj).__name__}, not a function or Flax Module")
         path = Path(self.module.__file__) if getattr(self.module, "__file__", None) else None
-        return tg._call_entry(functools.partial(self.obj, **params), self.base, self.name, path)
+        return tg.call_entry(functools.partial(self.obj, **params), self.base, self.name, path)
 
 
 def _is_linen_class(obj) -> bool:

@@ -36,7 +36,7 @@ def sweep_points(inputs, accuracy_file: str | None, accuracies, accuracy_column:
         raise AcecostError(f"{accuracy_file}: no column {accuracy_column!r} (columns: {', '.join(acc.columns)}); "
                            "choose one with --accuracy-column")
     from acecost.cli.plot_inputs import accuracy_and_unit, one_unit
-    from acecost.plot import ModelPoint
+    from acecost.figures.pareto_plot import ModelPoint
 
     points, units = [], []
     for path in tables:

@@ -97,7 +97,7 @@ def price(spec: ModelSpec, task: Task) -> dict:
     start = time.perf_counter()
     report, error, files = None, None, None
     try:
-        from acecost.target import validate
+        from acecost.load.target import validate
 
         model = loaded(spec)
         # what the model prints must not land in the table; what it imports keys its cache entry

@@ -1,6 +1,6 @@
 """Bundled reference models: PokeBNN at four widths and ResNet-50 v1.5 variants.
 
-Each entry builds an abstract :class:`acecost.target.Target`: variables come
+Each entry builds an abstract :class:`acecost.load.target.Target`: variables come
 from ``jax.eval_shape`` of ``init``, so no weights are ever allocated and a
 model of any size is priced in the time it takes to trace it.
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import flax.linen as nn
     import pandas as pd
 
-    from acecost.target import Target
+    from acecost.load.target import Target
     from acecost.zoo.pokebnn_net import PokeBNN
     from acecost.zoo.resnet import ResNet50
 
@@ -78,7 +78,7 @@ class ZooModel:
         import jax
         import jax.numpy as jnp
 
-        from acecost.target import Target
+        from acecost.load.target import Target
 
         model = self.make()
         x = jax.ShapeDtypeStruct((batch, resolution, resolution, 3), jnp.float32)
@@ -110,7 +110,7 @@ def pokebnn(m: float, label: str | None = None, *, name: str | None = None) -> Z
     )
 
 
-def _resnet(variant: str, quant: tuple[int, int] | None, float_ends: bool = False) -> ZooModel:
+def resnet_variant(variant: str, quant: tuple[int, int] | None, float_ends: bool = False) -> ZooModel:
     if quant is None:
         text = "ResNet-50 v1.5, bfloat16"
         make = _resnet_bf16
@@ -133,12 +133,12 @@ MODELS: dict[str, ZooModel] = {
         pokebnn(0.75, "0.75x"),
         pokebnn(1.0, "1.0x"),
         pokebnn(2.0, "2.0x"),
-        _resnet("bf16", None),
-        _resnet("w8a8", (8, 8)),
-        _resnet("w4a4", (4, 4)),
-        _resnet("w4a2", (2, 4)),
-        _resnet("w4a4-bf16ends", (4, 4), float_ends=True),
-        _resnet("w4a2-bf16ends", (2, 4), float_ends=True),
+        resnet_variant("bf16", None),
+        resnet_variant("w8a8", (8, 8)),
+        resnet_variant("w4a4", (4, 4)),
+        resnet_variant("w4a2", (2, 4)),
+        resnet_variant("w4a4-bf16ends", (4, 4), float_ends=True),
+        resnet_variant("w4a2-bf16ends", (2, 4), float_ends=True),
     )
 }
 

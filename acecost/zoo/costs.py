@@ -2,7 +2,7 @@
 
 A zoo model's figures only change when the engine or the model does, so they
 are computed once, kept in ``costs.json`` beside this module, and read by
-``acecost zoo list`` and the plot reference (:mod:`acecost.reference`)
+``acecost zoo list`` and the plot reference (:mod:`acecost.figures.reference`)
 without importing jax or tracing anything. ``tests/test_zoo_costs.py``
 re-analyses every entry and fails when a stored number drifts from a fresh
 analysis. After a deliberate change, regenerate the file and review its diff::

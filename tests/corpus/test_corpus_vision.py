@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from acecost.names import base_name
+from acecost.engine.names import base_name
 from corpus_common import (FLOAT_BITS, Layers, abstract, check, conv_out, float_size, leaf_count, need,
                            resnet, sds)
 

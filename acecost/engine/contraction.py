@@ -1,0 +1,280 @@
+"""Pricing one contraction: its operands' widths, its layer name, its record.
+
+Kept apart from the walker (:mod:`acecost.engine.walker`), which hands every
+``dot_general`` / ``conv_general_dilated`` / ``ragged_dot`` here with the
+abstract values of its operands. Widths come from the operands' proven
+levels (:meth:`ContractionPricing.operand_bits`), names from the scope and
+the parameters read (:mod:`acecost.engine.names`).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import NamedTuple
+
+from acecost.engine.values.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
+from acecost.engine.values.value import Value, nontrivial_axes
+from acecost.engine.rules.contractions import Contraction
+from acecost.engine.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
+from acecost.report.model import (DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_SOURCE, OVERRIDE_SOURCE, BitsOrigin,
+                                  FallbackCause, OpRecord)
+from acecost.engine.scales import codes_bits, fold_scale, group_scales
+from acecost.engine.tally import Tally
+
+#: Source of an operand that is one value per row of the contraction.
+ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
+                     "value is factored out (an asymmetric zero-point correction)")
+
+#: Source of an operand whose proven levels need more bits than a float has.
+WIDER_THAN_FLOAT = FLOAT_WIDTH_SOURCE
+
+
+class Width(NamedTuple):
+    """An operand's width and the facts behind it.
+
+    Its first three items are the ``(bits, source, fallback reason or None)``
+    that :mod:`acecost.engine.scales` reads and writes; a plain triple from
+    there prices an operand by its codes (:meth:`ContractionPricing.facts`).
+    """
+
+    bits: int
+    source: str
+    reason: str | None
+    origin: BitsOrigin
+    cause: FallbackCause | None = None
+    #: the source's account is an integer parameter's storage width (a warning says so)
+    stored: bool = False
+    #: one level per row of the contraction (:data:`ZERO_POINT_SOURCE`)
+    zero_point: bool = False
+
+
+def stored_width(value: Value) -> bool:
+    """Whether ``value``'s level count is an integer parameter's storage width."""
+    return value.levels.cause is BitsOrigin.STORAGE_WIDTH
+
+
+def _proven(bits: int, source: str, value: Value, stored: bool | None = None) -> Width:
+    """A width from proven levels: INFERRED, or STORAGE_WIDTH when the levels' account is a dtype's."""
+    stored = stored_width(value) if stored is None else stored
+    return Width(bits, source, None, BitsOrigin.STORAGE_WIDTH if stored else BitsOrigin.INFERRED, stored=stored)
+
+
+def per_row_constant(value: Value, contracting: frozenset[int]) -> bool:
+    """Whether ``value`` is quantized and does not vary along any (non-trivial) contracting dim.
+
+    Such an operand is a per-row scale times a tensor of ones: one level. It
+    is what an asymmetric quantizer's zero-point correction
+    ``dot(broadcast(zp), w)`` contracts against (Qwix ``minmax`` activations).
+    A value with no level structure is left float even when it is constant
+    along the contraction: a broadcast float (the gradient of a global
+    average pool in a batch-1 weight gradient) is multiplied as written.
+    """
+    spread = contracting & nontrivial_axes(value.shape)
+    return value.levels.known and bool(spread) and not (value.vary & contracting)
+
+
+#: Path parts that wrap a quantized weight's codes rather than name a layer
+#: (Qwix ``WithAux.array`` / ``QArray.qvalue``, AQT ``Freezer`` ``frozen``).
+_CONTAINER_PARTS = {"array", "qvalue", "frozen"}
+
+
+def layer_of_param(path: str) -> str:
+    """``fc1/kernel`` -> ``fc1``; ``fc1/kernel/array/qvalue`` -> ``fc1`` too.
+
+    A last part that is a list index is the weight itself, not its attribute
+    name: ``weights/0`` and ``weights/1`` are two layers, kept whole.
+    """
+    parts = path.split("/")
+    while len(parts) > 1 and parts[-1] in _CONTAINER_PARTS:
+        parts.pop()
+    return "/".join(parts[:-1]) if len(parts) > 1 and not parts[-1].isdigit() else "/".join(parts)
+
+
+_REGEX_SAFE = re.compile(r"[\w/.,>#-]*")  # outside brackets these match themselves ('.' any char)
+
+
+@functools.lru_cache(maxsize=4096)
+def exact_pattern(layer: str) -> str:
+    """A ``--bits`` pattern that picks this layer and no other (``fc`` alone would match ``fc1``)."""
+    return f"^{layer}$" if _REGEX_SAFE.fullmatch(layer) else f"^{re.escape(layer)}$"
+
+
+class ContractionPricing:
+    """The contraction half of :class:`acecost.engine.walker.Interpreter` (a mixin: it uses its options)."""
+
+    def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c: Contraction,
+                    prep: bool = False) -> None:
+        """Price one contraction into ``tally``; ``prep``: its operands are weight preparation."""
+        prim = eqn.primitive.name
+        lhs, rhs = ins[0], ins[1]
+        origin_l, origin_r = self._param_origin(lhs), self._param_origin(rhs)
+        weight_is_lhs = bool(origin_l) and not origin_r
+        param = origin_r or origin_l or self.grad_params.get(id(eqn))
+        if param and (not scope or library_only(scope)):
+            layer = layer_of_param(param)  # e.g. Equinox: named by the attribute path
+        else:
+            layer = scope or self._unnamed_layer(prim)
+        lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
+        rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        lhs_bits, rhs_bits = group_scales(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
+        if self.options.scales == "strict":
+            lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
+        lhs_bits, rhs_bits = self.facts(lhs, lhs_bits), self.facts(rhs, rhs_bits)
+        # a parameter is stored at its proven width even where it is multiplied as a float
+        stored = {"lhs": lhs_bits.bits, "rhs": rhs_bits.bits}
+        lhs_bits, rhs_bits = self.no_wider_than_float(lhs, lhs_bits), self.no_wider_than_float(rhs, rhs_bits)
+        if lhs_bits.zero_point or rhs_bits.zero_point:
+            layer = f"{layer}/zero_point"
+        if weight_is_lhs:
+            (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        else:
+            (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        site = self.site(layer, einsum_spec(eqn))
+        overrides = self.options.overrides
+        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer)))) if overrides else ()
+        for pattern, a_bits, w_bits in overrides:
+            if any(pattern.search(n) for n in names):
+                why = f"{OVERRIDE_SOURCE} {pattern.pattern}"
+                a = Width(a_bits, why, None, BitsOrigin.OVERRIDE) if a_bits is not None else a
+                w = Width(w_bits, why, None, BitsOrigin.OVERRIDE) if w_bits is not None else w
+        by_side = {act_side: a, w_side: w}
+        for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
+            priced = by_side[side]
+            b, reason = priced.bits, priced.reason
+            if priced.origin is BitsOrigin.FLOAT_WIDTH:
+                b = stored[side]
+            if priced.stored:
+                tally.warnings.append(LayerText(
+                    site, self.phase,
+                    f": {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
+                    f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
+                    f"2- or 3-bit weights frozen in int8), pass --bits '", "=,N'."))
+            if reason:
+                tally.warnings.append(LayerText(
+                    site, self.phase,
+                    f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
+                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'."))
+            if origin:
+                tally.use_param(origin, b)
+            elif (packed := self._packed_origin(value)) is not None:
+                tally.use_param(packed[0], min(packed[2], b * packed[1]))
+        tally.records.append(OpRecord(
+            name=layer, primitive=prim,
+            lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
+            out_shape=list(eqn.outvars[0].aval.shape),
+            bits_a=a.bits, bits_w=w.bits, bits_a_source=a.source, bits_w_source=w.source,
+            multiplier=1, macs=c.macs, ace=c.macs * a.bits * w.bits,
+            binary=a.bits == 1 and w.bits == 1, weight_operand=w_side, phase=self.phase, site=site,
+            weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
+            bits_a_cause=a.cause, bits_w_cause=w.cause))
+
+    def site(self, base: str, spec: str) -> Site:
+        """The next contraction's place in ``base``: ordinals in program order, per phase."""
+        counts = self._ordinals
+        nth = counts[base] = counts.get(base, 0) + 1
+        key = (base, spec)
+        nth_of_spec = counts[key] = counts.get(key, 0) + 1
+        return Site(base, spec, nth, nth_of_spec)
+
+    def naming_state(self):
+        """What numbers the next contractions: ordinals per scope, unnamed layers."""
+        return dict(self._ordinals), self._unnamed
+
+    def restore_naming(self, state) -> None:
+        self._ordinals, self._unnamed = dict(state[0]), state[1]
+
+    def start_phase(self, phase: str) -> None:
+        """Ordinals restart: the backward pass names its contractions on its own."""
+        self.phase = phase
+        self._ordinals = {}
+
+    def operand_bits(self, value: Value, contracting: frozenset[int]) -> Width:
+        """(bits, where they came from, why it fell back to float or None) and the facts behind them."""
+        lv = value.levels
+        if lv.tag is not None:
+            return Width(lv.tag, f"{DECLARED_SOURCE}{lv.tag})", None, BitsOrigin.DECLARED)
+        if per_row_constant(value, contracting):
+            return Width(1, ZERO_POINT_SOURCE, None, BitsOrigin.INFERRED, zero_point=True)
+        if lv.known and not (lv.axes & contracting):
+            return _proven(ceil_log2(lv.count), f"{lv.count} levels: {lv.why}", value)
+        codes = lv.known and lv.scaled and self.options.scales == "codes"
+        # the whole tensor's level set (the same along every dimension), unless its codes are fewer
+        if lv.flat is not None and not (codes and lv.count < lv.flat):
+            by_range = range_count(lv.lo, lv.hi) == lv.flat
+            held = f"integers in {describe_range(lv)}" if by_range else lv.why
+            return _proven(ceil_log2(lv.flat), f"{lv.flat} levels in the whole tensor: {held}", value,
+                           stored=not by_range and stored_width(value))
+        if codes:
+            return _proven(*codes_bits(value, contracting, "not counted (--scales codes)")[:2], value)
+        if lv.known:
+            reason = (f"its scale varies along contracting dimension(s) "
+                      f"{sorted(lv.axes & contracting)} ({lv.why})")
+            cause = FallbackCause.SCALE_VARIES
+        else:
+            reason = lv.why or "no proven level structure"
+            cause = lv.cause if isinstance(lv.cause, FallbackCause) else FallbackCause.OTHER
+        return Width(self.float_width(value), f"{FALLBACK_SOURCE} ({reason})", reason, BitsOrigin.FLOAT_FALLBACK,
+                     cause, stored=stored_width(value))
+
+    @staticmethod
+    def facts(value: Value, bits) -> Width:
+        """``bits`` as a :class:`Width`: a plain triple comes from :mod:`acecost.engine.scales`, which
+        prices an operand by its codes (a group-wise or folded scale): proven levels, whose account
+        is ``value``'s why."""
+        return bits if isinstance(bits, Width) else _proven(bits[0], bits[1], value)
+
+    def float_width(self, value: Value) -> int:
+        """The width of ``value`` as a float operand (``--float-bits``)."""
+        fb = self.options.float_bits
+        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
+        if fb == "dtype" and value.dtype.kind == "c":
+            width //= 2  # the real multiplies are on the real and imaginary parts
+        return width
+
+    def no_wider_than_float(self, value: Value, bits: Width) -> Width:
+        """An operand is never priced wider than a float: one whose proven levels need more
+        bits (an int32 accumulator reused as an operand) is multiplied as a float instead
+        (FLOAT_WIDTH: evidence, not a fallback). A width the user declared (``acecost.tag``)
+        is left as declared."""
+        b, src, reason = bits[:3]
+        width = self.float_width(value)
+        if b <= width or reason is not None or value.levels.tag is not None:
+            return bits
+        return Width(width, f"{WIDER_THAN_FLOAT} {width}, fewer than the {b} bits of its {src}", None,
+                     BitsOrigin.FLOAT_WIDTH, stored=bits.stored)
+
+    def _param_origin(self, value: Value) -> str | None:
+        """The parameter this operand essentially is (largest origin, not a scale)."""
+        best = self._largest_origin(value.origins)
+        return best if best is not None and self.param_sizes.get(best, 0) >= value.size else None
+
+    def _largest_origin(self, origins: frozenset[str]) -> str | None:
+        """The largest parameter among ``origins`` (ties: the first path), or None when there is none."""
+        if not origins:
+            return None
+        if len(origins) == 1:
+            (best,) = origins
+            return best
+        return max(sorted(origins), key=lambda p: self.param_sizes.get(p, 0))
+
+    def _packed_origin(self, value: Value) -> tuple[str, int, int] | None:
+        """(path, k, storage bits) of an integer parameter unpacked into ``k`` values per element.
+
+        ``concatenate([(p << 4) >> 4, p >> 4])`` holds two values of each byte
+        of ``p``: the operand is ``k`` times the parameter's size and, unlike a
+        broadcast, varies along every axis. The parameter then stores ``k``
+        operand values per element: ``k x (operand bits)``, at most its
+        storage width (see docs/metrics.md, Size).
+        """
+        widths = self.packed_widths
+        if not widths or not value.origins or value.vary != nontrivial_axes(value.shape):
+            return None
+        best = self._largest_origin(value.origins)
+        size = self.param_sizes.get(best, 0)
+        if best not in widths or not size or value.size <= size or value.size % size:
+            return None
+        return best, value.size // size, widths[best]
+
+    def _unnamed_layer(self, prim: str) -> str:
+        self._unnamed += 1
+        return f"{prim}_{self._unnamed}"

@@ -1,0 +1,350 @@
+"""Accuracy-versus-cost figures, the way BNN papers draw them.
+
+:func:`plot_pareto` returns a :class:`matplotlib.figure.Figure` drawn on an
+Agg canvas (no pyplot, no global backend switch, so it is safe in scripts,
+servers and notebooks alike). Costs are kept in raw units (one MAC, one bit)
+and divided by each metric's paper unit only when drawn.
+
+What a figure shows, per panel (one cost metric each):
+
+- the user's models (vermillion circles) and their Pareto frontier as a
+  step line;
+- with ``reference="pokebnn"``: the published points of the shipped CSV
+  (filled markers, one colour and marker per family, numbered source), the
+  bundled PokeBNN widths as cost-only ticks along the x axis, a bundled width
+  as a point only when a published accuracy belongs to it, and the frontier
+  of the reference points as a dashed step line;
+- a caption listing the sources.
+
+Labels are placed by a small deterministic search (eight directions, growing
+distance) that avoids markers, other labels and the axes edges (:mod:`acecost.figures.labels`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.transforms import blended_transform_factory
+
+from acecost.errors import AcecostError
+from acecost.figures.pareto import Point, frontier
+from acecost.figures.labels import (
+    GID_LABEL,
+    Label,
+    log_locator,
+    marker_box,
+    place_labels,
+    step_boxes,
+    thin_ticks,
+)
+from acecost.figures.layout import GID_CAPTION, Footer  # noqa: F401
+from acecost.figures.points import (
+    METRICS,
+    Metric,
+    ModelPoint,
+    ModelSummary,
+    RefPoint,
+    as_points,
+    caption_lines,
+    is_top1,
+    metric,
+    reference_points,
+    resolve_reference,
+    summarize,
+    totals_of,
+    y_label,
+)
+from acecost.figures.style import DPI, OKABE_ITO, REF_COLOR, USER_COLOR, family_style, fmt_tick, save  # noqa: F401
+from acecost.figures.reference import Reference
+
+__all__ = [
+    "METRICS", "Metric", "ModelPoint", "ModelSummary", "RefPoint", "is_top1", "metric", "plot_pareto",
+    "reference_points", "resolve_reference", "save", "summarize", "totals_of", "y_label",
+]
+
+# Artist ids, so callers and tests can find what was drawn.
+GID_USER = "user-points"
+GID_USER_FRONTIER = "user-frontier"
+GID_REF_FRONTIER = "reference-frontier"
+GID_REF_COMPUTED = "reference-computed"
+GID_REF_PUBLISHED = "reference-published"  # + ":" + family
+GID_REF_RUG = "reference-rug"
+GID_RUG_LABEL = "rug-label"
+
+
+
+@dataclass
+class _Drawn:
+    """What drawing collected, for the limits, the legend and the labels."""
+
+    legend: dict[str, tuple[float, object]] = field(default_factory=dict)  # label -> (order, handle)
+    labels: list[Label] = field(default_factory=list)
+    markers: list[tuple[object, float, float, float]] = field(default_factory=list)  # ax, x, y, pt
+    rug_labels: list[object] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    xs: list[list[float]] = field(default_factory=list)  # per panel, display units
+
+
+def _draw_rug(ax: object, m: Metric, ref: Reference, d: _Drawn, xs: list[float]) -> None:
+    """Every bundled width as a tick on the x axis: its cost is a fact, its accuracy may not be."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for w in ref.widths:
+        rx = w.totals[m.totals_key] / m.scale
+        xs.append(rx)
+        (line,) = ax.plot([rx, rx], [0.0, 0.045], transform=trans, color=REF_COLOR, lw=2.0,
+                          solid_capstyle="butt", clip_on=False)
+        line.set_gid(GID_REF_RUG)
+        d.legend.setdefault(f"bundled {ref.name} widths (ticks): cost by acecost", (9, line))
+        t = ax.text(rx, 0.055, w.width, transform=trans, ha="center", va="bottom", fontsize=7.5,
+                    color=REF_COLOR)
+        t.set_gid(GID_RUG_LABEL)
+        d.rug_labels.append(t)
+
+
+def _draw_reference_points(
+    ax: object, panel: int, m: Metric, ref: Reference, d: _Drawn, xs: list[float]
+) -> None:
+    refs = reference_points(ref, m)
+    families = [p.family for p in ref.published]
+    # A published point drawn on top of the width that carries its accuracy
+    # shares one label with it instead of fighting it for space.
+    merged = {
+        r.paired_with: r
+        for r in refs
+        if r.kind == "computed" and r.paired_with is not None
+    }
+    twin = {}
+    for r in refs:
+        c = merged.get(r.point.name) if r.kind == "published" else None
+        if c is not None and r.point.accuracy == c.point.accuracy and (
+            abs(math.log(r.point.cost / c.point.cost)) < 0.02
+        ):
+            twin[c.point.name] = r
+    for r in refs:
+        cx, acc = r.point.cost / m.scale, r.point.accuracy
+        xs.append(cx)
+        d.accuracies.append(acc)
+        if r.kind == "computed":
+            (h,) = ax.plot([cx], [acc], ls="none", marker="s", ms=11, mfc="none", mec=REF_COLOR,
+                           mew=1.6, zorder=4)
+            h.set_gid(GID_REF_COMPUTED)
+            d.legend.setdefault(
+                f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]", (2, h)
+            )
+            d.markers.append((ax, cx, acc, 11))
+            text = r.label
+            if r.point.name in twin:
+                text += f"\n= {twin[r.point.name].label}"
+            d.labels.append(Label(ax, panel, text, cx, acc, REF_COLOR, 7.5, 11))
+        else:
+            color, marker = family_style(r.family, families)
+            (h,) = ax.plot([cx], [acc], ls="none", marker=marker, ms=7, color=color, mec="white",
+                           mew=0.6, zorder=3)
+            h.set_gid(f"{GID_REF_PUBLISHED}:{r.family}")
+            d.legend.setdefault(f"{r.family}, published", (3 + len(d.legend) / 100, h))
+            d.markers.append((ax, cx, acc, 7))
+            if not any(t is r for t in twin.values()):
+                d.labels.append(Label(ax, panel, r.label, cx, acc, color, 7, 7))
+    if refs:
+        fr = frontier([r.point for r in refs])
+        (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
+                       drawstyle="steps-post", ls="--", lw=1.2, color=REF_COLOR, zorder=2)
+        h.set_gid(GID_REF_FRONTIER)
+        d.legend.setdefault("reference frontier", (8, h))
+
+
+def _draw_user(
+    ax: object, panel: int, m: Metric, pts: Sequence[ModelPoint], d: _Drawn, xs: list[float]
+) -> None:
+    ux = [p.cost(m) / m.scale for p in pts]
+    uy = [p.accuracy for p in pts]
+    xs += ux
+    d.accuracies += uy
+    fr = frontier([Point(p.name, p.cost(m), p.accuracy) for p in pts])
+    (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
+                   drawstyle="steps-post", lw=1.8, color=USER_COLOR, zorder=5)
+    h.set_gid(GID_USER_FRONTIER)
+    d.legend.setdefault("frontier of your models", (1, h))
+    (h,) = ax.plot(ux, uy, ls="none", marker="o", ms=8, color=USER_COLOR, mec="white", mew=0.8,
+                   zorder=6)
+    h.set_gid(GID_USER)
+    d.legend.setdefault("your models", (0, h))
+    for p, x, y in zip(pts, ux, uy):
+        d.markers.append((ax, x, y, 8))
+        text = p.name if p.complete else f"{p.name} (≥, incomplete)"
+        d.labels.append(Label(ax, panel, text, x, y, USER_COLOR, 8, 8, "bold"))
+
+
+MAX_COST = 1e200  # the largest cost a figure draws
+
+
+def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -> None:
+    """Shared y with room for the tick row at the bottom; x per panel with margins."""
+    if d.accuracies:
+        lo, hi = min(d.accuracies), max(d.accuracies)
+        span = max(hi - lo, 2.0)
+        axes[0].set_ylim(lo - (0.22 if has_rug else 0.1) * span, hi + 0.12 * span)
+    for ax, xs in zip(axes, d.xs):
+        if not log_x:
+            hi = max(xs, default=1.0)
+            ax.set_xlim(0, hi * 1.12 if hi > 0 else 1.0)
+            continue
+        ax.set_xscale("log")
+        pos = [v for v in xs if v > 0]
+        if not pos:
+            continue
+        lo, hi = min(pos), max(pos)
+        if hi / lo < 1.5:
+            lo, hi = lo / 1.25, hi * 1.25
+        f = (hi / lo) ** 0.12
+        ax.set_xlim(lo / f, hi * f)
+        ax.xaxis.set_major_locator(log_locator(lo / f, hi * f))
+        ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+# Figure geometry, inches.
+_PANEL_W, _PANEL_H = 4.6, 3.7
+_LEFT, _RIGHT, _GAP, _TOP, _BELOW_AXES = 0.75, 0.25, 0.3, 0.5, 0.55
+_MIN_WIDTH = 7.0
+_MIN_PANEL = 1.2  # smallest axes, either way, a figure size may leave
+
+
+def _layout(
+    fig: Figure, n: int, d: _Drawn, caption: list[str], title: str, height: float | None
+) -> None:
+    """Measure legend and caption, then size the figure so that nothing overlaps.
+
+    With a fixed ``height`` the axes get what the legend and caption leave.
+    """
+    fig_w = fig.get_figwidth()
+    panel_w = (fig_w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
+    ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
+    foot = Footer(fig, [h for _, (_, h) in ordered], [k for k, _ in ordered], caption,
+                  max_cols=3 * n, below_axes=_BELOW_AXES, handlelength=2.2)
+    below = foot.height
+    panel_h = _PANEL_H if height is None else height - _TOP - below
+    if panel_h < _MIN_PANEL:
+        raise AcecostError(
+            f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after {foot.drawn()}; "
+            + foot.taller(_TOP + below + _MIN_PANEL)
+        )
+    fig_h = _TOP + panel_h + below
+    fig.set_size_inches(fig_w, fig_h)
+    fig.subplots_adjust(left=_LEFT / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
+                        bottom=(fig_h - _TOP - panel_h) / fig_h, wspace=_GAP / panel_w)
+    foot.place(fig_h, title)
+
+
+def plot_pareto(
+    points: object,
+    *,
+    x: str = "ace",
+    panels: Sequence[str] | None = None,
+    reference: object = "pokebnn",
+    title: str | None = None,
+    y: str = "top1",
+    log_x: bool = True,
+    caption: bool = True,
+    size: tuple[float, float] | None = None,
+) -> Figure:
+    """Draw accuracy against cost for ``points`` beside the PokeBNN reference.
+
+    ``points``: ``ModelPoint`` objects, ``(name, report, accuracy)`` tuples
+    (``report`` an ``acecost.Report``, its ``to_dict()`` or a totals dict), or
+    a mapping ``name -> (report, accuracy)``. ``panels`` (metric keys) draws a
+    row of panels and overrides ``x``. ``reference``: ``"pokebnn"``, ``None``
+    or a precomputed :class:`~acecost.figures.reference.Reference`. ``y`` names the
+    accuracy; the reference's published accuracies are ImageNet top-1 and are
+    drawn only when ``y`` is top-1. ``caption=False`` leaves the sources
+    out; ``size`` is the figure's (width, height) in inches, by default wide
+    enough for the panels and as high as the legend and caption need.
+    """
+    pts = as_points(points)
+    keys = list(panels) if panels else [x]
+    metrics = [metric(k) for k in keys]
+    if len(set(keys)) != len(keys):
+        raise AcecostError(f"a panel is repeated in {','.join(keys)}")
+    for p in pts:
+        for m in metrics:
+            if p.cost(m) > MAX_COST:  # no model costs this; matplotlib's axis ticks overflow near 1e308
+                raise AcecostError(f"{p.name}: {m.name} is {p.cost(m):.4g}, more than a figure axis can draw "
+                                   f"(at most {MAX_COST:g}); a report's costs must be real counts")
+    if log_x:
+        for p in pts:
+            for m in metrics:
+                if p.cost(m) <= 0:
+                    raise AcecostError(
+                        f"{p.name}: {m.name} is {p.cost(m):g}, which a log axis cannot show; "
+                        "use a linear axis (--linear-x) or another metric"
+                    )
+    ref = resolve_reference(reference)
+    ref_acc = ref is not None and is_top1(y)
+
+    n = len(metrics)
+    fig_w = max(_MIN_WIDTH, _LEFT + _RIGHT + n * _PANEL_W + (n - 1) * _GAP)
+    if size is not None:
+        fig_w = _check_size(size, n)
+    # Labels are placed by measuring text at this dpi, so files use it too.
+    fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    d = _Drawn()
+    for panel, (ax, m) in enumerate(zip(axes, metrics)):
+        xs: list[float] = []
+        if ref is not None:
+            _draw_rug(ax, m, ref, d, xs)
+            if ref_acc:
+                _draw_reference_points(ax, panel, m, ref, d, xs)
+        if pts:
+            _draw_user(ax, panel, m, pts, d, xs)
+        d.xs.append(xs)
+        ax.set_xlabel(m.label)
+        ax.grid(True, which="major", color="0.88", lw=0.6)
+        ax.set_axisbelow(True)
+    axes[0].set_ylabel(y_label(y))
+    _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
+    _layout(fig, n, d, caption_lines(ref, ref_acc, metrics) if caption else [],
+            title or _default_title(y, metrics), size[1] if size is not None else None)
+    fig.canvas.draw()
+    for ax in axes:
+        thin_ticks(ax, fig.canvas.get_renderer())
+
+    # Now the geometry is final: place point labels clear of everything.
+    fig.canvas.draw()
+    px = fig.dpi / 72.0
+    hard = [marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in d.markers]
+    hard += [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
+    lines = [
+        box
+        for ax in axes
+        for line in ax.get_lines()
+        if line.get_gid() in (GID_USER_FRONTIER, GID_REF_FRONTIER)
+        for box in step_boxes(line)
+    ]
+    place_labels(fig, d.labels, hard, lines)
+    return fig
+
+
+def _check_size(size: tuple[float, float], n: int) -> float:
+    """The figure width, once a (width, height) in inches is known to leave room for the axes."""
+    w, h = (float(v) for v in size)
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise AcecostError(f"figure size {w:g}x{h:g}: width and height must be positive inches")
+    panel_w = (w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
+    if panel_w < _MIN_PANEL:
+        need = _LEFT + _RIGHT + (n - 1) * _GAP + n * _MIN_PANEL
+        raise AcecostError(f"a figure {w:g} in wide leaves {max(panel_w, 0):.1f} in per panel; "
+                           f"make it at least {need:.1f} in wide for {n} panel{'s' * (n > 1)}")
+    return w
+
+
+def _default_title(y: str, metrics: Sequence[Metric]) -> str:
+    what = "Top-1 accuracy" if is_top1(y) else y
+    cost = metrics[0].name if len(metrics) == 1 else "cost"
+    return f"{what} vs {cost}"

@@ -1,0 +1,356 @@
+"""Reports for people: rich table, CSV, markdown, and the grouping behind them.
+
+JSON is :meth:`Report.to_dict`; everything here is presentation only.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from acecost.report.model import BitsOrigin, FallbackCause, Report, printable
+
+OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
+
+
+@dataclass
+class Row:
+    name: str
+    op: str
+    out_shape: str
+    bits: str
+    macs: int = 0
+    ace: int = 0
+    binary_macs: int = 0
+    ops: int = 0
+    multiplier: set = field(default_factory=set)
+
+
+def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> list[Row]:
+    """Aggregate records by layer name (cut to ``depth`` parts), primitive or bits."""
+    rows: dict[str, Row] = {}
+    for r in report.layers:
+        bits = f"{r.bits_a}x{r.bits_w}"
+        shape = "x".join(str(d) for d in r.out_shape)
+        phase = "bwd " if r.phase == "backward" else ""
+        if by == "primitive":
+            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", bits)
+        elif by == "bits":
+            key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
+        else:
+            name = phase + ("/".join(r.name.split("/")[:depth]) if depth else r.name)
+            key, row = name, Row(name, OP_SHORT.get(r.primitive, r.primitive), shape, bits)
+        row = rows.setdefault(key, row)
+        if row.op != OP_SHORT.get(r.primitive, r.primitive) and by == "layer":
+            row.op = "mixed"
+        if row.bits != bits and by != "bits":
+            row.bits = "mixed"
+        if row.out_shape != shape and by == "layer":
+            row.out_shape = "" if depth else "mixed"
+        row.macs += r.macs
+        row.ace += r.ace
+        row.binary_macs += r.macs if r.binary else 0
+        row.ops += 1
+        row.multiplier.add(r.multiplier)
+    return list(rows.values())
+
+
+#: rows of the default table: with the title, header, footer and totals it fits an 80x24 terminal
+COMPACT_ROWS = 8
+
+
+@dataclass
+class Compact:
+    """The rows of the default table and how they were chosen (for its footer line)."""
+
+    rows: list[Row]
+    depth: int | None = None  # grouped by the first ``depth`` parts of the names; None: every layer
+    layers: int = 0  # rows of the full table
+    hidden: int = 0  # rows folded into the last "... more" row
+
+    @property
+    def note(self) -> str | None:
+        if self.depth is None and not self.hidden:
+            return None
+        kept = len(self.rows) - bool(self.hidden)
+        if not self.hidden:
+            return f"Grouped at --depth {self.depth}: {kept} rows for {self.layers} layers. Every layer: --full"
+        what = f"groups at --depth {self.depth}" if self.depth else "layers"
+        return f"Top {kept} {what} by ACE, {self.hidden} more in one row. Every layer: --full"
+
+
+def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
+    """The default table: every layer if they fit in ``limit`` rows, else the deepest
+    grouping by name that does; names alike at every depth (``layer_0`` ... ``layer_99``)
+    keep their costliest rows, in model order, and one row for the rest."""
+    full = group_rows(report)
+    if len(full) <= limit:
+        return Compact(full, layers=len(full))
+    deepest = max(len(r.name.split("/")) for r in report.layers)
+    grouped = {d: group_rows(report, depth=d) for d in range(1, deepest)}
+    # a grouping with one name (a forward and a backward row of "ResNet50") says nothing
+    telling = {d for d, rows in grouped.items() if len({r.name.removeprefix("bwd ") for r in rows}) > 1}
+    fitting = [d for d in telling if len(grouped[d]) <= limit]
+    if fitting:
+        return Compact(grouped[max(fitting)], max(fitting), len(full))
+    depth = min(telling, default=None)
+    rows = grouped[depth] if depth else full
+    keep = sorted(sorted(range(len(rows)), key=lambda i: -rows[i].ace)[:limit - 1])
+    rest = [row for i, row in enumerate(rows) if i not in set(keep)]
+    other = Row(f"... {len(rest)} more", "", "", "")
+    for row in rest:
+        if other.bits != row.bits:
+            other.bits = "mixed" if other.bits else row.bits
+        other.macs += row.macs
+        other.ace += row.ace
+        other.binary_macs += row.binary_macs
+        other.ops += row.ops
+    return Compact([rows[i] for i in keep] + [other], depth, len(full), hidden=len(rest))
+
+
+def human(n: float) -> str:
+    """3 significant figures with k/M/G/T suffixes."""
+    n = float(n)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:.3g}" if n != int(n) else str(int(n))
+
+
+def _mult(row: Row) -> str:
+    ms = sorted(m for m in row.multiplier if m > 1)
+    return f" x{ms[0]}" if len(ms) == 1 else (" xN" if ms else "")
+
+
+def wrap_name(name: str, width: int) -> str:
+    """``name`` broken after a ``/`` into lines of at most ``width``, continuations
+    indented: a layer name never wraps letter by letter while its parts fit (a
+    longer part is folded)."""
+    if cell_len(name) <= width:
+        return name
+    lines, line = [], ""
+    for part in re.split(r"(?<=/)", name):
+        while part:
+            room = width - cell_len(line)
+            if cell_len(part) <= room:
+                line, part = line + part, ""
+            elif line.strip():
+                lines.append(line)
+                line = "  "
+            else:  # one part longer than a line
+                lines.append(line + part[:room])
+                line, part = "  ", part[room:]
+    return "\n".join(lines + ([line] if line.strip() else []))
+
+
+HEADERS = ("Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%")
+#: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
+CHROME = 2 + 3 * (len(HEADERS) - 1)
+
+
+def table_text(cells: list[list[str]], width: int = 80) -> Text:
+    """The layer table, laid out here rather than by rich.Table (which measures, pads and
+    wraps every cell: half a second for 700 rows): numbers are never cut, every column is
+    as wide as its widest cell, and the layer names are broken after a ``/`` to fit ``width``."""
+    widths = [max([len(h)] + [cell_len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
+    name_width = max(12, width - sum(widths[1:]) - CHROME)
+    names = [wrap_name(c[0], name_width).split("\n") for c in cells]
+    widths[0] = max([12, len(HEADERS[0])] + [cell_len(line) for lines in names for line in lines])
+    total = sum(widths) + CHROME
+
+    def line(values) -> str:
+        out = [v + " " * (w - cell_len(v)) if i < 3 else " " * (w - cell_len(v)) + v
+               for i, (v, w) in enumerate(zip(values, widths))]
+        return " " + "   ".join(out) + " "
+
+    text = Text(no_wrap=True, overflow="ignore")
+    text.append(" " * total + "\n")
+    text.append(line(HEADERS) + "\n", style="bold")
+    text.append(" " + "─" * (total - 2) + " \n")
+    blank = [""] * (len(HEADERS) - 1)
+    for c, lines in zip(cells, names):
+        text.append(line([lines[0], *c[1:]]) + "\n")
+        for more in lines[1:]:
+            text.append(line([more, *blank]) + "\n")
+    text.append(" " * total)
+    return text
+
+
+def rich_report(report: Report, rows: list[Row], *, title: str | None = None, max_warnings: int = 8,
+                note: str | None = None, width: int = 80) -> Group:
+    """The table for ``width`` columns; ``note`` is a dim line under it (how to see more)."""
+    total_ace = report.totals.ace or 1
+    # names come from the user's model: printed as written (without control characters),
+    # never read as rich markup
+    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits, human(row.macs),
+              human(row.ace), f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    # the title on a line of its own: a long path is folded, never cut
+    heading = [Text(printable(title), overflow="fold")] if title is not None else []
+    footer = [Text(note, style="dim", overflow="fold")] if note else []
+    return Group(*heading, table_text(cells, width), *footer, totals_panel(report),
+                 *warnings_panel(report, max_warnings))
+
+
+def totals_panel(report: Report) -> Panel:
+    t = report.totals
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    grid.add_column(style="dim")
+    grid.add_row("MACs", f"{t.macs:,}", f"{human(t.macs)}")
+    grid.add_row("BOPs (binary MACs)", f"{t.binary_macs:,}", f"{100 * t.binary_fraction:.1f}% of MACs")
+    grid.add_row("ACE", f"{t.ace:,}", f"{t.ace / 1e9:.3f} G")
+    cpu64 = t.cpu64
+    grid.add_row("CPU64", f"{cpu64:,}" if isinstance(cpu64, int) else f"{cpu64:,.2f}", f"{cpu64 / 1e8:.3f} x 1e8")
+    grid.add_row("Size", f"{t.size_bits:,} bits", f"{t.size_bits / 8e6:.3f} MB, {t.params:,} params")
+    grid.add_row("Elementwise ops", f"{t.elementwise_ops:,}", human(t.elementwise_ops))
+    for label, value, note in prep_lines(t.weight_prep):
+        grid.add_row(label, value, note)
+    for phase, pt in report.phases.items():
+        grid.add_row(f"  {phase}", f"ACE {pt['ace']:,}", f"MACs {pt['macs']:,}")
+    title = "Totals" if t.complete else "Totals (INCOMPLETE: see warnings)"
+    return Panel(grid, title=title, title_align="left", expand=False,
+                 border_style="green" if t.complete and not report.fallbacks else "yellow")
+
+
+def prep_lines(prep) -> list[tuple[str, str, str]]:
+    """The weight-preparation lines of the totals: (label, number, note); none if there is none."""
+    if not prep.found:
+        return []
+    where = "every step, in the totals" if prep.in_totals else "once, not in the totals"
+    lines = [("Weight prep ops", f"{prep.elementwise_ops:,}", where)]
+    if prep.macs:
+        lines.append(("Weight prep MACs", f"{prep.macs:,}", f"ACE {prep.ace:,}, {where.split(', ')[1]}"))
+    return lines
+
+
+#: What to call each cause of a float fallback (:class:`acecost.report.model.FallbackCause`).
+FALLBACK_CAUSES = {
+    FallbackCause.FLOAT_PARAMETER: "float parameter used without a quantizer",
+    FallbackCause.DOT_OUTPUT: "output of a previous dot/conv, not requantized",
+    FallbackCause.MODEL_INPUT: "model input used without a quantizer",
+    FallbackCause.SCALE_VARIES: "scale varies along a contracting dimension",
+    FallbackCause.UNBOUNDED_ROUNDING: "round/floor/ceil with no clip to a range",
+    FallbackCause.NO_BIT_RULE: "passes through a primitive with no bit rule",
+    FallbackCause.SUM: "output of a sum or reduction, not requantized",
+}
+
+
+def fallback_cause(cause: FallbackCause | None, source: str) -> str:
+    """What to call a fallback's cause; OTHER (or none: a record loaded from JSON keeps no cause)
+    is named by the account in its source, the text in the brackets after the opening."""
+    if cause in FALLBACK_CAUSES:
+        return FALLBACK_CAUSES[cause]
+    return "other: " + source.split("(", 1)[-1].rstrip(")")
+
+
+def fallback_summary(report: Report) -> list[tuple[str, int, str]]:
+    """(cause, operands, first example) for every operand counted as float for lack of evidence."""
+    found: dict[str, list] = {}
+    for r in report.fallbacks:
+        for role, side, source in (("activation", "a", r.bits_a_source), ("weight", "w", r.bits_w_source)):
+            if r.origin(side) is BitsOrigin.FLOAT_FALLBACK:
+                entry = found.setdefault(fallback_cause(r.cause(side), source), [0, f"{r.name} ({role})"])
+                entry[0] += 1
+    return sorted(((cause, n, example) for cause, (n, example) in found.items()), key=lambda e: -e[1])
+
+
+def _is_fallback_warning(warning: str) -> bool:
+    return "-bit float: " in warning
+
+
+def warnings_panel(report: Report, limit: int) -> list[Panel]:
+    """Float fallbacks grouped by cause, then the other warnings one by one."""
+    if not report.warnings or limit <= 0:
+        return []
+    lines: list = []
+    summary = fallback_summary(report)
+    if summary:
+        n_operands = sum(n for _, n, _ in summary)
+        lines.append(Text(f"{n_operands} operand(s) in {len(report.fallbacks)} contraction(s) count as float "
+                          "for lack of evidence:", style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="right", min_width=5)
+        grid.add_column(overflow="fold")  # a long cause wraps under itself, not under the count
+        for cause, n, example in summary:
+            grid.add_row(str(n), Text.assemble(cause, (f"  e.g. {example}", "dim")))
+        lines.append(grid)
+        lines.append(Text("Expected in layers meant to be float. For a quantized layer, tag the operand "
+                          "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
+    others = [w for w in report.warnings if not _is_fallback_warning(w)]
+    lines.extend(Text(f"- {w}") for w in others[:limit])
+    hidden = max(0, len(others) - limit)
+    lines.append(Text(f"{f'... and {hidden} more. ' if hidden else ''}Every warning is in --format json.",
+                      style="dim"))
+    return [Panel(Group(*lines), title=f"Warnings ({len(report.warnings)})", title_align="left",
+                  border_style="yellow")]
+
+
+def print_table(report: Report, rows: list[Row], console: Console | None = None, **kw) -> None:
+    console = console or Console()
+    console.print(rich_report(report, rows, width=console.width, **kw))
+
+
+CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", "macs", "binary_macs", "ace", "ace_share", "ops", "multiplier"]
+
+
+def _records(report: Report, rows: list[Row]) -> list[list]:
+    total = report.totals.ace or 1
+    return [[r.name, r.op, r.out_shape, r.bits, r.macs, r.binary_macs, r.ace, round(r.ace / total, 6), r.ops,
+             max(r.multiplier) if r.multiplier else 1] for r in rows]
+
+
+def to_csv(report: Report, rows: list[Row]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_records(report, rows))
+    return buf.getvalue()
+
+
+def to_markdown(report: Report, rows: list[Row]) -> str:
+    t = report.totals
+    head = "| Layer | Op | Out | a x w | MACs | ACE | ACE % |\n|---|---|---|---:|---:|---:|---:|\n"
+    total = t.ace or 1
+    body = "".join(f"| `{r.name}`{_mult(r)} | {r.op} | {r.out_shape} | {r.bits} | {r.macs:,} | {r.ace:,} | "
+                   f"{100 * r.ace / total:.1f} |\n" for r in rows)
+    cpu64 = f"{t.cpu64:,}" if isinstance(t.cpu64, int) else f"{t.cpu64:,.2f}"
+    foot = (f"\n**Totals**: MACs {t.macs:,} · BOPs {t.binary_macs:,} · ACE {t.ace:,} ({t.ace / 1e9:.3f} G) · "
+            f"CPU64 {cpu64} ({t.cpu64 / 1e8:.3f} x 1e8) · size {t.size_bits:,} bits ({t.size_bits / 8e6:.3f} MB) · "
+            f"elementwise {t.elementwise_ops:,}\n")
+    prep = t.weight_prep
+    if prep.found:
+        macs = f", MACs {prep.macs:,}, ACE {prep.ace:,}" if prep.macs else ""
+        where = "every step, in the totals" if prep.in_totals else "once, not in the totals"
+        foot += f"\n**Weight prep** ({where}): elementwise {prep.elementwise_ops:,}{macs}\n"
+    if report.warnings:
+        foot += f"\n{len(report.warnings)} warning(s); see `acecost analyze --format json`.\n"
+    return head + body + foot
+
+
+def to_json(report: Report) -> str:
+    from acecost.report.model import to_json as dumps
+
+    return dumps(report.to_dict())
+
+
+def approximate(report: Report) -> str:
+    """Why a report is approximate (``''`` if it is exact), as check and the warnings panel say it."""
+    parts = []
+    if report.fallbacks:
+        n = len(report.fallbacks)
+        parts.append(f"{n} float fallback{'s' * (n != 1)}")
+    if report.unsupported:
+        n = len(report.unsupported)
+        names = ", ".join(str(u.get("primitive", "?")) for u in report.unsupported[:5])
+        parts.append(f"{n} unsupported primitive{'s' * (n != 1)} ({names})")
+    if not report.totals.complete:
+        parts.append("totals incomplete")
+    return "; ".join(parts)
