@@ -246,3 +246,17 @@ def test_the_engines_defaults_are_the_tables():
         if option.engine:
             assert getattr(engine, option.api_name) == (list(option.default) if option.multiple
                                                         else option.default)
+
+
+def test_an_option_that_is_no_axis_can_still_be_fixed_for_a_sweep(monkeypatch):
+    from acecost import options as O
+    from acecost.sweeps.space import fixed_axis
+
+    fixed = O.Option("hardware", O.parse_entry, None, help="A target chip.", axis_sep=None)
+    monkeypatch.setitem(O.OPTION, "hardware", fixed)
+    axis = fixed_axis("hardware")
+    assert axis is not None and axis.stage == ANALYSIS and "hardware" not in OPTION_AXES
+    assert axis.check("tpu") == "tpu" and axis.check(None) is None
+    with pytest.raises(ConfigError, match=re.escape("invalid hardware '1x': expected a Python name")):
+        axis.check("1x")
+    assert fixed_axis("width") is None

@@ -17,7 +17,7 @@ from acecost.options import cache_defaults
 from acecost.sweeps import table
 from acecost.sweeps.cache import Cache, model_identity, point_key
 from acecost.sweeps.model import LoadedModel, ModelSpec
-from acecost.sweeps.space import ANALYSIS, BUILD, OPTION_AXES, Space, option_name
+from acecost.sweeps.space import ANALYSIS, BUILD, OPTION_AXES, Space, fixed_axis, option_name
 from acecost.sweeps.worker import Task, loaded
 
 #: Analysis options every point has unless given (so the cache key names them): from their table.
@@ -47,7 +47,7 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
         name = option_name(name)
         if value is None or value == ():
             continue
-        axis = OPTION_AXES.get(name)
+        axis = fixed_axis(name)
         if axis is None:
             raise AcecostError(f"unknown option {name!r} (options: {', '.join(OPTION_AXES)})")
         value = _checked(axis, name, value)  # a repeatable option's: a list of items

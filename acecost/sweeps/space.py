@@ -63,6 +63,15 @@ OPTION_AXES: dict[str, OptionAxis] = {
 }
 
 
+def fixed_axis(name: str) -> OptionAxis | None:
+    """How an option fixed for every point is checked: its axis, or for an analysis
+    option that is no axis (it cannot vary), its table entry; None for no option."""
+    option = O.OPTION.get(name)
+    if name not in OPTION_AXES and option is not None:
+        return OptionAxis(ANALYSIS, option.check, multiple=option.multiple)
+    return OPTION_AXES.get(name)
+
+
 def option_name(name: str) -> str:
     """``float-bits`` and ``float_bits`` name the same option."""
     return name.replace("-", "_")
