@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from acecost.engine.values.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
 from acecost.engine.values.value import make_value
@@ -11,7 +11,7 @@ from acecost.errors import AcecostError
 from acecost.engine.gcpause import paused
 from acecost.engine.grad_names import gradient_layers
 from acecost.engine.walker import Interpreter, Options
-from acecost.options import COND_MODES, SCALES_MODES
+from acecost.options import ENGINE_OPTIONS, OPTION
 from acecost.report.build import build_report, element_count, phase_totals
 from acecost.report.model import BitsOrigin, FallbackCause, Report
 from acecost.engine.tally import Tally
@@ -31,40 +31,19 @@ def parse_override(spec: str) -> Override:
     return re.compile(pattern), a, w
 
 
-def _overrides(overrides) -> list[Override]:
-    if overrides is None:
-        return []
-    if isinstance(overrides, Mapping):
-        return [(re.compile(k), *v) for k, v in overrides.items()]
-    out = []
-    for item in overrides:
-        out.append(parse_override(item) if isinstance(item, str) else
-                   (re.compile(item[0]) if isinstance(item[0], str) else item[0], item[1], item[2]))
-    return out
+def _overrides(items: list) -> list[Override]:
+    """Checked overrides (``'REGEX=A,W'`` strings, ``(regex, A, W)`` triples), their regexes compiled."""
+    return [parse_override(i) if isinstance(i, str) else (re.compile(i[0]) if isinstance(i[0], str) else i[0],
+                                                          i[1], i[2]) for i in items]
 
 
-def _options(float_bits, overrides, while_trips, cond="max", scales="strict") -> Options:
-    return Options(float_bits=_check_float_bits(float_bits), overrides=_overrides(overrides),
-                   while_trips=while_trips, cond=_check_choice("cond", cond, COND_MODES),
-                   scales=_check_choice("scales", scales, SCALES_MODES))
-
-
-def _check_choice(what: str, value, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise AcecostError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return value
-
-
-def _check_float_bits(float_bits):
-    if float_bits == "dtype":
-        return float_bits
-    try:
-        value = int(float_bits)
-    except (TypeError, ValueError):
-        raise AcecostError(f"float_bits must be a positive integer or 'dtype', got {float_bits!r}") from None
-    if value < 1 or value != float_bits and str(value) != str(float_bits):
-        raise AcecostError(f"float_bits must be a positive integer or 'dtype', got {float_bits!r}")
-    return value
+def _options(**given) -> Options:
+    """The engine's options from the API's keywords, each checked by its entry of
+    :data:`acecost.options.OPTIONS`: the command line's values and messages, so a value the
+    command line refuses is refused here too."""
+    values = {o.api_name: o.check(given[o.api_name], o.api_name) for o in ENGINE_OPTIONS if o.api_name in given}
+    values["overrides"] = _overrides(values.get("overrides", []))
+    return Options(**values)
 
 
 def _gc_paused(fn):
@@ -95,7 +74,8 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     ``scales="codes"`` prices a quantized operand by its codes even where its
     scale varies along the contraction (``"strict"`` prices it as float).
     """
-    options = _options(float_bits, overrides, while_trips, cond, scales)  # bad options fail before tracing
+    options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
+                       scales=scales)  # bad options fail before tracing
     argnums = _argnums(params_argnums, args)
     return _analyze_closed(trace(fn, args), args, options, argnums, name, fn)
 
@@ -119,7 +99,8 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
     if n_leaves != n_inputs:
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
-    options = _options(float_bits, overrides, while_trips, cond, scales)
+    options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
+                       scales=scales)
     return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
 
 
@@ -205,7 +186,8 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
 
     from acecost.load.lift import abstractify
 
-    options = _options(float_bits, overrides, while_trips, cond, scales)
+    options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
+                       scales=scales)
     argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
@@ -279,12 +261,10 @@ def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
                    while_trips: int | None = None, mode: str = "inference",
                    cond: str = "max", scales: str = "strict") -> Report:
     """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
-    if mode == "train":
+    if OPTION["mode"].check(mode) == "train":
         return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
                              params_argnums=target.params_argnums, overrides=overrides,
                              while_trips=while_trips, name=target.name, cond=cond, scales=scales)
-    if mode != "inference":
-        raise AcecostError(f"unknown mode {mode!r}: use 'inference' or 'train'")
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
                    while_trips=while_trips, name=target.name, cond=cond, scales=scales)

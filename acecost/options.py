@@ -5,11 +5,18 @@ One parser per option, shared by ``acecost analyze``, ``acecost check`` and
 the name to quote in the error, and returns the value or raises
 :class:`ConfigError`. Digits are ASCII (``int('²')`` is not a width) and
 every number is bounded, so nothing odd reaches jax.
+
+The analysis options are declared once, in :data:`OPTIONS`: the command
+line's flags, the Python API's checks, the ``[tool.acecost]`` keys, the
+sweep's option axes and the sweep cache key are all read from that table.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Callable, Mapping
 
 from acecost.errors import ConfigError
 
@@ -23,12 +30,12 @@ MAX_COUNT = 2**63 - 1  # a loop trip count
 
 
 def _ascii_int(raw: object) -> int | None:
-    """An integer from TOML, or from a string of ASCII digits (no '²', no '٣')."""
+    """An integer from TOML or Python, or from a string of ASCII digits (no '²', no '٣')."""
     if isinstance(raw, str):
         text = raw.strip()
         return int(text) if re.fullmatch(r"[0-9]{1,30}", text) else None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
+    if isinstance(raw, numbers.Integral) and not isinstance(raw, bool):
+        return int(raw)  # a Python int, also from numpy's integers
     return None
 
 
@@ -135,3 +142,146 @@ def parse_scales(raw: object, where: str = "scales") -> str:
     if raw in SCALES_MODES:
         return raw
     raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
+
+
+def check_bits_overrides(raw: object, where: str = "bits") -> list:
+    """Overrides as Python gives them -> a list of items, each checked by :func:`parse_bits_override`.
+
+    ``None``, one ``'REGEX=A,W'`` string, a list of them, a mapping regex ->
+    ``(A, W)`` or ``(regex, A, W)`` triples (the regex may be compiled). A
+    triple is checked as the ``REGEX=A,W`` text it stands for, so a value the
+    command line refuses is refused with the same message. Strings are kept as
+    given; a triple keeps its regex object and gets its widths as integers.
+    """
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        items: list = [raw]
+    elif isinstance(raw, Mapping):
+        items = [(k, *v) if isinstance(v, (tuple, list)) else (k, v) for k, v in raw.items()]
+    elif isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        raise ConfigError(f"invalid {where} {raw!r}: expected 'REGEX=A,W' strings like 'conv1=8,8' "
+                          "or a mapping REGEX -> (A, W)")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            parse_bits_override(item, where)
+            out.append(item)
+            continue
+        text = None
+        if isinstance(item, (tuple, list)) and len(item) == 3:
+            pattern = getattr(item[0], "pattern", item[0])
+            if isinstance(pattern, str):
+                text = f"{pattern}=" + ",".join("" if x is None else str(x) for x in item[1:])
+        if text is None:
+            raise ConfigError(f"invalid {where} {item!r}: expected REGEX=A,W like 'conv1=8,8' or 'head=,8'")
+        _, a, w = parse_bits_override(text, where)
+        out.append((item[0], a, w))
+    return out
+
+
+@dataclass(frozen=True)
+class Option:
+    """One analysis option, declared once: how it is read, its default, where it appears.
+
+    ``parse`` reads one value as typed on the command line or written in
+    TOML (one item of a repeatable option) and raises :class:`ConfigError`
+    naming ``where``; every place that takes the option checks it with it, so
+    they accept and refuse the same values with the same message.
+    """
+
+    name: str  #: the ``[tool.acecost]`` key and the sweep axis
+    parse: Callable[[object, str], Any]
+    default: Any  #: what the analysis uses when the option is not given
+    help: str  #: the command line's help text
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()  #: the values a closed option takes (shown as [a|b])
+    multiple: bool = False  #: repeatable: its value is a list of items, each read by ``parse``
+    keyword: str = ""  #: the Python API's keyword (and ``interpret.Options`` field) when not ``name``
+    config: bool = True  #: a ``[tool.acecost]`` key
+    engine: bool = True  #: an ``interpret.Options`` field (``mode`` instead picks what is analysed)
+    axis_sep: str | None = ","  #: a sweep axis whose ``--grid`` values split on this; None: not an axis
+    #: a Python value (API keyword, sweep axis) -> the value; by default ``parse``, None meaning
+    #: "not given" when the default is None
+    python: Callable[[object, str], Any] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def api_name(self) -> str:
+        return self.keyword or self.name
+
+    @property
+    def shown_default(self) -> str | None:
+        """The default as ``--help`` shows it (None: no value unless given)."""
+        return None if self.default is None or self.multiple else str(self.default)
+
+    def check(self, value: object, where: str | None = None) -> Any:
+        """A value given in Python (an API keyword, a sweep axis or fixed option)."""
+        where = where or self.name
+        if self.python is not None:
+            return self.python(value, where)
+        if value is None and self.default is None:
+            return None
+        return self.parse(value, where)
+
+    def from_config(self, raw: object, label: str, where: str) -> Any:
+        """A ``[tool.acecost]`` value of the model ``label`` (``where``: its place in the file)."""
+        if not self.multiple:
+            return self.parse(raw, f"{self.name} of {label}")
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list):
+            raise ConfigError(f"{where}: '{self.name}' of {label} must be a list of '{self.metavar}' strings")
+        for item in items:
+            self.parse(item, f"{self.name} entry of {label}")
+        return list(items)
+
+
+#: Every analysis option. A new one is one entry here plus its use in the engine.
+OPTIONS: tuple[Option, ...] = (
+    Option("float_bits", parse_float_bits, 16, metavar="16|dtype",
+           help="Width of float operands with no proven levels: 1 to 64, or 'dtype'."),
+    Option("bits", parse_bits_override, (), metavar="REGEX=A,W", multiple=True, keyword="overrides",
+           axis_sep=";", python=check_bits_overrides,
+           help="Activation/weight bits for layers whose name contains a match of REGEX "
+                "(searched, not anchored: use ^...$ for one layer; repeatable)."),
+    Option("while_trips", parse_while_trips, None, metavar="N",
+           help="Trip count for while loops whose count is not static (default: unknown, "
+                "the loop body is counted once and the totals are marked incomplete)."),
+    Option("mode", parse_mode, "inference", choices=MODES, engine=False,
+           help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
+    Option("cond", parse_cond, "max", choices=COND_MODES,
+           help="A cond with a run-time index: its costliest branch (max) or the one "
+                "whose outputs carry the fewest bits, the quantizing side of a switch (quantized)."),
+    Option("scales", parse_scales, "strict", choices=SCALES_MODES,
+           help="codes: price a quantized operand by its codes even where its scale varies along "
+                "the contraction, the AQT/QKeras convention."),
+)
+OPTION = {o.name: o for o in OPTIONS}
+
+#: The options ``interpret.Options`` holds, under their API keywords.
+ENGINE_OPTIONS = tuple(o for o in OPTIONS if o.engine)
+
+#: A record's slot for each option as given: None (``[]`` when repeatable) is "not given".
+#: ``budget.ModelSpec`` derives from it, so a new option needs no new field there.
+GivenOptions = make_dataclass(
+    "GivenOptions",
+    [(o.name, Any, field(default_factory=list) if o.multiple else field(default=None)) for o in OPTIONS],
+    kw_only=True)
+GivenOptions.__module__ = __name__
+
+
+def cache_defaults() -> dict[str, Any]:
+    """The options a sweep point's cache key always names: those with a value when not given
+    (one given changes the key; one absent by default is named only when given)."""
+    return {o.name: o.default for o in OPTIONS if o.default is not None and not o.multiple}
+
+
+def analysis_keywords(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Option values by name -> the API's keywords (``bits`` -> ``overrides``); absent ones at their default."""
+    return {o.api_name: given[o.name] if given.get(o.name) not in (None, (), []) else o.default
+            for o in OPTIONS}

@@ -49,8 +49,8 @@ if _DIR:
     import acecost.api as _api
 
     try:
-        from acecost.report import to_json as _dumps
-    except ImportError:  # the report model's home after the stage layout
         from acecost.report.model import to_json as _dumps
+    except ImportError:  # before the stage layout
+        from acecost.report import to_json as _dumps
     for _name in ("analyze", "analyze_jaxpr", "analyze_train", "analyze_target"):
         _wrap(_api, _name, _dumps)

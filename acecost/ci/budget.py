@@ -32,7 +32,7 @@ from acecost.errors import ConfigError
 from acecost.load.target import ENTRY_FUNCTION
 from acecost.ci.tomllines import key_lines
 from acecost.options import (  # noqa: F401  (the option parsers are part of this module's API)
-    MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
+    OPTIONS, GivenOptions, MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
     parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
 )
 from acecost.units import Number, parse_count, parse_percent, parse_size_bits
@@ -67,29 +67,27 @@ REGRESSION_METRICS = ("ace", "cpu64", "size", "macs", "elementwise")
 
 BUDGET_KEYS = {f"max_{name}": name for name in METRICS}
 OPTION_KEYS = {
-    "input_shape", "dtype", "float_bits", "bits", "while_trips", "entry",
-    "resolution", "batch", "mode", "cond", "scales", "baseline", "max_increase", "strict",
-}
+    "input_shape", "dtype", "entry", "resolution", "batch", "baseline", "max_increase", "strict",
+} | {o.name for o in OPTIONS if o.config}  # the analysis options' keys come from their table
 MODEL_KEYS = {"name", "target"} | OPTION_KEYS | set(BUDGET_KEYS)
 
 
 @dataclass
-class ModelSpec:
-    """One model to check: how to build its report and what it may cost."""
+class ModelSpec(GivenOptions):
+    """One model to check: how to build its report and what it may cost.
+
+    Its analysis options (``float_bits``, ``bits``, ``mode`` ...) are the
+    fields of :class:`acecost.options.GivenOptions`, one per table entry,
+    keyword-only, None (``[]``) when not given.
+    """
 
     name: str
     target: str
     input_shape: tuple[int, ...] | None = None
     dtype: str | None = None
-    float_bits: int | str | None = None
-    bits: list[str] = field(default_factory=list)
-    while_trips: int | None = None
     entry: str | None = None
     resolution: int | None = None  # zoo models only
     batch: int | None = None  # zoo models only
-    mode: str | None = None  # "inference" or "train"
-    cond: str | None = None  # "max" or "quantized"
-    scales: str | None = None  # "strict" or "codes"
     budgets: dict[str, Number] = field(default_factory=dict)
     baseline: Path | None = None
     max_increase: float | None = None
@@ -280,13 +278,7 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     def opt(key: str, parse: Callable[[object, str], Any]) -> Any:
         return parse(entry[key], f"{key} of {label}") if key in entry else None
 
-    bits = entry.get("bits", [])
-    if isinstance(bits, str):
-        bits = [bits]
-    if not isinstance(bits, list):
-        raise ConfigError(f"{where}: 'bits' of {label} must be a list of 'REGEX=A,W' strings")
-    for b in bits:
-        parse_bits_override(b, f"bits entry of {label}")
+    options = {o.name: o.from_config(entry[o.name], label, where) for o in OPTIONS if o.config and o.name in entry}
     dtype = opt("dtype", parse_dtype)
     entry_point = opt("entry", parse_entry)
     strict = entry.get("strict", False)
@@ -307,15 +299,10 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         target=_anchor_target(target.strip(), root),
         input_shape=opt("input_shape", parse_input_shape),
         dtype=dtype,
-        float_bits=opt("float_bits", parse_float_bits),
-        bits=list(bits),
-        while_trips=opt("while_trips", parse_while_trips),
         entry=entry_point,
         resolution=opt("resolution", parse_resolution),
         batch=opt("batch", parse_batch),
-        mode=opt("mode", parse_mode),
-        cond=opt("cond", parse_cond),
-        scales=opt("scales", parse_scales),
+        **options,
         budgets=budgets,
         baseline=baseline,
         max_increase=opt("max_increase", parse_percent),

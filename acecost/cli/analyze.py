@@ -34,8 +34,7 @@ from acecost.report.energy_text import energy_markdown, energy_rich_table
 @click.option("--energy", metavar="horowitz45|FILE",
               help="Add an energy estimate (pJ) from a built-in table or a JSON/TOML override file.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bits, while_trips, mode,
-            cond, scales, fmt, output, depth, full, by, strict, quiet, energy, debug):
+def analyze(target, fmt, output, depth, full, by, strict, quiet, energy, debug, **options):
     """Per-layer MACs, ACE, BOPs, CPU64, size and elementwise work of TARGET.
 
     TARGET is a model file (model.py), an importable pkg.module:attr, or
@@ -48,9 +47,7 @@ def analyze(target, entry, input_shape, dtype, resolution, batch, float_bits, bi
             fail("--energy has no CSV form: use --format json, markdown or table")
         _check_grouping(fmt, depth, full, by)
         table = load_table(energy) if energy is not None else None
-        _, report = analyse(target, entry=entry, input_shape=input_shape, dtype=dtype, resolution=resolution,
-                            batch=batch, float_bits=float_bits, bits=bits, while_trips=while_trips, mode=mode,
-                            quiet=quiet, cond=cond, scales=scales)
+        _, report = analyse(target, quiet=quiet, **options)  # the shared options of target_options
         compact = render.compact_rows(report) if fmt == "table" and by == "layer" and not (full or depth) \
             else None
         rows = compact.rows if compact else render.group_rows(report, by=by, depth=depth)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
+from acecost import options as O
 from acecost.ci import budget as B
 from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
 from acecost.ci.verdict import (
@@ -45,14 +46,9 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
         dtype=spec.dtype,
         resolution=spec.resolution,
         batch=spec.batch,
-        float_bits=spec.float_bits,
-        bits=tuple(spec.bits),
-        while_trips=spec.while_trips,
-        mode=spec.mode,
-        cond=spec.cond,
-        scales=spec.scales,
         quiet=True,
         unmatched_bits="error",
+        **{o.name: getattr(spec, o.name) for o in O.OPTIONS},
     )
     return report.to_dict()
 
@@ -261,11 +257,11 @@ def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
         if raw is not None:
             budgets[metric] = B.METRICS[metric].parse(raw, f"--max-{metric}")
     out: dict[str, Any] = {"budgets": budgets}
-    for key in ("input_shape", "float_bits", "while_trips", "resolution", "batch", "mode", "cond", "scales",
-                "dtype", "entry"):
+    for key in ("input_shape", "resolution", "batch", "dtype", "entry"):
         out[key] = opts.get(key)
-    if opts.get("bits"):
-        out["bits"] = list(opts["bits"])
+    for option in O.OPTIONS:  # a repeatable option is a list, like its config value ([]: not given)
+        value = opts.get(option.name)
+        out[option.name] = list(value or ()) if option.multiple else value
     if opts.get("max_increase") is not None:
         out["max_increase"] = parse_percent(opts["max_increase"], "--max-increase")
     if opts.get("baseline") is not None:

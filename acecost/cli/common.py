@@ -110,7 +110,33 @@ def _option(flag: str, parse: Callable[[object, str], Any] | None = None, **kw: 
     return click.option(flag, cls=DefaultShown, **kw)
 
 
-#: (flag, parser, click keywords) for every option analyze and check share.
+class _TableChoice(click.Choice):
+    """A closed option's ``[a|b]`` choices, refused with its table parser's message
+    (the one the Python API and ``[tool.acecost]`` give), not click's."""
+
+    def __init__(self, option: O.Option):
+        super().__init__(option.choices)
+        self.option = option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            self.option.parse(value, self.option.flag)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        return super().convert(value, param, ctx)
+
+
+def _table_option(option: O.Option):
+    """The command-line option of an analysis option of :data:`acecost.options.OPTIONS`."""
+    kw: dict[str, Any] = {"help": option.help, "metavar": option.metavar, "multiple": option.multiple,
+                          "show_default": option.shown_default}
+    if option.choices:
+        return _option(option.flag, type=_TableChoice(option), default=None, **kw)
+    return _option(option.flag, option.parse, **kw)
+
+
+#: (flag, parser, click keywords) for every option analyze, check and sweep share; the
+#: analysis options come from their table, :data:`acecost.options.OPTIONS`.
 SHARED = [
     _option("--entry", O.parse_entry, metavar="NAME",
             show_default="acecost_model", help="Function or Module in the file to analyse."),
@@ -121,24 +147,7 @@ SHARED = [
     _option("--resolution", O.parse_resolution, metavar="N",
             show_default="224", help="Zoo models: input height and width."),
     _option("--batch", O.parse_batch, metavar="N", show_default="1", help="Zoo models: batch size."),
-    _option("--float-bits", O.parse_float_bits, metavar="16|dtype", show_default="16",
-            help="Width of float operands with no proven levels: 1 to 64, or 'dtype'."),
-    _option("--bits", O.parse_bits_override, multiple=True, metavar="REGEX=A,W",
-            help="Activation/weight bits for layers whose name contains a match of REGEX "
-                 "(searched, not anchored: use ^...$ for one layer; repeatable)."),
-    _option("--while-trips", O.parse_while_trips, metavar="N",
-            help="Trip count for while loops whose count is not static (default: unknown, "
-                 "the loop body is counted once and the totals are marked incomplete)."),
-    _option("--mode", type=click.Choice(O.MODES), default=None,
-            show_default="inference",
-            help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
-    _option("--cond", type=click.Choice(O.COND_MODES), default=None,
-            show_default="max",
-            help="A cond with a run-time index: its costliest branch (max) or the one "
-                 "whose outputs carry the fewest bits, the quantizing side of a switch (quantized)."),
-    _option("--scales", type=click.Choice(O.SCALES_MODES), default=None, show_default="strict",
-            help="codes: price a quantized operand by its codes even where its scale varies along "
-                 "the contraction, the AQT/QKeras convention."),
+    *(_table_option(o) for o in O.OPTIONS),
 ]
 
 
@@ -237,10 +246,11 @@ def warn(message: str) -> None:
 
 
 def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=None, batch=None,
-            float_bits=None, bits=(), while_trips=None, mode=None, quiet=False, unmatched_bits="warn",
-            cond=None, scales=None):
+            quiet=False, unmatched_bits="warn", **options):
     """Resolve ``spec`` and analyse it, with a spinner on stderr.
 
+    ``options`` are the analysis options of :data:`acecost.options.OPTIONS`
+    by name, as the command line gives them (None or ``()``: not given).
     A ``--bits`` pattern that matches no layer is a warning (``unmatched_bits
     = "warn"``, also added to the report's warnings) or an error (``"error"``,
     for ``check``: a typo must not turn a failing budget into a pass).
@@ -249,10 +259,15 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     from acecost.load.resolve import resolve
     from acecost.load.target import validate
 
+    unknown = set(options) - set(O.OPTION)
+    if unknown:
+        raise TypeError(f"analyse() got an unexpected keyword argument {sorted(unknown)[0]!r}")
     patterns = []
-    for b in bits:
+    for b in options.get("bits") or ():
         pattern, a, w = O.parse_bits_override(b, "--bits")
         patterns.append((_Pattern(pattern), a, w))
+    keywords = O.analysis_keywords(options)
+    keywords[O.OPTION["bits"].api_name] = patterns
     from rich.markup import escape
 
     status = stderr.status(f"Tracing {escape(spec)} ...") if not quiet and sys.stderr.isatty() \
@@ -265,9 +280,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
             validate(target)
             from acecost.api import analyze_target
 
-            report = analyze_target(target, float_bits=16 if float_bits is None else float_bits,
-                                    overrides=patterns, while_trips=while_trips, mode=mode or "inference",
-                                    cond=cond or "max", scales=scales or "strict")
+            report = analyze_target(target, **keywords)
         except SystemExit as exc:  # model code calling sys.exit() is a model error, never a verdict
             raise TargetError(f"{spec}: the model called sys.exit({exc.code!r})") from None
         except (Exception, KeyboardInterrupt):

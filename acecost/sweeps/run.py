@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from acecost.errors import AcecostError
+from acecost.options import cache_defaults
 from acecost.sweeps import table
 from acecost.sweeps.cache import Cache, model_identity, point_key
 from acecost.sweeps.model import LoadedModel, ModelSpec
-from acecost.sweeps.space import ANALYSIS, BUILD, OPTION_AXES, Space, option_name
+from acecost.sweeps.space import BUILD, OPTION_AXES, Space, fixed_axis, option_name
 from acecost.sweeps.worker import Task, loaded
 
-#: Analysis options every point has unless given (so the cache key names them).
-ANALYSIS_DEFAULTS = {"float_bits": 16, "mode": "inference", "cond": "max", "scales": "strict"}
+#: Analysis options every point has unless given (so the cache key names them): from their table.
+ANALYSIS_DEFAULTS = cache_defaults()
 #: Build options and the kinds of model that use them.
 BUILD_USERS = {"resolution": ("family", "zoo"), "batch": ("family", "zoo"),
                "input_shape": ("linen", "discover"), "dtype": ("linen", "discover")}
@@ -46,12 +47,11 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
         name = option_name(name)
         if value is None or value == ():
             continue
-        axis = OPTION_AXES.get(name)
-        if name == "bits":
-            value = list(value) if isinstance(value, (list, tuple)) else [value]
-        elif axis is not None:
-            value = _checked(axis, name, value)
-        (build if (axis.stage if axis else ANALYSIS) == BUILD else analysis)[name] = value
+        axis = fixed_axis(name)
+        if axis is None:
+            raise AcecostError(f"unknown option {name!r} (options: {', '.join(OPTION_AXES)})")
+        value = _checked(axis, name, value)  # a repeatable option's: a list of items
+        (build if axis.stage == BUILD else analysis)[name] = value
     return build, analysis
 
 
@@ -97,8 +97,8 @@ def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build:
             opt = option_name(name)
             axis = OPTION_AXES[opt]
             value = _checked(axis, name, value)
-            if opt == "bits":
-                analysis["bits"] = [*analysis.get("bits", []), *([value] if isinstance(value, str) else value)]
+            if axis.multiple:  # e.g. bits: a fixed --bits and an axis's overrides all apply
+                analysis[opt] = [*analysis.get(opt, []), *value]
             else:
                 (build if axis.stage == BUILD else analysis)[opt] = value
         for name in build:

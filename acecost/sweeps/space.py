@@ -35,20 +35,6 @@ def _parsed(name: str, parse: Callable) -> Callable:
     return lambda v: parse(v, name)
 
 
-def _optional(check: Callable) -> Callable:
-    return lambda v: None if v is None else check(v)
-
-
-def _override(v):
-    """One ``REGEX=A,W`` string (or a list of them), kept as given after the shared check."""
-    items = [v] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) else None
-    if items is None or not all(isinstance(i, str) for i in items):
-        raise AcecostError(f"invalid bits {v!r}: expected a 'REGEX=A,W' string or a list of them")
-    for item in items:
-        O.parse_bits_override(item, "bits")
-    return items[0] if len(items) == 1 else items
-
-
 @dataclass(frozen=True)
 class OptionAxis:
     """An option that may vary across points.
@@ -56,27 +42,34 @@ class OptionAxis:
     ``stage`` says whether it shapes the target (``build``: passed to the
     zoo or to a Flax Module's input) or the analysis (``analysis``: a
     keyword of :func:`acecost.analyze_target`). ``sep`` splits its
-    ``--grid`` values where a value itself holds commas.
+    ``--grid`` values where a value itself holds commas. The analysis
+    options' axes come from their table, :data:`acecost.options.OPTIONS`.
     """
 
     stage: str
     check: Callable[[Any], Any]
     sep: str = ","
+    multiple: bool = False  # a value is one item or a list of them, and the items of axes add up
 
 
-#: Every option that can be a grid axis: adding one is one entry here.
+#: Every option that can be a grid axis: an analysis option is one entry of
+#: :data:`acecost.options.OPTIONS`, a build option one entry here.
 OPTION_AXES: dict[str, OptionAxis] = {
-    "float_bits": OptionAxis(ANALYSIS, _parsed("float_bits", O.parse_float_bits)),
-    "bits": OptionAxis(ANALYSIS, _override, sep=";"),
-    "while_trips": OptionAxis(ANALYSIS, _optional(_parsed("while_trips", O.parse_while_trips))),
-    "mode": OptionAxis(ANALYSIS, _parsed("mode", O.parse_mode)),
-    "cond": OptionAxis(ANALYSIS, _parsed("cond", O.parse_cond)),
-    "scales": OptionAxis(ANALYSIS, _parsed("scales", O.parse_scales)),
+    **{o.name: OptionAxis(ANALYSIS, o.check, o.axis_sep, o.multiple) for o in O.OPTIONS if o.axis_sep},
     "batch": OptionAxis(BUILD, _parsed("batch", O.parse_batch)),
     "resolution": OptionAxis(BUILD, _parsed("resolution", O.parse_resolution)),
     "input_shape": OptionAxis(BUILD, _parsed("input_shape", O.parse_input_shape), sep=";"),
     "dtype": OptionAxis(BUILD, _parsed("dtype", O.parse_dtype)),
 }
+
+
+def fixed_axis(name: str) -> OptionAxis | None:
+    """How an option fixed for every point is checked: its axis, or for an analysis
+    option that is no axis (it cannot vary), its table entry; None for no option."""
+    option = O.OPTION.get(name)
+    if name not in OPTION_AXES and option is not None:
+        return OptionAxis(ANALYSIS, option.check, multiple=option.multiple)
+    return OPTION_AXES.get(name)
 
 
 def option_name(name: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acecost.errors import AcecostError
+from acecost.options import OPTION
 from acecost.sweeps import sources
 from acecost.sweeps.model import LoadedModel, ModelSpec
 
@@ -104,9 +105,7 @@ def price(spec: ModelSpec, task: Task) -> dict:
         with contextlib.redirect_stdout(sys.stderr), sources.recording(model.sources):
             target = model.build(task.params, task.build)
             validate(target)
-            kwargs = dict(task.analysis)
-            if "bits" in kwargs:
-                kwargs["overrides"] = kwargs.pop("bits")
+            kwargs = {OPTION[k].api_name: v for k, v in task.analysis.items()}  # bits -> overrides
             result = analyze_target(target, **kwargs)
         result.meta["target"] = spec.label
         result.meta["params"] = dict(task.params)
