@@ -215,3 +215,23 @@ def test_pandas_shows_the_origins_as_strings(reports):
     df = reports["float_parameter_and_input"].to_pandas()
     assert list(df[["bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause"]].iloc[0]) == [
         "float_fallback", "float_fallback", "model_input", "float_parameter"]
+
+
+def test_the_warnings_panel_groups_fallback_warnings_by_their_kind_not_their_words():
+    """A float-fallback warning is marked when it is made; the panel lists every other warning."""
+    from rich.console import Console
+
+    from acecost.report.render import warnings_panel
+
+    w = jax.ShapeDtypeStruct((256, 64), jnp.float32)
+    x = jax.ShapeDtypeStruct((16, 256), jnp.float32)
+    rep = acecost.analyze(lambda w, x, y: (x @ w, y * 2.0 - 1.0), w, x, jax.ShapeDtypeStruct((3,), jnp.float32))
+    fallback = [t for t in rep.warnings if "counted as 16-bit float" in t]
+    assert fallback and rep.fallback_warnings == frozenset(fallback)
+    console = Console(width=400, record=True)
+    for panel in warnings_panel(rep, limit=20):
+        console.print(panel)
+    text = console.export_text()
+    assert "count as float" in text and not any(t in text for t in fallback)
+    loaded = Report.from_dict(json.loads(to_json(rep.to_dict())))
+    assert loaded.fallback_warnings == frozenset()  # not in the JSON: every warning is listed

@@ -153,7 +153,7 @@ class ContractionPricing:
                 tally.warnings.append(LayerText(
                     site, self.phase,
                     f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
-                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'."))
+                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
             if origin:
                 tally.use_param(origin, b)
             elif (packed := self._packed_origin(value)) is not None:

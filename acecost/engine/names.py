@@ -173,6 +173,9 @@ class LayerText(NamedTuple):
     phase: str
     body: str
     tail: str
+    #: what the warning is about: "float_fallback" (an operand counted as a float for lack of
+    #: evidence; the warnings panel groups these by cause) or "" (anything else)
+    kind: str = ""
 
 
 _SUFFIX = re.compile(r"(\[[^\[\]]*\])?(#\d+)?$")

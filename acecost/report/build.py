@@ -106,6 +106,8 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
     for r in every:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
     warnings = list(dict.fromkeys(user_names.text(_render(w, by_site)) for w in tally.warnings))
+    fallback_warnings = frozenset(user_names.text(_render(w, by_site)) for w in tally.warnings
+                                  if isinstance(w, LayerText) and w.kind == "float_fallback")
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
         warnings.append(f"{len(unused)} parameter leaves ({sum(element_count(lf.shape) for lf in unused):,} "
@@ -124,7 +126,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
             "scales": options.scales, "target": name}
     return Report(totals=totals, layers=records, params=params,
                   elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
-                  warnings=warnings, unsupported=unsupported, loops=tally.loops,
+                  warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported, loops=tally.loops,
                   branches=tally.branches, meta=meta,
                   weight_prep_layers=[] if prep_in_totals else prep_records)
 

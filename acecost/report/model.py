@@ -252,6 +252,9 @@ class Report:
     #: contractions of weight preparation alone (a LoRA merge), kept out of ``layers``
     #: and the totals in an inference report (in a training step they are in ``layers``)
     weight_prep_layers: list[OpRecord] = field(default_factory=list)
+    #: the warnings that say an operand counted as a float for lack of evidence (grouped by
+    #: cause in the warnings panel); not part of the JSON, so empty in a report loaded from it
+    fallback_warnings: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
 
     # ------------------------------------------------------------ views
     @property

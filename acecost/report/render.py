@@ -262,10 +262,6 @@ def fallback_summary(report: Report) -> list[tuple[str, int, str]]:
     return sorted(((cause, n, example) for cause, (n, example) in found.items()), key=lambda e: -e[1])
 
 
-def _is_fallback_warning(warning: str) -> bool:
-    return "-bit float: " in warning
-
-
 def warnings_panel(report: Report, limit: int) -> list[Panel]:
     """Float fallbacks grouped by cause, then the other warnings one by one."""
     if not report.warnings or limit <= 0:
@@ -284,7 +280,7 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
         lines.append(grid)
         lines.append(Text("Expected in layers meant to be float. For a quantized layer, tag the operand "
                           "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
-    others = [w for w in report.warnings if not _is_fallback_warning(w)]
+    others = [w for w in report.warnings if w not in report.fallback_warnings]
     lines.extend(Text(f"- {w}") for w in others[:limit])
     hidden = max(0, len(others) - limit)
     lines.append(Text(f"{f'... and {hidden} more. ' if hidden else ''}Every warning is in --format json.",
