@@ -15,14 +15,20 @@ from typing import Any
 
 from acecost import budget as B
 from acecost.report import printable, to_json, xml_text
-from acecost.units import format_count, format_size
+from acecost.metrics import format_value
 
 
 # ------------------------------------------------------------ text pieces
 
 
 def fmt_value(metric: str, value: Any) -> str:
-    return format_size(value) if B.METRICS[metric].is_size else format_count(value)
+    """A value of a budgetable metric (``ace``, ``size`` ...) as the table of metrics writes it."""
+    return format_value(metric, value)
+
+
+def fmt_budget(r: B.BudgetRow) -> str:
+    """A budget as the user wrote it (``1.5G``), else as its metric is written."""
+    return r.budget_text if r.budget_text is not None else fmt_value(r.metric, r.budget)
 
 
 def fmt_pct(x: float | None, signed: bool = True) -> str:
@@ -32,7 +38,7 @@ def fmt_pct(x: float | None, signed: bool = True) -> str:
 
 
 def budget_message(r: B.BudgetRow) -> str:
-    value, budget = fmt_value(r.metric, r.value), fmt_value(r.metric, r.budget)
+    value, budget = fmt_value(r.metric, r.value), fmt_budget(r)
     if r.passed:
         return f"{r.label} {value} within budget {budget} ({fmt_pct(r.headroom_pct, False)} headroom)"
     over = "budget is 0" if r.over_pct is None else fmt_pct(r.over_pct)
@@ -305,7 +311,7 @@ def render_markdown(results: list[B.ModelResult]) -> str:
     if rows:
         lines += ["| model | metric | value | budget | headroom | |", "|---|---|---:|---:|---:|---|"]
         lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_value(r.metric, r.value)} "
-                  f"| {fmt_value(r.metric, r.budget)} | {fmt_pct(r.headroom_pct, False)} "
+                  f"| {fmt_budget(r)} | {fmt_pct(r.headroom_pct, False)} "
                   f"| {'ok' if r.passed else '**OVER**'} |" for res, r in rows]
         lines.append("")
     regs = [(res, r) for res in results for r in res.regressions]
@@ -358,15 +364,15 @@ def render_table(results: list[B.ModelResult]) -> None:
         table.add_column("")
         budgeted = {r.metric: r for r in res.rows}
         for name, metric in B.METRICS.items():
-            if metric.total not in (res.totals or {}):
+            if metric.totals_key not in (res.totals or {}):
                 continue
             r = budgeted.get(name)
-            value = fmt_value(name, res.totals[metric.total])
+            value = fmt_value(name, res.totals[metric.totals_key])
             if r is None:
                 table.add_row(metric.label, value, "-", "-", "")
             else:
                 mark = "[green]ok[/]" if r.passed else "[red]OVER[/]"
-                table.add_row(metric.label, value, fmt_value(name, r.budget),
+                table.add_row(metric.label, value, fmt_budget(r),
                               fmt_pct(r.headroom_pct, False), mark)
         console.print(table)
         if res.regressions:

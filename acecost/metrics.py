@@ -1,0 +1,247 @@
+"""The cost metrics, declared once, and how their numbers are written for people.
+
+Every command reads :data:`TABLE`: analyze's totals, CSV and markdown
+columns, check's ``max_*`` budgets and its regression check, diff's totals,
+the figures' axes, breakdown's ``--x`` choices and the sweep's columns and
+``--pareto`` names. A metric is a :class:`Metric` row; to add one (memory
+bits, time ...), add a row here, then the per-layer rule where a command
+needs one (see ``docs/metrics.md``).
+
+Text for people goes through :func:`format_count`, :func:`format_size` and
+:func:`format_energy`: three significant figures with an SI prefix
+(``191M``, ``4.1MB``, ``812 pJ``), exact below 1000, never an exponent and
+never 0 for a value that is not 0. JSON keeps exact numbers and never comes
+here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Callable
+
+from acecost.units import Number, parse_count, parse_size_bits
+
+#: SI prefixes of powers of 1000, from 10^0 to 10^30.
+PREFIXES = ("", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q")
+#: how a value of each kind is written; ``count`` numbers carry no unit (the label says what they count)
+KINDS = ("count", "size", "energy")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One cost metric: its names, its unit, how it is written, budgeted and drawn.
+
+    ``key`` is the name commands take (``--max-size``, ``--x bops``);
+    ``totals_key`` the field of a report's JSON totals (empty when the metric is
+    not one of them); ``label`` what check and diff call it (and write in their
+    JSON); ``name`` its heading (figure axes, analyze's totals).
+    """
+
+    key: str
+    totals_key: str
+    label: str
+    name: str
+    unit: str  # of one raw value: "MAC", "bit", "pJ" ...
+    kind: str  # one of KINDS: how format() writes it
+    description: str
+    budget: bool = False  # check takes max_<key>
+    budget_example: str = ""  # for check's --help
+    regression: bool = False  # checked against a baseline with --max-increase
+    per_layer: bool = False  # summed from the layer records (analyze's table, CSV and breakdown)
+    title: str = ""  # analyze's totals row, when it differs from name
+    short: str = ""  # a narrow column header (sweep), when it differs from label
+    # the figure axis: unit as drawn, as printed, raw units per axis unit; None: not drawn
+    axis_unit: str | None = None
+    axis_unit_text: str | None = None
+    scale: float | None = None
+    published_column: str | None = None  # column of the bundled reference CSV, if any
+
+    @property
+    def budget_key(self) -> str | None:
+        """Its key in check's config (``max_ace``), or None when it cannot be budgeted."""
+        return f"max_{self.key}" if self.budget else None
+
+    @property
+    def drawn(self) -> bool:
+        return self.scale is not None
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.name} ({self.axis_unit})"
+
+    @property
+    def axis_label_text(self) -> str:
+        return f"{self.name} ({self.axis_unit_text})"
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.name
+
+    @property
+    def column(self) -> str:
+        return self.short or self.label
+
+    def parse(self, raw: object, what: str) -> Number:
+        """A budget for this metric as people write it (``4.2G``, ``4MB``)."""
+        return PARSERS[self.kind](raw, what)
+
+    def format(self, value: object) -> str:
+        """``value`` (raw units) for people."""
+        return FORMATTERS[self.kind](value)
+
+
+#: In the order of a report's JSON totals (diff, sweep columns, analyze's totals).
+TABLE: dict[str, Metric] = {m.key: m for m in (
+    Metric("macs", "macs", "MACs", "MACs", "MAC", "count",
+           "multiply-accumulates of every dot and convolution", budget=True, budget_example="600M",
+           regression=True, per_layer=True, axis_unit="G", axis_unit_text="G", scale=1e9),
+    Metric("bops", "binary_macs", "BOPs", "BOPs", "MAC", "count",
+           "the MACs whose two operands are 1-bit (binary MACs)", budget=True, budget_example="5G",
+           per_layer=True, title="BOPs (binary MACs)", axis_unit="×10⁹", axis_unit_text="1e9", scale=1e9,
+           published_column="bops_1e9"),
+    Metric("ace", "ace", "ACE", "ACE", "bit op", "count",
+           "arithmetic computation effort: MACs x activation bits x weight bits", budget=True,
+           budget_example="5e9, 4.2G", regression=True, per_layer=True, axis_unit="G", axis_unit_text="G",
+           scale=1e9, published_column="ace_g"),
+    Metric("cpu64", "cpu64", "CPU64", "CPU64", "instruction", "count",
+           "64-bit CPU instructions: BOPs / 64 + the other MACs", budget=True, budget_example="1.2e8, 900M",
+           regression=True, axis_unit="×10⁸", axis_unit_text="1e8", scale=1e8, published_column="cpu64_1e8"),
+    Metric("size", "size_bits", "size", "Size", "bit", "size",
+           "parameter storage at each parameter's stored width", budget=True,
+           budget_example="4MB, 32Mbit, 1.5GiB; bare numbers are bits", regression=True,
+           axis_unit="Mbit", axis_unit_text="Mbit", scale=1e6),
+    Metric("params", "params", "params", "Params", "parameter", "count", "parameters (scalars) of the model"),
+    Metric("elementwise", "elementwise_ops", "elementwise", "Elementwise", "op", "count",
+           "elementwise operations outside dots and convolutions", budget=True, budget_example="20M",
+           regression=True, title="Elementwise ops", short="elem"),
+    Metric("energy", "", "energy", "Energy", "pJ", "energy",
+           "estimated energy with --energy (its JSON: energy.totals.total_pj)"),
+)}
+
+#: How commands list the metrics they offer (check's rows, --x choices): ACE, the paper's metric, first.
+CHOICE_ORDER = ("ace", "cpu64", "size", "macs", "bops", "elementwise", "params", "energy")
+
+
+def choices(pick: Callable[[Metric], bool]) -> dict[str, Metric]:
+    """The metrics ``pick`` keeps, in :data:`CHOICE_ORDER`."""
+    return {k: TABLE[k] for k in CHOICE_ORDER if pick(TABLE[k])}
+
+
+#: check's ``max_*`` budgets: key -> metric
+BUDGETS = choices(lambda m: m.budget)
+#: checked against a baseline by check --baseline
+REGRESSIONS = choices(lambda m: m.regression)
+#: figure axes (plot --x/--panels, breakdown --x)
+AXES = choices(lambda m: m.drawn)
+#: the metrics of a report's JSON totals, in their order there: JSON key -> metric
+TOTALS = {m.totals_key: m for m in TABLE.values() if m.totals_key}
+#: summed per layer in analyze's table and CSV, in report order
+LAYER_METRICS = {k: m for k, m in TABLE.items() if m.per_layer}
+
+
+def by_name(name: str) -> Metric | None:
+    """A metric by its key (``size``) or its totals key (``size_bits``)."""
+    return TABLE.get(name) or TOTALS.get(name)
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(value)  # exact for int and float
+
+
+def si_digits(value: Decimal, digits: int = 3, top: int = len(PREFIXES) - 1) -> tuple[str, int]:
+    """A value > 0 as (its text at ``digits`` significant figures, g): value ~ text * 1000**g.
+
+    ``g`` is between 0 and ``top``; a value below 1 is written in plain
+    decimals (``0.0156``), one beyond 1000**top in whole digits: no exponent.
+    """
+    mantissa, exp_text = f"{value:.{digits - 1}e}".split("e")
+    exp = int(exp_text)
+    figures = mantissa.replace(".", "")
+    group = max(0, min(exp // 3, top))
+    point = exp - 3 * group + 1  # figures before the decimal point
+    if point <= 0:
+        text = "0." + "0" * -point + figures
+    elif point >= len(figures):
+        text = figures + "0" * (point - len(figures))
+    else:
+        text = figures[:point] + "." + figures[point:]
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text, group
+
+
+def _special(value: object) -> str | None:
+    """The text of a value that is not a finite number, else None."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return None
+
+
+def format_count(value: Number | Fraction | None) -> str:
+    """``0``, ``7``, ``999``, ``1k``, ``191M``, ``1.05T``; ``15.6`` and ``0.0156`` for fractions."""
+    special = _special(value)
+    if special is not None:
+        return special
+    if value == 0:
+        return "0"
+    d = _decimal(value)
+    sign, d = ("-", -d) if d < 0 else ("", d)
+    if d < 1000 and d == d.to_integral_value():
+        return f"{sign}{int(d)}"
+    text, group = si_digits(d)
+    return f"{sign}{text}{PREFIXES[group]}"
+
+
+def format_size(bits: Number | Fraction | None) -> str:
+    """A size in bits written in bytes with a decimal prefix: ``4MB``, ``1.5kB``, ``0.375B``."""
+    special = _special(bits)
+    if special is not None:
+        return special
+    return format_count(Fraction(bits) / 8 if not isinstance(bits, float) else bits / 8) + "B"
+
+
+_ENERGY_PREFIXES = ("p", "n", "u", "m", "")
+
+
+def format_energy(pj: Number | None) -> str:
+    """pJ in a readable unit, 3 significant figures: ``812 pJ``, ``4.1 nJ``, ``2.35 mJ``."""
+    special = _special(pj)
+    if special is not None:
+        return special
+    if pj == 0:
+        return "0"
+    d = _decimal(pj)
+    sign, d = ("-", -d) if d < 0 else ("", d)
+    text, group = si_digits(d, top=len(_ENERGY_PREFIXES) - 1)
+    return f"{sign}{text} {_ENERGY_PREFIXES[group]}J"
+
+
+def format_value(metric: str, value: object) -> str:
+    """``value`` of the metric named ``metric`` (key or totals key) for people."""
+    m = by_name(metric)
+    return format_count(value) if m is None else m.format(value)  # type: ignore[arg-type]
+
+
+def echo_budget(raw: object, metric: Metric) -> str:
+    """A budget as the user wrote it: a string kept as typed (``1.5G``), a number formatted."""
+    if isinstance(raw, str):
+        return raw.strip()
+    return metric.format(raw)
+
+
+PARSERS: dict[str, Callable[[object, str], Number]] = {
+    "count": parse_count, "size": parse_size_bits, "energy": parse_count,
+}
+FORMATTERS: dict[str, Callable[[object], str]] = {
+    "count": format_count, "size": format_size, "energy": format_energy,  # type: ignore[dict-item]
+}
+
+assert set(CHOICE_ORDER) == set(TABLE) and all(m.kind in KINDS for m in TABLE.values())
