@@ -8,7 +8,7 @@ bits, time ...), add a row here, then the per-layer rule where a command
 needs one (see ``docs/metrics.md``).
 
 Text for people goes through :func:`format_count`, :func:`format_size` and
-:func:`format_energy`: three significant figures with an SI prefix
+:func:`format_energy` (:mod:`acecost.units`): three significant figures with an SI prefix
 (``191M``, ``4.1MB``, ``812 pJ``), exact below 1000, never an exponent and
 never 0 for a value that is not 0. JSON keeps exact numbers and never comes
 here.
@@ -16,14 +16,12 @@ here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
 from typing import Callable
 
-from acecost.units import Number, parse_count, parse_size_bits
+from acecost.units import (  # noqa: F401  (the formatter for people is part of this module's API)
+    PREFIXES, Number, format_count, format_energy, format_size, parse_count, parse_size_bits, si_digits,
+)
 
-#: SI prefixes of powers of 1000, from 10^0 to 10^30.
-PREFIXES = ("", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q")
 #: how a value of each kind is written; ``count`` numbers carry no unit (the label says what they count)
 KINDS = ("count", "size", "energy")
 
@@ -145,85 +143,6 @@ def by_name(name: str) -> Metric | None:
     return TABLE.get(name) or TOTALS.get(name)
 
 
-# ------------------------------------------------------------------ numbers
-
-
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, Fraction):
-        return Decimal(value.numerator) / Decimal(value.denominator)
-    return Decimal(value)  # exact for int and float
-
-
-def si_digits(value: Decimal, digits: int = 3, top: int = len(PREFIXES) - 1) -> tuple[str, int]:
-    """A value > 0 as (its text at ``digits`` significant figures, g): value ~ text * 1000**g.
-
-    ``g`` is between 0 and ``top``; a value below 1 is written in plain
-    decimals (``0.0156``), one beyond 1000**top in whole digits: no exponent.
-    """
-    mantissa, exp_text = f"{value:.{digits - 1}e}".split("e")
-    exp = int(exp_text)
-    figures = mantissa.replace(".", "")
-    group = max(0, min(exp // 3, top))
-    point = exp - 3 * group + 1  # figures before the decimal point
-    if point <= 0:
-        text = "0." + "0" * -point + figures
-    elif point >= len(figures):
-        text = figures + "0" * (point - len(figures))
-    else:
-        text = figures[:point] + "." + figures[point:]
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text, group
-
-
-def _special(value: object) -> str | None:
-    """The text of a value that is not a finite number, else None."""
-    if value is None:
-        return "-"
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    return None
-
-
-def format_count(value: Number | Fraction | None) -> str:
-    """``0``, ``7``, ``999``, ``1k``, ``191M``, ``1.05T``; ``15.6`` and ``0.0156`` for fractions."""
-    special = _special(value)
-    if special is not None:
-        return special
-    if value == 0:
-        return "0"
-    d = _decimal(value)
-    sign, d = ("-", -d) if d < 0 else ("", d)
-    if d < 1000 and d == d.to_integral_value():
-        return f"{sign}{int(d)}"
-    text, group = si_digits(d)
-    return f"{sign}{text}{PREFIXES[group]}"
-
-
-def format_size(bits: Number | Fraction | None) -> str:
-    """A size in bits written in bytes with a decimal prefix: ``4MB``, ``1.5kB``, ``0.375B``."""
-    special = _special(bits)
-    if special is not None:
-        return special
-    return format_count(Fraction(bits) / 8 if not isinstance(bits, float) else bits / 8) + "B"
-
-
-_ENERGY_PREFIXES = ("p", "n", "u", "m", "")
-
-
-def format_energy(pj: Number | None) -> str:
-    """pJ in a readable unit, 3 significant figures: ``812 pJ``, ``4.1 nJ``, ``2.35 mJ``."""
-    special = _special(pj)
-    if special is not None:
-        return special
-    if pj == 0:
-        return "0"
-    d = _decimal(pj)
-    sign, d = ("-", -d) if d < 0 else ("", d)
-    text, group = si_digits(d, top=len(_ENERGY_PREFIXES) - 1)
-    return f"{sign}{text} {_ENERGY_PREFIXES[group]}J"
-
-
 def format_value(metric: str, value: object) -> str:
     """``value`` of the metric named ``metric`` (key or totals key) for people."""
     m = by_name(metric)
@@ -231,9 +150,12 @@ def format_value(metric: str, value: object) -> str:
 
 
 def echo_budget(raw: object, metric: Metric) -> str:
-    """A budget as the user wrote it: a string kept as typed (``1.5G``), a number formatted."""
+    """A budget as the user wrote it: a string as typed (``1.5G``), a TOML integer in full
+    (``12845055``), a TOML float (``1.2e8``, which TOML does not keep as typed) formatted."""
     if isinstance(raw, str):
         return raw.strip()
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
     return metric.format(raw)
 
 

@@ -107,8 +107,8 @@ def test_bad_values_are_config_errors(parse, text, fragment):
 
 @pytest.mark.parametrize(
     "value, text",
-    [(5.1e9, "5.1e9"), (5_000_000_000, "5e9"), (1_046_831_169_536, "1.0468e12"),
-     (4096, "4096"), (1007.8125, "1007.81"), (None, "-"), (-2_500_000, "-2.5e6")],
+    [(5.1e9, "5.1G"), (5_000_000_000, "5G"), (1_046_831_169_536, "1.05T"),
+     (4096, "4.1k"), (1007.8125, "1.01k"), (None, "-"), (-2_500_000, "-2.5M")],
 )
 def test_format_count(value, text):
     assert format_count(value) == text
@@ -116,7 +116,7 @@ def test_format_count(value, text):
 
 @pytest.mark.parametrize(
     "bits, text",
-    [(32_000_000, "4MB"), (3, "3bit"), (8, "1B"), (12_000, "1.5kB"), (-16_000, "-2kB"),
+    [(32_000_000, "4MB"), (3, "0.375B"), (8, "1B"), (12_000, "1.5kB"), (-16_000, "-2kB"),
      (10**13, "1.25TB")],
 )
 def test_format_size(bits, text):

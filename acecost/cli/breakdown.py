@@ -73,7 +73,7 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
 def render_breakdown(bds) -> list[str]:
     """One row per bar segment: model, group, bits, value and its share of the model's known total."""
     m = bds[0].metric
-    header = ["model", "group", "bits", m.label_text, "share"]
+    header = ["model", "group", "bits", m.axis_label_text, "share"]
     rows = []
     for b in bds:
         whole = b.known or 1

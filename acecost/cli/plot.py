@@ -61,7 +61,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
     from acecost.plot_points import METRICS
 
     metrics = [METRICS[k] for k in panels]
-    header = ["model"] + [m.label_text for m in metrics] + [y, "frontier"]
+    header = ["model"] + [m.axis_label_text for m in metrics] + [y, "frontier"]
     rows = []
     for s in summaries:
         on = [m.name for m in metrics if s.on_frontier[m.key]]
@@ -84,7 +84,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
                 any_dom = True
                 lines.append(
                     f"{s.name}: {_ratio(d.ratio)} the {m.name} of {d.by.name} at equal-or-better "
-                    f"accuracy ({m.label_text} {_fmt(d.by.cost / m.scale)} vs {_fmt(s.costs[m.key] / m.scale)}; "
+                    f"accuracy ({m.axis_label_text} {_fmt(d.by.cost / m.scale)} vs {_fmt(s.costs[m.key] / m.scale)}; "
                     f"{y} {d.by.accuracy:g} vs {s.accuracy:g})"
                 )
         if not any_dom:
