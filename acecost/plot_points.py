@@ -206,7 +206,7 @@ def caption_lines(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric
         for w in computed:
             text += (
                 f" {w.width} reproduces the published ACE of '{w.paired_with}' "
-                f"({w.totals['ace'] / 1e9:.2f} G computed) and is drawn with its published "
+                f"({AXES['ace'].format(w.totals['ace'])} computed) and is drawn with its published "
                 f"top-1 {w.top1:g}% [{ref.source_number(w.source)}]."  # type: ignore[arg-type]
             )
         text += " Other widths have no published accuracy and are not drawn as points."

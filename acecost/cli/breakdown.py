@@ -71,18 +71,19 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
 
 
 def render_breakdown(bds) -> list[str]:
-    """One row per bar segment: model, group, bits, value and its share of the model's known total."""
+    """One row per bar segment: model, group, bits, value (as the table of metrics writes it) and its
+    share of the model's known total."""
     m = bds[0].metric
-    header = ["model", "group", "bits", m.axis_label_text, "share"]
+    header = ["model", "group", "bits", m.name, "share"]
     rows = []
     for b in bds:
         whole = b.known or 1
         for s in b.segments:
-            rows.append([b.name, s.group, s.bits, f"{float(s.value) / m.scale:.4g}",
+            rows.append([b.name, s.group, s.bits, m.format(s.value),
                          f"{100 * float(s.value / whole):.1f}%"])
         for u in b.unknown:
             rows.append([b.name, u.group, "?", "?", "?"])
-        total = f"{float(b.known) / m.scale:.4g}"
+        total = m.format(b.known)
         rows.append([b.name, "total", "", f">= {total}" if b.unknown else total, ""])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
