@@ -49,8 +49,8 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     bds = [breakdown(i.name, i.data, key, depth, source=i.spec if i.is_json else i.name) for i in parsed]
     for b in bds:
         if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
-            warn(f"{b.name}: its records sum to {float(b.known):.6g} but its "
-                 f"totals say {b.total:.6g}; the bar shows the records")
+            warn(f"{b.name}: its records sum to {_exact(b.known)} but its "
+                 f"totals say {_exact(b.total)}; the bar shows the records")
         if b.unknown:
             warn(f"{b.name}: part of its work is not priced "
                  f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound")
@@ -68,6 +68,12 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     for line in render_breakdown(bds):
         click.echo(line)
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped
+
+
+def _exact(value) -> str:
+    """A sum that disagrees with a total, in full (``191,365,121``): three figures could read alike."""
+    text = f"{float(value):,.6f}".rstrip("0").rstrip(".")
+    return text
 
 
 def render_breakdown(bds) -> list[str]:
