@@ -35,7 +35,7 @@ from acecost.options import (  # noqa: F401  (the option parsers are part of thi
     MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
     parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
 )
-from acecost.units import Number, parse_count, parse_percent, parse_size_bits  # noqa: F401
+from acecost.units import Number, parse_count, parse_percent, parse_size_bits
 from acecost.metrics import BUDGETS, REGRESSIONS, Metric, echo_budget
 
 

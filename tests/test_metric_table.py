@@ -46,6 +46,14 @@ def test_table_declares_the_metrics_and_their_totals_keys():
     assert list(metrics.TOTALS) == totals_fields  # the report's own order
     for m in TABLE.values():
         assert m.description and m.unit and m.kind in metrics.KINDS and m.label and m.name
+    assert sorted(metrics.CHOICE_ORDER) == sorted(TABLE)  # every metric is offered in one order
+
+
+def test_report_summary_reads_the_table():
+    t = Totals(macs=1000, binary_macs=64, ace=5, cpu64=937.5, size_bits=80, params=3, elementwise_ops=2)
+    from acecost.report import Report
+
+    assert Report(totals=t).summary() == "MACs 1,000  BOPs 64  ACE 5  CPU64 937.5  size 80 bits  elementwise 2"
 
 
 def test_check_budget_keys_are_the_budgetable_metrics():
