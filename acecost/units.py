@@ -163,6 +163,8 @@ def parse_percent(raw: object, what: str = "percentage") -> float:
 
 #: SI prefixes of powers of 1000, from 10^0 to 10^30.
 PREFIXES = ("", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q")
+#: decimal exponents written without an exponent: 10**-30 <= |value| < 10**33
+SPAN = (-30, 33)
 
 
 def _plain(value: object) -> object:
@@ -182,10 +184,15 @@ def si_digits(value: Decimal, digits: int = 3, top: int = len(PREFIXES) - 1) -> 
     """A value > 0 as (its text at ``digits`` significant figures, g): value ~ text * 1000**g.
 
     ``g`` is between 0 and ``top``; a value below 1 is written in plain
-    decimals (``0.0156``), one beyond 1000**top in whole digits: no exponent.
+    decimals (``0.0156``), one beyond 1000**top in whole digits: no exponent
+    between 10**-30 and 10**33 (the SI prefixes' span, far beyond any model).
+    Outside it, a number of 30 digits says nothing a reader can use and breaks
+    the line, so it is written ``1e200`` (g = 0).
     """
     mantissa, exp_text = f"{value:.{digits - 1}e}".split("e")
     exp = int(exp_text)
+    if not SPAN[0] <= exp < SPAN[1]:
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exp}", 0
     figures = mantissa.replace(".", "")
     group = max(0, min(exp // 3, top))
     point = exp - 3 * group + 1  # figures before the decimal point
@@ -226,12 +233,15 @@ def format_count(value: Number | Fraction | None) -> str:
 
 
 def format_size(bits: Number | Fraction | None) -> str:
-    """A size in bits written in bytes with a decimal prefix: ``4MB``, ``1.5kB``, ``0.375B``."""
-    bits = _plain(bits)  # type: ignore[assignment]
-    special = _special(bits)
+    """A size in bits, with a decimal prefix: ``640bit``, ``6.87Mbit``, ``1.05Gbit``.
+
+    Bits, like ``totals.size_bits``, the figures' axis (Mbit) and the weights
+    themselves (a 1-bit weight is not a fraction of a byte); ``parse_size_bits``
+    reads the text back."""
+    special = _special(_plain(bits))
     if special is not None:
         return special
-    return format_count(Fraction(bits) / 8) + "B"  # exact: a float's eighth never underflows to 0
+    return format_count(bits) + "bit"
 
 
 _ENERGY_PREFIXES = ("p", "n", "u", "m", "")

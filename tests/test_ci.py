@@ -111,7 +111,7 @@ def test_github_annotations_point_at_the_budget_line(fake, tmp_path, monkeypatch
         "::error file=pyproject.toml,line=18,title=acecost budget::model big: "
         "ACE 256M exceeds budget 200M (+28.0%25)",
         "::error file=pyproject.toml,line=5,title=acecost budget::model big: "
-        "size 5MB exceeds budget 1kB (+499900.0%25)",
+        "size 40Mbit exceeds budget 1kB (+499900.0%25)",
         "::error file=pyproject.toml,line=22,title=acecost error::model broken: no such file: broken.py",
         "ERROR: 1 of 3 models could not be checked: broken",
     ]
@@ -501,7 +501,7 @@ def test_a_model_key_the_scan_cannot_place_has_no_line(fake, tmp_path, monkeypat
     assert r.stdout.splitlines()[:2] == [
         "::error title=acecost budget::model net: ACE 262k exceeds budget 100 (+262300.0%25)",
         "::error file=pyproject.toml,line=3,title=acecost budget::model big: "
-        "size 5MB exceeds budget 1kB (+499900.0%25)",
+        "size 40Mbit exceeds budget 1kB (+499900.0%25)",
     ]
     assert (262400 - 100) / 100 * 100 == 262300.0
 

@@ -379,7 +379,7 @@ def test_github_format(fake, project):
     # the empty line before [project]): big's max_ace is line 14, its max_size line 15.
     assert got == [
         ("error", "pyproject.toml", "14", "acecost budget", "big", "ACE 256M exceeds budget 200M (+28.0%25)"),
-        ("error", "pyproject.toml", "15", "acecost budget", "big", "size 5MB exceeds budget 4MB (+25.0%25)"),
+        ("error", "pyproject.toml", "15", "acecost budget", "big", "size 40Mbit exceeds budget 4MB (+25.0%25)"),
     ]
     assert PROJECT.splitlines()[13] == 'max_ace = "200M"' and PROJECT.splitlines()[14] == 'max_size = "4MB"'
     assert lines[-1].startswith("FAIL: 1 of 2 models over budget: big (")

@@ -24,6 +24,7 @@ from acecost import diff, metrics, plot_points, render
 from acecost.cli import sweep as cli_sweep
 from acecost.cli import zoo as cli_zoo
 from acecost.metrics import TABLE, format_count, format_energy, format_size
+from acecost.units import parse_size_bits
 from acecost.report import Totals
 from acecost.sweeps import table as sweep_table
 
@@ -127,19 +128,28 @@ def test_zoo_list_columns_are_table_metrics():
     (0, "0"), (7, "7"), (999, "999"), (1000, "1k"), (1001, "1k"), (1500, "1.5k"), (4096, "4.1k"),
     (191_365_120, "191M"), (999_999, "1M"), (999.6, "1k"), (5_000_000_000, "5G"),
     (1_046_831_169_536, "1.05T"), (-2_500_000, "-2.5M"), (Fraction(1, 64), "0.0156"), (15.625, "15.6"),
-    (0.5, "0.5"), (1e-7, "0.0000001"), (10**15, "1P"), (10**30, "1Q"), (10**33, "1000Q"),
+    (0.5, "0.5"), (1e-7, "0.0000001"), (10**15, "1P"), (10**30, "1Q"), (9 * 10**32, "900Q"),
     (None, "-"), (float("inf"), "inf"),
+    # beyond the SI prefixes' span (10**-30 .. 10**33), which no model reaches: short, never 0
+    (10**33, "1e33"), (10**200, "1e200"), (5e-324, "4.94e-324"),
 ])
 def test_format_count(value, text):
     assert format_count(value) == text
 
 
 @pytest.mark.parametrize("bits, text", [
-    (0, "0B"), (1, "0.125B"), (3, "0.375B"), (8, "1B"), (12, "1.5B"), (8000, "1kB"), (12_000, "1.5kB"),
-    (32_000_000, "4MB"), (6_865_216, "858kB"), (10**13, "1.25TB"), (-16_000, "-2kB"), (None, "-"),
+    (0, "0bit"), (1, "1bit"), (3, "3bit"), (8, "8bit"), (999, "999bit"), (8000, "8kbit"), (12_000, "12kbit"),
+    (32_000_000, "32Mbit"), (6_865_216, "6.87Mbit"), (10**13, "10Tbit"), (-16_000, "-16kbit"),
+    (Fraction(1, 2), "0.5bit"), (None, "-"),
 ])
-def test_format_size_in_bytes(bits, text):
+def test_format_size_in_bits(bits, text):
     assert format_size(bits) == text
+
+
+@pytest.mark.parametrize("bits", [3, 640, 8000, 6_865_216, 32_000_000, 10**13])
+def test_a_written_size_reads_back(bits):
+    """Sizes are written in the units budgets are typed in: the text parses back to the value, rounded."""
+    assert abs(parse_size_bits(format_size(bits)) - bits) <= bits * Fraction(5, 1000)
 
 
 @pytest.mark.parametrize("pj, text", [(0, "0"), (812, "812 pJ"), (999.6, "1 nJ"), (3e15, "3000 J"),
@@ -158,12 +168,15 @@ numbers = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(numbers)
 def test_formatter_never_writes_an_exponent_or_a_zero_for_a_nonzero_value(x):
+    in_span = x == 0 or Fraction(1, 10**30) <= abs(Fraction(x)) < 999 * 10**30
     for text in (format_count(x), format_size(x), format_energy(x)):
-        assert "e" not in text, text
-        assert re.fullmatch(r"-?\d+(\.\d+)?[kMGTPEZYRQ]?B?( [pnum]?J)?", text), text
-        digits = re.sub(r"[^\d]", "", text)
-        assert (x == 0) == (set(digits) == {"0"}), (x, text)
+        digits = re.sub(r"e-?\d+", "", text)
+        assert (x == 0) == (set(re.sub(r"[^\d]", "", digits)) == {"0"}), (x, text)
         assert text.startswith("-") == (x < 0), (x, text)
+        assert len(text) < 45, text  # a line stays readable, whatever the value
+        if in_span:
+            assert "e" not in text, text
+            assert re.fullmatch(r"-?\d+(\.\d+)?[kMGTPEZYRQ]?(bit)?( [pnum]?J)?", text), text
 
 
 @settings(max_examples=200, deadline=None)
@@ -197,7 +210,7 @@ def test_check_echoes_the_budget_as_typed(fake, tmp_path, monkeypatch):
     r = CliRunner().invoke(C.check, ["m.py", "--max-ace", "1.5e8", "--max-size", "4.5MB", "--format", "github"])
     assert r.exit_code == 1
     assert "ACE 191M exceeds budget 1.5e8 (+27.6%25)" in r.stdout
-    assert "size 5MB exceeds budget 4.5MB (+11.1%25)" in r.stdout
+    assert "size 40Mbit exceeds budget 4.5MB (+11.1%25)" in r.stdout  # the budget as typed
     (tmp_path / "acecost.toml").write_text('[[models]]\nname = "m"\ntarget = "m.py"\nmax_ace = "1.5G"\n'
                                            'max_macs = 2000000\n')
     r = CliRunner().invoke(C.check, ["--format", "markdown"])
@@ -220,7 +233,7 @@ def test_diff_text_uses_the_formatter(tmp_path):
     new.write_text(json.dumps(report(2 * 10**6, 191_365_120 + 12, 16000)))
     r = CliRunner().invoke(D.diff, [str(base), str(new), "--format", "markdown"])
     assert "| ACE | 191M | 191M | +12 | +0.0% |" in r.stdout
-    assert "| size | 1kB | 2kB | +1kB | +100.0% |" in r.stdout
+    assert "| size | 8kbit | 16kbit | +8kbit | +100.0% |" in r.stdout
     assert "| MACs | 1M | 2M | +1M | +100.0% |" in r.stdout
     assert not re.search(r"\d e\d|\de\d", r.stdout)
 
@@ -228,5 +241,5 @@ def test_diff_text_uses_the_formatter(tmp_path):
 def test_analyze_totals_never_write_zero_for_a_small_model():
     t = Totals(macs=10, binary_macs=0, ace=640, cpu64=10, size_bits=24, params=3, elementwise_ops=0)
     lines = {label: note for label, _, note in render.total_lines(t)}
-    assert lines["ACE"] == "640" and lines["CPU64"] == "10" and lines["Size"] == "3B, 3 params"
+    assert lines["ACE"] == "640" and lines["CPU64"] == "10" and lines["Size"] == "24bit, 3 params"
     assert not any(re.search(r"0\.000", n) for n in lines.values())

@@ -308,9 +308,9 @@ def test_cli_other_accuracy_column_and_panels(files):
               "--reference", "none", "--out", tmp / "f.pdf")
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[:3] == [
-        "model  ACE  Size    top5  frontier",  # sizes in bytes: 30e6 bits = 3.75 MB, 50e6 bits = 6.25 MB
-        "net-a  3G   3.75MB  88.1  ACE, Size",
-        "b      5G   6.25MB  90.5  ACE, Size",
+        "model  ACE  Size    top5  frontier",  # sizes in bits: 30e6 and 50e6
+        "net-a  3G   30Mbit  88.1  ACE, Size",
+        "b      5G   50Mbit  90.5  ACE, Size",
     ]
     assert (tmp / "f.pdf").read_bytes()[:5] == b"%PDF-"
 

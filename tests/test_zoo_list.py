@@ -61,8 +61,8 @@ def run(*args: str, columns: int = 80):
 
 
 def si_value(text: str) -> Fraction:
-    """``1.41G`` -> 1410000000, ``2.73MB`` -> 2730000: the number an SI-prefixed cell says."""
-    text = text.removesuffix("B")
+    """``1.41G`` -> 1410000000, ``21.9Mbit`` -> 21900000: the number an SI-prefixed cell says."""
+    text = text.removesuffix("bit")
     prefixes = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
     if text[-1] in prefixes:
         return Fraction(text[:-1]) * prefixes[text[-1]]
@@ -89,11 +89,11 @@ def test_table_reads_at_the_terminal_width(columns):
     for name, entry in zoo.MODELS.items():
         t = costs.stored(name)["totals"]
         (row,) = [line for line in lines if line.split()[:1] == [f"zoo:{name}"] and len(line.split()) == 6
-                  and all(re.fullmatch(r"[\d.]+[kMGT]?B?", c) for c in line.split()[1:])]
-        # MACs, BOPs, ACE, CPU64 (counts) and size (bytes), each at three significant figures
+                  and all(re.fullmatch(r"[\d.]+[kMGT]?(bit)?", c) for c in line.split()[1:])]
+        # MACs, BOPs, ACE, CPU64 (counts) and size (bits), each at three significant figures
         assert [si_value(c) for c in row.split()[1:]] == \
-            [sig3(t[k]) for k in ("macs", "binary_macs", "ace", "cpu64")] + [sig3(Fraction(t["size_bits"], 8))]
-        assert row.split()[-1].endswith("B") and not any("e" in c for c in row.split()[1:])
+            [sig3(t[k]) for k in ("macs", "binary_macs", "ace", "cpu64", "size_bits")]
+        assert row.split()[-1].endswith("bit") and not any("e" in c for c in row.split()[1:])
         # the description, whole, after the table (on one line when there is room)
         (start,) = [i for i, line in enumerate(lines) if line.split()[:1] == [f"zoo:{name}"]
                     and line is not row]
