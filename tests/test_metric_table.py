@@ -243,3 +243,13 @@ def test_analyze_totals_never_write_zero_for_a_small_model():
     lines = {label: note for label, _, note in render.total_lines(t)}
     assert lines["ACE"] == "640" and lines["CPU64"] == "10" and lines["Size"] == "24bit, 3 params"
     assert not any(re.search(r"0\.000", n) for n in lines.values())
+
+
+def test_check_writes_a_value_in_full_only_when_three_figures_would_read_like_its_budget():
+    from acecost.cli.verdict import fmt_against
+
+    assert fmt_against("ace", 262_400, 262_399) == "262400"
+    assert fmt_against("ace", 262_400, 262_400) == "262k"
+    assert fmt_against("ace", 262_400, 200_000) == "262k"
+    assert fmt_against("size", 32_000_001, 32_000_000) == "32000001bit"
+    assert fmt_against("cpu64", 1000.5, 1000.25) == "1k"  # a fraction has no full integer form

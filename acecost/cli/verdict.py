@@ -32,7 +32,7 @@ def fmt_against(metric: str, value: Any, other: Any) -> str:
     text = fmt_value(metric, value)
     if value == other or text != fmt_value(metric, other) or not float(value).is_integer():
         return text
-    return f"{int(value)} bits" if B.METRICS[metric].kind == "size" else str(int(value))
+    return f"{int(value)}bit" if B.METRICS[metric].kind == "size" else str(int(value))
 
 
 def fmt_budget(r: B.BudgetRow) -> str:
