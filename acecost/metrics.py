@@ -9,9 +9,9 @@ needs one (see ``docs/metrics.md``).
 
 Text for people goes through :func:`format_count`, :func:`format_size` and
 :func:`format_energy` (:mod:`acecost.units`): three significant figures with an SI prefix
-(``191M``, ``4.1MB``, ``812 pJ``), exact below 1000, never an exponent and
-never 0 for a value that is not 0. JSON keeps exact numbers and never comes
-here.
+(``191M``, ``6.87Mbit``, ``812 pJ``), exact below 1000, never 0 for a value
+that is not 0 and no exponent within the SI prefixes' span. JSON keeps exact
+numbers and never comes here.
 """
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ Percentages: ``2%``, ``2.5 %`` or a bare ``2`` all mean two percent.
 
 For people, numbers are written one way by every command (:func:`format_count`,
 :func:`format_size`, :func:`format_energy`): three significant figures with an
-SI prefix (``191M``), exact below 1000, sizes in bytes (``4MB``), never an
-exponent and never 0 for a value that is not 0. JSON keeps exact numbers.
+SI prefix (``191M``), exact below 1000, sizes in bits (``32Mbit``, which
+:func:`parse_size_bits` reads back), never 0 for a value that is not 0 and
+no exponent between 1e-30 and 1e33 (:data:`SPAN`). JSON keeps exact numbers.
 
 Values are parsed exactly (``Decimal``) so ``4.2G`` is 4200000000, not a
 float rounding of it. Negative, NaN and infinite values are rejected.
