@@ -22,6 +22,12 @@ Sizes are returned in **bits**, the unit of ``totals.size_bits``:
 
 Percentages: ``2%``, ``2.5 %`` or a bare ``2`` all mean two percent.
 
+For people, numbers are written one way by every command (:func:`format_count`,
+:func:`format_size`, :func:`format_energy`): three significant figures with an
+SI prefix (``191M``), exact below 1000, sizes in bits (``32Mbit``, which
+:func:`parse_size_bits` reads back), never 0 for a value that is not 0 and
+no exponent between 1e-30 and 1e33 (:data:`SPAN`). JSON keeps exact numbers.
+
 Values are parsed exactly (``Decimal``) so ``4.2G`` is 4200000000, not a
 float rounding of it. Negative, NaN and infinite values are rejected.
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from acecost.errors import ConfigError
 
@@ -153,39 +160,103 @@ def parse_percent(raw: object, what: str = "percentage") -> float:
     return float(value)
 
 
-def format_count(value: Number | None) -> str:
-    """Compact, unambiguous display: ``5.1e9``, ``4096``, ``1.2346e12``.
+# ------------------------------------------------------------- for people
 
-    Up to five significant digits in scientific notation above 1e5, so two
-    values that differ in a displayed budget check rarely print alike.
+#: SI prefixes of powers of 1000, from 10^0 to 10^30.
+PREFIXES = ("", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q")
+#: decimal exponents written without an exponent: 10**-30 <= |value| < 10**33
+SPAN = (-30, 33)
+
+
+def _plain(value: object) -> object:
+    """A numpy or pandas scalar as the Python number it holds."""
+    if isinstance(value, (int, float, Fraction, Decimal)) or value is None:
+        return value
+    return value.item() if hasattr(value, "item") else float(value)  # type: ignore[arg-type]
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, Fraction):
+        return Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(value)  # type: ignore[arg-type]  # exact for int and float
+
+
+def si_digits(value: Decimal, digits: int = 3, top: int = len(PREFIXES) - 1) -> tuple[str, int]:
+    """A value > 0 as (its text at ``digits`` significant figures, g): value ~ text * 1000**g.
+
+    ``g`` is between 0 and ``top``; a value below 1 is written in plain
+    decimals (``0.0156``), one beyond 1000**top in whole digits: no exponent
+    between 10**-30 and 10**33 (the SI prefixes' span, far beyond any model).
+    Outside it, a number of 30 digits says nothing a reader can use and breaks
+    the line, so it is written ``1e200`` (g = 0).
     """
+    mantissa, exp_text = f"{value:.{digits - 1}e}".split("e")
+    exp = int(exp_text)
+    if not SPAN[0] <= exp < SPAN[1]:
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exp}", 0
+    figures = mantissa.replace(".", "")
+    group = max(0, min(exp // 3, top))
+    point = exp - 3 * group + 1  # figures before the decimal point
+    if point <= 0:
+        text = "0." + "0" * -point + figures
+    elif point >= len(figures):
+        text = figures + "0" * (point - len(figures))
+    else:
+        text = figures[:point] + "." + figures[point:]
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text, group
+
+
+def _special(value: object) -> str | None:
+    """The text of a value that is not a finite number, else None."""
     if value is None:
         return "-"
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
-    if abs(value) < 100_000:
-        if float(value).is_integer():
-            return str(int(value))
-        return f"{value:.6g}"
-    mantissa, exp = f"{value:.4e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exp)}"
+    return None
 
 
-def format_size(bits: Number | None) -> str:
-    """Bits shown as bytes with a decimal prefix: ``4MB``, ``1.25kB``, ``3bit``."""
-    if bits is None:
-        return "-"
-    sign, bits = ("-", -bits) if bits < 0 else ("", bits)
-    if bits < 8:
-        return f"{sign}{format_count(bits)}bit"
-    nbytes = bits / 8
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if nbytes >= scale:
-            return f"{sign}{_trim(nbytes / scale)}{prefix}B"
-    return f"{sign}{_trim(nbytes)}B"
+def format_count(value: Number | Fraction | None) -> str:
+    """``0``, ``7``, ``999``, ``1k``, ``191M``, ``1.05T``; ``15.6`` and ``0.0156`` for fractions."""
+    value = _plain(value)  # type: ignore[assignment]
+    special = _special(value)
+    if special is not None:
+        return special
+    if value == 0:
+        return "0"
+    d = _decimal(value)
+    sign, d = ("-", -d) if d < 0 else ("", d)
+    if d < 1000 and d == d.to_integral_value():
+        return f"{sign}{int(d)}"
+    text, group = si_digits(d)
+    return f"{sign}{text}{PREFIXES[group]}"
 
 
-def _trim(x: float) -> str:
-    text = f"{x:.4f}".rstrip("0").rstrip(".")
-    return text
+def format_size(bits: Number | Fraction | None) -> str:
+    """A size in bits, with a decimal prefix: ``640bit``, ``6.87Mbit``, ``1.05Gbit``.
+
+    Bits, like ``totals.size_bits``, the figures' axis (Mbit) and the weights
+    themselves (a 1-bit weight is not a fraction of a byte); ``parse_size_bits``
+    reads the text back."""
+    special = _special(_plain(bits))
+    if special is not None:
+        return special
+    return format_count(bits) + "bit"
+
+
+_ENERGY_PREFIXES = ("p", "n", "u", "m", "")
+
+
+def format_energy(pj: Number | None) -> str:
+    """pJ in a readable unit, 3 significant figures: ``812 pJ``, ``4.1 nJ``, ``2.35 mJ``."""
+    pj = _plain(pj)  # type: ignore[assignment]
+    special = _special(pj)
+    if special is not None:
+        return special
+    if pj == 0:
+        return "0"
+    d = _decimal(pj)
+    sign, d = ("-", -d) if d < 0 else ("", d)
+    text, group = si_digits(d, top=len(_ENERGY_PREFIXES) - 1)
+    return f"{sign}{text} {_ENERGY_PREFIXES[group]}J"

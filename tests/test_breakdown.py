@@ -172,9 +172,9 @@ def test_eight_models_are_readable_in_every_format(tmp_path):
         assert out.read_bytes().lstrip()[: len(magic)] == magic
     # Table: one row per segment, then the model's total.
     lines = res.stdout.splitlines()
-    assert lines[0].split() == ["model", "group", "bits", "ACE", "(G)", "share"]
+    assert lines[0].split() == ["model", "group", "bits", "ACE", "share"]
     assert lines[1].split()[:4] == ["binary-net-0-w1a1-bf16-stem", "Net0/stem", "16x16",
-                                    f"{10_000 * 256 / 1e9:.4g}"]
+                                    "2.56M"]  # 10,000 MACs x 16 x 16 = 2,560,000
 
     fig = plot_breakdown([(f"binary-net-{i}-w1a1-bf16-stem", synthetic(i)) for i in range(8)])
     fig.canvas.draw()
@@ -200,6 +200,14 @@ def test_eight_models_are_readable_in_every_format(tmp_path):
     assert f"stem {share:.0f}%" in [n for n, _ in labels]
 
 
+def si_value(text: str) -> Fraction:
+    """``2.56M`` -> 2560000: the number an SI-prefixed cell says."""
+    prefixes = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    if text[-1] in prefixes:
+        return Fraction(text[:-1]) * prefixes[text[-1]]
+    return Fraction(text)
+
+
 def test_one_model(reports, tmp_path):
     path, data = reports["quantized_cnn"]
     out = tmp_path / "one.png"
@@ -209,7 +217,8 @@ def test_one_model(reports, tmp_path):
     segs = expected_segments(data, "ace", 2)
     rows = [ln.split() for ln in res.stdout.splitlines()[1:-2]]
     assert [(r[0], r[1], r[2]) for r in rows] == [("quantized_cnn", g, b) for g, b, _ in segs]
-    assert [float(r[3]) for r in rows] == [float(f"{v / 1e9:.4g}") for _, _, v in segs]
+    # each value, written with an SI prefix, is the exact segment rounded to three significant figures
+    assert [si_value(r[3]) for r in rows] == [Fraction(f"{float(v):.2e}") for _, _, v in segs]
 
 
 def test_unknown_cost_is_marked_not_zero(tmp_path):

@@ -109,9 +109,9 @@ def test_github_annotations_point_at_the_budget_line(fake, tmp_path, monkeypatch
     # small passes (ACE 262400 <= 3e5, size 8000 bits <= 1kB): no annotation at all.
     assert r.stdout.splitlines() == [
         "::error file=pyproject.toml,line=18,title=acecost budget::model big: "
-        "ACE 2.56e8 exceeds budget 2e8 (+28.0%25)",
+        "ACE 256M exceeds budget 200M (+28.0%25)",
         "::error file=pyproject.toml,line=5,title=acecost budget::model big: "
-        "size 5MB exceeds budget 1kB (+499900.0%25)",
+        "size 40Mbit exceeds budget 1kB (+499900.0%25)",
         "::error file=pyproject.toml,line=22,title=acecost error::model broken: no such file: broken.py",
         "ERROR: 1 of 3 models could not be checked: broken",
     ]
@@ -133,7 +133,7 @@ def test_github_annotation_of_a_command_line_budget_names_no_line(fake, tmp_path
     r = run("small", "--max-ace", "262399", "--format", "github")
     assert r.exit_code == 1
     assert r.stdout.splitlines()[0] == ("::error title=acecost budget::model small: "
-                                        "ACE 2.624e5 exceeds budget 2.624e5 (+0.0%25)")
+                                        "ACE 262400 exceeds budget 262399 (+0.0%25)")
 
 
 def test_github_annotations_in_an_acecost_toml_given_by_path(fake, tmp_path, monkeypatch):
@@ -155,7 +155,7 @@ def test_github_annotations_in_an_acecost_toml_given_by_path(fake, tmp_path, mon
     r = run("--config", "conf/acecost.toml", "--format", "github")
     assert r.exit_code == 1
     assert r.stdout.splitlines()[0] == ("::error file=conf/acecost.toml,line=4,title=acecost budget::"
-                                        "model small.py: ACE 2.624e5 exceeds budget 2.624e5 (+0.0%25)")
+                                        "model small.py: ACE 262400 exceeds budget 262399 (+0.0%25)")
     assert len(r.stdout.splitlines()) == 2
 
 
@@ -228,7 +228,7 @@ def test_diff_never_cuts_a_layer_name_at_80_columns(tmp_path, columns):
     assert f"  {LONG}" in lines  # the whole name, on a line of its own
     assert "…" not in r.stdout
     # ACE 4000*8*8 = 256000 -> 4000*1*1 = 4000: -252000, -98.4375%
-    assert "      bits 8x8 -> 1x1, MACs 0, ACE 2.56e5 -> 4000 (-2.52e5, -98.4%)" in lines
+    assert "      bits 8x8 -> 1x1, MACs 0, ACE 256k -> 4k (-252k, -98.4%)" in lines
     assert lines[0] == f"totals: {base} -> {new}"  # paths are not cut either
     assert max(len(line) for line in lines[1:] if LONG not in line) <= 80
 
@@ -290,7 +290,7 @@ def test_markdown_summary_is_appended(fake, tmp_path, monkeypatch):
         "",
         "| model | metric | value | budget | headroom | |",
         "|---|---|---:|---:|---:|---|",
-        "| small | ACE | 2.624e5 | 2e5 | -31.2% | **OVER** |",
+        "| small | ACE | 262k | 200k | -31.2% | **OVER** |",
     ]
     assert (262400 - 200000) / 200000 * 100 == 31.2
 
@@ -392,7 +392,9 @@ def test_action_runs_check_and_writes_summary_junit_and_exit_code(tmp_path, budg
     md = summary.read_text()
     verdict = "PASS: 1 model within budget" if code == 0 else "FAIL: 1 of 1 model over budget: mlp (ACE +0.0%)"
     assert md.startswith(f"### acecost check: {verdict}\n")
-    assert f"| mlp | ACE | 1.2845e7 | 1.2845e7 | {'0.0' if code == 0 else '-0.0'}% |" in md
+    # the value in full when its 3 figures (12.8M) would read like the budget it exceeds by one
+    value = "12.8M" if code == 0 else str(MLP_ACE)
+    assert f"| mlp | ACE | {value} | {budget} | {'0.0' if code == 0 else '-0.0'}% |" in md
     suite = ET.parse(budget_project / "junit.xml").getroot().find("testsuite")
     # the budget, and the float operands' fallback as a skipped "exact" case
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", str(code), "1")
@@ -497,9 +499,9 @@ def test_a_model_key_the_scan_cannot_place_has_no_line(fake, tmp_path, monkeypat
     # line 2 (the default it overrides). big: size 40e6 bits against the default 1kB = 8000 bits
     # (+499900%), at line 3.
     assert r.stdout.splitlines()[:2] == [
-        "::error title=acecost budget::model net: ACE 2.624e5 exceeds budget 100 (+262300.0%25)",
+        "::error title=acecost budget::model net: ACE 262k exceeds budget 100 (+262300.0%25)",
         "::error file=pyproject.toml,line=3,title=acecost budget::model big: "
-        "size 5MB exceeds budget 1kB (+499900.0%25)",
+        "size 40Mbit exceeds budget 1kB (+499900.0%25)",
     ]
     assert (262400 - 100) / 100 * 100 == 262300.0
 

@@ -351,7 +351,7 @@ def test_junit_format(fake, project):
     failed = [(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None]
     assert failed == [("acecost.big", "budget ACE"), ("acecost.big", "budget size")]
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("5", "2", "0")
-    assert cases[2].find("failure").get("message") == "ACE 2.56e8 exceeds budget 2e8 (+28.0%)"
+    assert cases[2].find("failure").get("message") == "ACE 256M exceeds budget 200M (+28.0%)"
 
 
 def test_junit_error_and_file_output(fake, tmp_path, monkeypatch):
@@ -378,8 +378,8 @@ def test_github_format(fake, project):
     # Passing budgets are silent; each failure points at its key in PROJECT (line 1 is
     # the empty line before [project]): big's max_ace is line 14, its max_size line 15.
     assert got == [
-        ("error", "pyproject.toml", "14", "acecost budget", "big", "ACE 2.56e8 exceeds budget 2e8 (+28.0%25)"),
-        ("error", "pyproject.toml", "15", "acecost budget", "big", "size 5MB exceeds budget 4MB (+25.0%25)"),
+        ("error", "pyproject.toml", "14", "acecost budget", "big", "ACE 256M exceeds budget 200M (+28.0%25)"),
+        ("error", "pyproject.toml", "15", "acecost budget", "big", "size 40Mbit exceeds budget 4MB (+25.0%25)"),
     ]
     assert PROJECT.splitlines()[13] == 'max_ace = "200M"' and PROJECT.splitlines()[14] == 'max_size = "4MB"'
     assert lines[-1].startswith("FAIL: 1 of 2 models over budget: big (")
@@ -425,8 +425,8 @@ def test_baseline_regression(fake, tmp_path, monkeypatch):
     assert [m for m, x in regs.items() if not x["passed"]] == ["ace"]
     assert run("small.py", "--baseline", "cheaper.json", "--max-increase", "2.1").exit_code == 0
     r = run("small.py", "--baseline", "cheaper.json", "--max-increase", "2%", "--format", "github")
-    assert re.search(r"^::error title=acecost regression::model small.py: ACE 2.624e5 regressed "
-                     r"from baseline 2.5702e5 \(\+2.1%25, max \+2%25\)$", r.stdout, re.M)
+    assert re.search(r"^::error title=acecost regression::model small.py: ACE 262k regressed "
+                     r"from baseline 257k \(\+2.1%25, max \+2%25\)$", r.stdout, re.M)
 
 
 def test_baseline_from_config_is_relative_to_it(fake, tmp_path, monkeypatch):
@@ -478,7 +478,7 @@ def test_diff_table_and_markdown(tmp_path):
     r = run(base, new, "--format", "markdown", "--top", "0", cmd=D.diff)
     assert r.exit_code == 0
     # ACE 1000*256 + 4000*64 + 50*256 = 524800 -> 1000*256 + 4000 + 10*64 = 260640 (-50.3%)
-    assert "| ACE | 5.248e5 | 2.6064e5 | -2.6416e5 | -50.3% |" in r.stdout
+    assert "| ACE | 525k | 261k | -264k | -50.3% |" in r.stdout
     assert "(top 0 of 1)" in r.stdout
 
 

@@ -281,9 +281,9 @@ def test_cli_writes_the_figure_and_lists_points(files):
     assert res.exit_code == 0, res.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert res.stdout.splitlines() == [
-        "model  ACE (G)  top1  frontier",
-        "net-a  3.00     68    yes",
-        "b      5.00     72    yes",
+        "model  ACE  top1  frontier",
+        "net-a  3G   68    yes",
+        "b      5G   72    yes",
         f"wrote {out}",
     ]
 
@@ -297,7 +297,7 @@ def test_cli_dominance_against_the_reference(files, ref):
     ratio = 3_000_000_000 / POKEBNN_ACE["0.75x"]  # 1.159...
     assert (
         f"mine: {ratio:.1f}x the ACE of PokeBNN 0.75x at equal-or-better accuracy "
-        "(ACE (G) 2.59 vs 3.00; top1 70.5 vs 68)"
+        "(ACE 2.59G vs 3G; top1 70.5 vs 68)"  # 2,587,619,840 and 3e9 at three significant figures
     ) in res.stdout.splitlines()
     assert not any(line.startswith("b:") for line in res.stdout.splitlines())
 
@@ -308,9 +308,9 @@ def test_cli_other_accuracy_column_and_panels(files):
               "--reference", "none", "--out", tmp / "f.pdf")
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[:3] == [
-        "model  ACE (G)  Size (Mbit)  top5  frontier",
-        "net-a  3.00     30.0         88.1  ACE, Size",
-        "b      5.00     50.0         90.5  ACE, Size",
+        "model  ACE  Size    top5  frontier",  # sizes in bits: 30e6 and 50e6
+        "net-a  3G   30Mbit  88.1  ACE, Size",
+        "b      5G   50Mbit  90.5  ACE, Size",
     ]
     assert (tmp / "f.pdf").read_bytes()[:5] == b"%PDF-"
 
@@ -326,8 +326,8 @@ def test_cli_analyses_a_target(tmp_path):
     res = run(f"tiny={model}", "--accuracy", "tiny=50", "--x", "bops", "--reference", "none",
               "--out", tmp_path / "t.png")
     assert res.exit_code == 0, res.output
-    # 64 x 32 binary MACs = 2048 BOPs = 2.048e-06 x 1e9.
-    assert res.stdout.splitlines()[1].split() == ["tiny", "2.05e-06", "50", "yes"]
+    # 64 x 32 binary MACs = 2048 BOPs, at three significant figures (never an exponent)
+    assert res.stdout.splitlines()[1].split() == ["tiny", "2.05k", "50", "yes"]
 
 
 BAD = [
@@ -368,7 +368,7 @@ def test_cli_accuracy_file_rows_for_models_not_plotted_are_a_note(files):
     res = run(a, "--accuracy-file", acc, "--reference", "none", "-o", tmp / "f.png")
     assert res.exit_code == 0, res.output
     assert res.stderr == f"acecost: note: {acc}: ignored 1 row for models not plotted ('b')\n"
-    assert res.stdout.splitlines()[1].split() == ["net-a", "3.00", "68", "yes"]
+    assert res.stdout.splitlines()[1].split() == ["net-a", "3G", "68", "yes"]
 
 
 def test_cli_non_numeric_accuracy_in_file(files):

@@ -107,8 +107,8 @@ def test_bad_values_are_config_errors(parse, text, fragment):
 
 @pytest.mark.parametrize(
     "value, text",
-    [(5.1e9, "5.1e9"), (5_000_000_000, "5e9"), (1_046_831_169_536, "1.0468e12"),
-     (4096, "4096"), (1007.8125, "1007.81"), (None, "-"), (-2_500_000, "-2.5e6")],
+    [(5.1e9, "5.1G"), (5_000_000_000, "5G"), (1_046_831_169_536, "1.05T"),
+     (4096, "4.1k"), (1007.8125, "1.01k"), (None, "-"), (-2_500_000, "-2.5M")],
 )
 def test_format_count(value, text):
     assert format_count(value) == text
@@ -116,13 +116,15 @@ def test_format_count(value, text):
 
 @pytest.mark.parametrize(
     "bits, text",
-    [(32_000_000, "4MB"), (3, "3bit"), (8, "1B"), (12_000, "1.5kB"), (-16_000, "-2kB"),
-     (10**13, "1.25TB")],
+    [(32_000_000, "32Mbit"), (3, "3bit"), (8, "8bit"), (12_000, "12kbit"), (-16_000, "-16kbit"),
+     (10**13, "10Tbit")],
 )
 def test_format_size(bits, text):
     assert format_size(bits) == text
 
 
 def test_parsed_size_round_trips_through_display():
-    assert format_size(parse_size_bits("4MB")) == "4MB"
-    assert format_size(parse_size_bits("1.25kB")) == "1.25kB"
+    assert format_size(parse_size_bits("4MB")) == "32Mbit"  # sizes are written in bits
+    assert format_size(parse_size_bits("1.25kB")) == "10kbit"
+    for text in ("4MB", "1.25kB", "32Mbit"):  # and what is written reads back as the same size
+        assert parse_size_bits(format_size(parse_size_bits(text))) == parse_size_bits(text)

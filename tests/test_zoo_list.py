@@ -8,8 +8,10 @@ input is analysed now.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
@@ -58,6 +60,23 @@ def run(*args: str, columns: int = 80):
     return result.output
 
 
+def si_value(text: str) -> Fraction:
+    """``1.41G`` -> 1410000000, ``21.9Mbit`` -> 21900000: the number an SI-prefixed cell says."""
+    text = text.removesuffix("bit")
+    prefixes = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    if text[-1] in prefixes:
+        return Fraction(text[:-1]) * prefixes[text[-1]]
+    return Fraction(text)
+
+
+def sig3(value) -> Fraction:
+    """``value`` rounded to three significant figures (exact below 1000, as the table writes it)."""
+    value = Fraction(value)
+    if value < 1000 and value.denominator == 1:
+        return value
+    return Fraction(f"{float(value):.2e}")
+
+
 def words(text: str) -> list[str]:
     return text.split()
 
@@ -69,10 +88,12 @@ def test_table_reads_at_the_terminal_width(columns):
     assert max(len(line.rstrip()) for line in lines) <= columns
     for name, entry in zoo.MODELS.items():
         t = costs.stored(name)["totals"]
-        (row,) = [line for line in lines if f"{t['ace'] / 1e9:.3f}" in line and f"zoo:{name} " in line]
-        assert row.split()[0] == f"zoo:{name}"
-        assert row.split()[-3:] == [f"{t['ace'] / 1e9:.3f}", f"{t['cpu64'] / 1e8:.3f}",
-                                    f"{t['size_bits'] / 8e6:.2f}"]
+        (row,) = [line for line in lines if line.split()[:1] == [f"zoo:{name}"] and len(line.split()) == 6
+                  and all(re.fullmatch(r"[\d.]+[kMGT]?(bit)?", c) for c in line.split()[1:])]
+        # MACs, BOPs, ACE, CPU64 (counts) and size (bits), each at three significant figures
+        assert [si_value(c) for c in row.split()[1:]] == \
+            [sig3(t[k]) for k in ("macs", "binary_macs", "ace", "cpu64", "size_bits")]
+        assert row.split()[-1].endswith("bit") and not any("e" in c for c in row.split()[1:])
         # the description, whole, after the table (on one line when there is room)
         (start,) = [i for i, line in enumerate(lines) if line.split()[:1] == [f"zoo:{name}"]
                     and line is not row]

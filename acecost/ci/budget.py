@@ -36,34 +36,16 @@ from acecost.options import (  # noqa: F401  (the option parsers are part of thi
     parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
 )
 from acecost.units import Number, parse_count, parse_percent, parse_size_bits
+from acecost.metrics import BUDGETS, REGRESSIONS, Metric, echo_budget
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A budgetable total: its config name, its report key, how it is read."""
-
-    name: str
-    total: str
-    label: str
-    parse: Callable[[object, str], Number]
-    is_size: bool = False
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("ace", "ace", "ACE", parse_count),
-        Metric("cpu64", "cpu64", "CPU64", parse_count),
-        Metric("size", "size_bits", "size", parse_size_bits, is_size=True),
-        Metric("macs", "macs", "MACs", parse_count),
-        Metric("bops", "binary_macs", "BOPs", parse_count),
-        Metric("elementwise", "elementwise_ops", "elementwise", parse_count),
-    )
-}
-
-# BOPs are left out: more binary MACs at equal MACs is a cheaper model, and
-# an increase that is a real cost shows up in MACs, ACE and CPU64.
-REGRESSION_METRICS = ("ace", "cpu64", "size", "macs", "elementwise")
+# The budgetable metrics and the ones checked against a baseline come from the
+# one table of metrics (acecost.metrics), in its choice order: check lists its
+# rows, and writes them in its JSON, in that order. BOPs have no regression
+# check: more binary MACs at equal MACs is a cheaper model, and an increase that
+# is a real cost shows up in MACs, ACE and CPU64.
+METRICS: dict[str, Metric] = BUDGETS
+REGRESSION_METRICS = tuple(REGRESSIONS)
 
 BUDGET_KEYS = {f"max_{name}": name for name in METRICS}
 OPTION_KEYS = {
@@ -89,6 +71,7 @@ class ModelSpec(GivenOptions):
     resolution: int | None = None  # zoo models only
     batch: int | None = None  # zoo models only
     budgets: dict[str, Number] = field(default_factory=dict)
+    budget_text: dict[str, str] = field(default_factory=dict)  # metric -> the budget as the user wrote it
     baseline: Path | None = None
     max_increase: float | None = None
     strict: bool = False
@@ -106,6 +89,7 @@ class BudgetRow:
     budget: Number
     passed: bool
     headroom_pct: float | None  # (budget - value) / budget; None if budget is 0 < value
+    budget_text: str | None = None  # as the user wrote it (``1.5G``); None: write the number
 
     @property
     def over_pct(self) -> float | None:
@@ -294,6 +278,8 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         for key, metric in BUDGET_KEYS.items()
         if key in entry
     }
+    budget_text = {metric: echo_budget(entry[key], METRICS[metric]) for key, metric in BUDGET_KEYS.items()
+                   if key in entry}
     return ModelSpec(
         name=name,
         target=_anchor_target(target.strip(), root),
@@ -304,6 +290,7 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         batch=opt("batch", parse_batch),
         **options,
         budgets=budgets,
+        budget_text=budget_text,
         baseline=baseline,
         max_increase=opt("max_increase", parse_percent),
         strict=strict,
@@ -374,11 +361,13 @@ def override(spec: ModelSpec, **changes: Any) -> ModelSpec:
     A value given on the command line is no longer at its config line.
     """
     cli_budgets = changes.pop("budgets", None) or {}
+    cli_text = changes.pop("budget_text", None) or {}
     budgets = {**spec.budgets, **cli_budgets}
+    budget_text = {**{k: v for k, v in spec.budget_text.items() if k not in cli_budgets}, **cli_text}
     given = {k: v for k, v in changes.items() if v is not None and v != []}
     moved = {f"max_{m}" for m in cli_budgets} | set(given)
     lines = {k: v for k, v in spec.lines.items() if k not in moved}
-    return replace(spec, budgets=budgets, lines=lines, **given)
+    return replace(spec, budgets=budgets, budget_text=budget_text, lines=lines, **given)
 
 
 # -------------------------------------------------------------- verdicts
@@ -394,20 +383,24 @@ def totals_of(report: Any) -> dict[str, Any]:
     return {k: getattr(totals, k) for k in vars(totals)}
 
 
-def evaluate(totals: dict[str, Any], budgets: dict[str, Number]) -> list[BudgetRow]:
-    """Each budget as a row; rows follow METRICS order, not config order."""
+def evaluate(totals: dict[str, Any], budgets: dict[str, Number],
+             texts: dict[str, str] | None = None) -> list[BudgetRow]:
+    """Each budget as a row; rows follow METRICS order, not config order.
+
+    ``texts`` are the budgets as the user wrote them, echoed back in messages."""
     rows = []
     for name, metric in METRICS.items():
         if name not in budgets:
             continue
-        if metric.total not in totals:
-            raise ConfigError(f"the report has no total {metric.total!r} for the {name} budget")
-        value, budget = totals[metric.total], budgets[name]
+        if metric.totals_key not in totals:
+            raise ConfigError(f"the report has no total {metric.totals_key!r} for the {name} budget")
+        value, budget = totals[metric.totals_key], budgets[name]
         if budget > 0:
             headroom = (budget - value) / budget * 100
         else:
             headroom = 0.0 if value == 0 else None
-        rows.append(BudgetRow(name, metric.label, value, budget, value <= budget, headroom))
+        rows.append(BudgetRow(name, metric.label, value, budget, value <= budget, headroom,
+                              (texts or {}).get(name)))
     return rows
 
 
@@ -418,9 +411,9 @@ def check_regression(
     rows = []
     for name in REGRESSION_METRICS:
         metric = METRICS[name]
-        if metric.total not in totals or metric.total not in baseline:
+        if metric.totals_key not in totals or metric.totals_key not in baseline:
             continue
-        value, base = totals[metric.total], baseline[metric.total]
+        value, base = totals[metric.totals_key], baseline[metric.totals_key]
         # Exact arithmetic: a value exactly at the allowed increase passes.
         pct = Fraction(repr(float(max_increase_pct)))
         passed = Fraction(value) * 100 <= Fraction(base) * (100 + pct)

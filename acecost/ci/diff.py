@@ -16,19 +16,13 @@ from typing import Any
 
 from acecost.errors import ConfigError
 from acecost.units import Number
+from acecost.metrics import TOTALS
 
 SCHEMA_VERSION = 1
-TOTAL_KEYS = ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops")
+#: the totals a diff compares, in the report's order, and what it calls them: from the table of metrics
+TOTAL_KEYS = tuple(TOTALS)
 REQUIRED_TOTALS = ("macs", "binary_macs", "ace", "cpu64", "size_bits")
-TOTAL_LABELS = {
-    "macs": "MACs",
-    "binary_macs": "BOPs",
-    "ace": "ACE",
-    "cpu64": "CPU64",
-    "size_bits": "size",
-    "params": "params",
-    "elementwise_ops": "elementwise",
-}
+TOTAL_LABELS = {key: m.label for key, m in TOTALS.items()}
 
 
 @dataclass

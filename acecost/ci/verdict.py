@@ -14,15 +14,30 @@ from pathlib import Path
 from typing import Any
 
 from acecost.ci import budget as B
+from acecost.metrics import format_value
 from acecost.report.model import printable, to_json, xml_text
-from acecost.units import format_count, format_size
 
 
 # ------------------------------------------------------------ text pieces
 
 
 def fmt_value(metric: str, value: Any) -> str:
-    return format_size(value) if B.METRICS[metric].is_size else format_count(value)
+    """A value of a budgetable metric (``ace``, ``size`` ...) as the table of metrics writes it."""
+    return format_value(metric, value)
+
+
+def fmt_against(metric: str, value: Any, other: Any) -> str:
+    """``value`` as :func:`fmt_value` writes it, or in full when that would read the same as a
+    different ``other`` (a value one over its budget: ``262400`` against ``262399``, not ``262k``)."""
+    text = fmt_value(metric, value)
+    if value == other or text != fmt_value(metric, other) or not float(value).is_integer():
+        return text
+    return f"{int(value)}bit" if B.METRICS[metric].kind == "size" else str(int(value))
+
+
+def fmt_budget(r: B.BudgetRow) -> str:
+    """A budget as the user wrote it (``1.5G``), else as its metric is written."""
+    return r.budget_text if r.budget_text is not None else fmt_value(r.metric, r.budget)
 
 
 def fmt_pct(x: float | None, signed: bool = True) -> str:
@@ -32,7 +47,7 @@ def fmt_pct(x: float | None, signed: bool = True) -> str:
 
 
 def budget_message(r: B.BudgetRow) -> str:
-    value, budget = fmt_value(r.metric, r.value), fmt_value(r.metric, r.budget)
+    value, budget = fmt_against(r.metric, r.value, r.budget), fmt_budget(r)
     if r.passed:
         return f"{r.label} {value} within budget {budget} ({fmt_pct(r.headroom_pct, False)} headroom)"
     over = "budget is 0" if r.over_pct is None else fmt_pct(r.over_pct)
@@ -40,7 +55,7 @@ def budget_message(r: B.BudgetRow) -> str:
 
 
 def regression_message(r: B.RegressionRow) -> str:
-    value, base = fmt_value(r.metric, r.value), fmt_value(r.metric, r.baseline)
+    value, base = fmt_against(r.metric, r.value, r.baseline), fmt_against(r.metric, r.baseline, r.value)
     change = "from 0" if r.change_pct is None else fmt_pct(r.change_pct)
     limit = f"max +{r.max_increase_pct:g}%"
     if r.passed:
@@ -304,16 +319,16 @@ def render_markdown(results: list[B.ModelResult]) -> str:
     rows = [(res, r) for res in results for r in res.rows]
     if rows:
         lines += ["| model | metric | value | budget | headroom | |", "|---|---|---:|---:|---:|---|"]
-        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_value(r.metric, r.value)} "
-                  f"| {fmt_value(r.metric, r.budget)} | {fmt_pct(r.headroom_pct, False)} "
+        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_against(r.metric, r.value, r.budget)} "
+                  f"| {fmt_budget(r)} | {fmt_pct(r.headroom_pct, False)} "
                   f"| {'ok' if r.passed else '**OVER**'} |" for res, r in rows]
         lines.append("")
     regs = [(res, r) for res in results for r in res.regressions]
     if regs:
         lines += ["| model | metric | baseline | value | change | allowed | |",
                   "|---|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_value(r.metric, r.baseline)} "
-                  f"| {fmt_value(r.metric, r.value)} | {fmt_pct(r.change_pct)} | +{r.max_increase_pct:g}% "
+        lines += [f"| {_md(res.spec.name)} | {r.label} | {fmt_against(r.metric, r.baseline, r.value)} "
+                  f"| {fmt_against(r.metric, r.value, r.baseline)} | {fmt_pct(r.change_pct)} | +{r.max_increase_pct:g}% "
                   f"| {'ok' if r.passed else '**REGRESSED**'} |" for res, r in regs]
         lines.append("")
     for res in results:
@@ -358,15 +373,15 @@ def render_table(results: list[B.ModelResult]) -> None:
         table.add_column("")
         budgeted = {r.metric: r for r in res.rows}
         for name, metric in B.METRICS.items():
-            if metric.total not in (res.totals or {}):
+            if metric.totals_key not in (res.totals or {}):
                 continue
             r = budgeted.get(name)
-            value = fmt_value(name, res.totals[metric.total])
+            value = fmt_value(name, res.totals[metric.totals_key])
             if r is None:
                 table.add_row(metric.label, value, "-", "-", "")
             else:
                 mark = "[green]ok[/]" if r.passed else "[red]OVER[/]"
-                table.add_row(metric.label, value, fmt_value(name, r.budget),
+                table.add_row(metric.label, fmt_against(name, r.value, r.budget), fmt_budget(r),
                               fmt_pct(r.headroom_pct, False), mark)
         console.print(table)
         if res.regressions:
@@ -378,7 +393,7 @@ def render_table(results: list[B.ModelResult]) -> None:
             reg.add_column("")
             for r in res.regressions:
                 mark = "[green]ok[/]" if r.passed else "[red]REGRESSED[/]"
-                reg.add_row(r.label, fmt_value(r.metric, r.baseline), fmt_value(r.metric, r.value),
+                reg.add_row(r.label, fmt_against(r.metric, r.baseline, r.value), fmt_against(r.metric, r.value, r.baseline),
                             fmt_pct(r.change_pct), f"+{r.max_increase_pct:g}%", mark)
             console.print(reg)
         if res.approximate:

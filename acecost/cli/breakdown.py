@@ -49,8 +49,8 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     bds = [breakdown(i.name, i.data, key, depth, source=i.spec if i.is_json else i.name) for i in parsed]
     for b in bds:
         if b.total is not None and not b.unknown and abs(float(b.known) - b.total) > 1e-9 * max(1.0, b.total):
-            warn(f"{b.name}: its records sum to {float(b.known):.6g} but its "
-                 f"totals say {b.total:.6g}; the bar shows the records")
+            warn(f"{b.name}: its records sum to {_exact(b.known)} but its "
+                 f"totals say {_exact(b.total)}; the bar shows the records")
         if b.unknown:
             warn(f"{b.name}: part of its work is not priced "
                  f"({'; '.join(u.why for u in b.unknown)}); its total is a lower bound")
@@ -70,19 +70,26 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped
 
 
+def _exact(value) -> str:
+    """A sum that disagrees with a total, in full (``191,365,121``): three figures could read alike."""
+    text = f"{float(value):,.6f}".rstrip("0").rstrip(".")
+    return text
+
+
 def render_breakdown(bds) -> list[str]:
-    """One row per bar segment: model, group, bits, value and its share of the model's known total."""
+    """One row per bar segment: model, group, bits, value (as the table of metrics writes it) and its
+    share of the model's known total."""
     m = bds[0].metric
-    header = ["model", "group", "bits", m.label_text, "share"]
+    header = ["model", "group", "bits", m.name, "share"]
     rows = []
     for b in bds:
         whole = b.known or 1
         for s in b.segments:
-            rows.append([b.name, s.group, s.bits, f"{float(s.value) / m.scale:.4g}",
+            rows.append([b.name, s.group, s.bits, m.format(s.value),
                          f"{100 * float(s.value / whole):.1f}%"])
         for u in b.unknown:
             rows.append([b.name, u.group, "?", "?", "?"])
-        total = f"{float(b.known) / m.scale:.4g}"
+        total = m.format(b.known)
         rows.append([b.name, "total", "", f">= {total}" if b.unknown else total, ""])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]

@@ -70,7 +70,7 @@ def run_model(spec: B.ModelSpec, debug: bool) -> B.ModelResult:
         result.warnings = [str(w) for w in report.get("warnings", [])]
         result.unsupported = list(report.get("unsupported", []))
         result.fallbacks = count_fallbacks(report)
-        result.rows = B.evaluate(result.totals, spec.budgets)
+        result.rows = B.evaluate(result.totals, spec.budgets, spec.budget_text)
         if spec.baseline is not None:
             base = load_report(spec.baseline)
             mismatch = model_mismatch(base, report)
@@ -159,19 +159,18 @@ def select_models(
 # ----------------------------------------------------------------- commands
 
 
-def _budget_option(metric: str, example: str) -> Any:
-    return click.option(f"--max-{metric}", f"max_{metric}", metavar="N",
-                        help=f"Budget for {B.METRICS[metric].label} (e.g. {example}), replacing the configured one.")
+def _budget_options(f: Any) -> Any:
+    """A ``--max-KEY`` option per budgetable metric of the table, in its order."""
+    for metric in reversed(B.METRICS.values()):
+        f = click.option(f"--max-{metric.key}", f"max_{metric.key}", metavar="N",
+                         help=f"Budget for {metric.label} (e.g. {metric.budget_example}), "
+                              "replacing the configured one.")(f)
+    return f
 
 
 @click.command("check", cls=AcecostCommand)
 @click.argument("target", required=False)
-@_budget_option("ace", "5e9, 4.2G")
-@_budget_option("cpu64", "1.2e8, 900M")
-@_budget_option("size", "4MB, 32Mbit, 1.5GiB; bare numbers are bits")
-@_budget_option("macs", "600M")
-@_budget_option("bops", "5G")
-@_budget_option("elementwise", "20M")
+@_budget_options
 @click.option("--baseline", type=click.Path(dir_okay=False), metavar="BASE.json",
               help="Report from 'acecost analyze --format json' to compare against.")
 @click.option("--max-increase", metavar="PCT", cls=DefaultShown, show_default="0%",
@@ -251,12 +250,13 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
 
 def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     """Command-line values (shared options arrive parsed); every bad value names its option."""
-    budgets = {}
+    budgets, texts = {}, {}
     for metric in B.METRICS:
         raw = opts.get(f"max_{metric}")
         if raw is not None:
             budgets[metric] = B.METRICS[metric].parse(raw, f"--max-{metric}")
-    out: dict[str, Any] = {"budgets": budgets}
+            texts[metric] = B.echo_budget(raw, B.METRICS[metric])
+    out: dict[str, Any] = {"budgets": budgets, "budget_text": texts}
     for key in ("input_shape", "resolution", "batch", "dtype", "entry"):
         out[key] = opts.get(key)
     for option in O.OPTIONS:  # a repeatable option is a list, like its config value ([]: not given)

@@ -18,23 +18,21 @@ from acecost.ci.verdict import fmt_pct
 from acecost.cli.common import DefaultShown, debug_enabled, fail
 from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
+from acecost.metrics import format_count, format_value
 from acecost.report.model import to_json
-from acecost.units import format_count, format_size
 
 DIFF_FORMATS = ("table", "json", "markdown")
 DEFAULT_TOP = 20  # layer rows shown by table/markdown diffs when --top is not given
 
 
 def _delta(key: str, value: Any) -> str:
-    if key == "size_bits":
-        text = format_size(value)
-        return text if text.startswith("-") or value == 0 else "+" + text
-    text = format_count(value)
+    """A change in the total ``key``, signed: ``+191M``, ``-2kB``, ``0``."""
+    text = _total(key, value)
     return text if text.startswith("-") or value == 0 else "+" + text
 
 
 def _total(key: str, value: Any) -> str:
-    return format_size(value) if key == "size_bits" else format_count(value)
+    return format_value(key, value)
 
 
 def _diff_rows(d: ReportDiff, top: int) -> list[tuple[str, list[LayerDelta], int]]:

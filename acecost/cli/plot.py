@@ -33,21 +33,6 @@ from acecost.report.model import unsurrogate
 # ------------------------------------------------------------------ output
 
 
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e9:  # not a 300-digit integer
-        return f"{v:.4g}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 0.1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
-
-
 def _ratio(r: float) -> str:
     if math.isinf(r):
         return "inf"
@@ -61,14 +46,14 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
     from acecost.figures.points import METRICS
 
     metrics = [METRICS[k] for k in panels]
-    header = ["model"] + [m.label_text for m in metrics] + [y, "frontier"]
+    header = ["model"] + [m.name for m in metrics] + [y, "frontier"]
     rows = []
     for s in summaries:
         on = [m.name for m in metrics if s.on_frontier[m.key]]
         name = s.name if s.complete else f"{s.name} (lower bound)"
         rows.append(
             [name]
-            + [_fmt(s.costs[m.key] / m.scale) for m in metrics]
+            + [m.format(s.costs[m.key]) for m in metrics]
             + [f"{s.accuracy:g}", ("yes" if len(metrics) == 1 else ", ".join(on)) if on else "no"]
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -84,7 +69,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
                 any_dom = True
                 lines.append(
                     f"{s.name}: {_ratio(d.ratio)} the {m.name} of {d.by.name} at equal-or-better "
-                    f"accuracy ({m.label_text} {_fmt(d.by.cost / m.scale)} vs {_fmt(s.costs[m.key] / m.scale)}; "
+                    f"accuracy ({m.name} {m.format(d.by.cost)} vs {m.format(s.costs[m.key])}; "
                     f"{y} {d.by.accuracy:g} vs {s.accuracy:g})"
                 )
         if not any_dom:

@@ -7,11 +7,14 @@ import click
 
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
 from acecost.cli.child import in_child, phase
+from acecost.metrics import TOTALS, format_count
 from acecost.report.model import unsurrogate
 
-COLUMN_LABELS = {"macs": "MACs", "binary_macs": "BOPs", "ace": "ACE", "cpu64": "CPU64", "size_bits": "bits",
-                 "elementwise_ops": "elem", "warnings": "warn", "seconds": "s", "complete": "complete",
-                 "cached": "cached"}
+#: column headers: a metric's narrow header from the table of metrics, then the sweep's own columns
+COLUMN_LABELS = {**{key: m.column for key, m in TOTALS.items()}, "weight_prep_ops": "prep",
+                 "warnings": "warn", "seconds": "s", "complete": "complete", "cached": "cached"}
+#: the metrics the terminal table shows (the written table has every total)
+SHOWN_TOTALS = tuple(key for key in TOTALS if key != "params")
 
 
 @click.command("sweep")
@@ -109,12 +112,12 @@ class _Progress:
 
 
 def _cell(name, value) -> str:
-    from acecost.report.render import human
-
     if value is None or (not isinstance(value, str) and _isna(value)):
         return ""
-    if name in ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops", "weight_prep_ops"):
-        return human(value)
+    if name in TOTALS:
+        return TOTALS[name].format(value)
+    if name == "weight_prep_ops":
+        return format_count(value)
     if name == "seconds":
         return f"{value:.2f}"
     if name in ("complete", "cached"):
@@ -132,7 +135,7 @@ def _isna(value) -> bool:
 
 
 def _print_table(df, parameters, title) -> None:
-    """Compact enough for 80 columns: counts in k/M/G, a column only when it says something."""
+    """Compact enough for 80 columns: counts in k/M/G, sizes in kB/MB, a column only when it says something."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape
@@ -143,8 +146,7 @@ def _print_table(df, parameters, title) -> None:
     def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
         return escape(printable(value))
 
-    shown = [*parameters, "macs", "binary_macs", "ace", "cpu64", "size_bits", "elementwise_ops", "warnings",
-             "seconds"]
+    shown = [*parameters, *SHOWN_TOTALS, "warnings", "seconds"]
     if (df["complete"] == False).any():  # noqa: E712 - a nullable column
         shown.append("complete")
     if df["cached"].any():

@@ -15,6 +15,10 @@ import click
 from acecost import zoo as models
 from acecost.cli.contract import AcecostCommand, AcecostGroup
 from acecost.cli.common import stderr, user_errors
+from acecost.metrics import TABLE
+
+#: the costs ``zoo list`` shows, from the table of metrics
+COLUMNS = tuple(TABLE[k] for k in ("macs", "bops", "ace", "cpu64", "size"))
 
 
 @click.group("zoo", cls=AcecostGroup)
@@ -86,18 +90,15 @@ def _print_table(rows: list[dict[str, Any]], resolution: int, batch: int, costs:
     from rich.console import Console
     from rich.table import Table
 
-    from acecost.report.render import human
-
     console = Console()
     if costs is not None:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
                       title=f"acecost zoo ({resolution}x{resolution}, batch {batch}, {costs})")
         table.add_column("Name", no_wrap=True)
-        for col in ("MACs", "BOPs", "ACE\n(G)", "CPU64\n(1e8)", "Size\n(MB)"):
-            table.add_column(col, justify="right", no_wrap=True)
+        for m in COLUMNS:
+            table.add_column(m.name, justify="right", no_wrap=True)
         for row in rows:
-            table.add_row(row["name"], human(row["macs"]), human(row["binary_macs"]), f"{row['ace'] / 1e9:.3f}",
-                          f"{row['cpu64'] / 1e8:.3f}", f"{row['size_bits'] / 8e6:.2f}")
+            table.add_row(row["name"], *(m.format(row[m.totals_key]) for m in COLUMNS))
         console.print(table)
     about = Table(box=None, show_header=costs is None, padding=(0, 1), title=None if costs else "acecost zoo")
     about.add_column("Name", no_wrap=True)

@@ -136,7 +136,7 @@ def plot_breakdown(
     ax.set_yticks(range(n), names, fontsize=8.5)
     ax.set_ylim(n - 0.5, -0.5)  # first model on top
     ax.set_xlim(0, span * (1.22 if has_unknown else 1.16))
-    ax.set_xlabel(f"{m.name} ({m.unit})")
+    ax.set_xlabel(m.axis_label)
     ax.grid(True, axis="x", color="0.88", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -167,7 +167,7 @@ def plot_breakdown(
             q = ax.text(left + stub / 2, row, "?", ha="center", va="center", fontsize=9, weight="bold")
             q.set_gid(GID_UNKNOWN)
             end = left + stub
-        total = f"{fmt_value(float(b.known) / m.scale)} {m.unit}"
+        total = f"{fmt_value(float(b.known) / m.scale)} {m.axis_unit}"
         if b.unknown:
             total = f"≥ {total} + ?"
         t = ax.text(end + 0.012 * span, row, total, va="center", ha="left", fontsize=8)

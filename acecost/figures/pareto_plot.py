@@ -304,7 +304,7 @@ def plot_pareto(
         if pts:
             _draw_user(ax, panel, m, pts, d, xs)
         d.xs.append(xs)
-        ax.set_xlabel(m.label)
+        ax.set_xlabel(m.axis_label)
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
     axes[0].set_ylabel(y_label(y))

@@ -14,36 +14,11 @@ from dataclasses import dataclass, field
 from acecost.errors import AcecostError
 from acecost.figures.pareto import Dominance, Point, dominated_by, frontier_mask
 from acecost.figures.reference import Reference, pokebnn_reference
+from acecost.metrics import AXES, Metric
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A cost axis: where its value comes from and the unit papers print it in."""
-
-    key: str
-    name: str
-    unit: str  # as drawn
-    unit_text: str  # as printed in a terminal
-    scale: float  # raw units per display unit
-    totals_key: str  # field of the report's totals
-    published_column: str | None  # column of the shipped CSV, if any
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.unit})"
-
-    @property
-    def label_text(self) -> str:
-        return f"{self.name} ({self.unit_text})"
-
-
-METRICS: dict[str, Metric] = {
-    "ace": Metric("ace", "ACE", "G", "G", 1e9, "ace", "ace_g"),
-    "cpu64": Metric("cpu64", "CPU64", "×10⁸", "1e8", 1e8, "cpu64", "cpu64_1e8"),
-    "size": Metric("size", "Size", "Mbit", "Mbit", 1e6, "size_bits", None),
-    "macs": Metric("macs", "MACs", "G", "G", 1e9, "macs", None),
-    "bops": Metric("bops", "BOPs", "×10⁹", "1e9", 1e9, "binary_macs", "bops_1e9"),
-}
+#: the cost axes: the metrics of the table (acecost.metrics) that are drawn, in its choice order
+METRICS: dict[str, Metric] = AXES
 
 TOP1_NAMES = {"top1", "top-1", "top_1", "acc", "accuracy", "acc1", "acc@1"}
 
@@ -231,7 +206,7 @@ def caption_lines(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric
         for w in computed:
             text += (
                 f" {w.width} reproduces the published ACE of '{w.paired_with}' "
-                f"({w.totals['ace'] / 1e9:.2f} G computed) and is drawn with its published "
+                f"({AXES['ace'].format(w.totals['ace'])} computed) and is drawn with its published "
                 f"top-1 {w.top1:g}% [{ref.source_number(w.source)}]."  # type: ignore[arg-type]
             )
         text += " Other widths have no published accuracy and are not drawn as points."

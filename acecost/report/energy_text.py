@@ -5,18 +5,8 @@ estimates; this is the reporting edge, like :mod:`acecost.report.render` for cos
 """
 from __future__ import annotations
 
+from acecost.metrics import format_energy  # noqa: F401  (pJ for people: the table of metrics writes it)
 from acecost.report.energy import EnergyReport, EnergyRow, EnergyTotals
-
-
-def format_energy(pj: float) -> str:
-    """pJ in a readable unit, 3 significant figures: ``812 pJ``, ``4.1 nJ``, ``2.35 mJ``."""
-    if pj == 0:
-        return "0"
-    value = float(f"{pj:.3g}")
-    for scale, unit in ((1e12, "J"), (1e9, "mJ"), (1e6, "uJ"), (1e3, "nJ")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g} pJ"
 
 
 _COLUMNS = ("Layer", "Compute", "Elementwise", "Weights SRAM", "On-chip total", "Weights DRAM (alt.)")

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
+from acecost.metrics import TOTALS as METRIC_TOTALS
+
 SCHEMA_VERSION = 1
 
 
@@ -316,9 +318,9 @@ class Report:
         return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS])
 
     def summary(self) -> str:
-        t = self.totals
-        return (f"MACs {t.macs:,}  BOPs {t.binary_macs:,}  ACE {t.ace:,}  CPU64 {t.cpu64:,}  "
-                f"size {t.size_bits:,} bits  elementwise {t.elementwise_ops:,}")
+        """Every total of the table of metrics but the parameter count, in full: ``MACs 1,000  BOPs 0 ...``."""
+        return "  ".join(f"{m.label} {getattr(self.totals, key):,}{' bits' if m.kind == 'size' else ''}"
+                         for key, m in METRIC_TOTALS.items() if m.key != "params")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from acecost.metrics import LAYER_METRICS, TABLE, TOTALS, format_count
 from acecost.report.model import BitsOrigin, FallbackCause, Report, printable
 
 OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
@@ -116,12 +117,8 @@ def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
 
 
 def human(n: float) -> str:
-    """3 significant figures with k/M/G/T suffixes."""
-    n = float(n)
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{suffix}"
-    return f"{n:.3g}" if n != int(n) else str(int(n))
+    """3 significant figures with an SI prefix (``191M``): :func:`acecost.metrics.format_count`."""
+    return format_count(n)
 
 
 def _mult(row: Row) -> str:
@@ -150,7 +147,9 @@ def wrap_name(name: str, width: int) -> str:
     return "\n".join(lines + ([line] if line.strip() else []))
 
 
-HEADERS = ("Layer", "Op", "Out", "a x w", "MACs", "ACE", "ACE%")
+#: the per-layer metrics of the 80-column table and the markdown (the CSV has every one of LAYER_METRICS)
+SHOWN_METRICS = tuple(TABLE[k] for k in ("macs", "ace"))
+HEADERS = ("Layer", "Op", "Out", "a x w", *(m.label for m in SHOWN_METRICS), "ACE%")
 #: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
 CHROME = 2 + 3 * (len(HEADERS) - 1)
 
@@ -189,8 +188,9 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
     total_ace = report.totals.ace or 1
     # names come from the user's model: printed as written (without control characters),
     # never read as rich markup
-    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits, human(row.macs),
-              human(row.ace), f"{100 * row.ace / total_ace:.1f}"] for row in rows]
+    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits,
+              *(m.format(getattr(row, m.totals_key)) for m in SHOWN_METRICS),
+              f"{100 * row.ace / total_ace:.1f}"] for row in rows]
     # the title on a line of its own: a long path is folded, never cut
     heading = [Text(printable(title), overflow="fold")] if title is not None else []
     footer = [Text(note, style="dim", overflow="fold")] if note else []
@@ -204,13 +204,8 @@ def totals_panel(report: Report) -> Panel:
     grid.add_column(style="bold")
     grid.add_column(justify="right")
     grid.add_column(style="dim")
-    grid.add_row("MACs", f"{t.macs:,}", f"{human(t.macs)}")
-    grid.add_row("BOPs (binary MACs)", f"{t.binary_macs:,}", f"{100 * t.binary_fraction:.1f}% of MACs")
-    grid.add_row("ACE", f"{t.ace:,}", f"{t.ace / 1e9:.3f} G")
-    cpu64 = t.cpu64
-    grid.add_row("CPU64", f"{cpu64:,}" if isinstance(cpu64, int) else f"{cpu64:,.2f}", f"{cpu64 / 1e8:.3f} x 1e8")
-    grid.add_row("Size", f"{t.size_bits:,} bits", f"{t.size_bits / 8e6:.3f} MB, {t.params:,} params")
-    grid.add_row("Elementwise ops", f"{t.elementwise_ops:,}", human(t.elementwise_ops))
+    for label, value, note in total_lines(t):
+        grid.add_row(label, value, note)
     for label, value, note in prep_lines(t.weight_prep):
         grid.add_row(label, value, note)
     for phase, pt in report.phases.items():
@@ -218,6 +213,28 @@ def totals_panel(report: Report) -> Panel:
     title = "Totals" if t.complete else "Totals (INCOMPLETE: see warnings)"
     return Panel(grid, title=title, title_align="left", expand=False,
                  border_style="green" if t.complete and not report.fallbacks else "yellow")
+
+
+def exact(value: int | float) -> str:
+    """A total in full: ``191,365,120``; a fraction (CPU64) to two decimals."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+
+
+def total_lines(t) -> list[tuple[str, str, str]]:
+    """The totals as (heading, exact value, readable value), one per metric of the table in the
+    report's order; the parameter count is said beside the size, the BOPs' share of the MACs beside them."""
+    lines = []
+    for m in TOTALS.values():
+        if m.key == "params":
+            continue
+        value = getattr(t, m.totals_key)
+        text, note = exact(value), m.format(value)
+        if m.key == "bops":
+            note += f", {100 * t.binary_fraction:.1f}% of MACs"
+        if m.kind == "size":
+            text, note = f"{text} bits", f"{note}, {t.params:,} params"
+        lines.append((m.heading, text, note))
+    return lines
 
 
 def prep_lines(prep) -> list[tuple[str, str, str]]:
@@ -294,13 +311,15 @@ def print_table(report: Report, rows: list[Row], console: Console | None = None,
     console.print(rich_report(report, rows, width=console.width, **kw))
 
 
-CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", "macs", "binary_macs", "ace", "ace_share", "ops", "multiplier"]
+#: the per-layer metric columns follow the table of metrics (their totals keys, in the report's order)
+CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", *(m.totals_key for m in LAYER_METRICS.values()),
+               "ace_share", "ops", "multiplier"]
 
 
 def _records(report: Report, rows: list[Row]) -> list[list]:
     total = report.totals.ace or 1
-    return [[r.name, r.op, r.out_shape, r.bits, r.macs, r.binary_macs, r.ace, round(r.ace / total, 6), r.ops,
-             max(r.multiplier) if r.multiplier else 1] for r in rows]
+    return [[r.name, r.op, r.out_shape, r.bits, *(getattr(r, m.totals_key) for m in LAYER_METRICS.values()),
+             round(r.ace / total, 6), r.ops, max(r.multiplier) if r.multiplier else 1] for r in rows]
 
 
 def to_csv(report: Report, rows: list[Row]) -> str:
@@ -313,14 +332,21 @@ def to_csv(report: Report, rows: list[Row]) -> str:
 
 def to_markdown(report: Report, rows: list[Row]) -> str:
     t = report.totals
-    head = "| Layer | Op | Out | a x w | MACs | ACE | ACE % |\n|---|---|---|---:|---:|---:|---:|\n"
+    shown = " | ".join(m.label for m in SHOWN_METRICS)
+    head = (f"| Layer | Op | Out | a x w | {shown} | ACE % |\n|---|---|---|---:|"
+            + "---:|" * len(SHOWN_METRICS) + "---:|\n")
     total = t.ace or 1
-    body = "".join(f"| `{r.name}`{_mult(r)} | {r.op} | {r.out_shape} | {r.bits} | {r.macs:,} | {r.ace:,} | "
-                   f"{100 * r.ace / total:.1f} |\n" for r in rows)
-    cpu64 = f"{t.cpu64:,}" if isinstance(t.cpu64, int) else f"{t.cpu64:,.2f}"
-    foot = (f"\n**Totals**: MACs {t.macs:,} · BOPs {t.binary_macs:,} · ACE {t.ace:,} ({t.ace / 1e9:.3f} G) · "
-            f"CPU64 {cpu64} ({t.cpu64 / 1e8:.3f} x 1e8) · size {t.size_bits:,} bits ({t.size_bits / 8e6:.3f} MB) · "
-            f"elementwise {t.elementwise_ops:,}\n")
+    body = "".join(f"| `{r.name}`{_mult(r)} | {r.op} | {r.out_shape} | {r.bits} | "
+                   + "".join(f"{getattr(r, m.totals_key):,} | " for m in SHOWN_METRICS)
+                   + f"{100 * r.ace / total:.1f} |\n" for r in rows)
+    parts = []
+    for m in TOTALS.values():
+        if m.key == "params":
+            continue
+        value = getattr(t, m.totals_key)
+        unit = " bits" if m.kind == "size" else ""
+        parts.append(f"{m.label} {exact(value)}{unit} ({m.format(value)})")
+    foot = f"\n**Totals**: {' · '.join(parts)}\n"
     prep = t.weight_prep
     if prep.found:
         macs = f", MACs {prep.macs:,}, ACE {prep.ace:,}" if prep.macs else ""

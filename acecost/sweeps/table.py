@@ -12,9 +12,10 @@ import math
 from pathlib import Path
 
 from acecost.errors import AcecostError
+from acecost.metrics import TOTALS as METRIC_TOTALS, by_name
 
-TOTALS = ("macs", "binary_macs", "ace", "cpu64", "size_bits", "params", "elementwise_ops", "weight_prep_ops",
-          "complete")
+#: a column per total of the table of metrics, in the report's order, then weight preparation and completeness
+TOTALS = (*METRIC_TOTALS, "weight_prep_ops", "complete")
 RESULT_COLUMNS = (*TOTALS, "warnings", "seconds", "cached", "error")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -44,8 +45,7 @@ def frame(rows: list[dict], names: list[str]):
         values = [r.get(name) for r in rows]
         if len({type(v) for v in values if v is not None}) > 1:
             df[name] = pd.Series(values, dtype=object, index=df.index)
-    for name in ("macs", "binary_macs", "ace", "size_bits", "params", "elementwise_ops", "weight_prep_ops",
-                 "warnings"):
+    for name in (*(k for k in METRIC_TOTALS if k != "cpu64"), "weight_prep_ops", "warnings"):
         df[name] = df[name].astype("Int64")
     cpu = df["cpu64"].dropna()
     df["cpu64"] = df["cpu64"].astype("Int64" if all(float(v).is_integer() for v in cpu) else "float64")
@@ -165,14 +165,20 @@ def check_columns(names: list[str]) -> None:
                            f"(result columns: {', '.join(RESULT_COLUMNS)})")
 
 
+def column_of(name: str, columns: list[str]) -> str:
+    """A column by its name, or a metric's by the metric's key (``bops``, ``size``, ``elementwise``)."""
+    if name in columns:
+        return name
+    m = by_name(name)
+    return m.totals_key if m is not None and m.totals_key in columns else name
+
+
 def parse_sort(spec: str | None, columns: list[str]) -> tuple[str, bool] | None:
     """``ace`` (ascending) or ``-ace`` (descending); the column must exist."""
     if not spec:
         return None
     descending = spec.startswith("-")
-    name = spec.lstrip("-+")
-    if name == "bops":
-        name = "binary_macs"
+    name = column_of(spec.lstrip("-+"), columns)
     if name not in columns:
         raise AcecostError(f"unknown --sort column {name!r}; columns: {', '.join(columns)}")
     return name, descending
@@ -193,7 +199,7 @@ def parse_pair(spec: str, columns: list[str]) -> tuple[str, str]:
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 2 or not all(parts):
         raise AcecostError(f"bad --pareto {spec!r}: give two columns X,Y, e.g. ace,size_bits")
-    parts = ["binary_macs" if p == "bops" else p for p in parts]
+    parts = [column_of(p, columns) for p in parts]
     for p in parts:
         if p not in columns:
             raise AcecostError(f"unknown --pareto column {p!r}; columns: {', '.join(columns)}")
