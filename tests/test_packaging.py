@@ -120,7 +120,7 @@ def runs(venv: Path, work: Path) -> None:
 
 def test_sdist_and_wheel_hold_the_package_data(dist):
     data = package_data()
-    for needed in ("acecost/zoo/published.csv", "acecost/zoo/costs.json", "acecost/cost/horowitz45.json",
+    for needed in ("acecost/zoo/published.csv", "acecost/zoo/costs.json", "acecost/report/horowitz45.json",
                    "acecost/py.typed"):
         assert needed in data
     (sdist,) = dist.glob("acecost-*.tar.gz")

@@ -151,7 +151,7 @@ def _print_table(df, parameters, title) -> None:
         shown.append("complete")
     if df["cached"].any():
         shown.append("cached")
-    t = Table(title=f"{text(title)}: {len(df)} points", box=box.SIMPLE_HEAD, padding=(0, 1))
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
     for name in shown:
         t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
                      no_wrap=True)
@@ -163,6 +163,8 @@ def _print_table(df, parameters, title) -> None:
             failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
         t.add_row(*cells, style="red" if rec["error"] else None)
     console = Console()
+    # the title on a line of its own: a table's title wraps at the table's width, mid-phrase
+    console.print(f"{text(title)}: {len(df)} points", soft_wrap=True, highlight=False)
     console.print(t)
     for line in failures:
         console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False,
