@@ -58,7 +58,7 @@ def key(spec: str) -> str:
     return Path(spec.replace("zoo:", "zoo_")).name.replace(".py", "") + ".json"
 
 
-_TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/|/tmp/tmp[\w-]+/|/tmp/acecost-[\w-]+/")
+_TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/(popen-gw\d+/)?|/tmp/tmp[\w-]+/|/tmp/acecost-[\w-]+/")
 
 
 def compare_dumps(before: Path, after: Path) -> int:
