@@ -134,11 +134,19 @@ def _isna(value) -> bool:
         return False
 
 
+#: Columns the terminal table gives up first when it is wider than the terminal (the parameters
+#: and ACE always stay; every column is in the file ``-o`` writes).
+DROP_ORDER = ("seconds", "elementwise_ops", "warnings", "cpu64", "binary_macs", "cached", "size_bits", "macs",
+              "complete")
+
+
 def _print_table(df, parameters, title) -> None:
-    """Compact enough for 80 columns: counts in k/M/G, sizes in kB/MB, a column only when it says something."""
+    """The table fits the terminal (80 columns when piped): no cell is cut short; columns the width
+    cannot hold are left out, least telling first (``DROP_ORDER``), and named under the table."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape
+    from rich.measure import Measurement
     from rich.table import Table
 
     from acecost.report.model import printable
@@ -151,21 +159,43 @@ def _print_table(df, parameters, title) -> None:
         shown.append("complete")
     if df["cached"].any():
         shown.append("cached")
-    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
-    for name in shown:
-        t.add_column(COLUMN_LABELS.get(name, name), justify="left" if name in parameters else "right",
-                     no_wrap=True)
-    failures = []
-    for rec in df.to_dict("records"):
-        cells = [text(_cell(n, rec[n])) for n in shown]
-        if rec["error"]:
-            cells[len(parameters)] = "failed"
-            failures.append(" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}")
-        t.add_row(*cells, style="red" if rec["error"] else None)
+    records = df.to_dict("records")
+    cells = {n: [text(_cell(n, rec[n])) for rec in records] for n in shown}
     console = Console()
+
+    def table(names: list[str], fold: bool = False) -> Table:
+        t = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
+        for name in names:
+            param = name in parameters
+            t.add_column(COLUMN_LABELS.get(name, name), justify="left" if param else "right",
+                         no_wrap=not (fold and param), overflow="fold" if fold and param else "ellipsis")
+        first_total = next((i for i, n in enumerate(names) if n not in parameters), None)
+        for i, rec in enumerate(records):
+            row = [cells[n][i] for n in names]
+            if rec["error"] and first_total is not None:
+                row[first_total] = "failed"
+            t.add_row(*row, style="red" if rec["error"] else None)
+        return t
+
+    def width(t: Table) -> int:
+        return Measurement.get(console, console.options.update_width(100_000), t).maximum
+
+    names, hidden = list(shown), []
+    for name in DROP_ORDER:
+        if width(table(names)) <= console.width:
+            break
+        if name in names:
+            names.remove(name)
+            hidden.append(COLUMN_LABELS.get(name, name))
+    fold = width(table(names)) > console.width  # the parameters alone are wider: wrapped, never cut
+    failures = [" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}"
+                for rec in records if rec["error"]]
     # the title on a line of its own: a table's title wraps at the table's width, mid-phrase
     console.print(f"{text(title)}: {len(df)} points", soft_wrap=True, highlight=False)
-    console.print(t)
+    console.print(table(names, fold))
+    if hidden:
+        console.print(f"[dim]not shown at {console.width} columns: {', '.join(hidden)} "
+                      "(every column is in -o FILE)[/]", highlight=False)
     for line in failures:
         console.print(f"[red]failed[/] {text(line)}", overflow="ellipsis", no_wrap=True, highlight=False,
                       markup=True)

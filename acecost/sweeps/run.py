@@ -17,7 +17,7 @@ from acecost.options import cache_defaults
 from acecost.sweeps import table
 from acecost.sweeps.cache import Cache, model_identity, point_key
 from acecost.sweeps.model import LoadedModel, ModelSpec
-from acecost.sweeps.space import BUILD, OPTION_AXES, Space, fixed_axis, option_name
+from acecost.sweeps.space import BUILD, MAX_POINTS, OPTION_AXES, Space, fixed_axis, option_name
 from acecost.sweeps.worker import Task, loaded
 
 #: Analysis options every point has unless given (so the cache key names them): from their table.
@@ -79,6 +79,21 @@ def classify(model: LoadedModel, names: list[str]) -> dict[str, str]:
     return out
 
 
+def resolved(params: dict, defaults: dict) -> dict:
+    """A point's parameters with the model's defaults filled in: spelling a default out is the same point.
+
+    Only plain defaults (numbers, strings, None and lists of them) are filled in: another object's
+    text may change from run to run (``<function relu at 0x...>``) and would defeat the cache."""
+    filled = {n: d for n, d in defaults.items() if _plain(d)}
+    return {**filled, **params}
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, (list, tuple)) and all(_plain(v) for v in value)
+
+
 def _families():
     from acecost.sweeps.model import ZOO_FAMILIES
 
@@ -119,26 +134,31 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
     from acecost.sweeps.executors import make_executor
 
     start = time.perf_counter()
-    points = list(space.iter_points(sample, seed))
+    points: list[dict] = []
     if executor is None or isinstance(executor, (str, int)):
         executor = make_executor(executor if isinstance(executor, str) else None,
                                  executor if isinstance(executor, int) else None)
     try:
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
-            executor.prestart(spec, len(points), cached=cache is not None)
+            # how many points there will be (a model parameter named like an option may add some)
+            expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
+            executor.prestart(spec, expected, cached=cache is not None)
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
             model = loaded(spec)  # imports the model here: a broken file fails before any point
         names = space.names()
         kinds = classify(model, names)
+        space.as_parameters([n for n in names if kinds[n] == "param"])  # the model's parameter wins
+        points = list(space.iter_points(sample, seed))
         fixed_build, fixed_analysis = split_fixed(fixed or {})
         tasks = make_tasks(model, points, kinds, fixed_build, fixed_analysis)
         identity = model_identity(spec) if cache is not None else None
+        defaults = model.parameters() or {}
         results: dict[int, tuple[dict, bool]] = {}
         keys: dict[int, str] = {}
         todo = []
         for task in tasks:
             if identity is not None:
-                keys[task.index] = point_key(identity, spec.entry, task.params,
+                keys[task.index] = point_key(identity, spec.entry, resolved(task.params, defaults),
                                              {"build": task.build, "analysis": task.analysis})
                 hit = cache.get(keys[task.index])
                 if hit is not None:

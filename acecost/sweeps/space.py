@@ -20,7 +20,7 @@ import random
 import re
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -112,10 +112,14 @@ def parse_grid(spec: str) -> tuple[str, list]:
     if not sep or not name.isidentifier():
         raise AcecostError(f"bad --grid {spec!r}: expected NAME=V1,V2,..., e.g. width=0.5,0.75,1.0")
     axis = OPTION_AXES.get(option_name(name))
-    parts = [p for p in rest.split(axis.sep if axis else ",")]
-    if not rest.strip() or any(not p.strip() for p in parts):
-        raise AcecostError(f"empty grid {spec!r}: give at least one value, e.g. {name}=1,2,4")
-    return name, [parse_value(p) for p in parts]
+    return name, [parse_value(p) for p in _split(name, rest, axis.sep if axis else ",")]
+
+
+def _split(name: str, text: str, sep: str) -> list[str]:
+    parts = text.split(sep)
+    if not text.strip() or any(not p.strip() for p in parts):
+        raise AcecostError(f"empty grid {name}={text!r}: give at least one value, e.g. {name}=1,2,4")
+    return parts
 
 
 @dataclass
@@ -124,6 +128,9 @@ class Space:
 
     axes: dict[str, list]
     points: list[dict]
+    #: ``--grid`` text of each axis read with an option's separator (``bits`` splits at ``;``): a
+    #: model parameter of that name wins, and its values are then read at commas (``as_parameters``)
+    raw: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         names = [option_name(str(k)) for k in self.axes]
@@ -140,6 +147,13 @@ class Space:
                 raise AcecostError(f"empty grid: axis {name!r} has no values")
         if not self.axes and not self.points:
             raise AcecostError("empty grid: give --grid NAME=V1,V2,... or --space FILE with a grid or points")
+
+    def as_parameters(self, names) -> None:
+        """Read the axes in ``names``, model parameters, as parameters: ``bits=1,2,4,8`` is four values."""
+        for name in names:
+            text = self.raw.get(name)
+            if text is not None and OPTION_AXES[name].sep != ",":
+                self.axes[name] = [parse_value(p) for p in _split(name, text, ",")]
 
     @property
     def product_size(self) -> int:
@@ -283,7 +297,8 @@ def make_space(grid=None, space_file: str | None = None, points=None) -> Space:
     if isinstance(grid, dict):
         for name, values in grid.items():
             axes[name] = list(values) if isinstance(values, (list, tuple, range)) else [values]
-    else:
+    raw: dict[str, str] = {}
+    if not isinstance(grid, dict):
         given: set[str] = set()
         for spec in grid or ():
             name, values = parse_grid(spec)
@@ -292,8 +307,10 @@ def make_space(grid=None, space_file: str | None = None, points=None) -> Space:
                                    f"{name}=V1,V2,...")
             given.add(name)
             axes[name] = values
+            if name in OPTION_AXES:
+                raw[name] = spec.partition("=")[2]
     explicit.extend(dict(q) for q in points or ())
-    return Space(axes, explicit)
+    return Space(axes, explicit, raw)
 
 
 def product(axes: dict[str, list]) -> list[dict]:
