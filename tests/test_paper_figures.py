@@ -289,3 +289,17 @@ def test_normalize_draws_each_bar_as_shares_of_its_own_total():
     assert [w for _, w in sorted(rows[1])] == pytest.approx([75.0, 25.0], rel=1e-12)
     assert [t.get_text() for t in texts_of(fig, GID_TOTAL)] == ["3.06M ACE", "256M ACE"]
     assert ax.get_xlabel() == "share of each model's ACE (%)"
+
+
+def test_group_names_of_neighbouring_bars_never_touch_at_one_column():
+    # teacher: 3,000,000 x 64 (stem), 90,000,000 x 1 (body), 100,000 x 64 (head) = 288,400,000 ACE.
+    teacher = report("teacher", [layer("Net/stem", 8, 8, 3_000_000), layer("Net/body", 1, 1, 90_000_000),
+                                 layer("Net/head", 8, 8, 100_000)])
+    fig = plot_breakdown([("zoo:slim", SLIVERS), ("teacher", teacher)], size=(3.4, 2.6))
+    fig.canvas.draw()
+    named = boxes(fig, texts_of(fig, GID_GROUP_LABEL) + texts_of(fig, GID_GROUP_ALSO) + texts_of(fig, GID_TOTAL))
+    assert_no_overlap(named)
+    text = " ".join(n for n, _ in named)
+    # Every group of both bars is named somewhere, with its share: 192/288.4 = 67%, 90/288.4 = 31%, 6.4/288.4 = 2%.
+    for name in ("stem <1%", "pool <1%", "neck <1%", "head <1%", "body 99%", "stem 67%", "body 31%", "head 2%"):
+        assert name in text, name

@@ -221,20 +221,23 @@ def plot_breakdown(
     _layout(fig, ax, handles if legend == "below" else [], legend_title, lines,
             title or f"Where the {m.name} goes", n, None if size is None else float(size[1]), fonts)
     fig.canvas.draw()  # group names are measured at the final size
+    taken: list[Bbox] = []  # names already drawn, over every bar: a row's names never touch its neighbours'
     for row, spans in enumerate(rows):
-        _label_groups(ax, renderer, row, spans, fonts.caption if fonts.compact else 6.5)
+        _label_groups(ax, renderer, row, spans, fonts.caption if fonts.compact else 6.5, taken)
     return fig
 
 
 def _label_groups(ax: object, renderer: object, row: int, spans: Mapping[str, list[float]],
-                  fontsize: float = 6.5) -> None:
+                  fontsize: float = 6.5, taken: list[Bbox] | None = None) -> None:
     """Name the widest groups above their span; the rest, too narrow for their name, under the bar.
 
-    Under the bar they are listed in network order as ``also: name share``,
+    Under the bar they are listed in network order as ``also: name share``
+    (without ``also`` when none fits above, as in a short one-column figure),
     as many as the axes' width holds, then ``+ N more (the table lists them)``.
     """
-    placed: list[Bbox] = []
+    placed: list[Bbox] = taken if taken is not None else []
     unnamed: list[str] = []
+    above = 0
     short = _short_names(list(spans))
     whole = max((g1 for _, g1 in spans.values()), default=0.0) or 1.0
     texts = {g: f"{short[g]} {_share(g1 - g0, whole)}" for g, (g0, g1) in spans.items()}
@@ -247,25 +250,29 @@ def _label_groups(ax: object, renderer: object, row: int, spans: Mapping[str, li
         x0, _ = ax.transData.transform((g0, row))
         x1, _ = ax.transData.transform((g1, row))
         fits = box.width <= (x1 - x0) + 2
-        if not fits or any(box.x0 < o.x1 + 3 and o.x0 < box.x1 + 3 for o in placed):
+        if not fits or any(box.x0 < o.x1 + 3 and o.x0 < box.x1 + 3 and box.y0 < o.y1 and o.y0 < box.y1
+                           for o in placed):
             t.remove()
             unnamed.append(group)
             continue
         placed.append(box)
+        above += 1
     if not unnamed:
         return
     order = [g for g in spans if g in unnamed]
     axbox = ax.get_window_extent(renderer)
-    under = offset_copy(ax.transData, fig=ax.figure, y=-1, units="points")
+    under = offset_copy(ax.transData, fig=ax.figure, x=2, y=-1, units="points")
     for keep in range(len(order), 0, -1):  # as many as the width holds, the rest counted
         more = len(order) - keep
-        text = "also: " + ", ".join(texts[g] for g in order[:keep])
+        text = ("also: " if above else "") + ", ".join(texts[g] for g in order[:keep])
         if more:
             text += f" + {more} more (the table lists them)"
         t = ax.text(0, row + _BAR / 2, text, ha="left", va="top", fontsize=fontsize, color="0.15",
                     transform=under)
         t.set_gid(GID_GROUP_ALSO)
-        if t.get_window_extent(renderer).x1 <= axbox.x1 or keep == 1:
+        box = t.get_window_extent(renderer)
+        if box.x1 <= axbox.x1 or keep == 1:
+            placed.append(box)
             return
         t.remove()
 
