@@ -303,3 +303,16 @@ def test_group_names_of_neighbouring_bars_never_touch_at_one_column():
     # Every group of both bars is named somewhere, with its share: 192/288.4 = 67%, 90/288.4 = 31%, 6.4/288.4 = 2%.
     for name in ("stem <1%", "pool <1%", "neck <1%", "head <1%", "body 99%", "stem 67%", "body 31%", "head 2%"):
         assert name in text, name
+
+
+@pytest.mark.parametrize("legend", ["below", "inside"])
+def test_three_panels_across_two_columns_are_set_like_one_column(legend):
+    fig = plot_pareto(MINE, reference="pokebnn", panels=["ace", "cpu64", "size"], size=(7.0, 4.0), legend=legend)
+    fig.canvas.draw()
+    assert fig.acecost_labels_left_off == []
+    for ax in fig.axes:
+        assert {t.get_fontsize() for t in ax.get_xticklabels()} == {8.0}
+        named = boxes(fig, [t for t in ax.texts if t.get_gid() in ("point-label", "rug-label")])
+        # The tick row's width names in the narrow CPU64 panel (0.5x, 0.75x, 1.0x) stand apart too.
+        assert {"0.5x", "0.75x", "1.0x", "2.0x"} <= {n for n, _ in named}
+        assert_no_overlap(named)

@@ -261,8 +261,8 @@ _WIDE_GEOMETRY = Geometry(0.75, 0.25, 0.3, 0.5, 0.55, 1.2)
 _COLUMN_GEOMETRY = Geometry(0.5, 0.12, 0.15, 0.3, 0.42, 1.0)  # 8 pt text
 
 
-def _geometry(width: float) -> Geometry:
-    return _COLUMN_GEOMETRY if fonts_for(width).compact else _WIDE_GEOMETRY
+def _geometry(width: float, n: int) -> Geometry:
+    return _COLUMN_GEOMETRY if fonts_for(width, n).compact else _WIDE_GEOMETRY
 
 
 def _layout(
@@ -274,7 +274,7 @@ def _layout(
     a caption that alone would squeeze them is left off (see :class:`Footer`).
     """
     fig_w = fig.get_figwidth()
-    g = _geometry(fig_w)
+    g = _geometry(fig_w, n)
     panel_w = (fig_w - g.left - g.right - (n - 1) * g.gap) / n
     ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
     foot = Footer(fig, [h for _, (_, h) in ordered], [k for k, _ in ordered], caption,
@@ -353,7 +353,7 @@ def plot_pareto(
     fig_w = max(_MIN_WIDTH, g.left + g.right + n * _PANEL_W + (n - 1) * g.gap)
     if size is not None:
         fig_w = _check_size(size, n)
-    fonts = fonts_for(fig_w)
+    fonts = fonts_for(fig_w, n)
     # Labels are placed by measuring text at this dpi, so files use it too.
     fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -384,6 +384,7 @@ def plot_pareto(
     fig.canvas.draw()
     px = fig.dpi / 72.0
     hard = [marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in d.markers]
+    _stagger(d.rug_labels, fig.canvas.get_renderer())
     texts = [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
     if legend == "inside" and d.legend:
         ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
@@ -401,12 +402,29 @@ def plot_pareto(
     return fig
 
 
+def _stagger(rug_labels: Sequence[object], renderer: object) -> None:
+    """Lift a tick-row label that would touch its left neighbour's by one line (narrow panels)."""
+    by_ax: dict[object, list[object]] = {}
+    for t in rug_labels:
+        by_ax.setdefault(t.axes, []).append(t)  # type: ignore[attr-defined]
+    for labels in by_ax.values():
+        done: list[object] = []
+        for t in sorted(labels, key=lambda t: t.get_window_extent(renderer).x0):  # type: ignore[attr-defined]
+            for _ in range(3):
+                box = t.get_window_extent(renderer)  # type: ignore[attr-defined]
+                if not any(box.overlaps(o) for o in done):
+                    break
+                x, y = t.get_position()  # type: ignore[attr-defined]
+                t.set_position((x, y + box.height / t.axes.bbox.height))  # type: ignore[attr-defined]
+            done.append(t.get_window_extent(renderer))  # type: ignore[attr-defined]
+
+
 def _check_size(size: tuple[float, float], n: int) -> float:
     """The figure width, once a (width, height) in inches is known to leave room for the axes."""
     w, h = (float(v) for v in size)
     if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
         raise AcecostError(f"figure size {w:g}x{h:g}: width and height must be positive inches")
-    g = _geometry(w)
+    g = _geometry(w, n)
     panel_w = (w - g.left - g.right - (n - 1) * g.gap) / n
     if panel_w < g.min_panel:
         need = g.left + g.right + (n - 1) * g.gap + n * g.min_panel

@@ -46,7 +46,7 @@ _CYCLE = [
 
 DPI = 150
 
-# A figure narrower than this is a one-column figure (a column is 3.3-3.5 in).
+# A figure (or a panel's share of one) narrower than this is set like a one-column figure (3.3-3.5 in).
 ONE_COLUMN_MAX = 5.0
 
 
@@ -72,9 +72,14 @@ WIDE = Fonts(axis=10.0, title=11.0, legend=8.0, label=8.0, ref_label=7.5, captio
 ONE_COLUMN = Fonts(axis=8.0, title=8.0, legend=6.5, label=7.0, ref_label=6.5, caption=6.0, compact=True)
 
 
-def fonts_for(width: float) -> Fonts:
-    """The text sizes for a figure ``width`` inches wide."""
-    return ONE_COLUMN if width < ONE_COLUMN_MAX else WIDE
+def fonts_for(width: float, panels: int = 1) -> Fonts:
+    """The text sizes for a figure ``width`` inches wide with a row of ``panels``.
+
+    Each panel of a row is as narrow as a one-column figure when the width
+    per panel is under 5 in (three panels across a 7 in page), so it gets
+    the one-column sizes too.
+    """
+    return ONE_COLUMN if width / max(panels, 1) < ONE_COLUMN_MAX else WIDE
 
 
 def family_style(family: str, families: Sequence[str]) -> tuple[str, str]:
