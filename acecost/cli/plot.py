@@ -125,7 +125,8 @@ def after_save(fig, out: str) -> None:
 @click.option("--size", "size", default=None, metavar="W,H", cls=DefaultShown,
               show_default="fit the panels, legend and caption",
               help="Figure size in inches: 3.4,2.6 for one paper column (8 pt text, compact legend), "
-                   "7,4 for two. A caption too long for the height is written to FILE.caption.txt instead.")
+                   "7,4 for two. A caption that would leave the plot under 40% of the height is written "
+                   "to FILE.caption.txt instead.")
 @click.option("--legend", "legend", type=click.Choice(["below", "inside", "none"]), default="below",
               show_default=True,
               help="Where the legend goes: below the axes, inside the first panel (where it covers "

@@ -4,8 +4,8 @@ Legend and caption are measured before the figure is sized: the widest
 legend that fits the width, the caption wrapped until it fits, and the
 height the two take below the axes. A figure given a fixed height gives its
 axes what is left, so the size error and the final placement live here too.
-When only the caption stands between a fixed height and a readable plot (a
-one-column figure 2.6 in high cannot hold ten lines of sources), the caption
+When the caption would squeeze the plot of a fixed height (a one-column
+figure 2.6 in high cannot hold ten lines of sources), the caption
 is left off the figure and kept in :data:`CAPTION_ATTR` for the paper's own
 caption; the CLI writes it beside the figure.
 """
@@ -91,15 +91,16 @@ class Footer:
         """Everything below the axes with a caption ``cap_h`` in high (0: none)."""
         return self.below_axes + self.leg_h + _LEG_GAP + cap_h + _CAP_PAD
 
-    def fit(self, height: float, top: float, min_axes: float) -> float:
+    def fit(self, height: float, top: float, min_axes: float, want: float = 0.0) -> float:
         """The axes height a figure ``height`` in high leaves.
 
-        When the caption alone makes the figure too short, it is left off the
-        figure (and kept in :data:`CAPTION_ATTR`) rather than squeezing the
-        plot below ``min_axes``; otherwise the caller raises its size error.
+        When the caption alone would leave the axes under ``want`` (at least
+        ``min_axes``), it is left off the figure (and kept in
+        :data:`CAPTION_ATTR`) rather than squeezing the plot; a figure too
+        short even without it is the caller's size error.
         """
         axes_h = height - top - self.height
-        if axes_h < min_axes and self.caption is not None:
+        if axes_h < max(min_axes, want) and self.caption is not None:
             without = self._height(0.0)
             if height - top - without >= min_axes:
                 self.caption.remove()

@@ -281,7 +281,8 @@ def _layout(
                   max_cols=3 * n, below_axes=g.below_axes, fonts=d.fonts, legend=legend,
                   handlelength=2.2 if not d.fonts.compact else 1.8,
                   columnspacing=2.0 if not d.fonts.compact else 1.0)
-    panel_h = _PANEL_H if height is None else foot.fit(height, g.top, g.min_panel)
+    # A caption that would leave the plot under 40% of a fixed height goes to the paper's caption.
+    panel_h = _PANEL_H if height is None else foot.fit(height, g.top, g.min_panel, 0.4 * height)
     below = foot.height
     if panel_h < g.min_panel:
         raise AcecostError(
@@ -321,7 +322,8 @@ def plot_pareto(
     enough for the panels and as high as the legend and caption need; a
     width under 5 in is a one-column figure (8 pt text, compact legend).
     ``legend``: ``"below"`` the axes, ``"inside"`` the first panel, or
-    ``"none"``. A caption too long for a fixed height is left off and kept in
+    ``"none"``. A caption that would leave the plot under 40% of a fixed
+    height is left off and kept in
     ``fig.acecost_caption_left_off``; a point label with no free spot (none
     ever covers another) is left off and named in ``fig.acecost_labels_left_off``.
     """
