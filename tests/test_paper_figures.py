@@ -316,3 +316,16 @@ def test_three_panels_across_two_columns_are_set_like_one_column(legend):
         # The tick row's width names in the narrow CPU64 panel (0.5x, 0.75x, 1.0x) stand apart too.
         assert {"0.5x", "0.75x", "1.0x", "2.0x"} <= {n for n, _ in named}
         assert_no_overlap(named)
+
+
+def test_cli_breakdown_normalized_without_legend(tmp_path):
+    p, q = tmp_path / "slim.json", tmp_path / "teacher.json"
+    p.write_text(json.dumps(SLIVERS))
+    q.write_text(json.dumps(report("teacher", [layer("Net/a", 8, 8, 4_000_000)])))
+    out = tmp_path / "b.svg"
+    res = run("--breakdown", p, q, "--normalize", "--legend", "none", "--size", "3.4,2.6", "-o", out)
+    assert res.exit_code == 0, res.output
+    svg = out.read_text()
+    # Text stays text; the totals are written at the bars' ends: 64,512,000 and 256,000,000 ACE.
+    assert "<text" in svg and "64.5M ACE" in svg and "256M ACE" in svg
+    assert "share of each model" in svg and "operand bits (activation" not in svg  # no legend title
