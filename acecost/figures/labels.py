@@ -11,6 +11,7 @@ left off and returned, so the caller can say so.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
@@ -183,6 +184,23 @@ def place_labels(
         ann.set_gid(GID_LABEL)
         placed.append(box)
     return left_off
+
+
+def stagger(rug_labels: Sequence[object], renderer: object) -> None:
+    """Lift a tick-row label that would touch its left neighbour's by one line (narrow panels)."""
+    by_ax: dict[object, list[object]] = {}
+    for t in rug_labels:
+        by_ax.setdefault(t.axes, []).append(t)  # type: ignore[attr-defined]
+    for labels in by_ax.values():
+        done: list[object] = []
+        for t in sorted(labels, key=lambda t: t.get_window_extent(renderer).x0):  # type: ignore[attr-defined]
+            for _ in range(3):
+                box = t.get_window_extent(renderer)  # type: ignore[attr-defined]
+                if not any(box.overlaps(o) for o in done):
+                    break
+                x, y = t.get_position()  # type: ignore[attr-defined]
+                t.set_position((x, y + box.height / t.axes.bbox.height))  # type: ignore[attr-defined]
+            done.append(t.get_window_extent(renderer))  # type: ignore[attr-defined]
 
 
 def step_boxes(line: Line2D, pad: float = 1.5) -> list[Bbox]:

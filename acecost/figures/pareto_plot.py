@@ -47,6 +47,7 @@ from acecost.figures.labels import (
     log_locator,
     marker_box,
     place_labels,
+    stagger,
     step_boxes,
     thin_ticks,
 )
@@ -386,7 +387,7 @@ def plot_pareto(
     fig.canvas.draw()
     px = fig.dpi / 72.0
     hard = [marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in d.markers]
-    _stagger(d.rug_labels, fig.canvas.get_renderer())
+    stagger(d.rug_labels, fig.canvas.get_renderer())
     texts = [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
     if legend == "inside" and d.legend:
         ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
@@ -402,23 +403,6 @@ def plot_pareto(
     left_off = place_labels(fig, d.labels, hard, lines, texts)
     setattr(fig, LABELS_ATTR, [lab.text.replace("\n", " ") for lab in left_off])
     return fig
-
-
-def _stagger(rug_labels: Sequence[object], renderer: object) -> None:
-    """Lift a tick-row label that would touch its left neighbour's by one line (narrow panels)."""
-    by_ax: dict[object, list[object]] = {}
-    for t in rug_labels:
-        by_ax.setdefault(t.axes, []).append(t)  # type: ignore[attr-defined]
-    for labels in by_ax.values():
-        done: list[object] = []
-        for t in sorted(labels, key=lambda t: t.get_window_extent(renderer).x0):  # type: ignore[attr-defined]
-            for _ in range(3):
-                box = t.get_window_extent(renderer)  # type: ignore[attr-defined]
-                if not any(box.overlaps(o) for o in done):
-                    break
-                x, y = t.get_position()  # type: ignore[attr-defined]
-                t.set_position((x, y + box.height / t.axes.bbox.height))  # type: ignore[attr-defined]
-            done.append(t.get_window_extent(renderer))  # type: ignore[attr-defined]
 
 
 def _check_size(size: tuple[float, float], n: int) -> float:
