@@ -26,7 +26,7 @@ _PARETO_ONLY = {
 }
 
 
-def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
+def run_breakdown(inputs, x, depth, out, title, caption, size, *, legend="below", normalize=False) -> None:
     """Analyse (or read) every input, draw the bars, print the numbers drawn."""
     from acecost.figures.breakdown import breakdown
     from acecost.figures.points import METRICS
@@ -36,6 +36,9 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
     for param, flag in _PARETO_ONLY.items():
         if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
             raise AcecostError(f"--breakdown draws costs only; {flag} does not apply to it")
+    if legend == "inside":
+        raise AcecostError("--legend inside applies to the Pareto figure; a breakdown's bars fill "
+                           "its axes (use below or none)")
     key = (x or "ace").strip().lower()
     if key not in METRICS:
         raise AcecostError(f"unknown --x {x!r}; use one of {', '.join(METRICS)}")
@@ -63,8 +66,11 @@ def run_breakdown(inputs, x, depth, out, title, caption, size) -> None:
         note(f"no {bds[0].metric.name} in {', '.join(empty)}: "
              f"{'its bar is' if len(empty) == 1 else 'their bars are'} drawn as 0")
 
-    fig = plot_breakdown(bds, title=title, caption=caption, size=size)
+    fig = plot_breakdown(bds, title=title, caption=caption, size=size, legend=legend, normalize=normalize)
     save(fig, out)
+    from acecost.cli.plot import after_save
+
+    after_save(fig, out)
     for line in render_breakdown(bds):
         click.echo(line)
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

@@ -19,6 +19,7 @@ from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
     analyse_targets,
     check_out,
+    note,
     match_accuracies,
     parse_accuracy_options,
     parse_inputs,
@@ -77,6 +78,27 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
     return lines
 
 
+def after_save(fig, out: str) -> None:
+    """Say what a small figure left off: its caption (written beside it) and any point label."""
+    from pathlib import Path
+
+    from acecost.figures.layout import CAPTION_ATTR
+    from acecost.figures.pareto_plot import LABELS_ATTR
+
+    w, h = fig.get_size_inches()
+    left_off = getattr(fig, CAPTION_ATTR, [])
+    if left_off:
+        path = Path(out).with_suffix(".caption.txt")
+        try:
+            path.write_text("\n".join(left_off) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None
+        note(f"the caption does not fit a {w:g}x{h:g} in figure; wrote it to "
+             f"{unsurrogate(str(path))} for the paper's caption (--no-caption leaves it out)")
+    for text in getattr(fig, LABELS_ATTR, []):
+        warn(f"no room for the label {text!r} at {w:g}x{h:g} in; its point is drawn unlabelled")
+
+
 # ----------------------------------------------------------------- command
 
 
@@ -101,14 +123,25 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--caption/--no-caption", default=True, show_default=True,
               help="The caption naming the sources (or, with --breakdown, how bars are made).")
 @click.option("--size", "size", default=None, metavar="W,H", cls=DefaultShown,
-              show_default="fit the panels, legend and caption", help="Figure size in inches, e.g. 7,4.")
+              show_default="fit the panels, legend and caption",
+              help="Figure size in inches: 3.4,2.6 for one paper column (8 pt text, compact legend), "
+                   "7,4 for two. A caption that would leave the plot under 40% of the height is written "
+                   "to FILE.caption.txt instead.")
+@click.option("--legend", "legend", type=click.Choice(["below", "inside", "none"]), default="below",
+              show_default=True,
+              help="Where the legend goes: below the axes, inside the first panel (where it covers "
+                   "the fewest points; Pareto figure only) or nowhere.")
 @click.option("--breakdown", is_flag=True,
               help="Where the cost goes: per model, a bar split by layer group and operand bits.")
 @click.option("--depth", type=click.IntRange(1), default=DEFAULT_DEPTH, metavar="N", show_default=True,
               help="With --breakdown: a layer group is the first N parts of a layer name.")
+@click.option("--normalize", is_flag=True,
+              help="With --breakdown: every bar at its own scale (shares of its total, 0-100%), so "
+                   "models of very different cost compare; the totals stay written at the bars' ends.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
-         linear_x, panels, reference, out, title, caption, size, breakdown, depth, debug) -> None:
+         linear_x, panels, reference, out, title, caption, size, legend, breakdown, depth, normalize,
+         debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
@@ -131,12 +164,15 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
         if breakdown:
             from acecost.cli.breakdown import run_breakdown
 
-            run_breakdown(inputs, x, depth, out or "breakdown.png", title, caption, fig_size)
+            run_breakdown(inputs, x, depth, out or "breakdown.png", title, caption, fig_size,
+                          legend=legend, normalize=normalize)
             return
         if click.get_current_context().get_parameter_source("depth") == ParameterSource.COMMANDLINE:
             raise AcecostError("--depth applies to --breakdown only")
+        if normalize:
+            raise AcecostError("--normalize applies to --breakdown only")
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,
-             panels, reference, out or "pareto.png", title, caption, fig_size)
+             panels, reference, out or "pareto.png", title, caption, fig_size, legend)
 
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
@@ -154,7 +190,7 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
-         reference, out, title, caption, size) -> None:
+         reference, out, title, caption, size, legend="below") -> None:
     from acecost.figures.pareto_plot import plot_pareto
     from acecost.figures.points import is_top1, summarize
     from acecost.figures.style import save
@@ -181,8 +217,9 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
         warn(f"the reference publishes ImageNet top-1; its accuracies are not drawn on {accuracy_column!r}")
 
     fig = plot_pareto(points, panels=keys, reference=ref, title=title, y=accuracy_column,
-                      log_x=not linear_x, caption=caption, size=size)
+                      log_x=not linear_x, caption=caption, size=size, legend=legend)
     save(fig, out)
+    after_save(fig, out)
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
                             ref is not None and is_top1(accuracy_column)):
         click.echo(line)

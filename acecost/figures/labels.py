@@ -2,12 +2,16 @@
 
 Eight directions at growing distance from the marker's edge, then (with a
 leader line) the directions in between; the first candidate that covers no
-marker, label or axes edge wins, else the least bad one.
+marker, label or axes edge wins, else the least bad one. A label never
+covers another text: when every nearby candidate would, the whole axes is
+searched (with a leader line), and a label with no free spot anywhere is
+left off and returned, so the caller can say so.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
@@ -46,6 +50,7 @@ _LEADER_FROM = 2  # gaps from this index on get a leader line to the point
 _HARD = 20.0  # weight of covering a marker or text, per px^2 ...
 _LINE = 5.0  # ... and of covering a frontier line
 _CROSSING = 5000.0  # a leader line through a marker or label: about a marker covered
+_FAR = 20.0  # per point of distance, for a spot found by searching the whole axes
 
 
 def _align(v: float) -> int:
@@ -73,20 +78,40 @@ def _leader_hits(
     return hits
 
 
+def _far_candidates(axbox: Bbox, x0: float, y0: float, w: float, h: float, px: float):
+    """Every spot of a grid over the axes, nearest the point first: (dx, dy, dist in points)."""
+    out = []
+    step_x, step_y = max(w / 3, 4 * px), max(h / 2, 4 * px)
+    ny, nx = int((axbox.height - h) / step_y) + 1, int((axbox.width - w) / step_x) + 1
+    for j in range(max(ny, 1)):
+        for i in range(max(nx, 1)):
+            cx, cy = axbox.x0 + 3 + w / 2 + i * step_x, axbox.y0 + 3 + h / 2 + j * step_y
+            ox, oy = cx - x0, cy - y0
+            d = math.hypot(ox, oy)
+            if d > 0:
+                out.append((d, ox / px, oy / px))
+    out.sort()
+    return out
+
+
 def place_labels(
-    fig: Figure, labels: list[Label], hard: list[Bbox], lines: list[Bbox]
-) -> None:
+    fig: Figure, labels: list[Label], hard: list[Bbox], lines: list[Bbox], texts: list[Bbox] = ()
+) -> list[Label]:
     """Greedy, deterministic placement: the first candidate free of overlaps wins.
 
     Candidates are scored by the area they share with ``hard`` boxes
-    (markers, tick labels) and labels already placed, weighted well above
-    the area they share with frontier ``lines``, plus a penalty per marker
-    or label a leader line crosses and a prohibitive one for leaving the
-    axes. With no free spot the least bad candidate is used.
+    (markers, tick labels), ``texts`` (other text: the tick row's labels, a
+    legend) and labels already placed, weighted well above the area they
+    share with frontier ``lines``, plus a penalty per marker or label a
+    leader line crosses and a prohibitive one for leaving the axes. With no
+    free spot the least bad candidate is used, provided it covers no text;
+    the labels that fit nowhere are returned (and not drawn). A spot anywhere
+    in the axes is tried when nothing near the point is free.
     """
     renderer = fig.canvas.get_renderer()
     px = fig.dpi / 72.0
     placed: list[Bbox] = []
+    left_off: list[Label] = []
     # The user's own models first: their labels matter most.
     for lab in sorted(labels, key=lambda lb: (lb.panel, lb.weight != "bold", lb.x, -lb.y, lb.text)):
         ax = lab.ax
@@ -96,7 +121,18 @@ def place_labels(
         w, h = tb.width, tb.height
         axbox = ax.get_window_extent(renderer)
         x0, y0 = ax.transData.transform((lab.x, lab.y))
-        blockers = hard + placed
+        blockers = hard + list(texts) + placed
+        no_cover = list(texts) + placed  # text a label may never cover
+
+        def score(box: Bbox, ox: float, oy: float, leader: bool) -> tuple[float, bool]:
+            inside = (box.x0 >= axbox.x0 + 2 and box.x1 <= axbox.x1 - 2
+                      and box.y0 >= axbox.y0 + 2 and box.y1 <= axbox.y1 - 2)
+            cost = (_HARD * sum(_overlap(box, o) for o in blockers)
+                    + _LINE * sum(_overlap(box, o) for o in lines) + (0 if inside else 1e9))
+            if leader:
+                cost += _CROSSING * _leader_hits(x0, y0, x0 + ox, y0 + oy, blockers, 6 * px)
+            return cost, inside and not any(_overlap(box, o) > 0 for o in no_cover)
+
         best = None
         for step, gap in enumerate(_GAPS):
             dist = lab.marker_pt / 2 + gap
@@ -106,29 +142,27 @@ def place_labels(
                 left = x0 + ox - (w if hx < 0 else (w / 2 if hx == 0 else 0))
                 bottom = y0 + oy - (h if vy < 0 else (h / 2 if vy == 0 else 0))
                 box = Bbox.from_bounds(left, bottom, w, h)
-                inside = (
-                    box.x0 >= axbox.x0 + 2
-                    and box.x1 <= axbox.x1 - 2
-                    and box.y0 >= axbox.y0 + 2
-                    and box.y1 <= axbox.y1 - 2
-                )
-                cost = (
-                    _HARD * sum(_overlap(box, o) for o in blockers)
-                    + _LINE * sum(_overlap(box, o) for o in lines)
-                    + (0 if inside else 1e9)
-                )
-                if step >= _LEADER_FROM:
-                    cost += _CROSSING * _leader_hits(x0, y0, x0 + ox, y0 + oy, blockers, 6 * px)
-                if best is None or cost < best[0]:
+                cost, ok = score(box, ox, oy, step >= _LEADER_FROM)
+                if ok and (best is None or cost < best[0]):
                     best = (cost, step, dist, dx, dy, box)
-                if cost == 0:
+                if ok and cost == 0:
                     break
             if best is not None and best[0] == 0:
                 break
-        assert best is not None
+        if best is None or best[0] > 0:  # nothing near is free: anywhere in the axes, with a leader line
+            for d, ox_pt, oy_pt in _far_candidates(axbox, x0, y0, w, h, px):
+                box = Bbox.from_bounds(x0 + ox_pt * px - w / 2, y0 + oy_pt * px - h / 2, w, h)
+                cost, ok = score(box, ox_pt * px, oy_pt * px, True)
+                cost += _FAR * d / px  # the nearer the better
+                if ok and (best is None or cost < best[0]):
+                    best = (cost, len(_GAPS), d / px, ox_pt / (d / px), oy_pt / (d / px), box)
+        if best is None:
+            left_off.append(lab)
+            continue
         _, step, dist, dx, dy, box = best
-        ha = {1: "left", -1: "right", 0: "center"}[_align(dx)]
-        va = {1: "bottom", -1: "top", 0: "center"}[_align(dy)]
+        far = step >= len(_GAPS)  # a grid spot: the box is centred on it
+        ha = "center" if far else {1: "left", -1: "right", 0: "center"}[_align(dx)]
+        va = "center" if far else {1: "bottom", -1: "top", 0: "center"}[_align(dy)]
         arrow = (
             dict(arrowstyle="-", color=lab.color, lw=0.6, shrinkA=0, shrinkB=lab.marker_pt / 2)
             if step >= _LEADER_FROM
@@ -149,6 +183,24 @@ def place_labels(
         )
         ann.set_gid(GID_LABEL)
         placed.append(box)
+    return left_off
+
+
+def stagger(rug_labels: Sequence[object], renderer: object) -> None:
+    """Lift a tick-row label that would touch its left neighbour's by one line (narrow panels)."""
+    by_ax: dict[object, list[object]] = {}
+    for t in rug_labels:
+        by_ax.setdefault(t.axes, []).append(t)  # type: ignore[attr-defined]
+    for labels in by_ax.values():
+        done: list[object] = []
+        for t in sorted(labels, key=lambda t: t.get_window_extent(renderer).x0):  # type: ignore[attr-defined]
+            for _ in range(3):
+                box = t.get_window_extent(renderer)  # type: ignore[attr-defined]
+                if not any(box.overlaps(o) for o in done):
+                    break
+                x, y = t.get_position()  # type: ignore[attr-defined]
+                t.set_position((x, y + box.height / t.axes.bbox.height))  # type: ignore[attr-defined]
+            done.append(t.get_window_extent(renderer))  # type: ignore[attr-defined]
 
 
 def step_boxes(line: Line2D, pad: float = 1.5) -> list[Bbox]:

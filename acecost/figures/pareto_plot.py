@@ -8,7 +8,8 @@ and divided by each metric's paper unit only when drawn.
 What a figure shows, per panel (one cost metric each):
 
 - the user's models (vermillion circles) and their Pareto frontier as a
-  step line;
+  step line; a model off that frontier (a dominated sweep point) is a
+  hollow circle;
 - with ``reference="pokebnn"``: the published points of the shipped CSV
   (filled markers, one colour and marker per family, numbered source), the
   bundled PokeBNN widths as cost-only ticks along the x axis, a bundled width
@@ -18,11 +19,18 @@ What a figure shows, per panel (one cost metric each):
 
 Labels are placed by a small deterministic search (eight directions, growing
 distance) that avoids markers, other labels and the axes edges (:mod:`acecost.figures.labels`).
+
+Text is sized for print by the figure's width (:func:`acecost.figures.style.fonts_for`):
+a one-column figure (narrower than 5 in) is set at 8 pt, with a compact
+legend (short entries, the user's frontier and points in one) and reference
+labels wrapped to two lines. The legend goes below the axes, inside them
+(where it covers the fewest points) or nowhere (``legend=``).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,17 +40,20 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from acecost.errors import AcecostError
-from acecost.figures.pareto import Point, frontier
+from acecost.figures.pareto import Point, frontier, frontier_mask
 from acecost.figures.labels import (
     GID_LABEL,
     Label,
     log_locator,
     marker_box,
     place_labels,
+    stagger,
     step_boxes,
     thin_ticks,
 )
-from acecost.figures.layout import GID_CAPTION, Footer  # noqa: F401
+from acecost.figures.layout import (  # noqa: F401
+    CAPTION_ATTR, GID_CAPTION, LEGEND_PLACES, Footer, Geometry, legend_inside,
+)
 from acecost.figures.points import (
     METRICS,
     Metric,
@@ -59,7 +70,9 @@ from acecost.figures.points import (
     totals_of,
     y_label,
 )
-from acecost.figures.style import DPI, OKABE_ITO, REF_COLOR, USER_COLOR, family_style, fmt_tick, save  # noqa: F401
+from acecost.figures.style import (  # noqa: F401
+    DPI, OKABE_ITO, REF_COLOR, USER_COLOR, WIDE, Fonts, family_style, fmt_tick, fonts_for, save,
+)
 from acecost.figures.reference import Reference
 
 __all__ = [
@@ -68,13 +81,16 @@ __all__ = [
 ]
 
 # Artist ids, so callers and tests can find what was drawn.
-GID_USER = "user-points"
+GID_USER = "user-points"  # the user's models on their own frontier (filled)
+GID_USER_DOMINATED = "user-dominated"  # the user's models off it (hollow)
 GID_USER_FRONTIER = "user-frontier"
 GID_REF_FRONTIER = "reference-frontier"
 GID_REF_COMPUTED = "reference-computed"
 GID_REF_PUBLISHED = "reference-published"  # + ":" + family
 GID_REF_RUG = "reference-rug"
 GID_RUG_LABEL = "rug-label"
+#: the Figure attribute naming the point labels no free spot could hold (else [])
+LABELS_ATTR = "acecost_labels_left_off"
 
 
 
@@ -88,6 +104,21 @@ class _Drawn:
     rug_labels: list[object] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     xs: list[list[float]] = field(default_factory=list)  # per panel, display units
+    fonts: Fonts = WIDE
+
+    @property
+    def scale(self) -> float:
+        """Marker sizes at one column are three quarters of the wide ones."""
+        return 0.75 if self.fonts.compact else 1.0
+
+    def entry(self, wide: str, compact: str, order: float, handle: object) -> None:
+        self.legend.setdefault(compact if self.fonts.compact else wide, (order, handle))
+
+    def label_text(self, text: str) -> str:
+        """A reference label, wrapped to short lines in a one-column figure."""
+        if not self.fonts.compact:
+            return text
+        return "\n".join(textwrap.fill(part, 18, break_on_hyphens=False) for part in text.split("\n"))
 
 
 def _draw_rug(ax: object, m: Metric, ref: Reference, d: _Drawn, xs: list[float]) -> None:
@@ -99,8 +130,8 @@ def _draw_rug(ax: object, m: Metric, ref: Reference, d: _Drawn, xs: list[float])
         (line,) = ax.plot([rx, rx], [0.0, 0.045], transform=trans, color=REF_COLOR, lw=2.0,
                           solid_capstyle="butt", clip_on=False)
         line.set_gid(GID_REF_RUG)
-        d.legend.setdefault(f"bundled {ref.name} widths (ticks): cost by acecost", (9, line))
-        t = ax.text(rx, 0.055, w.width, transform=trans, ha="center", va="bottom", fontsize=7.5,
+        d.entry(f"bundled {ref.name} widths (ticks): cost by acecost", "widths (ticks)", 9, line)
+        t = ax.text(rx, 0.055, w.width, transform=trans, ha="center", va="bottom", fontsize=d.fonts.ref_label,
                     color=REF_COLOR)
         t.set_gid(GID_RUG_LABEL)
         d.rug_labels.append(t)
@@ -130,32 +161,36 @@ def _draw_reference_points(
         xs.append(cx)
         d.accuracies.append(acc)
         if r.kind == "computed":
-            (h,) = ax.plot([cx], [acc], ls="none", marker="s", ms=11, mfc="none", mec=REF_COLOR,
-                           mew=1.6, zorder=4)
+            ms = 11 * d.scale
+            (h,) = ax.plot([cx], [acc], ls="none", marker="s", ms=ms, mfc="none", mec=REF_COLOR,
+                           mew=1.6 * d.scale, zorder=4)
             h.set_gid(GID_REF_COMPUTED)
-            d.legend.setdefault(
-                f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]", (2, h)
-            )
-            d.markers.append((ax, cx, acc, 11))
+            d.entry(f"{ref.name} width: cost by acecost, top-1 published [{r.source_number}]",
+                    f"{ref.name} (acecost)", 2, h)
+            d.markers.append((ax, cx, acc, ms))
             text = r.label
-            if r.point.name in twin:
+            if d.fonts.compact:  # "PokeBNN 0.75x [1]": the legend says acecost, the caption the pairing
+                text = f"{r.point.name} [{r.source_number}]"
+            elif r.point.name in twin:
                 text += f"\n= {twin[r.point.name].label}"
-            d.labels.append(Label(ax, panel, text, cx, acc, REF_COLOR, 7.5, 11))
+            d.labels.append(Label(ax, panel, d.label_text(text), cx, acc, REF_COLOR, d.fonts.ref_label, ms))
         else:
             color, marker = family_style(r.family, families)
-            (h,) = ax.plot([cx], [acc], ls="none", marker=marker, ms=7, color=color, mec="white",
+            ms = 7 * d.scale
+            (h,) = ax.plot([cx], [acc], ls="none", marker=marker, ms=ms, color=color, mec="white",
                            mew=0.6, zorder=3)
             h.set_gid(f"{GID_REF_PUBLISHED}:{r.family}")
-            d.legend.setdefault(f"{r.family}, published", (3 + len(d.legend) / 100, h))
-            d.markers.append((ax, cx, acc, 7))
+            d.entry(f"{r.family}, published", r.family, 3 + len(d.legend) / 100, h)
+            d.markers.append((ax, cx, acc, ms))
             if not any(t is r for t in twin.values()):
-                d.labels.append(Label(ax, panel, r.label, cx, acc, color, 7, 7))
+                d.labels.append(Label(ax, panel, d.label_text(r.label), cx, acc, color,
+                                      min(7.0, d.fonts.ref_label), ms))
     if refs:
         fr = frontier([r.point for r in refs])
         (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
                        drawstyle="steps-post", ls="--", lw=1.2, color=REF_COLOR, zorder=2)
         h.set_gid(GID_REF_FRONTIER)
-        d.legend.setdefault("reference frontier", (8, h))
+        d.entry("reference frontier", "ref. frontier", 8, h)
 
 
 def _draw_user(
@@ -165,19 +200,31 @@ def _draw_user(
     uy = [p.accuracy for p in pts]
     xs += ux
     d.accuracies += uy
-    fr = frontier([Point(p.name, p.cost(m), p.accuracy) for p in pts])
-    (h,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
-                   drawstyle="steps-post", lw=1.8, color=USER_COLOR, zorder=5)
-    h.set_gid(GID_USER_FRONTIER)
-    d.legend.setdefault("frontier of your models", (1, h))
-    (h,) = ax.plot(ux, uy, ls="none", marker="o", ms=8, color=USER_COLOR, mec="white", mew=0.8,
-                   zorder=6)
+    raw = [Point(p.name, p.cost(m), p.accuracy) for p in pts]
+    fr = frontier(raw)
+    on = frontier_mask(raw)
+    ms = 8 * d.scale
+    (line,) = ax.plot([p.cost / m.scale for p in fr], [p.accuracy for p in fr],
+                      drawstyle="steps-post", lw=1.8 * d.scale, color=USER_COLOR, zorder=5)
+    line.set_gid(GID_USER_FRONTIER)
+    (h,) = ax.plot([x for x, o in zip(ux, on) if o], [y for y, o in zip(uy, on) if o], ls="none",
+                   marker="o", ms=ms, color=USER_COLOR, mec="white", mew=0.8, zorder=6)
     h.set_gid(GID_USER)
-    d.legend.setdefault("your models", (0, h))
+    if d.fonts.compact:  # one entry for the points and their frontier
+        d.entry("", "yours", 0, (line, h))
+    else:
+        d.entry("frontier of your models", "", 1, line)
+        d.entry("your models", "", 0, h)
+    if not all(on):  # off the frontier: hollow, so a sweep's frontier reads at a glance
+        (hd,) = ax.plot([x for x, o in zip(ux, on) if not o], [y for y, o in zip(uy, on) if not o],
+                        ls="none", marker="o", ms=ms * 0.85, mfc="white", mec=USER_COLOR, mew=1.2,
+                        zorder=6)
+        hd.set_gid(GID_USER_DOMINATED)
+        d.entry("your models off their frontier", "dominated", 0.5, hd)
     for p, x, y in zip(pts, ux, uy):
-        d.markers.append((ax, x, y, 8))
+        d.markers.append((ax, x, y, ms))
         text = p.name if p.complete else f"{p.name} (≥, incomplete)"
-        d.labels.append(Label(ax, panel, text, x, y, USER_COLOR, 8, 8, "bold"))
+        d.labels.append(Label(ax, panel, text, x, y, USER_COLOR, d.fonts.label, ms, "bold"))
 
 
 MAX_COST = 1e200  # the largest cost a figure draws
@@ -210,35 +257,44 @@ def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -
 
 # Figure geometry, inches.
 _PANEL_W, _PANEL_H = 4.6, 3.7
-_LEFT, _RIGHT, _GAP, _TOP, _BELOW_AXES = 0.75, 0.25, 0.3, 0.5, 0.55
 _MIN_WIDTH = 7.0
-_MIN_PANEL = 1.2  # smallest axes, either way, a figure size may leave
+_WIDE_GEOMETRY = Geometry(0.75, 0.25, 0.3, 0.5, 0.55, 1.2)
+_COLUMN_GEOMETRY = Geometry(0.5, 0.12, 0.15, 0.3, 0.42, 1.0)  # 8 pt text
+
+
+def _geometry(width: float, n: int) -> Geometry:
+    return _COLUMN_GEOMETRY if fonts_for(width, n).compact else _WIDE_GEOMETRY
 
 
 def _layout(
-    fig: Figure, n: int, d: _Drawn, caption: list[str], title: str, height: float | None
+    fig: Figure, n: int, d: _Drawn, caption: list[str], title: str, height: float | None, legend: str
 ) -> None:
     """Measure legend and caption, then size the figure so that nothing overlaps.
 
-    With a fixed ``height`` the axes get what the legend and caption leave.
+    With a fixed ``height`` the axes get what the legend and caption leave;
+    a caption that alone would squeeze them is left off (see :class:`Footer`).
     """
     fig_w = fig.get_figwidth()
-    panel_w = (fig_w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
+    g = _geometry(fig_w, n)
+    panel_w = (fig_w - g.left - g.right - (n - 1) * g.gap) / n
     ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
     foot = Footer(fig, [h for _, (_, h) in ordered], [k for k, _ in ordered], caption,
-                  max_cols=3 * n, below_axes=_BELOW_AXES, handlelength=2.2)
+                  max_cols=3 * n, below_axes=g.below_axes, fonts=d.fonts, legend=legend,
+                  handlelength=2.2 if not d.fonts.compact else 1.8,
+                  columnspacing=2.0 if not d.fonts.compact else 1.0)
+    # A caption that would leave the plot under 40% of a fixed height goes to the paper's caption.
+    panel_h = _PANEL_H if height is None else foot.fit(height, g.top, g.min_panel, 0.4 * height)
     below = foot.height
-    panel_h = _PANEL_H if height is None else height - _TOP - below
-    if panel_h < _MIN_PANEL:
+    if panel_h < g.min_panel:
         raise AcecostError(
             f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after {foot.drawn()}; "
-            + foot.taller(_TOP + below + _MIN_PANEL)
+            + foot.taller(g.top + below + g.min_panel)
         )
-    fig_h = _TOP + panel_h + below
+    fig_h = g.top + panel_h + below
     fig.set_size_inches(fig_w, fig_h)
-    fig.subplots_adjust(left=_LEFT / fig_w, right=1 - _RIGHT / fig_w, top=1 - _TOP / fig_h,
-                        bottom=(fig_h - _TOP - panel_h) / fig_h, wspace=_GAP / panel_w)
-    foot.place(fig_h, title)
+    fig.subplots_adjust(left=g.left / fig_w, right=1 - g.right / fig_w, top=1 - g.top / fig_h,
+                        bottom=(fig_h - g.top - panel_h) / fig_h, wspace=g.gap / panel_w)
+    foot.place(fig_h, title, top=0.12 if not d.fonts.compact else 0.06)
 
 
 def plot_pareto(
@@ -252,6 +308,7 @@ def plot_pareto(
     log_x: bool = True,
     caption: bool = True,
     size: tuple[float, float] | None = None,
+    legend: str = "below",
 ) -> Figure:
     """Draw accuracy against cost for ``points`` beside the PokeBNN reference.
 
@@ -263,8 +320,16 @@ def plot_pareto(
     accuracy; the reference's published accuracies are ImageNet top-1 and are
     drawn only when ``y`` is top-1. ``caption=False`` leaves the sources
     out; ``size`` is the figure's (width, height) in inches, by default wide
-    enough for the panels and as high as the legend and caption need.
+    enough for the panels and as high as the legend and caption need; a
+    width under 5 in is a one-column figure (8 pt text, compact legend).
+    ``legend``: ``"below"`` the axes, ``"inside"`` the first panel, or
+    ``"none"``. A caption that would leave the plot under 40% of a fixed
+    height is left off and kept in
+    ``fig.acecost_caption_left_off``; a point label with no free spot (none
+    ever covers another) is left off and named in ``fig.acecost_labels_left_off``.
     """
+    if legend not in LEGEND_PLACES:
+        raise AcecostError(f"unknown legend place {legend!r}; use {', '.join(LEGEND_PLACES)}")
     pts = as_points(points)
     keys = list(panels) if panels else [x]
     metrics = [metric(k) for k in keys]
@@ -287,14 +352,16 @@ def plot_pareto(
     ref_acc = ref is not None and is_top1(y)
 
     n = len(metrics)
-    fig_w = max(_MIN_WIDTH, _LEFT + _RIGHT + n * _PANEL_W + (n - 1) * _GAP)
+    g = _WIDE_GEOMETRY
+    fig_w = max(_MIN_WIDTH, g.left + g.right + n * _PANEL_W + (n - 1) * g.gap)
     if size is not None:
         fig_w = _check_size(size, n)
+    fonts = fonts_for(fig_w, n)
     # Labels are placed by measuring text at this dpi, so files use it too.
     fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
-    d = _Drawn()
+    d = _Drawn(fonts=fonts)
     for panel, (ax, m) in enumerate(zip(axes, metrics)):
         xs: list[float] = []
         if ref is not None:
@@ -304,13 +371,14 @@ def plot_pareto(
         if pts:
             _draw_user(ax, panel, m, pts, d, xs)
         d.xs.append(xs)
-        ax.set_xlabel(m.axis_label)
+        ax.set_xlabel(m.axis_label, fontsize=fonts.axis)
+        ax.tick_params(labelsize=fonts.axis)
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
-    axes[0].set_ylabel(y_label(y))
+    axes[0].set_ylabel(y_label(y), fontsize=fonts.axis)
     _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
     _layout(fig, n, d, caption_lines(ref, ref_acc, metrics) if caption else [],
-            title or _default_title(y, metrics), size[1] if size is not None else None)
+            title or _default_title(y, metrics), size[1] if size is not None else None, legend)
     fig.canvas.draw()
     for ax in axes:
         thin_ticks(ax, fig.canvas.get_renderer())
@@ -319,7 +387,12 @@ def plot_pareto(
     fig.canvas.draw()
     px = fig.dpi / 72.0
     hard = [marker_box(ax, x_, y_, s, px) for ax, x_, y_, s in d.markers]
-    hard += [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
+    stagger(d.rug_labels, fig.canvas.get_renderer())
+    texts = [t.get_window_extent(fig.canvas.get_renderer()) for t in d.rug_labels]
+    if legend == "inside" and d.legend:
+        ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
+        leg = legend_inside(axes[0], [h for _, (_, h) in ordered], [k for k, _ in ordered], fonts)
+        texts.append(leg.get_window_extent(fig.canvas.get_renderer()))
     lines = [
         box
         for ax in axes
@@ -327,7 +400,8 @@ def plot_pareto(
         if line.get_gid() in (GID_USER_FRONTIER, GID_REF_FRONTIER)
         for box in step_boxes(line)
     ]
-    place_labels(fig, d.labels, hard, lines)
+    left_off = place_labels(fig, d.labels, hard, lines, texts)
+    setattr(fig, LABELS_ATTR, [lab.text.replace("\n", " ") for lab in left_off])
     return fig
 
 
@@ -336,9 +410,10 @@ def _check_size(size: tuple[float, float], n: int) -> float:
     w, h = (float(v) for v in size)
     if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
         raise AcecostError(f"figure size {w:g}x{h:g}: width and height must be positive inches")
-    panel_w = (w - _LEFT - _RIGHT - (n - 1) * _GAP) / n
-    if panel_w < _MIN_PANEL:
-        need = _LEFT + _RIGHT + (n - 1) * _GAP + n * _MIN_PANEL
+    g = _geometry(w, n)
+    panel_w = (w - g.left - g.right - (n - 1) * g.gap) / n
+    if panel_w < g.min_panel:
+        need = g.left + g.right + (n - 1) * g.gap + n * g.min_panel
         raise AcecostError(f"a figure {w:g} in wide leaves {max(panel_w, 0):.1f} in per panel; "
                            f"make it at least {need:.1f} in wide for {n} panel{'s' * (n > 1)}")
     return w
