@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from acecost.cli.common import warn
-from acecost.cli.plot_inputs import analyse_targets, check_out, note, parse_inputs
+from acecost.cli.plot_inputs import after_save, analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
 from acecost.report.model import unsurrogate
 
@@ -68,7 +68,6 @@ def run_breakdown(inputs, x, depth, out, title, caption, size, *, legend="below"
 
     fig = plot_breakdown(bds, title=title, caption=caption, size=size, legend=legend, normalize=normalize)
     save(fig, out)
-    from acecost.cli.plot import after_save
 
     after_save(fig, out)
     for line in render_breakdown(bds):

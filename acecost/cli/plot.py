@@ -19,7 +19,7 @@ from acecost.cli.contract import AcecostCommand
 from acecost.cli.plot_inputs import (
     analyse_targets,
     check_out,
-    note,
+    after_save,
     match_accuracies,
     parse_accuracy_options,
     parse_inputs,
@@ -76,27 +76,6 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
         if not any_dom:
             lines.append("no model is dominated by a reference point")
     return lines
-
-
-def after_save(fig, out: str) -> None:
-    """Say what a small figure left off: its caption (written beside it) and any point label."""
-    from pathlib import Path
-
-    from acecost.figures.layout import CAPTION_ATTR
-    from acecost.figures.pareto_plot import LABELS_ATTR
-
-    w, h = fig.get_size_inches()
-    left_off = getattr(fig, CAPTION_ATTR, [])
-    if left_off:
-        path = Path(out).with_suffix(".caption.txt")
-        try:
-            path.write_text("\n".join(left_off) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None
-        note(f"the caption does not fit a {w:g}x{h:g} in figure; wrote it to "
-             f"{unsurrogate(str(path))} for the paper's caption (--no-caption leaves it out)")
-    for text in getattr(fig, LABELS_ATTR, []):
-        warn(f"no room for the label {text!r} at {w:g}x{h:g} in; its point is drawn unlabelled")
 
 
 # ----------------------------------------------------------------- command

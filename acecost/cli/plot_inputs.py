@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from acecost.cli.common import check_writable
+from acecost.cli.common import check_writable, warn
 from acecost.errors import AcecostError
 from acecost.report.model import unsurrogate
 
@@ -254,3 +254,24 @@ def analyse_targets(inputs: list[Input]) -> None:
         if not inp.is_json:
             _, report = analyse(inp.spec)
             inp.data = report.to_dict()
+
+
+def after_save(fig, out: str) -> None:
+    """Say what a small figure left off: its caption (written beside it) and any point label."""
+    from pathlib import Path
+
+    from acecost.figures.layout import CAPTION_ATTR
+    from acecost.figures.pareto_plot import LABELS_ATTR
+
+    w, h = fig.get_size_inches()
+    left_off = getattr(fig, CAPTION_ATTR, [])
+    if left_off:
+        path = Path(out).with_suffix(".caption.txt")
+        try:
+            path.write_text("\n".join(left_off) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise AcecostError(f"cannot write {path}: {e.strerror or e}") from None
+        note(f"the caption does not fit a {w:g}x{h:g} in figure; wrote it to "
+             f"{unsurrogate(str(path))} for the paper's caption (--no-caption leaves it out)")
+    for text in getattr(fig, LABELS_ATTR, []):
+        warn(f"no room for the label {text!r} at {w:g}x{h:g} in; its point is drawn unlabelled")
