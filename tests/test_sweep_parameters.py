@@ -99,3 +99,32 @@ def test_the_printed_table_fits_the_terminal_with_no_cell_cut_short(model, colum
     assert len(rows) == 16 and {row[2] for row in rows} == {"strict", "codes"}
     if columns == 80:
         assert any(line.startswith("not shown at 80 columns: ") for line in lines)
+
+
+def test_one_bits_axis_per_layer_group_is_a_product_of_overrides(tmp_path):
+    """``bits[REGEX]=A,W;A,W``: each axis overrides the layers its regex picks; two axes, four points.
+
+    examples/binary_mlp.py: fc1 784x512, fc2 512x512 (binarized), fc3 512x10, one input row."""
+    out = tmp_path / "out.csv"
+    example = Path(__file__).resolve().parent.parent / "examples" / "binary_mlp.py"
+    r = subprocess.run([ACECOST, "sweep", str(example), "--grid", "bits[^fc1$]=1,1;2,2",
+                        "--grid", "bits[^fc3$]=4,4;8,8", "--no-cache", "-j", "1", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fc1, fc2, fc3 = 784 * 512, 512 * 512, 512 * 10
+    got = {(row["bits[^fc1$]"], row["bits[^fc3$]"]): int(row["ace"]) for row in rows}
+    assert got == {(a, b): fc1 * int(a[0]) ** 2 + fc2 * 1 + fc3 * int(b[0]) ** 2
+                   for a in ("1,1", "2,2") for b in ("4,4", "8,8")}
+
+
+def test_a_points_bits_may_be_a_list_of_overrides():
+    df = acecost.sweep(str(Path(__file__).resolve().parent.parent / "examples" / "binary_mlp.py"),
+                       points=[{"bits": ["^fc1$=1,1", "^fc3$=2,4"]}], jobs=1, cache=False)
+    assert int(df["ace"][0]) == 784 * 512 * 1 + 512 * 512 * 1 + 512 * 10 * 2 * 4
+
+
+def test_a_group_axis_keeps_its_regex_as_written():
+    space = make_space(["bits[conv-1/.*]=1,1;2,2"])
+    assert space.axes == {"bits[conv-1/.*]": ["1,1", "2,2"]}

@@ -17,7 +17,7 @@ from acecost.options import cache_defaults
 from acecost.sweeps import table
 from acecost.sweeps.cache import Cache, model_identity, point_key
 from acecost.sweeps.model import LoadedModel, ModelSpec
-from acecost.sweeps.space import BUILD, MAX_POINTS, OPTION_AXES, Space, fixed_axis, option_name
+from acecost.sweeps.space import BUILD, MAX_POINTS, OPTION_AXES, Space, fixed_axis, group_axis, option_name
 from acecost.sweeps.worker import Task, loaded
 
 #: Analysis options every point has unless given (so the cache key names them): from their table.
@@ -64,7 +64,9 @@ def classify(model: LoadedModel, names: list[str]) -> dict[str, str]:
     accepted = model.parameters()
     out = {}
     for name in names:
-        if accepted is None or name in accepted:
+        if group_axis(name):
+            out[name] = "option"
+        elif accepted is None or name in accepted:
             out[name] = "param"
         elif option_name(name) in OPTION_AXES:
             out[name] = "option"
@@ -109,8 +111,11 @@ def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build:
             if kinds[name] == "param":
                 params[name] = value
                 continue
-            opt = option_name(name)
+            group = group_axis(name)
+            opt = group[0] if group else option_name(name)
             axis = OPTION_AXES[opt]
+            if group:  # bits[REGEX] = "A,W": the override REGEX=A,W
+                value = [f"{group[1]}={v}" for v in (value if isinstance(value, list) else [value])]
             value = _checked(axis, name, value)
             if axis.multiple:  # e.g. bits: a fixed --bits and an axis's overrides all apply
                 analysis[opt] = [*analysis.get(opt, []), *value]

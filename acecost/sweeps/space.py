@@ -73,8 +73,21 @@ def fixed_axis(name: str) -> OptionAxis | None:
 
 
 def option_name(name: str) -> str:
-    """``float-bits`` and ``float_bits`` name the same option."""
-    return name.replace("-", "_")
+    """``float-bits`` and ``float_bits`` name the same option (a group's regex, ``bits[a-b]``, is kept)."""
+    base, bracket, group = name.partition("[")
+    return base.replace("-", "_") + bracket + group
+
+
+_GROUP_AXIS = re.compile(r"(?P<opt>[A-Za-z_][\w-]*)\[(?P<regex>.+)\]", re.S)
+
+
+def group_axis(name: str) -> tuple[str, str] | None:
+    """``bits[stage1/.*]`` -> ``('bits', 'stage1/.*')``: one bits axis per layer group, its values
+    ``A,W`` pairs for the layers the regex picks; None for any other name."""
+    m = _GROUP_AXIS.fullmatch(name)
+    if m is None or option_name(m["opt"]) != "bits":
+        return None
+    return "bits", m["regex"]
 
 
 _INT = re.compile(r"[+-]?\d+")
@@ -109,9 +122,11 @@ def parse_grid(spec: str) -> tuple[str, list]:
     """``'width=0.5,1.0'`` -> ``('width', [0.5, 1.0])``."""
     name, sep, rest = spec.partition("=")
     name = option_name(name.strip())
-    if not sep or not name.isidentifier():
-        raise AcecostError(f"bad --grid {spec!r}: expected NAME=V1,V2,..., e.g. width=0.5,0.75,1.0")
-    axis = OPTION_AXES.get(option_name(name))
+    group = group_axis(name)
+    if not sep or not (name.isidentifier() or group):
+        raise AcecostError(f"bad --grid {spec!r}: expected NAME=V1,V2,..., e.g. width=0.5,0.75,1.0, "
+                           "or bits[REGEX]=A,W;A,W")
+    axis = OPTION_AXES.get(group[0] if group else name)
     return name, [parse_value(p) for p in _split(name, rest, axis.sep if axis else ",")]
 
 
