@@ -20,6 +20,7 @@ from acecost.cli.plot_inputs import (
     analyse_targets,
     check_out,
     match_accuracies,
+    note,
     parse_accuracy_options,
     parse_inputs,
     parse_panels,
@@ -28,21 +29,27 @@ from acecost.cli.plot_inputs import (
 )
 from acecost.errors import AcecostError
 from acecost.report.model import unsurrogate
+from acecost.units import SPAN, format_count
 
 
 # ------------------------------------------------------------------ output
 
 
 def _ratio(r: float) -> str:
+    """``1.2x``, ``15x``; from a thousand on as the table of metrics writes counts (``191k times``);
+    past the SI prefixes (only a cost no model has) in the exponent form kept there (``7.09e+190x``)."""
     if math.isinf(r):
-        return "inf"
-    if r >= 1e9:
+        return "inf times"
+    if r >= 10.0 ** SPAN[1]:
         return f"{r:.4g}x"
+    if r >= 999.5:
+        return f"{format_count(r)} times"
     return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
 
 
-def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> list[str]:
-    """The table of user models and the dominance lines."""
+def render_text(summaries, panels: list[str], y: str, has_reference: bool, withheld=None) -> list[str]:
+    """The table of user models and the dominance lines; with ``withheld``
+    (:class:`acecost.figures.comparable.Withheld`) one line saying why there are none."""
     from acecost.figures.points import METRICS
 
     metrics = [METRICS[k] for k in panels]
@@ -58,7 +65,9 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    if has_reference:
+    if has_reference and withheld is not None:
+        lines += ["", withheld.verdict]
+    elif has_reference:
         lines.append("")
         any_dom = False
         for s in summaries:
@@ -94,6 +103,9 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--panels", default=None, metavar="LIST", help="A row of panels, e.g. ace,cpu64,size.")
 @click.option("--reference", default="pokebnn", show_default=True, metavar="pokebnn|none",
               help="Overlay the bundled PokeBNN widths and the published BNN points.")
+@click.option("--dataset", default=None, metavar="NAME",
+              help="The dataset of the accuracies. The reference is ImageNet: with another NAME (or models "
+                   "whose recorded input is not 224x224x3) the dominance verdict is withheld.")
 @click.option("-o", "--output", "--out", "out", default=None, metavar="FILE", cls=DefaultShown,
               show_default="pareto.png, or breakdown.png with --breakdown",
               help="Figure file: .png, .svg or .pdf.")
@@ -108,7 +120,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
               help="With --breakdown: a layer group is the first N parts of a layer name.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
-         linear_x, panels, reference, out, title, caption, size, breakdown, depth, debug) -> None:
+         linear_x, panels, reference, dataset, out, title, caption, size, breakdown, depth, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
@@ -136,7 +148,7 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
         if click.get_current_context().get_parameter_source("depth") == ParameterSource.COMMANDLINE:
             raise AcecostError("--depth applies to --breakdown only")
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,
-             panels, reference, out or "pareto.png", title, caption, fig_size)
+             panels, reference, out or "pareto.png", title, caption, fig_size, dataset)
 
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
@@ -154,7 +166,8 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
-         reference, out, title, caption, size) -> None:
+         reference, out, title, caption, size, dataset=None) -> None:
+    from acecost.figures.comparable import check_dataset, reference_mismatch, unrecorded, unrecorded_note
     from acecost.figures.pareto_plot import plot_pareto
     from acecost.figures.points import is_top1, summarize
     from acecost.figures.style import save
@@ -163,6 +176,7 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     ref_name = (reference or "").strip().lower()
     if ref_name not in ("pokebnn", "none"):
         raise AcecostError(f"unknown --reference {reference!r}; use pokebnn or none")
+    dataset = check_dataset(dataset)
     check_out(out)
     from acecost.sweeps.plotting import sweep_points
 
@@ -179,11 +193,17 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
         warn("every accuracy is <= 1: the reference is in percent (write 70.5, not 0.705)")
     if ref is not None and not is_top1(accuracy_column):
         warn(f"the reference publishes ImageNet top-1; its accuracies are not drawn on {accuracy_column!r}")
+    withheld = reference_mismatch(points, ref, dataset)
 
     fig = plot_pareto(points, panels=keys, reference=ref, title=title, y=accuracy_column,
-                      log_x=not linear_x, caption=caption, size=size)
+                      log_x=not linear_x, caption=caption, size=size, dataset=dataset)
     save(fig, out)
+    # said once the figure is written, so an error is still the one line on stderr
+    if withheld is not None:
+        warn(withheld.warning)
+    elif ref is not None and unrecorded(points):
+        note(unrecorded_note(unrecorded(points), ref))
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
-                            ref is not None and is_top1(accuracy_column)):
+                            ref is not None and is_top1(accuracy_column), withheld):
         click.echo(line)
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

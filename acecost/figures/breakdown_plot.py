@@ -26,6 +26,7 @@ from matplotlib.transforms import Bbox, offset_copy
 from acecost.figures.breakdown import DEFAULT_DEPTH, Breakdown, bits_order, breakdown
 from acecost.errors import AcecostError
 from acecost.figures.layout import GID_CAPTION, Footer  # noqa: F401
+from acecost.figures.numbers import axis_label, fits_paper_unit, tick_formatter, value_text
 from acecost.figures.style import DPI, OKABE_ITO
 
 # Artist ids, so callers and tests can find what was drawn.
@@ -95,10 +96,6 @@ def _as_breakdowns(reports: object, x: str, depth: int) -> list[Breakdown]:
     return out
 
 
-def fmt_value(v: float) -> str:
-    return f"{v:.3g}" if v else "0"
-
-
 def plot_breakdown(
     reports: object,
     *,
@@ -129,6 +126,8 @@ def plot_breakdown(
 
     known = [float(b.known) / m.scale for b in bds]
     span = max(known + [0.0]) or 1.0
+    # the paper unit while the longest bar reads well in it (0.104 G), else raw SI (4k): never 4e-06
+    paper = fits_paper_unit([max(known + [0.0])])
     stub = 0.04 * span  # the width of a "?" box: a mark, not a number
     has_unknown = any(b.unknown for b in bds)
     names = ["\n".join(textwrap.wrap(b.name, _MAX_NAME_CHARS, break_on_hyphens=False)) or b.name
@@ -136,7 +135,8 @@ def plot_breakdown(
     ax.set_yticks(range(n), names, fontsize=8.5)
     ax.set_ylim(n - 0.5, -0.5)  # first model on top
     ax.set_xlim(0, span * (1.22 if has_unknown else 1.16))
-    ax.set_xlabel(m.axis_label)
+    ax.set_xlabel(axis_label(m, paper))
+    ax.xaxis.set_major_formatter(tick_formatter(m, paper))
     ax.grid(True, axis="x", color="0.88", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -167,7 +167,7 @@ def plot_breakdown(
             q = ax.text(left + stub / 2, row, "?", ha="center", va="center", fontsize=9, weight="bold")
             q.set_gid(GID_UNKNOWN)
             end = left + stub
-        total = f"{fmt_value(float(b.known) / m.scale)} {m.axis_unit}"
+        total = value_text(m, float(b.known) / m.scale, paper)
         if b.unknown:
             total = f"≥ {total} + ?"
         t = ax.text(end + 0.012 * span, row, total, va="center", ha="left", fontsize=8)
