@@ -20,7 +20,6 @@ from acecost.cli.plot_inputs import (
     analyse_targets,
     check_out,
     match_accuracies,
-    note,
     parse_accuracy_options,
     parse_inputs,
     parse_panels,
@@ -47,9 +46,11 @@ def _ratio(r: float) -> str:
     return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
 
 
-def render_text(summaries, panels: list[str], y: str, has_reference: bool, withheld=None) -> list[str]:
+def render_text(summaries, panels: list[str], y: str, has_reference: bool, withheld=None,
+                caveat: str | None = None) -> list[str]:
     """The table of user models and the dominance lines; with ``withheld``
-    (:class:`acecost.figures.comparable.Withheld`) one line saying why there are none."""
+    (:class:`acecost.figures.comparable.Withheld`) one line saying why there are none. ``caveat``
+    follows the dominance lines (what they assume)."""
     from acecost.figures.points import METRICS
 
     metrics = [METRICS[k] for k in panels]
@@ -83,6 +84,8 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
                 )
         if not any_dom:
             lines.append("no model is dominated by a reference point")
+        if caveat:
+            lines.append(caveat)
     return lines
 
 
@@ -198,12 +201,10 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     fig = plot_pareto(points, panels=keys, reference=ref, title=title, y=accuracy_column,
                       log_x=not linear_x, caption=caption, size=size, dataset=dataset)
     save(fig, out)
-    # said once the figure is written, so an error is still the one line on stderr
-    if withheld is not None:
+    if withheld is not None:  # said once the figure is written, so an error is still the one line on stderr
         warn(withheld.warning)
-    elif ref is not None and unrecorded(points):
-        note(unrecorded_note(unrecorded(points), ref))
+    caveat = unrecorded_note(unrecorded(points), ref) if ref is not None and unrecorded(points) else None
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
-                            ref is not None and is_top1(accuracy_column), withheld):
+                            ref is not None and is_top1(accuracy_column), withheld, caveat):
         click.echo(line)
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

@@ -8,13 +8,14 @@ withheld, the caption says why and the command warns, whenever
 
 - the user names a dataset other than the reference's (``--dataset``), or
 - a model's recorded input (``meta.input_shapes``) holds no image of the
-  reference's size (224x224x3, channels last or first; the batch does not
-  matter, every cost is per input as analysed).
+  reference's size (224x224x3, channels last or first; the batch is not
+  compared).
 
 A model whose input is not recorded (a report from before ``input_shapes``,
 a sweep table without an ``input_shape`` or ``resolution`` column) cannot be
-judged either way: it is compared as before and listed by :func:`unrecorded`
-so the command can say so.
+judged either way: it is compared as before, and the text output says so
+after the verdict (:func:`unrecorded_note`; not on stderr, where a plot that
+succeeds without a doubt about its numbers writes nothing).
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ def unrecorded(points: Sequence[object]) -> list[str]:
 
 
 def unrecorded_note(names: Sequence[str], ref: object) -> str:
-    """The note that says some models' input is not known, so they are compared as given."""
+    """The line after the dominance verdict saying some models' input is not known, so the verdict
+    takes them as the reference's kind of input."""
     hwc = "x".join(map(str, image_size(ref.input_shape)))
-    return (f"{_named(names)}: no input shape recorded (an analysis from before meta.input_shapes, or a "
-            f"sweep table without an input_shape or resolution column); compared with the {ref.dataset} "
-            f"{hwc} reference as given (--dataset NAME withholds the verdict for another dataset)")
+    return (f"input size not recorded for {_named(names)} (a report from before meta.input_shapes, or a sweep "
+            f"table without an input_shape or resolution column): judged as {ref.dataset} {hwc} input; "
+            "--dataset NAME withholds the verdict")
