@@ -357,3 +357,11 @@ def test_huge_dominance_ratio_is_si(tmp_path):
     assert m, line
     assert si_value(m.group(1)) == pytest.approx(1e20 / cheapest, rel=5e-3)
     assert not re.search(r"\de[+-]?\d", line), line
+
+
+def test_plot_pareto_dataset_keyword():
+    big = ModelPoint("big", 99.0, {"ace": 2e9, "complete": True}, input_shapes=((1, 224, 224, 3),))
+    assert caption_of(plot_pareto([big], dataset="cifar10")).startswith(
+        "Note: the accuracies are on cifar10 but the reference's are ImageNet top-1. ")
+    assert caption_of(plot_pareto([big], dataset="IMAGENET")).startswith("Bundled PokeBNN widths")
+    assert caption_of(plot_pareto([big])).startswith("Bundled PokeBNN widths")
