@@ -10,7 +10,7 @@ A table records a point's input only where the sweep varied it: an
 zoo family's RGB images, ``resolution``^2). Those points are held against
 the reference's input size as an analysis' ``meta.input_shapes`` is
 (:mod:`acecost.figures.comparable`); the points of a table without either
-column have no recorded input, and ``acecost plot`` says so in a note.
+column have no recorded input, and ``acecost plot`` says so after its verdict.
 """
 from __future__ import annotations
 
