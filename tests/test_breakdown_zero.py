@@ -69,7 +69,10 @@ def test_no_bops_in_an_8x8_model_is_a_zero_bar(cap):
 def test_a_zero_bar_beside_a_drawn_one():
     fig = plot_breakdown([("bnn", BINARY), ("int8", INT8)], x="bops")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["1×1"]
-    assert totals(fig) == [f"{4000 / 1e9:.3g} ×10⁹", "0 ×10⁹"]
+    # 4000 BOPs is 4e-06 in the paper unit (×10⁹): the axis and the totals are written in raw
+    # BOPs with an SI prefix instead, never with an exponent
+    assert totals(fig) == ["4k", "0"]
+    assert fig.axes[0].get_xlabel() == "BOPs"
     assert "No BOPs in int8: its bar is 0." in caption(fig)
     assert "bnn" not in caption(fig).split("No BOPs in")[1]
 

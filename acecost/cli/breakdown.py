@@ -23,6 +23,7 @@ _PARETO_ONLY = {
     "panels": "--panels",
     "linear_x": "--linear-x",
     "reference": "--reference",
+    "dataset": "--dataset",
 }
 
 

@@ -29,21 +29,29 @@ from acecost.cli.plot_inputs import (
 )
 from acecost.errors import AcecostError
 from acecost.report.model import unsurrogate
+from acecost.units import SPAN, format_count
 
 
 # ------------------------------------------------------------------ output
 
 
 def _ratio(r: float) -> str:
+    """``1.2x``, ``15x``; from a thousand on as the table of metrics writes counts (``191k times``);
+    past the SI prefixes (only a cost no model has) in the exponent form kept there (``7.09e+190x``)."""
     if math.isinf(r):
-        return "inf"
-    if r >= 1e9:
+        return "inf times"
+    if r >= 10.0 ** SPAN[1]:
         return f"{r:.4g}x"
+    if r >= 999.5:
+        return f"{format_count(r)} times"
     return f"{r:.1f}x" if r < 10 else f"{r:.0f}x"
 
 
-def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> list[str]:
-    """The table of user models and the dominance lines."""
+def render_text(summaries, panels: list[str], y: str, has_reference: bool, withheld=None,
+                caveat: str | None = None) -> list[str]:
+    """The table of user models and the dominance lines; with ``withheld``
+    (:class:`acecost.figures.comparable.Withheld`) one line saying why there are none. ``caveat``
+    follows the dominance lines (what they assume)."""
     from acecost.figures.points import METRICS
 
     metrics = [METRICS[k] for k in panels]
@@ -59,7 +67,9 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    if has_reference:
+    if has_reference and withheld is not None:
+        lines += ["", withheld.verdict]
+    elif has_reference:
         lines.append("")
         any_dom = False
         for s in summaries:
@@ -75,6 +85,8 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
                 )
         if not any_dom:
             lines.append("no model is dominated by a reference point")
+        if caveat:
+            lines.append(caveat)
     return lines
 
 
@@ -95,6 +107,9 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
 @click.option("--panels", default=None, metavar="LIST", help="A row of panels, e.g. ace,cpu64,size.")
 @click.option("--reference", default="pokebnn", show_default=True, metavar="pokebnn|none",
               help="Overlay the bundled PokeBNN widths and the published BNN points.")
+@click.option("--dataset", default=None, metavar="NAME",
+              help="The dataset of the accuracies. The reference is ImageNet: with another NAME (or models "
+                   "whose recorded input is not 224x224x3) the dominance verdict is withheld.")
 @click.option("-o", "--output", "--out", "out", default=None, metavar="FILE", cls=DefaultShown,
               show_default="pareto.png, or breakdown.png with --breakdown",
               help="Figure file: .png, .svg or .pdf.")
@@ -119,8 +134,8 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
                    "models of very different cost compare; the totals stay written at the bars' ends.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
-         linear_x, panels, reference, out, title, caption, size, legend, breakdown, depth, normalize,
-         debug) -> None:
+         linear_x, panels, reference, dataset, out, title, caption, size, legend, breakdown, depth,
+         normalize, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
@@ -151,7 +166,7 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
         if normalize:
             raise AcecostError("--normalize applies to --breakdown only")
         _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x,
-             panels, reference, out or "pareto.png", title, caption, fig_size, legend)
+             panels, reference, out or "pareto.png", title, caption, fig_size, legend=legend, dataset=dataset)
 
 
 def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_column) -> list:
@@ -169,7 +184,8 @@ def _report_points(inputs, accuracy_file, accuracies, accuracy_column, name_colu
 
 
 def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, linear_x, panels,
-         reference, out, title, caption, size, legend="below") -> None:
+         reference, out, title, caption, size, legend="below", dataset=None) -> None:
+    from acecost.figures.comparable import check_dataset, reference_mismatch, unrecorded, unrecorded_note
     from acecost.figures.pareto_plot import plot_pareto
     from acecost.figures.points import is_top1, summarize
     from acecost.figures.style import save
@@ -178,6 +194,7 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     ref_name = (reference or "").strip().lower()
     if ref_name not in ("pokebnn", "none"):
         raise AcecostError(f"unknown --reference {reference!r}; use pokebnn or none")
+    dataset = check_dataset(dataset)
     check_out(out)
     from acecost.sweeps.plotting import sweep_points
 
@@ -194,12 +211,16 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
         warn("every accuracy is <= 1: the reference is in percent (write 70.5, not 0.705)")
     if ref is not None and not is_top1(accuracy_column):
         warn(f"the reference publishes ImageNet top-1; its accuracies are not drawn on {accuracy_column!r}")
+    withheld = reference_mismatch(points, ref, dataset)
 
     fig = plot_pareto(points, panels=keys, reference=ref, title=title, y=accuracy_column,
-                      log_x=not linear_x, caption=caption, size=size, legend=legend)
+                      log_x=not linear_x, caption=caption, size=size, legend=legend, dataset=dataset)
     save(fig, out)
     after_save(fig, out)
+    if withheld is not None:  # said once the figure is written, so an error is still the one line on stderr
+        warn(withheld.warning)
+    caveat = unrecorded_note(unrecorded(points), ref) if ref is not None and unrecorded(points) else None
     for line in render_text(summarize(points, keys, ref, accuracy_column), keys, accuracy_column,
-                            ref is not None and is_top1(accuracy_column)):
+                            ref is not None and is_top1(accuracy_column), withheld, caveat):
         click.echo(line)
     click.echo(f"wrote {unsurrogate(out)}")  # a file name that is not UTF-8, escaped

@@ -178,7 +178,7 @@ def breakdown(name: str, report: object, x: str = "ace", depth: int = DEFAULT_DE
             out.segments.append(Segment(group, bits, value, n))
     if out.known > _FLOAT_MAX:  # each record is a float; their sum need not be
         raise AcecostError(f"{source or name}: its {m.name} records sum to more than a float holds "
-                           f"(over {sys.float_info.max:.4g}); a report's costs must be real counts")
+                           f"(over {m.format(sys.float_info.max)}); a report's costs must be real counts")
     return out
 
 

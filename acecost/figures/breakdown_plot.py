@@ -34,6 +34,7 @@ from matplotlib.transforms import Bbox, offset_copy
 from acecost.figures.breakdown import DEFAULT_DEPTH, Breakdown, bits_order, breakdown
 from acecost.errors import AcecostError
 from acecost.figures.layout import GID_CAPTION, Footer  # noqa: F401
+from acecost.figures.numbers import axis_label, fits_paper_unit, tick_formatter, value_text
 from acecost.figures.style import DPI, OKABE_ITO, fonts_for
 
 # Artist ids, so callers and tests can find what was drawn.
@@ -104,10 +105,6 @@ def _as_breakdowns(reports: object, x: str, depth: int) -> list[Breakdown]:
     return out
 
 
-def fmt_value(v: float) -> str:
-    return f"{v:.3g}" if v else "0"
-
-
 def bar_names(names: Sequence[str]) -> list[str]:
     """Bar labels: ``zoo:NAME`` as ``NAME``, unless that would make two bars alike."""
     short = [n[4:] if n.startswith("zoo:") and len(n) > 4 else n for n in names]
@@ -162,6 +159,8 @@ def plot_breakdown(
     else:
         per = [1.0] * n
     span = max(known + [0.0]) or 1.0
+    # the paper unit while the longest bar reads well in it (0.104 G), else raw SI (4k): never 4e-06
+    paper = fits_paper_unit([max(known + [0.0])])
     stub = 0.04 * span  # the width of a "?" box: a mark, not a number
     has_unknown = any(b.unknown for b in bds)
     names = ["\n".join(textwrap.wrap(name, _MAX_NAME_CHARS, break_on_hyphens=False)) or name
@@ -170,7 +169,11 @@ def plot_breakdown(
     ax.tick_params(axis="x", labelsize=fonts.axis)
     ax.set_ylim(n - 0.5, -0.5)  # first model on top
     ax.set_xlim(0, span * (1.22 if has_unknown else 1.16))
-    ax.set_xlabel(f"share of each model's {m.name} (%)" if normalize else m.axis_label, fontsize=fonts.axis)
+    if normalize:
+        ax.set_xlabel(f"share of each model's {m.name} (%)", fontsize=fonts.axis)
+    else:
+        ax.set_xlabel(axis_label(m, paper), fontsize=fonts.axis)
+        ax.xaxis.set_major_formatter(tick_formatter(m, paper))
     ax.grid(True, axis="x", color="0.88", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -204,7 +207,7 @@ def plot_breakdown(
         if normalize:
             total = _total_text(m, b.known)
         else:
-            total = f"{fmt_value(float(b.known) / m.scale)} {m.axis_unit}"
+            total = value_text(m, float(b.known) / m.scale, paper)
         if b.unknown:
             total = f"≥ {total} + ?"
         t = ax.text(end + 0.012 * span, row, total, va="center", ha="left",

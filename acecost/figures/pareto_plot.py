@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from acecost.errors import AcecostError
@@ -51,9 +51,11 @@ from acecost.figures.labels import (
     step_boxes,
     thin_ticks,
 )
+from acecost.figures.comparable import Withheld, reference_mismatch
 from acecost.figures.layout import (  # noqa: F401
     CAPTION_ATTR, GID_CAPTION, LEGEND_PLACES, Footer, Geometry, legend_inside,
 )
+from acecost.figures.numbers import axis_label, fits_paper_unit, tick_formatter
 from acecost.figures.points import (
     METRICS,
     Metric,
@@ -230,16 +232,22 @@ def _draw_user(
 MAX_COST = 1e200  # the largest cost a figure draws
 
 
-def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -> None:
-    """Shared y with room for the tick row at the bottom; x per panel with margins."""
+def _set_limits(axes: Sequence[object], metrics: Sequence[Metric], d: _Drawn, has_rug: bool,
+                log_x: bool) -> None:
+    """Shared y with room for the tick row at the bottom; x per panel with margins, its numbers
+    in the paper unit while they read well in it, else in raw SI (:mod:`acecost.figures.numbers`)."""
     if d.accuracies:
         lo, hi = min(d.accuracies), max(d.accuracies)
         span = max(hi - lo, 2.0)
         axes[0].set_ylim(lo - (0.22 if has_rug else 0.1) * span, hi + 0.12 * span)
-    for ax, xs in zip(axes, d.xs):
+    for ax, m, xs in zip(axes, metrics, d.xs):
+        paper = fits_paper_unit(xs)
+        if not paper:
+            ax.set_xlabel(axis_label(m, paper), fontsize=ax.xaxis.label.get_fontsize())
         if not log_x:
             hi = max(xs, default=1.0)
             ax.set_xlim(0, hi * 1.12 if hi > 0 else 1.0)
+            ax.xaxis.set_major_formatter(tick_formatter(m, paper))
             continue
         ax.set_xscale("log")
         pos = [v for v in xs if v > 0]
@@ -251,7 +259,7 @@ def _set_limits(axes: Sequence[object], d: _Drawn, has_rug: bool, log_x: bool) -
         f = (hi / lo) ** 0.12
         ax.set_xlim(lo / f, hi * f)
         ax.xaxis.set_major_locator(log_locator(lo / f, hi * f))
-        ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
+        ax.xaxis.set_major_formatter(tick_formatter(m, paper))
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
@@ -309,6 +317,7 @@ def plot_pareto(
     caption: bool = True,
     size: tuple[float, float] | None = None,
     legend: str = "below",
+    dataset: str | None = None,
 ) -> Figure:
     """Draw accuracy against cost for ``points`` beside the PokeBNN reference.
 
@@ -327,6 +336,10 @@ def plot_pareto(
     height is left off and kept in
     ``fig.acecost_caption_left_off``; a point label with no free spot (none
     ever covers another) is left off and named in ``fig.acecost_labels_left_off``.
+    ``dataset`` names the dataset of the accuracies; when it is not the
+    reference's, or a model's recorded input is not the reference's image
+    size, the caption says that no dominance verdict is given
+    (:func:`acecost.figures.comparable.reference_mismatch`).
     """
     if legend not in LEGEND_PLACES:
         raise AcecostError(f"unknown legend place {legend!r}; use {', '.join(LEGEND_PLACES)}")
@@ -338,18 +351,19 @@ def plot_pareto(
     for p in pts:
         for m in metrics:
             if p.cost(m) > MAX_COST:  # no model costs this; matplotlib's axis ticks overflow near 1e308
-                raise AcecostError(f"{p.name}: {m.name} is {p.cost(m):.4g}, more than a figure axis can draw "
-                                   f"(at most {MAX_COST:g}); a report's costs must be real counts")
+                raise AcecostError(f"{p.name}: {m.name} is {m.format(p.cost(m))}, more than a figure axis can "
+                                   f"draw (at most {m.format(MAX_COST)}); a report's costs must be real counts")
     if log_x:
         for p in pts:
             for m in metrics:
                 if p.cost(m) <= 0:
                     raise AcecostError(
-                        f"{p.name}: {m.name} is {p.cost(m):g}, which a log axis cannot show; "
+                        f"{p.name}: {m.name} is {m.format(p.cost(m))}, which a log axis cannot show; "
                         "use a linear axis (--linear-x) or another metric"
                     )
     ref = resolve_reference(reference)
     ref_acc = ref is not None and is_top1(y)
+    withheld = reference_mismatch(pts, ref, dataset)
 
     n = len(metrics)
     g = _WIDE_GEOMETRY
@@ -376,8 +390,8 @@ def plot_pareto(
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
     axes[0].set_ylabel(y_label(y), fontsize=fonts.axis)
-    _set_limits(axes, d, ref is not None and bool(ref.widths), log_x)
-    _layout(fig, n, d, caption_lines(ref, ref_acc, metrics) if caption else [],
+    _set_limits(axes, metrics, d, ref is not None and bool(ref.widths), log_x)
+    _layout(fig, n, d, _caption(ref, ref_acc, metrics, withheld) if caption else [],
             title or _default_title(y, metrics), size[1] if size is not None else None, legend)
     fig.canvas.draw()
     for ax in axes:
@@ -403,6 +417,12 @@ def plot_pareto(
     left_off = place_labels(fig, d.labels, hard, lines, texts)
     setattr(fig, LABELS_ATTR, [lab.text.replace("\n", " ") for lab in left_off])
     return fig
+
+
+def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric],
+             withheld: Withheld | None) -> list[str]:
+    """The sources, after the note that the reference cannot judge these models, if it cannot."""
+    return ([withheld.caption] if withheld is not None else []) + caption_lines(ref, ref_acc, metrics)
 
 
 def _check_size(size: tuple[float, float], n: int) -> float:

@@ -50,6 +50,8 @@ class ModelPoint:
     accuracy: float
     totals: Mapping[str, float]
     complete: bool = True
+    #: the shapes of its non-parameter inputs (``meta.input_shapes``); None: not recorded
+    input_shapes: tuple[tuple[int, ...], ...] | None = None
 
     def cost(self, m: Metric) -> float:
         try:
@@ -65,8 +67,11 @@ class ModelPoint:
     @classmethod
     def from_report(cls, name: str, report: object, accuracy: float) -> ModelPoint:
         """From an ``acecost.Report``, its ``to_dict()`` or a bare totals dict."""
+        from acecost.figures.comparable import shapes_of
+
         totals = totals_of(report)
-        return cls(name, float(accuracy), totals, bool(totals.get("complete", True)))
+        meta = report.get("meta") if isinstance(report, Mapping) else getattr(report, "meta", None)
+        return cls(name, float(accuracy), totals, bool(totals.get("complete", True)), shapes_of(meta))
 
 
 def totals_of(report: object) -> dict[str, float]:

@@ -58,6 +58,10 @@ class Reference:
     widths: tuple[BundledWidth, ...]
     published: tuple[PublishedPoint, ...]
     sources: tuple[str, ...] = field(default=())  # distinct sources, numbered from 1
+    #: what its accuracies and costs were measured on: the dataset of the published top-1
+    #: and the input of the bundled widths' costs (batch, height, width, channels)
+    dataset: str = "ImageNet"
+    input_shape: tuple[int, ...] = (1, 224, 224, 3)
 
     def source_number(self, source: str) -> int:
         """1-based number of ``source`` in the caption."""
@@ -166,7 +170,8 @@ def pair_accuracies(
 
 
 def build_reference(
-    widths: tuple[BundledWidth, ...], published: tuple[PublishedPoint, ...]
+    widths: tuple[BundledWidth, ...], published: tuple[PublishedPoint, ...],
+    input_shape: tuple[int, ...] = (1, 224, 224, 3),
 ) -> Reference:
     """Pair accuracies and number the sources (published rows first, in CSV order)."""
     paired = pair_accuracies(widths, published)
@@ -174,9 +179,19 @@ def build_reference(
     for src in [p.source for p in published] + [w.source for w in paired if w.source]:
         if src not in sources:
             sources.append(src)
-    return Reference(name=FAMILY, widths=paired, published=published, sources=tuple(sources))
+    return Reference(name=FAMILY, widths=paired, published=published, sources=tuple(sources),
+                     input_shape=tuple(input_shape))
+
+
+def stored_input_shape() -> tuple[int, int, int, int]:
+    """The input the stored costs were computed on: ``batch`` NHWC RGB images of ``resolution``^2
+    (what :meth:`acecost.zoo.ZooModel.build` makes), read from the stored document."""
+    from acecost.zoo import costs
+
+    doc = costs.load()
+    return (int(doc["batch"]), int(doc["resolution"]), int(doc["resolution"]), 3)
 
 
 def pokebnn_reference() -> Reference:
     """The PokeBNN overlay: bundled widths (stored costs) plus published points."""
-    return build_reference(bundled_costs(), published_points())
+    return build_reference(bundled_costs(), published_points(), stored_input_shape())

@@ -34,6 +34,16 @@ def phase_totals(tally: Tally) -> dict:
     return {**contraction_totals(tally.records), "elementwise_ops": ops}
 
 
+def input_shapes(leaves) -> list[dict] | None:
+    """The shapes and dtypes of the non-parameter argument leaves, in order: what the model was
+    priced on (a figure compares it with a reference's input). None when the leaves are not known
+    (an argument jax does not flatten into arrays), so a reader can tell unknown from none."""
+    if any(leaf is None for leaf in leaves):
+        return None
+    return [{"shape": [int(d) for d in leaf.shape], "dtype": dtype_name(leaf.dtype)}
+            for leaf in leaves if not leaf.is_param]
+
+
 def element_count(shape) -> int:
     n = 1
     for d in shape:
@@ -123,7 +133,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         complete=not tally.incomplete and not unsupported,
         weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
-            "scales": options.scales, "target": name}
+            "scales": options.scales, "target": name, "input_shapes": input_shapes(leaves)}
     return Report(totals=totals, layers=records, params=params,
                   elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
                   warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported, loops=tally.loops,

@@ -4,9 +4,17 @@ The accuracy file has one row per trained point, keyed by the sweep's own
 parameter columns (``width,abits,top1``), so nobody has to invent a name
 per point. Points with no accuracy are left out (and counted in a
 warning); a point is named by its parameters, ``width=0.5 abits=2``.
+
+A table records a point's input only where the sweep varied it: an
+``input_shape`` column (a Flax Module's input) or a ``resolution`` column (a
+zoo family's RGB images, ``resolution``^2). Those points are held against
+the reference's input size as an analysis' ``meta.input_shapes`` is
+(:mod:`acecost.figures.comparable`); the points of a table without either
+column have no recorded input, and ``acecost plot`` says so after its verdict.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -64,11 +72,38 @@ def sweep_points(inputs, accuracy_file: str | None, accuracies, accuracy_column:
             where = f"{accuracy_file} ({name})"
             value, unit = accuracy_and_unit(rec[column], where)
             units.append((where, str(rec[column]).strip(), unit))
-            points.append(ModelPoint.from_report(name, totals, value))
+            points.append(replace(ModelPoint.from_report(name, totals, value),
+                                  input_shapes=_recorded_input(rec, params)))
     one_unit(units)  # 0.7 beside 70 would draw one of them 100x off
     if not points:
         raise AcecostError(f"no sweep point has an accuracy in {accuracy_file}")
     return points
+
+
+def _recorded_input(rec: dict, params: list[str]) -> tuple[tuple[int, ...], ...] | None:
+    """The point's input shapes, where the table's parameter columns say them; None where they do not."""
+    import pandas as pd
+
+    from acecost.errors import ConfigError
+    from acecost.options import parse_input_shape, parse_resolution
+
+    try:
+        if "input_shape" in params and not _missing(rec.get("input_shape"), pd):
+            return (parse_input_shape(rec["input_shape"]),)
+        if "resolution" in params and not _missing(rec.get("resolution"), pd):
+            value = rec["resolution"]
+            r = parse_resolution(int(value) if isinstance(value, float) and value.is_integer() else value)
+            return ((r, r, 3),)
+    except (ConfigError, TypeError, ValueError):  # a model's own parameter of that name, not a shape
+        return None
+    return None
+
+
+def _missing(value, pd) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list (a JSON-lines shape) is not missing
+        return False
 
 
 def _read_accuracies(path: str):
