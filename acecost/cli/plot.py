@@ -106,9 +106,10 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool) -> li
               help="Where the cost goes: per model, a bar split by layer group and operand bits.")
 @click.option("--depth", type=click.IntRange(1), default=DEFAULT_DEPTH, metavar="N", show_default=True,
               help="With --breakdown: a layer group is the first N parts of a layer name.")
+@click.option("--quiet", "-q", is_flag=True, help="No warnings, notes or progress on stderr.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
-         linear_x, panels, reference, out, title, caption, size, breakdown, depth, debug) -> None:
+         linear_x, panels, reference, out, title, caption, size, breakdown, depth, quiet, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named
