@@ -205,3 +205,53 @@ def test_a_checkpointed_layer_is_recomputed_in_the_backward_pass(tmp_path):
     # the weight gradient made inside the checkpointed call is found and named after its parameter
     assert {r["layer"] for r in rows if r["phase"] == "weight gradient"} == {"fc1 (weight grad)",
                                                                               "fc2 (weight grad)"}
+
+
+# ------------------------------------------------------------------ item 7: the fix named
+
+XNOR = '''
+import jax, jax.numpy as jnp
+from jax import lax
+
+
+def acecost_model():
+    S = jax.ShapeDtypeStruct
+
+    def f(w, x):
+        # XNOR-Net: sign(x) times K, the mean |x| over channels at each position (varies along
+        # the conv's spatial taps, a contracting dimension); weights sign(w) times alpha per channel
+        k = jnp.mean(jnp.abs(x), axis=-1, keepdims=True)
+        alpha = jnp.mean(jnp.abs(w), axis=(0, 1, 2))
+        return lax.conv_general_dilated(jnp.sign(x) * k, jnp.sign(w) * alpha, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    return f, (S((3, 3, 8, 16), jnp.float32), S((1, 8, 8, 8), jnp.float32))
+'''
+XNOR_MACS = 8 * 8 * 3 * 3 * 8 * 16
+
+
+def test_the_per_position_scale_warning_names_scales_codes(tmp_path):
+    path = tmp_path / "xnor.py"
+    path.write_text(XNOR)
+    strict = run("analyze", path, "--format", "json", "-q")
+    assert strict.exit_code == 0, strict.output
+    data = json.loads(strict.stdout)
+    (layer,) = data["layers"]
+    assert (layer["bits_a"], layer["bits_w"], layer["macs"]) == (FLOAT, 1, XNOR_MACS)
+    (warning,) = [w for w in data["warnings"] if "counted as 16-bit float" in w]
+    assert "scale varies along contracting" in warning and "Price its codes with --scales codes" in warning
+    table = run("analyze", path)
+    assert "--scales codes prices such operands by their codes" in " ".join(table.output.split())
+    codes = json.loads(run("analyze", path, "--format", "json", "--scales", "codes", "-q").stdout)
+    assert [(r["bits_a"], r["bits_w"], r["ace"]) for r in codes["layers"]] == [(1, 1, XNOR_MACS)]
+
+
+def test_other_fallbacks_keep_their_advice(tmp_path):
+    path = tmp_path / "float.py"
+    path.write_text("import jax, jax.numpy as jnp\n"
+                    "def acecost_model():\n"
+                    "    S = jax.ShapeDtypeStruct\n"
+                    "    return (lambda w, x: x @ w), (S((8, 4), jnp.float32), S((2, 8), jnp.float32))\n")
+    data = json.loads(run("analyze", path, "--format", "json", "-q").stdout)
+    assert data["warnings"] and not any("--scales codes" in w for w in data["warnings"])
+    assert all("Tag it with acecost.tag" in w for w in data["warnings"] if "counted as" in w)

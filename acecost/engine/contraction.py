@@ -151,10 +151,14 @@ class ContractionPricing:
                     f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
                     f"2- or 3-bit weights frozen in int8), pass --bits '", "=,N'."))
             if reason:
+                # codes times a scale that varies along the contraction (XNOR-Net's per-position
+                # activation scale): --scales codes prices the codes, the fix most users want
+                codes = "Price its codes with --scales codes, or tag" \
+                    if priced.cause is FallbackCause.SCALE_VARIES else "Tag"
                 tally.warnings.append(LayerText(
                     site, self.phase,
                     f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
-                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
+                    f"{codes} it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
             if origin:
                 tally.use_param(origin, b)
             elif (packed := self._packed_origin(value)) is not None:

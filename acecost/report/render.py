@@ -208,6 +208,9 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
         lines.append(grid)
         lines.append(Text("Expected in layers meant to be float. For a quantized layer, tag the operand "
                           "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
+        if any(cause == FALLBACK_CAUSES[FallbackCause.SCALE_VARIES] for cause, _, _ in summary):
+            lines.append(Text("A scale that varies along the contraction (XNOR-Net's per-position activation "
+                              "scale): --scales codes prices such operands by their codes.", style="dim"))
     others = [w for w in report.warnings if w not in report.fallback_warnings]
     lines.extend(Text(f"- {w}") for w in others[:limit])
     hidden = max(0, len(others) - limit)
