@@ -9,7 +9,7 @@ from acecost.engine.values.levels import STORAGE_WIDTH, Levels, dtype_bits, dtyp
 from acecost.engine.values.value import make_value
 from acecost.errors import AcecostError
 from acecost.engine.gcpause import paused
-from acecost.engine.grad_names import gradient_layers
+from acecost.engine.grad_names import gradient_kinds, gradient_layers
 from acecost.engine.walker import Interpreter, Options
 from acecost.options import ENGINE_OPTIONS, OPTION
 from acecost.report.build import build_report, element_count, phase_totals
@@ -224,7 +224,9 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     fwd_used = (True, *used_res)
     outs = interp.run(fwd_closed.jaxpr, fwd_closed.consts, inputs, "", fwd, fwd_used)
     seed = interp.register(make_value((), value_aval.dtype, unknown("loss cotangent"), None))
-    interp.grad_params = gradient_layers(bwd_closed.jaxpr, [lf.path for lf in leaves if lf and lf.is_param])
+    param_paths = [lf.path for lf in leaves if lf and lf.is_param]
+    interp.grad_params = gradient_layers(bwd_closed.jaxpr, param_paths)
+    interp.grad_kinds = gradient_kinds(bwd_closed.jaxpr, param_paths)
     interp.start_phase("backward")
     interp.run(bwd_closed.jaxpr, bwd_closed.consts, list(outs[1:]) + [seed], "", bwd)
     read = interp.liveness.of(fwd_closed.jaxpr, fwd_used).used_inputs

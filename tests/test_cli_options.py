@@ -55,6 +55,17 @@ def test_every_command_has_debug_and_help(name, cmd):
 
 
 @pytest.mark.parametrize("name,cmd", COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_every_command_takes_dash_q_quiet(name, cmd):
+    from click.testing import CliRunner
+
+    assert any({"-q", "--quiet"} <= set(p.opts) for p in _options(cmd)), name
+    args = name.split()[1:]
+    for flag in ("-q", "--quiet"):  # accepted where a user puts it: before the other options
+        result = CliRunner().invoke(main, [*args, flag, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, (name, flag, result.output)
+
+
+@pytest.mark.parametrize("name,cmd", COMMANDS, ids=[n for n, _ in COMMANDS])
 def test_a_file_written_is_dash_o_output(name, cmd):
     for p in _options(cmd):
         if any(o in ("--out", "--output", "-o") for o in p.opts + p.secondary_opts):

@@ -10,6 +10,7 @@ command line (``acecost analyze examples/<file>.py --format json``).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import acecost
+from acecost.engine.names import base_name
 from acecost.load.resolve import load_file, resolve
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -170,6 +172,21 @@ LINEN_MODULE = Expected(
     input_shape="1,28,28,1",
 )
 
+# qwix_cnn.py: Qwix PTQ on 1x16x16x3 -> conv 3x3 16 (w8a8) -> conv 3x3/2 32 (w8a8) -> mean
+# -> hand-written einsum 32->64 (w4a8) -> dense 10 (w8a8). PTQ weights are stored as their
+# qtype's codes (int8: 8 bits, int4: 4) plus one float32 scale per output channel.
+QWIX_CNN = Expected(
+    layers=[
+        conv("Net/conv1", 16, 3, 3, 16, 8, 8),
+        conv("Net/conv2", 8, 3, 16, 32, 8, 8),
+        dense("Net/mix", 1, 32, 64, 8, 4),
+        dense("Net/head", 1, 64, 10, 8, 8),
+    ],
+    storage=[(3 * 3 * 3 * 16, 8), (3 * 3 * 16 * 32, 8), (32 * 64, 4), (64 * 10, 8)]
+    + _f32(16, 32, 64, 10)  # per-channel scales
+    + _f32(16, 32, 10),  # biases (the hand-written layer has none)
+)
+
 CASES = {
     "binary_mlp": BINARY_MLP,
     "quantized_cnn": QUANTIZED_CNN,
@@ -177,8 +194,13 @@ CASES = {
     "scan_layers": SCAN_LAYERS,
     "tagged": TAGGED,
     "linen_module": LINEN_MODULE,
+    "qwix_cnn": QWIX_CNN,
 }
-NAMES = list(CASES)
+#: examples that need an optional library skip without it
+NEEDS = {"qwix_cnn": "qwix"}
+NAMES = [pytest.param(n, marks=pytest.mark.skipif(importlib.util.find_spec(NEEDS[n]) is None,
+                                                  reason=f"needs {NEEDS[n]}")) if n in NEEDS else n
+         for n in CASES]
 
 
 def test_formulas_match_hand_numbers():
@@ -188,6 +210,7 @@ def test_formulas_match_hand_numbers():
     assert QUANTIZED_CNN.layers[1].macs == 16 * 16 * 64 * 9 * 32 == 4_718_592
     assert SCAN_LAYERS.macs == 2 * 6 * 64 * 128 * 512
     assert LINEN_MODULE.macs == 86_400 + 153_600 + 30_720 + 10_080 + 840
+    assert QWIX_CNN.macs == 110_592 + 294_912 + 2_048 + 640
 
 
 # ------------------------------------------------------------------ helpers
@@ -313,3 +336,77 @@ def test_cli_strict(name):
 
     result = CliRunner().invoke(main, [*cli_args(name), "--format", "json", "--strict"])
     assert result.exit_code == (1 if CASES[name].float_layers else 0), result.output
+
+
+# ------------------------------------------------ Qwix: what the README says about its rules
+
+def _qwix_layers(rules, matmul: bool = False) -> list[tuple[str, int, int]]:
+    """(name, bits_a, bits_w) of the example's Net quantized by Qwix PTQ ``rules`` (abstractly)."""
+    import jax.numpy as jnp
+    import qwix
+
+    net = load_file(Path(path_of("qwix_cnn"))).Net(matmul)
+    model = qwix.quantize_model(net, qwix.PtqProvider(rules))
+    x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    rep = acecost.analyze(lambda v, x: model.apply(v, x), variables, x)
+    return [(base_name(r.name), r.bits_a, r.bits_w) for r in rep.layers]
+
+
+def _rule(path: str, w: str = "int8", a: str = "int8"):
+    import jax.numpy as jnp
+    import qwix
+
+    return qwix.QuantizationRule(module_path=path, weight_qtype=getattr(jnp, w), act_qtype=getattr(jnp, a))
+
+
+QWIX = pytest.mark.skipif(importlib.util.find_spec("qwix") is None, reason="needs qwix")
+
+
+@QWIX
+def test_qwix_module_path_is_matched_in_full_against_the_flax_path():
+    """``mix`` matches the layer acecost calls ``Net/mix``; the top module's name is not part of
+    Qwix's path (``Net/mix`` matches nothing), and a part of the path (``onv1``) matches nothing."""
+    assert _qwix_layers([_rule("mix")]) == [("Net/conv1", FLOAT, FLOAT), ("Net/conv2", FLOAT, FLOAT),
+                                            ("Net/mix", 8, 8), ("Net/head", FLOAT, FLOAT)]
+    for path in ("Net/mix", "onv1", "Net/.*"):  # nothing quantized (the float einsum keeps its own name)
+        assert [(a, w) for _, a, w in _qwix_layers([_rule(path)])] == [(FLOAT, FLOAT)] * 4, path
+
+
+@QWIX
+def test_qwix_the_first_matching_rule_wins():
+    layers = _qwix_layers([_rule("mix", w="int4"), _rule(".*")])
+    assert layers == [("Net/conv1", 8, 8), ("Net/conv2", 8, 8), ("Net/mix", 8, 4), ("Net/head", 8, 8)]
+
+
+@QWIX
+def test_qwix_refuses_w4a8_on_a_conv():
+    """PTQ checks the rule; QAT hands int8 and int4 codes to lax.conv_general_dilated, which takes
+    one dtype (lax.dot_general takes the two, hence w4a8 on the einsum)."""
+    import jax.numpy as jnp
+    import qwix
+
+    with pytest.raises(ValueError, match="conv_general_dilated requires same act_qtype and weight_qtype"):
+        _qwix_layers([_rule("conv.*", w="int4")])
+    net = load_file(Path(path_of("qwix_cnn"))).Net()
+    qat = qwix.quantize_model(net, qwix.QtProvider([qwix.QtRule(module_path="conv.*", weight_qtype=jnp.int4,
+                                                                act_qtype=jnp.int8)]))
+    x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
+    with pytest.raises(TypeError, match="conv_general_dilated requires arguments to have the same dtypes, "
+                                        "got int8, int4"):
+        jax.eval_shape(qat.init, jax.random.key(0), x)
+    a, b = jax.ShapeDtypeStruct((1, 3), jnp.int8), jax.ShapeDtypeStruct((3, 4), jnp.int4)
+    out = jax.eval_shape(lambda a, b: jax.lax.dot_general(a, b, (((1,), (0,)), ((), ())),
+                                                          preferred_element_type=jnp.int32), a, b)
+    assert out.shape == (1, 4)
+
+
+@QWIX
+def test_qwix_a_hand_written_matmul_fails_under_ptq():
+    """``x @ w`` is quantized at init (Qwix patches jax.lax.dot_general's code, which jnp.matmul
+    calls), so ``w`` becomes Qwix's WithAux, which ``@`` refuses when the model is applied."""
+    from acecost.cli import main
+
+    result = CliRunner().invoke(main, ["analyze", path_of("qwix_cnn"), "--param", "matmul=true"])
+    assert result.exit_code == 2
+    assert "unsupported operand type(s) for @" in result.output and "WithAux" in result.output

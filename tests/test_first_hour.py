@@ -430,11 +430,11 @@ def test_by_primitive_shows_bits_when_they_agree(tmp_path):
     path = tmp_path / "m.py"
     path.write_text(MIXED)
     csv = run("analyze", path, "--by", "primitive", "--format", "csv", "-q").output.splitlines()
-    assert csv[1].split(",")[:4] == ["dot_general", "dot", "", "mixed"]  # 8x8 and 1x1
+    assert csv[1].split(",")[:5] == ["dot_general", "dot", "", "", ""]  # 8x8 and 1x1: no one width
     path.write_text(MIXED.replace("sign(h) @ sign(p['b']['fc'])", "jnp.clip(jnp.round(h), -127, 127) @ p['a']['fc']"))
     csv = run("analyze", path, "--by", "primitive", "--format", "csv", "-q").output.splitlines()
-    assert csv[1].split(",")[:4] == ["dot_general", "dot", "", "8x8"]
-    assert csv[1].split(",")[4] == str(2 * 2 * 8 * 8)
+    assert csv[1].split(",")[:5] == ["dot_general", "dot", "", "8", "8"]
+    assert csv[1].split(",")[5] == str(2 * 2 * 8 * 8)
 
 
 def test_depth_is_honoured_by_csv_and_markdown(tmp_path):
@@ -481,10 +481,11 @@ def test_a_grouping_with_one_name_per_phase_is_not_chosen():
     layers = [rec(f"Net/s{i}/fc", phase, base + i) for phase, base in (("forward", 10), ("backward", 100))
               for i in range(5)]
     report = Report(Totals(ace=sum(r.ace for r in layers)), layers)
-    compact = compact_rows(report)  # depth 1 is "Net" and "bwd Net"; depth 2 has 10 rows
+    compact = compact_rows(report)  # depth 1 is "Net" and "Net (backward)"; depth 2 has 10 rows
     assert compact.depth == 2 and compact.hidden == 3
     kept = [r.name for r in compact.rows[:-1]]
-    assert kept == ["Net/s3", "Net/s4"] + [f"bwd Net/s{i}" for i in range(5)]  # the costliest, in model order
+    # the costliest, in model order; records with no gradient kind are named "(backward)"
+    assert kept == ["Net/s3", "Net/s4"] + [f"Net/s{i} (backward)" for i in range(5)]
     assert compact.rows[-1].macs == 10 + 11 + 12
 
 

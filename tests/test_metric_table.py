@@ -106,7 +106,8 @@ def test_axis_labels_come_from_the_table():
 
 def test_analyze_csv_columns_follow_the_table():
     layer = [m.totals_key for m in TABLE.values() if m.per_layer]
-    assert render.CSV_COLUMNS[4:4 + len(layer)] == layer == ["macs", "binary_macs", "ace"]
+    assert render.CSV_COLUMNS[3:5] == ["bits_a", "bits_w"]
+    assert render.CSV_COLUMNS[5:5 + len(layer)] == layer == ["macs", "binary_macs", "ace"]
 
 
 def test_sweep_columns_and_pareto_names_follow_the_table():

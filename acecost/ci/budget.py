@@ -70,6 +70,7 @@ class ModelSpec(GivenOptions):
     entry: str | None = None
     resolution: int | None = None  # zoo models only
     batch: int | None = None  # zoo models only
+    params: dict[str, Any] | None = None  # keyword arguments of the entry (--param; not a config key)
     budgets: dict[str, Number] = field(default_factory=dict)
     budget_text: dict[str, str] = field(default_factory=dict)  # metric -> the budget as the user wrote it
     baseline: Path | None = None

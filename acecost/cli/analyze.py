@@ -9,7 +9,7 @@ from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
 from acecost.report import render
-from acecost.cli.common import analyse, fail, target_options, user_errors, warn
+from acecost.cli.common import analyse, fail, param_option, target_options, user_errors, warn
 from acecost.report.model import to_json
 from acecost.report.energy import estimate, load_table
 from acecost.report.energy_text import energy_markdown, energy_rich_table
@@ -18,6 +18,7 @@ from acecost.report.energy_text import energy_markdown, energy_rich_table
 @click.command("analyze", cls=AcecostCommand)
 @click.argument("target")
 @target_options
+@param_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True, help="table for people; json every record (what check, diff and plot read); "
                                       "csv and markdown the table's rows.")

@@ -19,7 +19,7 @@ import click
 from acecost.cli.contract import AcecostCommand, internal_error, interrupt_seen
 from acecost import options as O
 from acecost.ci import budget as B
-from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, target_options
+from acecost.cli.common import DefaultShown, check_writable, debug_enabled, fail, param_option, target_options
 from acecost.ci.verdict import (
     exit_code, render_github, render_json, render_junit, render_markdown, render_table, show_target,
 )
@@ -48,6 +48,7 @@ def analyze_spec(spec: B.ModelSpec) -> dict[str, Any]:
         batch=spec.batch,
         quiet=True,
         unmatched_bits="error",
+        params=spec.params,
         **{o.name: getattr(spec, o.name) for o in O.OPTIONS},
     )
     return report.to_dict()
@@ -187,15 +188,18 @@ def _budget_options(f: Any) -> Any:
               help="Also append the markdown verdict to FILE (e.g. \"$GITHUB_STEP_SUMMARY\"), "
                    "whatever --format is.")
 @target_options
+@param_option
 @click.option("--strict", is_flag=True,
               help="Fail (exit 1) when a report is approximate: float fallbacks, unsupported "
                    "primitives or unknown loop counts.")
 @click.option("--timings", is_flag=True,
               help="Put analysis times in --format json|junit (without it, both are byte-identical between runs).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No warnings on stderr (errors and the verdict are written as always).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | None, summary: str | None,
-          config: str | None, timings: bool, **opts: Any) -> None:
+          config: str | None, timings: bool, quiet: bool, **opts: Any) -> None:
     """Fail (exit 1) when a model's cost exceeds its budget.
 
     TARGET is a model file, module:attr, zoo:NAME or the name of a model in
@@ -222,7 +226,7 @@ def check(ctx: click.Context, target: str | None, fmt: str, junit_xml: str | Non
     for res in results:
         if res.error is not None:
             click.echo(f"acecost: error: model {one_line(res.spec.name)}: {one_line(res.error)}", err=True)
-        for note in res.notes:
+        for note in res.notes if not quiet else ():
             click.echo(f"acecost: warning: model {one_line(res.spec.name)}: {one_line(note)}", err=True)
     if fmt == "table":
         render_table(results)
@@ -257,7 +261,7 @@ def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
             budgets[metric] = B.METRICS[metric].parse(raw, f"--max-{metric}")
             texts[metric] = B.echo_budget(raw, B.METRICS[metric])
     out: dict[str, Any] = {"budgets": budgets, "budget_text": texts}
-    for key in ("input_shape", "resolution", "batch", "dtype", "entry"):
+    for key in ("input_shape", "resolution", "batch", "dtype", "entry", "params"):
         out[key] = opts.get(key)
     for option in O.OPTIONS:  # a repeatable option is a list, like its config value ([]: not given)
         value = opts.get(option.name)

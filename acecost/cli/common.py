@@ -151,6 +151,36 @@ SHARED = [
 ]
 
 
+def _parse_params(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict | None:
+    """``--param NAME=VALUE`` items -> ``{name: value}``; each value read as a sweep's ``--grid`` value
+    (:func:`acecost.sweeps.space.parse_value`), so ``2`` is an int, ``0.5`` a float, ``relu`` a string."""
+    if not value:
+        return None
+    from acecost.sweeps.space import parse_value
+
+    out: dict[str, Any] = {}
+    for item in value:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not text.strip():
+            raise click.UsageError(f"invalid --param {item!r}: expected NAME=VALUE like width=0.5", ctx)
+        if name in out:
+            raise click.UsageError(f"--param {name} is given twice", ctx)
+        try:
+            out[name] = parse_value(text)
+        except AcecostError as exc:
+            raise click.UsageError(f"invalid --param {item!r}: {exc}", ctx) from None
+    return out
+
+
+#: ``--param NAME=VALUE``: a keyword argument of the model's entry (analyze and check; a sweep
+#: varies the same keywords with --grid)
+param_option = click.option(
+    "--param", "params", multiple=True, metavar="NAME=VALUE", callback=_parse_params,
+    help="Pass NAME=VALUE to the model's acecost_model() (or a Flax Module class's field), read as a "
+         "sweep's --grid value: 2 an int, 0.5 a float, true/false, none, else a string (repeatable).")
+
+
 def target_options(fn):
     """Decorate a command with every shared option (in the order of :data:`SHARED`)."""
     for option in reversed(SHARED):
@@ -241,12 +271,24 @@ def check_writable(path: str) -> None:
             pass
 
 
+def quiet_enabled(ctx: click.Context | None = None) -> bool:
+    """Whether the command was given ``-q/--quiet``: its warnings and notes are not written."""
+    ctx = ctx or click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("quiet"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
 def warn(message: str) -> None:
-    click.echo(f"acecost: warning: {message}", err=True)
+    """A warning line on stderr, unless ``--quiet``."""
+    if not quiet_enabled():
+        click.echo(f"acecost: warning: {message}", err=True)
 
 
 def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=None, batch=None,
-            quiet=False, unmatched_bits="warn", **options):
+            quiet=False, unmatched_bits="warn", params=None, **options):
     """Resolve ``spec`` and analyse it, with a spinner on stderr.
 
     ``options`` are the analysis options of :data:`acecost.options.OPTIONS`
@@ -254,6 +296,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     A ``--bits`` pattern that matches no layer is a warning (``unmatched_bits
     = "warn"``, also added to the report's warnings) or an error (``"error"``,
     for ``check``: a typo must not turn a failing budget into a pass).
+    ``params`` are keyword arguments of the model's entry (``--param``).
     """
     from acecost.errors import TargetError
     from acecost.load.resolve import resolve
@@ -276,7 +319,7 @@ def analyse(spec: str, *, entry=None, input_shape=None, dtype=None, resolution=N
     with status, stdout_to_stderr(), paused():  # no cycle search through the trace: see acecost.engine.gcpause
         try:
             target = resolve(spec, entry=entry, input_shape=input_shape, dtype=dtype,
-                             resolution=resolution, batch=batch)
+                             resolution=resolution, batch=batch, params=params)
             validate(target)
             from acecost.api import analyze_target
 

@@ -121,9 +121,10 @@ def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
               help="A table to read (a list where names would not fit), JSON, or markdown for a PR comment.")
 @click.option("--top", type=click.IntRange(min=0), default=None, cls=DefaultShown,
               show_default=f"{DEFAULT_TOP}, all for json", help="Layer rows per section.")
+@click.option("--quiet", "-q", is_flag=True, help="No warning on stderr when the reports are of different models.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
-def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, debug: bool) -> None:
+def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, quiet: bool, debug: bool) -> None:
     """Compare two JSON reports: totals, per-layer deltas, added and removed layers.
 
     Reports come from 'acecost analyze --format json'. Layers are sorted by
@@ -138,7 +139,7 @@ def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, deb
             traceback.print_exc()
         fail(e)
     mismatch = model_mismatch(base_report, new_report)
-    if mismatch is not None:
+    if mismatch is not None and not quiet:
         click.echo(f"acecost: warning: {base} {mismatch[1].replace('the report', new)}", err=True)
     if fmt == "json":
         data = d.to_dict(top)

@@ -132,10 +132,11 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
 @click.option("--normalize", is_flag=True,
               help="With --breakdown: every bar at its own scale (shares of its total, 0-100%), so "
                    "models of very different cost compare; the totals stay written at the bars' ends.")
+@click.option("--quiet", "-q", is_flag=True, help="No warnings, notes or progress on stderr.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
          linear_x, panels, reference, dataset, out, title, caption, size, legend, breakdown, depth,
-         normalize, debug) -> None:
+         normalize, quiet, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
 
     INPUTS are analysis JSON files (from 'acecost analyze --format json'; named

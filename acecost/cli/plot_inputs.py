@@ -23,7 +23,10 @@ OUT_FORMATS = (".png", ".svg", ".pdf")
 
 
 def note(message: str) -> None:
-    click.echo(f"acecost: note: {message}", err=True)
+    from acecost.cli.common import quiet_enabled
+
+    if not quiet_enabled():
+        click.echo(f"acecost: note: {message}", err=True)
 
 
 @dataclass
@@ -248,11 +251,11 @@ def parse_panels(x: str | None, panels: str | None) -> list[str]:
 
 def analyse_targets(inputs: list[Input]) -> None:
     """Resolve and analyse the inputs that are targets (spinner on a terminal)."""
-    from acecost.cli.common import analyse
+    from acecost.cli.common import analyse, quiet_enabled
 
     for inp in inputs:
         if not inp.is_json:
-            _, report = analyse(inp.spec)
+            _, report = analyse(inp.spec, quiet=quiet_enabled())
             inp.data = report.to_dict()
 
 

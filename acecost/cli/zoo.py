@@ -35,8 +35,9 @@ def zoo():
                    "(the stored costs are at the default input).")
 @click.option("--batch", type=click.IntRange(1), default=models.BATCH, show_default=True,
               help=f"Images per input; other than {models.BATCH} analyses every model now.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar while models are analysed.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def list_models(fmt, no_costs, resolution, batch, debug):
+def list_models(fmt, no_costs, resolution, batch, quiet, debug):
     """Each bundled model with its MACs, BOPs, ACE, CPU64 and size as acecost computes them."""
     with user_errors():
         stored = (resolution, batch) == (models.RESOLUTION, models.BATCH)
@@ -47,7 +48,7 @@ def list_models(fmt, no_costs, resolution, batch, debug):
 
             found = {name: costs.stored(name) for name in models.MODELS}
         else:
-            found = _analyse_all(resolution, batch)
+            found = _analyse_all(resolution, batch, quiet)
         rows = [_row(name, entry, found.get(name)) for name, entry in models.MODELS.items()]
         if fmt == "json":
             from acecost.report.model import to_json
@@ -60,14 +61,14 @@ def list_models(fmt, no_costs, resolution, batch, debug):
         _print_table(rows, resolution, batch, None if no_costs else ("stored" if stored else "analysed now"))
 
 
-def _analyse_all(resolution: int, batch: int) -> dict[str, dict[str, Any]]:
+def _analyse_all(resolution: int, batch: int, quiet: bool = False) -> dict[str, dict[str, Any]]:
     """Every model analysed at an input the stored costs are not for, with a progress bar."""
     from rich.progress import Progress
 
     from acecost.zoo import costs
 
     found = {}
-    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+    with Progress(console=stderr, transient=True, disable=quiet or not stderr.is_terminal) as progress:
         task = progress.add_task("Analysing the zoo", total=len(models.MODELS))
         for name in models.MODELS:
             progress.update(task, description=f"Analysing {name} at {resolution}x{resolution}, batch {batch}")

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from acecost.engine.values.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
 from acecost.engine.values.value import Value, nontrivial_axes
 from acecost.engine.rules.contractions import Contraction
+from acecost.engine.grad_names import INPUT
 from acecost.engine.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report.model import (DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_SOURCE, OVERRIDE_SOURCE, BitsOrigin,
                                   FallbackCause, OpRecord)
@@ -150,10 +151,14 @@ class ContractionPricing:
                     f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
                     f"2- or 3-bit weights frozen in int8), pass --bits '", "=,N'."))
             if reason:
+                # codes times a scale that varies along the contraction (XNOR-Net's per-position
+                # activation scale): --scales codes prices the codes, the fix most users want
+                codes = "Price its codes with --scales codes, or tag" \
+                    if priced.cause is FallbackCause.SCALE_VARIES else "Tag"
                 tally.warnings.append(LayerText(
                     site, self.phase,
                     f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
-                    "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
+                    f"{codes} it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
             if origin:
                 tally.use_param(origin, b)
             elif (packed := self._packed_origin(value)) is not None:
@@ -165,8 +170,17 @@ class ContractionPricing:
             bits_a=a.bits, bits_w=w.bits, bits_a_source=a.source, bits_w_source=w.source,
             multiplier=1, macs=c.macs, ace=c.macs * a.bits * w.bits,
             binary=a.bits == 1 and w.bits == 1, weight_operand=w_side, phase=self.phase, site=site,
+            gradient=self.gradient_kind(eqn, bool(origin_l or origin_r)),
             weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
             bits_a_cause=a.cause, bits_w_cause=w.cause))
+
+    def gradient_kind(self, eqn, reads_param: bool) -> str | None:
+        """What a backward contraction computes: a top-level one as the backward jaxpr's data flow
+        says (:func:`acecost.engine.grad_names.gradient_kinds`); a nested one (a scan body) that
+        multiplies by a parameter carries the cotangent to a layer's input; else unknown (None)."""
+        if self.phase != "backward":
+            return None
+        return self.grad_kinds.get(id(eqn)) or (INPUT if reads_param else None)
 
     def site(self, base: str, spec: str) -> Site:
         """The next contraction's place in ``base``: ordinals in program order, per phase."""

@@ -141,6 +141,8 @@ class Interpreter(ValueBook, ContractionPricing):
         self._ordinals: dict = {}
         #: id(eqn) of a weight-gradient contraction -> its parameter (see acecost.engine.grad_names)
         self.grad_params: dict[int, str] = {}
+        #: id(eqn) of a top-level backward contraction -> the gradient it makes (grad_names.gradient_kinds)
+        self.grad_kinds: dict[int, str] = {}
         #: atom of a Pallas kernel's reference -> what it may hold (see acecost.engine.rules.kernels)
         self.ref_cells: dict = {}
         #: grid sizes of the kernels being walked, innermost last (None: not static)

@@ -20,6 +20,7 @@ traced); a ``module:attr`` target is imported from the current directory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -46,13 +47,17 @@ def parse_shape(text) -> tuple[int, ...]:
 
 
 def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | None = None,
-            **zoo_options) -> Target:
+            params: dict | None = None, **zoo_options) -> Target:
     """The :class:`Target` for a file path, ``file.py:attr``, ``module:attr`` or ``zoo:NAME``.
 
     An option the target would ignore is an error, not a silent default:
-    ``--input-shape`` on a zoo model, ``--batch`` on a model file.
+    ``--input-shape`` on a zoo model, ``--batch`` on a model file, a
+    ``params`` keyword (``--param``) its entry does not take.
     """
     zoo_given = [k for k, v in zoo_options.items() if v is not None]
+    if spec.startswith("zoo:") and params:
+        raise TargetError(f"{spec} takes no --param {next(iter(params))} (a zoo model takes --resolution and "
+                          "--batch; a sweep varies the zoo families' parameters)")
     if spec.startswith("zoo:"):
         for what, value in (("--entry", entry), ("--input-shape", input_shape), ("--dtype", dtype)):
             if value is not None:
@@ -78,7 +83,7 @@ def resolve(spec: str, entry: str | None = None, input_shape=None, dtype: str | 
         label = spec
     else:
         raise TargetError(f"no such file: {spec} (a target is a .py file, pkg.module:attr or zoo:NAME)")
-    return from_module(module, label, entry, input_shape, dtype)
+    return from_module(module, label, entry, input_shape, dtype, params)
 
 
 @contextlib.contextmanager
@@ -177,7 +182,8 @@ def load_file(path: Path):
     return module
 
 
-def from_module(module, label: str, entry: str | None, input_shape, dtype: str) -> Target:
+def from_module(module, label: str, entry: str | None, input_shape, dtype: str,
+                params: dict | None = None) -> Target:
     path = Path(module.__file__) if getattr(module, "__file__", None) else None
     if entry:
         if not hasattr(module, entry):
@@ -195,6 +201,8 @@ def from_module(module, label: str, entry: str | None, input_shape, dtype: str) 
         obj = getattr(module, modules[0])
         entry = modules[0]
     name = entry or ENTRY_FUNCTION
+    if params:
+        obj = _with_params(obj, params, f"{label}:{name}")
     if _is_module(obj):
         return module_target(obj, input_shape, dtype, label=f"{label}:{name}")
     if is_keras_model(obj):
@@ -207,6 +215,39 @@ def from_module(module, label: str, entry: str | None, input_shape, dtype: str) 
                                   "inputs (the option is for Flax Modules)")
         return call_entry(obj, label, name, path)
     raise TargetError(f"{label}:{name} is a {type(obj).__name__}, not a function or Flax Module")
+
+
+def _with_params(obj, params: dict, label: str):
+    """``obj`` given the keyword arguments ``params`` (``--param``), as a sweep gives a point's:
+    an entry function called with them, a Flax linen Module class made with them as fields.
+    A keyword it does not take is an error naming it, before the model is built."""
+    linen = sys.modules.get("flax.linen")
+    if linen is not None and inspect.isclass(obj) and issubclass(obj, linen.Module):
+        import dataclasses
+
+        taken = [f.name for f in dataclasses.fields(obj) if f.init and f.name not in ("parent", "name")]
+        anything = False
+    elif callable(obj) and not _is_module(obj) and not is_keras_model(obj) and not inspect.isclass(obj):
+        try:
+            parameters = list(inspect.signature(obj).parameters.values())
+        except (TypeError, ValueError):
+            parameters = []
+        taken = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        anything = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    else:
+        what = "a class" if inspect.isclass(obj) else f"a {type(obj).__name__}"
+        raise TargetError(f"{label} takes no --param: it is {what}; --param passes keywords to an entry "
+                          "function or a Flax linen Module class")
+    unknown = [k for k in params if k not in taken and not anything]
+    if unknown:
+        takes = f"it takes {', '.join(taken)}" if taken else "it takes no parameters"
+        raise TargetError(f"{label} takes no parameter {unknown[0]!r} (--param {unknown[0]}): {takes}")
+    if inspect.isclass(obj):
+        try:
+            return obj(**params)
+        except TypeError as exc:
+            raise TargetError(f"{label}: {exc}") from None
+    return functools.partial(obj, **params)
 
 
 def _candidates(module) -> list[str]:

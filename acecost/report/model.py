@@ -103,6 +103,10 @@ class OpRecord:
     weight_operand: str = "rhs"
     #: "forward", or "backward" in a training-step analysis
     phase: str = "forward"
+    #: what a backward record computes: "weight" or "input" gradient, or "recompute" (forward
+    #: work done again under jax.checkpoint); None in the forward pass, or where the walk cannot
+    #: tell (see acecost.engine.grad_names). In JSON only when set
+    gradient: str | None = None
     #: both operands are weight preparation (a LoRA merge ``A @ B``): an inference
     #: report keeps such records in ``weight_prep_layers``, out of the totals
     weight_prep: bool = False
@@ -151,9 +155,13 @@ FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause")
 RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f.name not in FACT_FIELDS)
 
 
+#: Fields written to JSON only when set (an inference report's bytes stay as they were).
+OPTIONAL_FIELDS = ("gradient",)
+
+
 def _record_dict(r: OpRecord) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, list) else v) for k, v in
-            ((k, getattr(r, k)) for k in RECORD_FIELDS)}
+            ((k, getattr(r, k)) for k in RECORD_FIELDS) if not (k in OPTIONAL_FIELDS and v is None)}
 
 
 def _fact_dict(r: OpRecord) -> dict[str, str | None]:
@@ -314,7 +322,8 @@ class Report:
     def to_pandas(self):
         import pandas as pd
 
-        rows = [{**_record_dict(r), **_fact_dict(r)} for r in self.layers]
+        rows = [{**{k: getattr(r, k) for k in OPTIONAL_FIELDS}, **_record_dict(r), **_fact_dict(r)}
+                for r in self.layers]
         return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS])
 
     def summary(self) -> str:

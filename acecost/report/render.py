@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 from rich.console import Console, Group
@@ -18,102 +17,10 @@ from rich.text import Text
 from acecost.metrics import LAYER_METRICS, TABLE, TOTALS, format_count
 from acecost.report.model import BitsOrigin, FallbackCause, Report, printable
 
-OP_SHORT = {"conv_general_dilated": "conv", "dot_general": "dot"}
-
-
-@dataclass
-class Row:
-    name: str
-    op: str
-    out_shape: str
-    bits: str
-    macs: int = 0
-    ace: int = 0
-    binary_macs: int = 0
-    ops: int = 0
-    multiplier: set = field(default_factory=set)
-
-
-def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> list[Row]:
-    """Aggregate records by layer name (cut to ``depth`` parts), primitive or bits."""
-    rows: dict[str, Row] = {}
-    for r in report.layers:
-        bits = f"{r.bits_a}x{r.bits_w}"
-        shape = "x".join(str(d) for d in r.out_shape)
-        phase = "bwd " if r.phase == "backward" else ""
-        if by == "primitive":
-            key, row = r.primitive, Row(r.primitive, OP_SHORT.get(r.primitive, r.primitive), "", bits)
-        elif by == "bits":
-            key, row = bits, Row(f"a{r.bits_a} x w{r.bits_w}", "", "", bits)
-        else:
-            name = phase + ("/".join(r.name.split("/")[:depth]) if depth else r.name)
-            key, row = name, Row(name, OP_SHORT.get(r.primitive, r.primitive), shape, bits)
-        row = rows.setdefault(key, row)
-        if row.op != OP_SHORT.get(r.primitive, r.primitive) and by == "layer":
-            row.op = "mixed"
-        if row.bits != bits and by != "bits":
-            row.bits = "mixed"
-        if row.out_shape != shape and by == "layer":
-            row.out_shape = "" if depth else "mixed"
-        row.macs += r.macs
-        row.ace += r.ace
-        row.binary_macs += r.macs if r.binary else 0
-        row.ops += 1
-        row.multiplier.add(r.multiplier)
-    return list(rows.values())
-
-
-#: rows of the default table: with the title, header, footer and totals it fits an 80x24 terminal
-COMPACT_ROWS = 8
-
-
-@dataclass
-class Compact:
-    """The rows of the default table and how they were chosen (for its footer line)."""
-
-    rows: list[Row]
-    depth: int | None = None  # grouped by the first ``depth`` parts of the names; None: every layer
-    layers: int = 0  # rows of the full table
-    hidden: int = 0  # rows folded into the last "... more" row
-
-    @property
-    def note(self) -> str | None:
-        if self.depth is None and not self.hidden:
-            return None
-        kept = len(self.rows) - bool(self.hidden)
-        if not self.hidden:
-            return f"Grouped at --depth {self.depth}: {kept} rows for {self.layers} layers. Every layer: --full"
-        what = f"groups at --depth {self.depth}" if self.depth else "layers"
-        return f"Top {kept} {what} by ACE, {self.hidden} more in one row. Every layer: --full"
-
-
-def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
-    """The default table: every layer if they fit in ``limit`` rows, else the deepest
-    grouping by name that does; names alike at every depth (``layer_0`` ... ``layer_99``)
-    keep their costliest rows, in model order, and one row for the rest."""
-    full = group_rows(report)
-    if len(full) <= limit:
-        return Compact(full, layers=len(full))
-    deepest = max(len(r.name.split("/")) for r in report.layers)
-    grouped = {d: group_rows(report, depth=d) for d in range(1, deepest)}
-    # a grouping with one name (a forward and a backward row of "ResNet50") says nothing
-    telling = {d for d, rows in grouped.items() if len({r.name.removeprefix("bwd ") for r in rows}) > 1}
-    fitting = [d for d in telling if len(grouped[d]) <= limit]
-    if fitting:
-        return Compact(grouped[max(fitting)], max(fitting), len(full))
-    depth = min(telling, default=None)
-    rows = grouped[depth] if depth else full
-    keep = sorted(sorted(range(len(rows)), key=lambda i: -rows[i].ace)[:limit - 1])
-    rest = [row for i, row in enumerate(rows) if i not in set(keep)]
-    other = Row(f"... {len(rest)} more", "", "", "")
-    for row in rest:
-        if other.bits != row.bits:
-            other.bits = "mixed" if other.bits else row.bits
-        other.macs += row.macs
-        other.ace += row.ace
-        other.binary_macs += row.binary_macs
-        other.ops += row.ops
-    return Compact([rows[i] for i in keep] + [other], depth, len(full), hidden=len(rest))
+# the rows, their grouping and the default table's choice of rows live in acecost.report.rows
+from acecost.report.rows import (  # noqa: F401 - re-exported: the table's rows are asked for here
+    COMPACT_ROWS, OP_SHORT, Compact, Row, compact_rows, group_rows, phase_of, row_names, training,
+)
 
 
 def human(n: float) -> str:
@@ -150,30 +57,32 @@ def wrap_name(name: str, width: int) -> str:
 #: the per-layer metrics of the 80-column table and the markdown (the CSV has every one of LAYER_METRICS)
 SHOWN_METRICS = tuple(TABLE[k] for k in ("macs", "ace"))
 HEADERS = ("Layer", "Op", "Out", "a x w", *(m.label for m in SHOWN_METRICS), "ACE%")
-#: characters a table takes besides its cells: two edges, one rule and two pads per gap between columns
-CHROME = 2 + 3 * (len(HEADERS) - 1)
+#: the headers of a training step's table: each row's phase after its name
+TRAIN_HEADERS = (HEADERS[0], "Phase", *HEADERS[1:])
 
 
-def table_text(cells: list[list[str]], width: int = 80) -> Text:
+def table_text(cells: list[list[str]], width: int = 80, headers: tuple[str, ...] = HEADERS) -> Text:
     """The layer table, laid out here rather than by rich.Table (which measures, pads and
     wraps every cell: half a second for 700 rows): numbers are never cut, every column is
     as wide as its widest cell, and the layer names are broken after a ``/`` to fit ``width``."""
-    widths = [max([len(h)] + [cell_len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
-    name_width = max(12, width - sum(widths[1:]) - CHROME)
+    chrome = 2 + 3 * (len(headers) - 1)  # two edges, one rule and two pads per gap between columns
+    left = headers.index("a x w")  # the name, (phase,) op and shape columns are text, the rest numbers
+    widths = [max([len(h)] + [cell_len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    name_width = max(12, width - sum(widths[1:]) - chrome)
     names = [wrap_name(c[0], name_width).split("\n") for c in cells]
-    widths[0] = max([12, len(HEADERS[0])] + [cell_len(line) for lines in names for line in lines])
-    total = sum(widths) + CHROME
+    widths[0] = max([12, len(headers[0])] + [cell_len(line) for lines in names for line in lines])
+    total = sum(widths) + chrome
 
     def line(values) -> str:
-        out = [v + " " * (w - cell_len(v)) if i < 3 else " " * (w - cell_len(v)) + v
+        out = [v + " " * (w - cell_len(v)) if i < left else " " * (w - cell_len(v)) + v
                for i, (v, w) in enumerate(zip(values, widths))]
         return " " + "   ".join(out) + " "
 
     text = Text(no_wrap=True, overflow="ignore")
     text.append(" " * total + "\n")
-    text.append(line(HEADERS) + "\n", style="bold")
+    text.append(line(headers) + "\n", style="bold")
     text.append(" " + "─" * (total - 2) + " \n")
-    blank = [""] * (len(HEADERS) - 1)
+    blank = [""] * (len(headers) - 1)
     for c, lines in zip(cells, names):
         text.append(line([lines[0], *c[1:]]) + "\n")
         for more in lines[1:]:
@@ -186,16 +95,18 @@ def rich_report(report: Report, rows: list[Row], *, title: str | None = None, ma
                 note: str | None = None, width: int = 80) -> Group:
     """The table for ``width`` columns; ``note`` is a dim line under it (how to see more)."""
     total_ace = report.totals.ace or 1
+    phased = training(report)
     # names come from the user's model: printed as written (without control characters),
     # never read as rich markup
-    cells = [[printable(row.name + _mult(row)), row.op, row.out_shape, row.bits,
+    cells = [[printable((row.table_cells[0] if phased else row.name) + _mult(row)),
+              *([row.table_cells[1]] if phased else []), row.op, row.out_shape, row.bits,
               *(m.format(getattr(row, m.totals_key)) for m in SHOWN_METRICS),
               f"{100 * row.ace / total_ace:.1f}"] for row in rows]
     # the title on a line of its own: a long path is folded, never cut
     heading = [Text(printable(title), overflow="fold")] if title is not None else []
     footer = [Text(note, style="dim", overflow="fold")] if note else []
-    return Group(*heading, table_text(cells, width), *footer, totals_panel(report),
-                 *warnings_panel(report, max_warnings))
+    return Group(*heading, table_text(cells, width, TRAIN_HEADERS if phased else HEADERS), *footer,
+                 totals_panel(report), *warnings_panel(report, max_warnings))
 
 
 def totals_panel(report: Report) -> Panel:
@@ -297,6 +208,9 @@ def warnings_panel(report: Report, limit: int) -> list[Panel]:
         lines.append(grid)
         lines.append(Text("Expected in layers meant to be float. For a quantized layer, tag the operand "
                           "with acecost.tag(x, bits=N) or pass --bits 'REGEX=A,W'.", style="dim"))
+        if any(cause == FALLBACK_CAUSES[FallbackCause.SCALE_VARIES] for cause, _, _ in summary):
+            lines.append(Text("A scale that varies along the contraction (XNOR-Net's per-position activation "
+                              "scale): --scales codes prices such operands by their codes.", style="dim"))
     others = [w for w in report.warnings if w not in report.fallback_warnings]
     lines.extend(Text(f"- {w}") for w in others[:limit])
     hidden = max(0, len(others) - limit)
@@ -311,32 +225,45 @@ def print_table(report: Report, rows: list[Row], console: Console | None = None,
     console.print(rich_report(report, rows, width=console.width, **kw))
 
 
-#: the per-layer metric columns follow the table of metrics (their totals keys, in the report's order)
-CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a_x_w", *(m.totals_key for m in LAYER_METRICS.values()),
+#: the per-layer metric columns follow the table of metrics (their totals keys, in the report's order);
+#: the widths are two numbers, for a spreadsheet (empty where a grouped row's records differ)
+CSV_COLUMNS = ["layer", "op", "out_shape", "bits_a", "bits_w", *(m.totals_key for m in LAYER_METRICS.values()),
                "ace_share", "ops", "multiplier"]
 
 
-def _records(report: Report, rows: list[Row]) -> list[list]:
+def _width(bits: int | None) -> int | str:
+    return "" if bits is None else bits
+
+
+def _records(report: Report, rows: list[Row], phased: bool) -> list[list]:
     total = report.totals.ace or 1
-    return [[r.name, r.op, r.out_shape, r.bits, *(getattr(r, m.totals_key) for m in LAYER_METRICS.values()),
+    return [[r.name, *([r.phase] if phased else []), r.op, r.out_shape, _width(r.bits_a), _width(r.bits_w),
+             *(getattr(r, m.totals_key) for m in LAYER_METRICS.values()),
              round(r.ace / total, 6), r.ops, max(r.multiplier) if r.multiplier else 1] for r in rows]
+
+
+def csv_columns(report: Report) -> list[str]:
+    """The CSV's header: a training step's rows carry their phase after the layer."""
+    return [CSV_COLUMNS[0], "phase", *CSV_COLUMNS[1:]] if training(report) else list(CSV_COLUMNS)
 
 
 def to_csv(report: Report, rows: list[Row]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(_records(report, rows))
+    writer.writerow(csv_columns(report))
+    writer.writerows(_records(report, rows, training(report)))
     return buf.getvalue()
 
 
 def to_markdown(report: Report, rows: list[Row]) -> str:
     t = report.totals
+    phased = training(report)
     shown = " | ".join(m.label for m in SHOWN_METRICS)
-    head = (f"| Layer | Op | Out | a x w | {shown} | ACE % |\n|---|---|---|---:|"
-            + "---:|" * len(SHOWN_METRICS) + "---:|\n")
+    head = (f"| Layer |{' Phase |' if phased else ''} Op | Out | bits_a | bits_w | {shown} | ACE % |\n"
+            f"|---|{'---|' if phased else ''}---|---|---:|---:|" + "---:|" * len(SHOWN_METRICS) + "---:|\n")
     total = t.ace or 1
-    body = "".join(f"| `{r.name}`{_mult(r)} | {r.op} | {r.out_shape} | {r.bits} | "
+    body = "".join(f"| `{r.name}`{_mult(r)} | {f'{r.phase} | ' if phased else ''}{r.op} | {r.out_shape} | "
+                   f"{_width(r.bits_a)} | {_width(r.bits_w)} | "
                    + "".join(f"{getattr(r, m.totals_key):,} | " for m in SHOWN_METRICS)
                    + f"{100 * r.ace / total:.1f} |\n" for r in rows)
     parts = []
