@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from acecost.cli import main
+from breakdown_reports import layer, report
 from acecost.figures.breakdown_plot import GID_SEGMENT, GID_TOTAL, GID_UNKNOWN, plot_breakdown
 
 ELEMENTWISE = '''
@@ -25,19 +26,6 @@ def acecost_model():
 '''
 
 
-def layer(name, a, w, macs):
-    return {"name": name, "primitive": "dot_general", "bits_a": a, "bits_w": w, "macs": macs,
-            "ace": macs * a * w, "binary": a == 1 and w == 1, "phase": "forward",
-            "bits_a_source": "", "bits_w_source": ""}
-
-
-def report(name, layers):
-    macs = sum(r["macs"] for r in layers)
-    binary = sum(r["macs"] for r in layers if r["binary"])
-    t = {"ace": sum(r["ace"] for r in layers), "macs": macs, "binary_macs": binary,
-         "cpu64": binary / 64 + macs - binary, "size_bits": 0, "complete": True}
-    return {"schema_version": 1, "meta": {"name": name}, "totals": t, "layers": layers, "params": [],
-            "unsupported": [], "warnings": []}
 
 
 INT8 = report("int8", [layer("Net/fc1", 8, 8, 1000), layer("Net/fc2", 8, 8, 500)])

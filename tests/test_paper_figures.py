@@ -18,6 +18,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
 from acecost.cli import main
+from breakdown_reports import layer, report
 from acecost.figures.breakdown_plot import (
     GID_GROUP_ALSO,
     GID_GROUP_LABEL,
@@ -231,19 +232,6 @@ def test_sweep_plot_draws_its_dominated_points_hollow(tmp_path):
 # ------------------------------------------------------------------ breakdown
 
 
-def layer(name, a, w, macs):
-    return {"name": name, "primitive": "dot_general", "bits_a": a, "bits_w": w, "macs": macs,
-            "ace": macs * a * w, "binary": a == 1 and w == 1, "phase": "forward",
-            "bits_a_source": "", "bits_w_source": ""}
-
-
-def report(name, layers):
-    macs = sum(r["macs"] for r in layers)
-    binary = sum(r["macs"] for r in layers if r["binary"])
-    t = {"ace": sum(r["ace"] for r in layers), "macs": macs, "binary_macs": binary,
-         "cpu64": binary / 64 + macs - binary, "size_bits": 0, "complete": True}
-    return {"schema_version": 1, "meta": {"name": name}, "totals": t, "layers": layers, "params": [],
-            "unsupported": [], "warnings": []}
 
 
 # One wide group and four slivers: 64 x 1,000,000 ACE in body, 64 x 2,000 in each sliver.

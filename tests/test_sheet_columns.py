@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -26,23 +28,8 @@ HEAD = C * CLASSES
 #: stem conv (float), two XNOR-Net convs (sign x sign, alpha per output channel), a dense head
 BINARY_CNN = f'''
 import jax, jax.numpy as jnp, flax.linen as nn
-from jax import lax
 
-
-def ste_sign(x):
-    clipped = jnp.clip(x, -1, 1)
-    return clipped + lax.stop_gradient(jnp.sign(x) - clipped)
-
-
-class BinConv(nn.Module):
-    features: int
-
-    @nn.compact
-    def __call__(self, x):
-        w = self.param("kernel", nn.initializers.lecun_normal(), ({K}, {K}, x.shape[-1], self.features))
-        alpha = lax.stop_gradient(jnp.mean(jnp.abs(w), axis=(0, 1, 2)))
-        return lax.conv_general_dilated(ste_sign(x), ste_sign(w) * alpha, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+from binary_layers import BinConv  # copied beside this file
 
 
 class Net(nn.Module):
@@ -87,6 +74,7 @@ def run(*args: str):
 def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("sheet") / "bnn.py"
     path.write_text(BINARY_CNN)
+    shutil.copy(Path(__file__).with_name("binary_layers.py"), path.with_name("binary_layers.py"))
     return path
 
 

@@ -11,32 +11,17 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 import pytest
-from jax import lax
 
 import acecost
 from acecost.engine.names import base_name
 from acecost.load.resolve import resolve
+from binary_layers import K as LAYER_K, BinConv
 
 FLOAT = 16
 HW, CIN, C, K, CLASSES = 8, 3, 16, 3, 10
+assert K == LAYER_K  # BinConv's kernel size
 
 
-def ste_sign(x):
-    clipped = jnp.clip(x, -1, 1)
-    return clipped + lax.stop_gradient(jnp.sign(x) - clipped)
-
-
-class BinConv(nn.Module):
-    """XNOR-Net conv: sign activations, sign weights times alpha per output channel."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x):
-        w = self.param("kernel", nn.initializers.lecun_normal(), (K, K, x.shape[-1], self.features))
-        alpha = lax.stop_gradient(jnp.mean(jnp.abs(w), axis=(0, 1, 2)))
-        return lax.conv_general_dilated(ste_sign(x), ste_sign(w) * alpha, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 class BinaryCNN(nn.Module):
