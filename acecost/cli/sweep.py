@@ -144,6 +144,7 @@ def _print_table(df, parameters, title) -> None:
     """The table fits the terminal (80 columns when piped): no cell is cut short; columns the width
     cannot hold are left out, least telling first (``DROP_ORDER``), and named under the table."""
     from rich import box
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.markup import escape
     from rich.measure import Measurement
@@ -160,17 +161,28 @@ def _print_table(df, parameters, title) -> None:
     if df["cached"].any():
         shown.append("cached")
     records = df.to_dict("records")
-    cells = {n: [text(_cell(n, rec[n])) for rec in records] for n in shown}
+    plain = {n: [printable(_cell(n, rec[n])) for rec in records] for n in shown}
+    cells = {n: [escape(c) for c in column] for n, column in plain.items()}
     console = Console()
+    # A table is as wide as each column's widest cell, so the rows holding them (and one failed row,
+    # for its "failed" mark) measure as the whole table does for any choice of columns: measuring a
+    # thousand rows takes a second, and the choice below may measure ten times.
+    probe: set[int] = set()
+    for column in plain.values():
+        if column:
+            probe.add(max(range(len(column)), key=lambda i: cell_len(column[i])))
+    probe.update([i for i, rec in enumerate(records) if rec["error"]][:1])
+    probe_rows = sorted(probe)
 
-    def table(names: list[str], fold: bool = False) -> Table:
+    def table(names: list[str], fold: bool = False, rows=None) -> Table:
         t = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
         for name in names:
             param = name in parameters
             t.add_column(COLUMN_LABELS.get(name, name), justify="left" if param else "right",
                          no_wrap=not (fold and param), overflow="fold" if fold and param else "ellipsis")
         first_total = next((i for i, n in enumerate(names) if n not in parameters), None)
-        for i, rec in enumerate(records):
+        for i in range(len(records)) if rows is None else rows:
+            rec = records[i]
             row = [cells[n][i] for n in names]
             if rec["error"] and first_total is not None:
                 row[first_total] = "failed"
@@ -182,12 +194,12 @@ def _print_table(df, parameters, title) -> None:
 
     names, hidden = list(shown), []
     for name in DROP_ORDER:
-        if width(table(names)) <= console.width:
+        if width(table(names, rows=probe_rows)) <= console.width:
             break
         if name in names:
             names.remove(name)
             hidden.append(COLUMN_LABELS.get(name, name))
-    fold = width(table(names)) > console.width  # the parameters alone are wider: wrapped, never cut
+    fold = width(table(names, rows=probe_rows)) > console.width  # the parameters alone are wider: wrapped, never cut
     failures = [" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}"
                 for rec in records if rec["error"]]
     # the title on a line of its own: a table's title wraps at the table's width, mid-phrase
