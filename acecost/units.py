@@ -217,8 +217,8 @@ def _special(value: object) -> str | None:
     return None
 
 
-def format_count(value: Number | Fraction | None) -> str:
-    """``0``, ``7``, ``999``, ``1k``, ``191M``, ``1.05T``; ``15.6`` and ``0.0156`` for fractions."""
+def _sign_and_magnitude(value: Number | Fraction | None) -> str | tuple[str, Decimal]:
+    """``value`` as (sign, magnitude), or its whole text where it has none to scale (``-``, ``nan``, ``0``)."""
     value = _plain(value)  # type: ignore[assignment]
     special = _special(value)
     if special is not None:
@@ -226,7 +226,15 @@ def format_count(value: Number | Fraction | None) -> str:
     if value == 0:
         return "0"
     d = _decimal(value)
-    sign, d = ("-", -d) if d < 0 else ("", d)
+    return ("-", -d) if d < 0 else ("", d)
+
+
+def format_count(value: Number | Fraction | None) -> str:
+    """``0``, ``7``, ``999``, ``1k``, ``191M``, ``1.05T``; ``15.6`` and ``0.0156`` for fractions."""
+    parts = _sign_and_magnitude(value)
+    if isinstance(parts, str):
+        return parts
+    sign, d = parts
     if d < 1000 and d == d.to_integral_value():
         return f"{sign}{int(d)}"
     text, group = si_digits(d)
@@ -250,13 +258,9 @@ _ENERGY_PREFIXES = ("p", "n", "u", "m", "")
 
 def format_energy(pj: Number | None) -> str:
     """pJ in a readable unit, 3 significant figures: ``812 pJ``, ``4.1 nJ``, ``2.35 mJ``."""
-    pj = _plain(pj)  # type: ignore[assignment]
-    special = _special(pj)
-    if special is not None:
-        return special
-    if pj == 0:
-        return "0"
-    d = _decimal(pj)
-    sign, d = ("-", -d) if d < 0 else ("", d)
+    parts = _sign_and_magnitude(pj)
+    if isinstance(parts, str):
+        return parts
+    sign, d = parts
     text, group = si_digits(d, top=len(_ENERGY_PREFIXES) - 1)
     return f"{sign}{text} {_ENERGY_PREFIXES[group]}J"
