@@ -115,8 +115,9 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         entry["scope"] = user_names(entry["scope"])
     for r in every:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
-    warnings = list(dict.fromkeys(user_names.text(_render(w, by_site)) for w in tally.warnings))
-    fallback_warnings = frozenset(user_names.text(_render(w, by_site)) for w in tally.warnings
+    rendered = [(user_names.text(_render(w, by_site)), w) for w in tally.warnings]
+    warnings = list(dict.fromkeys(text for text, _ in rendered))
+    fallback_warnings = frozenset(text for text, w in rendered
                                   if isinstance(w, LayerText) and w.kind == "float_fallback")
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
