@@ -44,6 +44,11 @@ class Options:
     #: "strict" (a scale varying along the contraction makes the operand
     #: float) or "codes" (the operand is priced by the levels of its codes)
     scales: str = "strict"
+    #: "measured": a weight operand's bits at most what its concrete values need; None (not
+    #: given) or "inferred": as inferred
+    levels: str | None = None
+    #: "discount": count only multiplications by a nonzero concrete weight; None or "dense": all
+    sparsity: str | None = None
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
