@@ -86,6 +86,19 @@ class Measured:
         return f"{MEASURED_SOURCE} {self.levels} levels {where} of '{self.path}' (inferred: {inferred_bits} bits)"
 
 
+#: Primitives whose output is a view of one parameter that measuring can follow (:meth:`WeightFacts.note_view`).
+VIEW_PRIMITIVES = frozenset(("transpose", "convert_element_type", "reshape", "squeeze", "expand_dims"))
+
+
+@dataclass(frozen=True)
+class View:
+    """A value that is a parameter seen another way: ``axes[i]`` is the parameter axis that the
+    value's axis ``i`` is (None: not mapped, only the whole tensor's count bounds it)."""
+
+    path: str
+    axes: tuple[int, ...] | None
+
+
 class WeightFacts:
     """Concrete weights and the facts measured in them, cached by path and contracting axes.
 
@@ -98,6 +111,8 @@ class WeightFacts:
         self.shapes = dict(shapes)
         self._levels: dict[tuple[str, tuple[int, ...]], int] = {}
         self._nnz: dict[str, int] = {}
+        #: atom of a value -> the parameter it is a view of (:meth:`note_view`)
+        self.views: dict[int, View] = {}
 
     def has(self, path: str) -> bool:
         return path in self.weights
@@ -117,6 +132,36 @@ class WeightFacts:
             self._nnz[path] = count_nonzero(self.weights[path])
         return self._nnz[path]
 
+    def view_of(self, value: Value) -> View | None:
+        """The parameter ``value`` is, or is a view of; None when it is neither. A value whose
+        linear form is one atom times a nonzero number (``-w``) has that atom's levels and zeros."""
+        if value.name is not None and tuple(self.shapes.get(value.name, ())) == tuple(value.shape):
+            return View(value.name, tuple(range(len(value.shape))))
+        if len(value.form) == 1 and value.form[0][1] != 0:
+            return self.views.get(value.form[0][0])
+        return None
+
+    def note_view(self, eqn, source: Value, out: Value) -> None:
+        """Remember that ``out`` is a view of a parameter when ``source`` is one (the walker
+        calls this for :data:`VIEW_PRIMITIVES` while weights are measured).
+
+        A transpose permutes the axes. An element type cast keeps them; it is a function of
+        each element, so it adds no value to a channel, and it maps zero to zero, so it adds
+        no nonzero (a narrowing one may round a small weight to zero: the parameter's
+        nonzeros are then a bound). A reshape keeps the elements, so their nonzeros, but not
+        the channels: the whole tensor's count bounds its levels.
+        """
+        view = self.view_of(source)
+        if view is None or len(out.form) != 1:
+            return
+        name = eqn.primitive.name
+        if name == "transpose":
+            axes = None if view.axes is None else tuple(view.axes[a] for a in eqn.params["permutation"])
+            view = View(view.path, axes)
+        elif name != "convert_element_type":
+            view = View(view.path, None)
+        self.views[out.form[0][0]] = view
+
     def measure(self, value: Value, contracting: frozenset[int], want_nnz: bool) -> Measured | str:
         """The facts of an operand that is a stored parameter, or why it cannot be measured.
 
@@ -125,10 +170,17 @@ class WeightFacts:
         largest count over every slice). Any other view of the parameter (``value.name`` set,
         another shape) holds only its values: the whole tensor's count bounds it.
         """
+        view = self.view_of(value)
+        if view is not None and view.path in self.weights:
+            axes = None if view.axes is None else tuple(sorted(view.axes[a] for a in contracting))
+            levels = self.levels(view.path, tuple(range(len(self.shapes[view.path]))) if axes is None else axes,
+                                 want_nnz)
+            nnz = self.nonzeros(view.path) if want_nnz else None
+            return Measured(view.path, levels, axes is not None, nnz, value.size)
         path = value.name
         if path is None:
-            return "it is not a stored parameter itself (computed from one: a transpose, reshape, " \
-                   "cast or quantizer)" if value.origins - {""} else "it is not a parameter"
+            return "it is not a stored parameter nor a transpose, cast or reshape of one" \
+                if value.origins - {""} else "it is not a parameter"
         if not self.has(path):
             return f"no concrete values for parameter '{path}'"
         shape = tuple(self.shapes.get(path, value.shape))

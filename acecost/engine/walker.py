@@ -28,6 +28,7 @@ from acecost.engine.rules.counts import elementwise_cost
 from acecost.engine.rules.contractions import MAC_RULES
 from acecost.engine.contraction import ContractionPricing
 from acecost.engine.liveness import Liveness
+from acecost.engine.measured import VIEW_PRIMITIVES
 from acecost.engine.tally import Tally
 from acecost.engine.bindings import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
@@ -296,6 +297,8 @@ class Interpreter(ValueBook, ContractionPricing):
                 outs.append(value)
             else:
                 outs.append(self.register(value))
+        if self.weight_facts is not None and name in VIEW_PRIMITIVES and n_out == 1:
+            self.weight_facts.note_view(eqn, ins[0], outs[0])  # measuring follows a weight's views
         if n_out == 1 and out_shape == () and name in _AFFINE_PRIMS and outs[0].dtype.kind in "iu":
             outs[0] = self._affine_scalar(eqn, ins, outs[0])
         return outs
