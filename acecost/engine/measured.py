@@ -11,6 +11,7 @@ See docs/design.md, "Measured weights", for the rules and why they are sound.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -54,6 +55,11 @@ def distinct_per_fiber(array, axes: tuple[int, ...]) -> int:
     return best
 
 
+def _fiber(shape, axes: tuple[int, ...] | None) -> int:
+    """Elements of one channel along ``axes`` (None: the whole tensor)."""
+    return math.prod(shape[a] for a in (range(len(shape)) if axes is None else axes))
+
+
 def count_nonzero(array) -> int:
     arr = np.asarray(array)
     flat = arr.reshape(-1)
@@ -72,10 +78,19 @@ class Measured:
     #: nonzeros and elements of the operand, or None when its density is not known exactly
     nnz: int | None
     size: int
+    #: elements of a channel (of the whole tensor for a bound)
+    fiber: int = 0
 
     @property
     def bits(self) -> int | None:
         return None if self.levels is None else ceil_log2(self.levels)
+
+    @property
+    def evidence(self) -> bool:
+        """Whether the count says anything: a channel with as many distinct values as elements (every
+        float channel) holds no sign of fewer levels, and ``ceil(log2 L)`` would then only be the
+        logarithm of its fan-in."""
+        return self.levels is not None and self.levels < self.fiber
 
     @property
     def density(self) -> float | None:
@@ -165,10 +180,11 @@ class WeightFacts:
     def measure(self, value: Value, contracting: frozenset[int], want_nnz: bool) -> Measured | str:
         """The facts of an operand that is a stored parameter, or why it cannot be measured.
 
-        Exact where the operand is the parameter itself (its axes are the parameter's) or a
-        slice of it a scan takes along leading axes (those axes are output channels too: the
-        largest count over every slice). Any other view of the parameter (``value.name`` set,
-        another shape) holds only its values: the whole tensor's count bounds it.
+        Per channel where the operand is the parameter itself, a transpose or cast of it
+        (:meth:`note_view`), or a slice of it a scan takes along leading axes (those axes are
+        output channels too: the largest count over every slice). Any other view of the
+        parameter (a reshape; ``value.name`` set, another shape) holds only its values: the
+        whole tensor's count bounds it. Nonzeros only where the operand holds every element.
         """
         view = self.view_of(value)
         if view is not None and view.path in self.weights:
@@ -176,7 +192,8 @@ class WeightFacts:
             levels = self.levels(view.path, tuple(range(len(self.shapes[view.path]))) if axes is None else axes,
                                  want_nnz)
             nnz = self.nonzeros(view.path) if want_nnz else None
-            return Measured(view.path, levels, axes is not None, nnz, value.size)
+            return Measured(view.path, levels, axes is not None, nnz, value.size,
+                            _fiber(self.shapes[view.path], axes))
         path = value.name
         if path is None:
             return "it is not a stored parameter nor a transpose, cast or reshape of one" \
@@ -194,7 +211,8 @@ class WeightFacts:
             levels = self.levels(path, tuple(range(len(shape))))
             exact_density, per_channel = False, False
         nnz = self.nonzeros(path) if want_nnz and exact_density else None
-        return Measured(path, levels, per_channel, nnz, value.size)
+        return Measured(path, levels, per_channel, nnz, value.size,
+                        _fiber(shape, axes if per_channel else None))
 
 
 def uniform_per_weight(eqn, side: str) -> bool:
@@ -244,7 +262,9 @@ def price_weight(facts: WeightFacts, options, eqn, value: Value, side: str, cont
         warn(f": weight '{m.path}' holds {levels} distinct values per output channel ({bits} bits) "
              f"but the graph prices it at {width.bits} bits (a quantizer or declaration that does not "
              "reach the stored weights?); check it, or pass --bits '", f"=,{bits}'.")
-    if measured:
+    if not m.evidence:
+        pass  # as many values as elements: no sign of quantization, the width stays inferred
+    elif measured:
         if bits < width.bits and width.origin is not BitsOrigin.DECLARED:
             width = width._replace(bits=bits, source=m.source(width.bits),
                                    reason=None, origin=BitsOrigin.MEASURED, cause=None, stored=False,
