@@ -289,3 +289,42 @@ def test_levels_and_sparsity_are_sweep_axes(model_file, tmp_path):
                                                     for layer in EXAMPLE)),
         ("measured", "discount"): (565_248, 19_398_656),
     }
+
+
+# ------------------------------------------------------------ the count itself
+
+
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 2), (0, 1, 2), ()])
+def test_distinct_per_fiber_is_numpys_count_per_channel(axes, monkeypatch):
+    from acecost.engine import measured
+
+    monkeypatch.setattr(measured, "_CHUNK", 16)  # several blocks of channels
+    rng = np.random.default_rng(10)
+    a = rng.integers(-3, 4, size=(6, 5, 4)).astype(np.float32) * rng.uniform(1, 2, (1, 5, 1)).astype(np.float32)
+    keep = [d for d in range(3) if d not in axes]
+    fibers = np.moveaxis(a, keep, list(range(len(keep)))).reshape(
+        int(np.prod([a.shape[d] for d in keep])), -1)
+    expect = max(len(np.unique(f)) for f in fibers)
+    assert measured.distinct_per_fiber(a, axes) == expect
+    assert measured.distinct_per_fiber(a.astype(jnp.bfloat16), axes) == expect  # exact in bfloat16 too
+
+
+def test_distinct_values_compare_as_numbers():
+    from acecost.engine.measured import distinct_per_fiber
+
+    assert distinct_per_fiber(np.array([0.0, -0.0, 1.0], np.float32), (0,)) == 2  # -0 is 0
+    assert distinct_per_fiber(np.array([np.nan, np.nan, 1.0], np.float32), (0,)) == 3  # never fewer
+
+
+def test_a_hint_counts_no_further_than_it_needs_and_measuring_counts_in_full(monkeypatch):
+    from acecost.engine import measured
+
+    monkeypatch.setattr(measured, "_CHUNK", 256 * 300)  # one block: 300 channels of 256 rows
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(256, 512)).astype(np.float32)
+    assert measured.distinct_per_fiber(w, (0,), cap=255) == 256  # the first block exceeds the cap
+    w[:, 400] = 0.0
+    w[0, 400] = 1.0  # a channel past the first block: it does not change the maximum
+    facts = measured.WeightFacts({"w": w}, {"w": w.shape})
+    assert facts.levels("w", (0,), cap=255) == 256
+    assert facts.levels("w", (0,)) == 256  # made exact when asked without a cap

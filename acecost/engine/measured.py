@@ -28,11 +28,13 @@ FAR_FEWER = 2
 _CHUNK = 1 << 22
 
 
-def distinct_per_fiber(array, axes: tuple[int, ...]) -> int:
+def distinct_per_fiber(array, axes: tuple[int, ...], cap: int | None = None) -> int:
     """The largest number of distinct values along ``axes`` over every index of the other axes.
 
     ``axes`` empty: 1 (each fiber is one element); all axes: the whole tensor's count.
     NaNs compare unequal, so each counts as its own value: never fewer than there are.
+    With a ``cap``, the scan stops at the first block of channels holding more than ``cap``
+    values: the count returned is then only known to exceed it.
     """
     arr = np.asarray(array)
     if arr.dtype.kind == "V" or arr.dtype.type.__module__.startswith("ml_dtypes"):
@@ -52,6 +54,8 @@ def distinct_per_fiber(array, axes: tuple[int, ...]) -> int:
         changes = np.count_nonzero(block[:, 1:] != block[:, :-1], axis=1)
         best = max(best, int(changes.max()) + 1)
         del block
+        if cap is not None and best > cap:
+            break
     return best
 
 
@@ -124,7 +128,8 @@ class WeightFacts:
     def __init__(self, weights: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]):
         self.weights = weights
         self.shapes = dict(shapes)
-        self._levels: dict[tuple[str, tuple[int, ...]], int] = {}
+        #: (path, contracting axes) -> (count, whether it is exact or only known to exceed a cap)
+        self._levels: dict[tuple[str, tuple[int, ...]], tuple[int, bool]] = {}
         self._nnz: dict[str, int] = {}
         #: atom of a value -> the parameter it is a view of (:meth:`note_view`)
         self.views: dict[int, View] = {}
@@ -132,15 +137,19 @@ class WeightFacts:
     def has(self, path: str) -> bool:
         return path in self.weights
 
-    def levels(self, path: str, axes: tuple[int, ...], want_nnz: bool = False) -> int:
+    def levels(self, path: str, axes: tuple[int, ...], want_nnz: bool = False, cap: int | None = None) -> int:
+        """The largest distinct count of a channel of ``path`` along ``axes`` (exact, or with a
+        ``cap`` either exact or only known to be above it)."""
         key = (path, axes)
-        if key not in self._levels:
+        known = self._levels.get(key)
+        if known is None or not (known[1] or cap is not None and known[0] > cap):
             array = self.weights[path]
-            self._levels[key] = distinct_per_fiber(array, axes)
+            count = distinct_per_fiber(array, axes, cap)
+            self._levels[key] = (count, cap is None or count <= cap)
             if want_nnz and path not in self._nnz:
                 self._nnz[path] = count_nonzero(array)
             del array
-        return self._levels[key]
+        return self._levels[key][0]
 
     def nonzeros(self, path: str) -> int:
         if path not in self._nnz:
@@ -177,7 +186,8 @@ class WeightFacts:
             view = View(view.path, None)
         self.views[out.form[0][0]] = view
 
-    def measure(self, value: Value, contracting: frozenset[int], want_nnz: bool) -> Measured | str:
+    def measure(self, value: Value, contracting: frozenset[int], want_nnz: bool,
+                cap: int | None = None) -> Measured | str:
         """The facts of an operand that is a stored parameter, or why it cannot be measured.
 
         Per channel where the operand is the parameter itself, a transpose or cast of it
@@ -190,7 +200,7 @@ class WeightFacts:
         if view is not None and view.path in self.weights:
             axes = None if view.axes is None else tuple(sorted(view.axes[a] for a in contracting))
             levels = self.levels(view.path, tuple(range(len(self.shapes[view.path]))) if axes is None else axes,
-                                 want_nnz)
+                                 want_nnz, cap)
             nnz = self.nonzeros(view.path) if want_nnz else None
             return Measured(view.path, levels, axes is not None, nnz, value.size,
                             _fiber(self.shapes[view.path], axes))
@@ -205,10 +215,10 @@ class WeightFacts:
         if k >= 0 and shape[k:] == tuple(value.shape):
             axes = tuple(sorted(a + k for a in contracting))
             exact_density = k == 0
-            levels = self.levels(path, axes, want_nnz and exact_density)
+            levels = self.levels(path, axes, want_nnz and exact_density, cap)
             per_channel = True
         else:
-            levels = self.levels(path, tuple(range(len(shape))))
+            levels = self.levels(path, tuple(range(len(shape))), cap=cap)
             exact_density, per_channel = False, False
         nnz = self.nonzeros(path) if want_nnz and exact_density else None
         return Measured(path, levels, per_channel, nnz, value.size,
@@ -251,7 +261,9 @@ def price_weight(facts: WeightFacts, options, eqn, value: Value, side: str, cont
     """
     measured = options.levels == "measured"
     discount = options.sparsity == "discount"
-    m = facts.measure(value, contracting, discount)
+    # a float operand measured for the hint alone: a count past the hint's is not made exact
+    cap = 2 ** (width.bits // FAR_FEWER) if not measured and width.origin.is_float else None
+    m = facts.measure(value, contracting, discount, cap)
     if isinstance(m, str):
         if (measured or discount) and value.origins - {""}:
             warn(f": weight operand {list(value.shape)} not measured ({m}); priced as inferred. "
