@@ -174,6 +174,21 @@ def test_a_scanned_stack_is_measured_per_layer_and_channel():
     assert rep.layers[0].macs == 2 * 4 * 64 * 64
 
 
+def test_a_stack_whose_slices_could_sit_elsewhere_is_bounded_by_the_whole_tensor():
+    """[16, 16, 16] read as [16, 16] slices: the slice's axes could be the stack's first two as
+    well as its last two, so only the whole tensor's count is sure."""
+    rng = np.random.default_rng(12)
+    ws = ternary_columns(rng, 16, 256, 4).reshape(16, 16, 16) * rng.uniform(1, 2, 16).astype(np.float32)
+
+    def fn(ws, x):
+        return jax.lax.scan(lambda h, w: (h @ w, None), x, ws)[0]
+
+    rep = acecost.analyze(fn, ws, S((2, 16), F32), levels="measured")
+    whole = len(np.unique(ws))
+    assert rep.layers[0].measured_levels == whole and whole > 3
+    assert "in the whole tensor (a bound)" in rep.layers[0].bits_w_source
+
+
 def test_a_weight_computed_from_another_is_not_measured_and_says_so():
     p = example_weights()
     rep = acecost.analyze(lambda p, x: x @ (p["w1"] + p["w1"] ** 2), p, X, levels="measured")

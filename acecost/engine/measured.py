@@ -212,7 +212,10 @@ class WeightFacts:
             return f"no concrete values for parameter '{path}'"
         shape = tuple(self.shapes.get(path, value.shape))
         k = len(shape) - len(value.shape)
-        if k >= 0 and shape[k:] == tuple(value.shape):
+        # the trailing axes, and only there (a Pallas block of one column of a square kernel
+        # would also end the shape: not followed)
+        places = [j for j in range(k + 1) if shape[j:j + len(value.shape)] == tuple(value.shape)]
+        if k >= 0 and places == [k]:
             axes = tuple(sorted(a + k for a in contracting))
             exact_density = k == 0
             levels = self.levels(path, axes, want_nnz and exact_density, cap)
@@ -265,7 +268,8 @@ def price_weight(facts: WeightFacts, options, eqn, value: Value, side: str, cont
     cap = 2 ** (width.bits // FAR_FEWER) if not measured and width.origin.is_float else None
     m = facts.measure(value, contracting, discount, cap)
     if isinstance(m, str):
-        if (measured or discount) and value.origins - {""}:
+        # a width the graph proves is not what measuring is for; zeros it could discount are
+        if (measured and width.origin.is_float or discount) and value.origins - {""}:
             warn(f": weight operand {list(value.shape)} not measured ({m}); priced as inferred. "
                  "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=,N'.")
         return WeightPricing(width, macs)
