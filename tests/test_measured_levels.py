@@ -241,6 +241,22 @@ def test_a_declaration_the_weights_do_not_keep_is_warned():
                    for t in rep.warnings)
 
 
+def test_a_tag_the_weights_do_not_keep_is_warned_and_kept():
+    """``acecost.tag(w, bits=1)`` on ternary weights: the tag wins (never lowered nor raised by
+    measuring), and the weights' 3 values per channel are more than it declares."""
+    p = example_weights()
+
+    def fn(p, x):
+        return x @ acecost.tag(p["w1"], bits=1)
+
+    for levels in (None, "measured"):
+        rep = acecost.analyze(fn, p, X, levels=levels)
+        assert rep.layers[0].bits_w == 1 and rep.layers[0].origin("w") is BitsOrigin.DECLARED
+        assert any("holds 3 distinct values per output channel (2 bits) but the graph prices it at 1 bit" in t
+                   for t in rep.warnings), rep.warnings
+        assert not any("--levels measured" in t for t in rep.warnings)
+
+
 # ------------------------------------------------------------ where options go
 
 
