@@ -154,8 +154,10 @@ def test_a_transposed_and_cast_weight_is_measured_per_channel():
     def fn(w, x):
         return x.astype(jnp.bfloat16) @ w.T.astype(jnp.bfloat16)
 
+    before = stored.copy()
     rep = acecost.analyze(fn, stored, X, levels="measured")
     assert (rep.layers[0].bits_w, rep.layers[0].measured_levels) == (2, 3)
+    assert np.array_equal(stored, before)  # its channels are rows: counted on a copy
     assert rep.totals.size_bits == stored.size * 2
 
 
@@ -336,7 +338,9 @@ def test_distinct_per_fiber_is_numpys_count_per_channel(axes, monkeypatch):
     fibers = np.moveaxis(a, keep, list(range(len(keep)))).reshape(
         int(np.prod([a.shape[d] for d in keep])), -1)
     expect = max(len(np.unique(f)) for f in fibers)
+    before = a.copy()
     assert measured.distinct_per_fiber(a, axes) == expect
+    assert np.array_equal(a, before)  # sorted copies, never the weights themselves
     assert measured.distinct_per_fiber(a.astype(jnp.bfloat16), axes) == expect  # exact in bfloat16 too
 
 
