@@ -102,6 +102,28 @@ def test_the_issue_example_default_and_measured():
     assert measured.meta["levels"] == "measured" and "sparsity" not in measured.meta
 
 
+def test_jax_arrays_and_a_jaxpr_are_measured_alike():
+    p = example_weights()
+    on_device = jax.tree_util.tree_map(jnp.asarray, p)
+    closed = jax.make_jaxpr(example)(p, X)
+    for rep in (acecost.analyze(example, on_device, X, levels="measured"),
+                acecost.analyze_jaxpr(closed, p, X, levels="measured")):
+        assert rep.totals.ace == 36_175_872
+
+
+def test_a_training_step_measures_each_contraction_along_its_own_axes():
+    """Forward: as in inference. The input gradient ``dy @ w2^T`` contracts w2's output axis:
+    its channels are w2's rows, whose 10 values (one per column scale) are as many as their
+    elements, so no sign of fewer levels: 16 bits, by the rule."""
+    p = example_weights()
+    rep = acecost.analyze_train(example, p, X, levels="measured")
+    forward = [(r.bits_w, r.measured_levels) for r in rep.layers if r.phase == "forward"]
+    assert forward == [(layer.bits, layer.levels) for layer in EXAMPLE]
+    (through_w2,) = [r for r in rep.layers if r.phase == "backward" and r.gradient == "input"]
+    rows = max(len(np.unique(p["w2"][r])) for r in range(512))
+    assert (through_w2.measured_levels, through_w2.bits_w) == (rows, FLOAT) and rows == 10
+
+
 def test_the_json_gives_measured_levels_beside_the_inferred_bits():
     rep = acecost.analyze(example, example_weights(), X, levels="measured")
     data = json.loads(to_json(rep.to_dict()))
