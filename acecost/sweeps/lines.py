@@ -73,6 +73,13 @@ def _is_number(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
+def _parses(v) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _text(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -138,7 +145,9 @@ def sweep_lines(df, path: str, x: str | None, ys: list[str], by: list[str] | Non
     a table, column or parameter that cannot be drawn."""
     if len(df) == 0:
         raise AcecostError(f"{path}: the sweep table has no rows")
-    params = list(df.attrs.get("parameters") or [])
+    metric_columns = {m.totals_key for m in drawable(df.columns).values()}
+    # a column of the table of metrics is a result, never a parameter, whatever the table's reader took it for
+    params = [p for p in df.attrs.get("parameters") or [] if p not in metric_columns]
     metrics = _pick_metrics(df, path, ys)
     x = _pick_x(df, path, x, params)
     by = _pick_by(df, path, x, by, params)
@@ -147,12 +156,12 @@ def sweep_lines(df, path: str, x: str | None, ys: list[str], by: list[str] | Non
     if ok.empty:
         raise AcecostError(f"{path}: all {len(df)} points failed (see its error column); nothing to draw")
     rows = ok.to_dict("records")
-    for rec in rows:
-        v = plain(rec[x])
-        if not _is_number(v):
-            what = "an empty cell" if v is None else repr(v)
-            raise AcecostError(f"--x {x}: {path} holds {what} in it, not a number; --x needs a numeric "
-                               f"parameter (draw {x} as lines with --by {x})")
+    bad = [plain(rec[x]) for rec in rows if not _is_number(plain(rec[x]))]
+    if bad:  # a CSV column with one text cell is read as text throughout: name the cell that is not a number
+        v = next((b for b in bad if not _parses(b)), bad[0])
+        what = "an empty cell" if v is None else repr(v)
+        raise AcecostError(f"--x {x}: {path} holds {what} in it, not a number; --x needs a numeric "
+                           f"parameter (draw {x} as lines with --by {x})")
     groups: dict[tuple, list[dict]] = {}
     for rec in rows:
         groups.setdefault(tuple(plain(rec[p]) for p in by), []).append(rec)
