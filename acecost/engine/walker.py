@@ -45,6 +45,8 @@ class Options:
     #: "strict" (a scale varying along the contraction makes the operand
     #: float) or "codes" (the operand is priced by the levels of its codes)
     scales: str = "strict"
+    #: a device for roofline time (acecost.report.hardware): read when the report is built
+    hardware: str | None = None
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}

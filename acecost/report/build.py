@@ -147,11 +147,16 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals, tally.prep_moved_bits))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
             "scales": options.scales, "target": name, "input_shapes": input_shapes(leaves)}
-    return Report(totals=totals, layers=records, params=params,
-                  elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
-                  warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported, loops=tally.loops,
-                  branches=tally.branches, meta=meta,
-                  weight_prep_layers=[] if prep_in_totals else prep_records)
+    report = Report(totals=totals, layers=records, params=params,
+                    elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
+                    warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported,
+                    loops=tally.loops, branches=tally.branches, meta=meta,
+                    weight_prep_layers=[] if prep_in_totals else prep_records)
+    if options.hardware is not None:
+        from acecost.report.hardware import apply_hardware, load_hardware
+
+        apply_hardware(report, load_hardware(options.hardware))
+    return report
 
 
 def _weight_prep(records, by_category: Counter, in_totals: bool, moved_bits: int) -> WeightPrep:
