@@ -9,7 +9,10 @@ shapes of a Llama-style decoder layer), never read back from acecost:
 * attention over the int8 cache of L slots is ``q . k`` and ``p . v``, each
   ``B H hd L`` MACs at 16 x 8 bits (one cache scale per token and kv head);
 * ``size``: int4 codes at 4 bits, scales, norms and the embedding table at
-  16 (bfloat16 leaves that never enter a contraction), the router at 16.
+  16 (bfloat16 leaves that never enter a contraction), the router at 16;
+* ``memory_bits``: each contraction reads its operands and writes its output
+  once, at the widths they hold: the weights at 4 bits, the cache at 8, a
+  bfloat16 activation at 16, a float32 output at 32.
 
 The configuration is small so that a point is priced in well under a second.
 """
@@ -66,6 +69,24 @@ def dense_ace(L: int) -> int:
     return weight_macs_per_token() * A * W + cache_macs_per_token(L) * A * KV
 
 
+def linear_traffic(rows: int, k: int, n: int) -> tuple[int, int]:
+    """(read, write) bits of ``x [rows, k] bf16 @ W [k, n]`` int4 -> bf16."""
+    return rows * k * A + k * n * W, rows * n * A
+
+
+def attention_traffic(L: int, batch: int = 1) -> dict[str, tuple[int, int]]:
+    """(read, write) bits of one layer's ``q . k`` (float32 scores) and ``p . v`` (bfloat16 out)."""
+    cache = batch * L * KV_HEADS * HD * KV  # one kv head's codes per query group, read once
+    return {"scores": (batch * HEADS * HD * A + cache, batch * HEADS * L * 32),
+            "mix": (batch * HEADS * L * A + cache, batch * HEADS * HD * A)}
+
+
+def dense_memory_bits(L: int) -> int:
+    per_layer = [linear_traffic(1, k, n) for k, n in (*attention_matrices().values(), *ffn_matrices().values())]
+    per_layer += attention_traffic(L).values()
+    return LAYERS * sum(r + w for r, w in per_layer) + sum(linear_traffic(1, DIM, VOCAB))
+
+
 def common_size_bits() -> int:
     """Embedding, norms, attention and the head: every layout has them."""
     per_layer = 2 * DIM * 16 + sum(int4_bits(k, n) for k, n in attention_matrices().values())
@@ -82,6 +103,12 @@ def test_closed_forms_by_hand():
     assert weight_macs_per_token() == 2 * (196_608 + 393_216) + 256_000 == 1_435_648
     assert cache_macs_per_token(64) == 2 * 2 * 4 * 64 * 64 == 65_536
     assert dense_ace(64) == 1_435_648 * 64 + 65_536 * 128 == 100_270_080
+    # weights 1,435,648 x 4 bits; the cache 2 layers x 2 reads x 64 slots x 2 kv heads x 64 x 8 bits;
+    # the projections' inputs 2 x (3 x 256 + 256 + 2 x 256 + 512) + 256 = 4,352 and outputs
+    # 2 x (256 + 2 x 128 + 256 + 2 x 512 + 256) + 1000 = 5,096 at 16 bits; per layer, q (256) and
+    # probs (4 x 64) read and p . v's output (256) written at 16, the scores (4 x 64) written at 32
+    assert dense_memory_bits(64) == (1_435_648 * 4 + 2 * 2 * 64 * 2 * 64 * 8 + (4_352 + 5_096) * 16
+                                     + 2 * (256 + 256 + 256) * 16 + 2 * 256 * 32) == 6_196_864
 
 
 # ------------------------------------------------------------------ helpers
@@ -112,6 +139,8 @@ def test_one_token_costs_the_closed_form(L):
     assert rep.totals.macs == weight_macs_per_token() + cache_macs_per_token(L)
     assert rep.totals.ace == dense_ace(L)
     assert rep.totals.size_bits == common_size_bits() + ffn_size_bits()
+    # weights read once per token at 4 bits, the cache at 8
+    assert rep.totals.memory_bits == dense_memory_bits(L)
 
 
 def test_each_record_reads_its_weights_at_4_bits_and_the_cache_at_8():
@@ -124,6 +153,15 @@ def test_each_record_reads_its_weights_at_4_bits_and_the_cache_at_8():
              "attn/mix/bgrl,blgd->bgrd": (A, KV, LAYERS * HEADS * L * HD, LAYERS),
              "lm_head": (A, W, DIM * VOCAB, 1)}
     assert got == want
+    traffic = {r.name: (r.read_bits, r.write_bits) for r in rep.layers}
+    want_traffic = {f"attn/{n}": linear_traffic(1, k, m) for n, (k, m) in attention_matrices().items()}
+    want_traffic |= {f"ffn/{n}": linear_traffic(1, k, m) for n, (k, m) in ffn_matrices().items()}
+    att = attention_traffic(L)
+    want_traffic |= {"attn/scores/bgrd,blgd->bgrl": att["scores"], "attn/mix/bgrl,blgd->bgrd": att["mix"]}
+    # every layer's record is its traffic times the scan's length; the head runs once
+    want_traffic = {name: (LAYERS * r, LAYERS * w) for name, (r, w) in want_traffic.items()}
+    want_traffic["lm_head"] = linear_traffic(1, DIM, VOCAB)
+    assert traffic == want_traffic
     # the cache operand is the int8 cache itself, one kv head per query group (not repeated per head)
     scores = next(r for r in rep.layers if r.name.startswith("attn/scores"))
     assert scores.rhs_shape == [1, L, KV_HEADS, HD]
@@ -140,8 +178,13 @@ def test_sweep_over_context_length_is_affine_in_L(tmp_path):
     assert df["error"].isna().all()
     assert list(df["L"]) == Ls
     assert [int(v) for v in df["ace"]] == [dense_ace(L) for L in Ls]
+    assert [int(v) for v in df["memory_bits"]] == [dense_memory_bits(L) for L in Ls]
     per_slot = LAYERS * 2 * HEADS * HD * A * KV
     assert int(df["ace"].iloc[1] - df["ace"].iloc[0]) == 16 * per_slot
+    # per slot and layer: its key and value codes (2 kv heads x 64, 8 bits each, read once per
+    # product), a probability read (16) and a float32 score written for each of the 4 heads
+    per_slot_bits = LAYERS * (2 * KV_HEADS * HD * KV + HEADS * (16 + 32))
+    assert int(df["memory_bits"].iloc[1] - df["memory_bits"].iloc[0]) == 16 * per_slot_bits
 
 
 def test_sweep_table_and_breakdown_figure_from_the_command_line(tmp_path):
@@ -208,3 +251,16 @@ def test_moe_ace_counts_routed_tokens_and_size_counts_every_expert():
                               + experts * A * W + router_macs * FLOAT * FLOAT)
     # every expert's codes and scales, whichever tokens it got, and the bfloat16 router
     assert rep.totals.size_bits == common_size_bits() + EXPERTS * ffn_size_bits() + LAYERS * DIM * EXPERTS * 16
+
+
+def test_moe_memory_reads_the_routed_experts_once_per_step():
+    """Each expert's weights are read once for all the tokens routed to it (not once per token);
+    the router reads its bfloat16 matrix at 16 bits."""
+    L = 32
+    rep = moe_report()
+    per_layer = [linear_traffic(BATCH, k, n) for k, n in attention_matrices().values()]
+    per_layer += attention_traffic(L, BATCH).values()
+    per_layer.append((BATCH * DIM * A + DIM * EXPERTS * FLOAT, BATCH * EXPERTS * A))  # the router
+    per_layer += [linear_traffic(n, k, m) for n in TOKENS.values() for k, m in ffn_matrices().values()]
+    want = LAYERS * sum(r + w for r, w in per_layer) + sum(linear_traffic(BATCH, DIM, VOCAB))
+    assert rep.totals.memory_bits == want
