@@ -170,7 +170,7 @@ def test_each_record_reads_its_weights_at_4_bits_and_the_cache_at_8():
 # ------------------------------------------------------------------ the sweep over L
 
 
-def test_sweep_over_context_length_is_affine_in_L(tmp_path):
+def test_sweep_over_context_length_is_affine_in_L():
     """Cost per token against L: a fixed part (the weights) plus 2 H hd x 16 x 8 per slot and layer."""
     Ls = [16, 32, 128]
     grid = {"L": Ls, **{k: [v] for k, v in CFG.items()}}
