@@ -144,6 +144,13 @@ def parse_scales(raw: object, where: str = "scales") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
 
 
+def parse_hardware(raw: object, where: str = "hardware") -> str:
+    """A bundled device name (``h100-sxm``) or a ``.toml``/``.json`` file of one; checked by loading it."""
+    from acecost.report.hardware import parse_hardware as parse
+
+    return parse(raw, where)
+
+
 def check_bits_overrides(raw: object, where: str = "bits") -> list:
     """Overrides as Python gives them -> a list of items, each checked by :func:`parse_bits_override`.
 
@@ -260,6 +267,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("scales", parse_scales, "strict", choices=SCALES_MODES,
            help="codes: price a quantized operand by its codes even where its scale varies along "
                 "the contraction, the AQT/QKeras convention."),
+    # read when the report is built (roofline time), not by the walk
+    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml",
+           help="Roofline time per layer on a device: h100-sxm, a100-sxm, tpu-v5e, tpu-v4, jetson-agx-orin, "
+                "or a TOML/JSON file of one device (memory_bandwidth, peak)."),
 )
 OPTION = {o.name: o for o in OPTIONS}
 

@@ -29,6 +29,7 @@ from acecost.engine.rules.contractions import MAC_RULES
 from acecost.engine.contraction import ContractionPricing
 from acecost.engine.liveness import Liveness
 from acecost.engine.tally import Tally
+from acecost.report.traffic import values_bits
 from acecost.engine.bindings import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
 
@@ -44,6 +45,8 @@ class Options:
     #: "strict" (a scale varying along the contraction makes the operand
     #: float) or "codes" (the operand is priced by the levels of its codes)
     scales: str = "strict"
+    #: a device for roofline time (acecost.report.hardware): read when the report is built
+    hardware: str | None = None
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -210,6 +213,12 @@ class Interpreter(ValueBook, ContractionPricing):
             pair = CONTRACTION_OPERANDS.get(name)  # a registered primitive's operands (acecost.register_primitive)
             self.contraction(eqn, ins if pair is None else [ins[pair[0]], ins[pair[1]]], scope, tally, c, prep)
         else:  # not a contracting primitive, or one without a contraction (products only)
+            # memory_bits_unfused: its operands and results, each at its storage width
+            moved = values_bits(v.aval for v in eqn.invars) + values_bits(v.aval for v in eqn.outvars)
+            if prep:
+                tally.prep_moved_bits += moved
+            else:
+                tally.moved_bits += moved
             cost = elementwise_cost(eqn)
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")
