@@ -124,6 +124,7 @@ def test_lines_hold_the_costs_per_value_of_the_other_parameter(swept, drawn, tmp
     # L spans 64x and ACE 66x: log; size spans 2x: linear from 0
     assert (ace_ax.get_xscale(), ace_ax.get_yscale(), size_ax.get_yscale()) == ("log", "log", "linear")
     assert size_ax.get_ylim()[0] == 0
+    assert [t.get_text() for t in ace_ax.get_xticklabels()] == ["4", "16", "64", "256"]  # the swept values
     # the text output: a row per point, the metrics in their own format
     rows = [line.split() for line in res.stdout.splitlines()]
     assert rows[0] == ["float_bits", "L", "ACE", "Size"]
@@ -190,6 +191,7 @@ def _edit(df, tmp_path, name, change):
     (["--x", "ace", "--y", "ace"], "--x 'ace' is a result column"),
     (["--x", "L", "--y", "flops"], "unknown --y 'flops'; use one of"),
     (["--x", "L", "--y", "ace,ace"], "--y names ace twice"),
+    (["--x", "L", "--y", "energy"], "--y energy: Energy is not a total of a report"),
     (["--x", "L", "--y", "ace", "--by", "L"], "--by L is the --x parameter"),
     (["--x", "L", "--y", "ace", "--by", "tag"], "no parameter column 'tag' for --by"),
     (["--y", "ace"], "give --x PARAM, the parameter for the horizontal axis (varying: L, float_bits)"),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from acecost.errors import AcecostError
 from acecost.figures.labels import log_locator, thin_ticks
@@ -27,6 +27,8 @@ from acecost.metrics import Metric
 
 #: an axis whose positive values span this ratio or more is drawn on a log scale
 LOG_SPAN = 10.0
+#: an x axis with at most this many distinct values has a tick at each
+MAX_VALUE_TICKS = 10
 GID_LINE = "sweep-line"  # + ":" + the line's label
 # Line colours and markers, Okabe & Ito's, in an order that keeps neighbours apart.
 _STYLES = [(OKABE_ITO[c], mk) for c, mk in (("vermillion", "o"), ("blue", "s"), ("bluish_green", "^"),
@@ -50,15 +52,25 @@ def metric_axis(m: Metric, values: Sequence[float]) -> tuple[str, FuncFormatter]
     return m.name, FuncFormatter(lambda v, _pos=None: m.format(v) if v else "0")
 
 
+def param_text(v: float, _pos: object = None) -> str:
+    """A parameter value as it was swept: ``512``, ``8192``, ``0.75`` (no exponent for an integer)."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else fmt_tick(v) if v > 0 else f"{v:g}"
+
+
 def _x_axis(ax: object, xs: list[float], log: bool) -> None:
+    """Ticks at the swept values while they are few (512, 1024 ... not 500, 1e3); else a locator."""
+    values = sorted(set(xs))
     if log:
         ax.set_xscale("log")
-        lo, hi = min(xs), max(xs)
+        lo, hi = values[0], values[-1]
         f = (hi / lo) ** 0.06
         ax.set_xlim(lo / f, hi * f)
         ax.xaxis.set_major_locator(log_locator(lo / f, hi * f))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt_tick))
+    if len(values) <= MAX_VALUE_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_major_formatter(FuncFormatter(param_text))
 
 
 def _y_axis(ax: object, m: Metric, ys: list[float], fontsize: float) -> None:

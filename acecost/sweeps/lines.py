@@ -109,8 +109,11 @@ def _pick_metrics(df, path: str, ys: list[str]) -> list[Metric]:
     out: list[Metric] = []
     for key in ys:
         m = by_name(key.strip().lower()) or by_name(key.strip())
-        if m is None or not m.totals_key:
+        if m is None:
             raise AcecostError(f"unknown --y {key!r}; use one of {', '.join(have)}")
+        if not m.totals_key:
+            raise AcecostError(f"--y {key}: {m.name} is not a total of a report, so no sweep table holds it; "
+                               f"use one of {', '.join(have)}")
         if m.key not in have:
             raise AcecostError(f"{path}: no column {m.totals_key!r} for --y {key} "
                                f"(metrics in the table: {', '.join(have)})")
