@@ -256,3 +256,23 @@ def test_two_points_at_one_x_name_the_parameter_to_add(swept, tmp_path):
     res = run(tagged, "--x", "L", "--y", "ace", "-o", tmp_path / "f.png")  # by default: every other one
     assert res.exit_code == 0, res.output
     assert "float_bits  tag  L    ACE" in res.stdout
+
+
+def test_decode_cost_per_token_against_context_length(drawn, tmp_path):
+    """examples/llama_decode.py (Llama-2-7B shapes, W4A16, int8 cache): the drawn ACE per token is
+    the weights' MACs at 16 x 4 plus each cache slot's at 16 x 8, from the shapes alone."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "llama_decode.py"
+    d, ffn, vocab, layers, heads, hd = 4096, 11008, 32000, 32, 32, 128
+    weight_macs = layers * (4 * d * d + 3 * d * ffn) + d * vocab
+    slot_macs = layers * 2 * heads * hd  # q . k and p . v, per slot of the cache
+    Ls = [256, 4096]
+    df = acecost.sweep(str(example), {"L": Ls}, jobs=1, cache=False)
+    path = tmp_path / "decode.csv"
+    table.write(df, str(path))
+    res = run(path, "--x", "L", "--y", "ace", "-o", tmp_path / "decode.png")
+    assert res.exit_code == 0, res.output
+    assert lines_of(drawn[0].axes[0]) == {"sweep-line:": (Ls, [weight_macs * 16 * 4 + L * slot_macs * 16 * 8
+                                                               for L in Ls])}
+    assert drawn[0].axes[0].get_ylabel() == "ACE (G)" and drawn[0].axes[0].get_xscale() == "log"
