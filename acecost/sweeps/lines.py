@@ -196,7 +196,8 @@ def sweep_lines(df, path: str, x: str | None, ys: list[str], by: list[str] | Non
     for m in metrics:
         if not any(line.points[m.key][0] for line in lines):
             raise AcecostError(f"{path}: no point has a {m.key} value (its {m.totals_key!r} column is empty)")
-    fixed = {p: plain(df[p].iloc[0]) for p in params if p not in by and p != x and p not in _varying(df, params)}
+    varying = _varying(df, params)
+    fixed = {p: plain(df[p].iloc[0]) for p in params if p not in by and p != x and p not in varying}
     incomplete = int(sum(1 for r in rows if plain(r.get("complete")) is False))
     return SweepLines(path, x, metrics, by, lines, fixed, len(df), int(failed.sum()),
                       {k: n for k, n in unknown.items() if n}, incomplete)
