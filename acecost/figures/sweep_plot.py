@@ -13,6 +13,7 @@ a linear cost axis starts at 0, so a slope reads as a share of the cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -120,10 +121,6 @@ def plot_sweep(sl: object, *, title: str | None = None, caption: bool = True,
         fig_w = float(size[0])
     fonts = fonts_for(fig_w, n)
     g = _COLUMN if fonts.compact else _WIDE
-    if (fig_w - g.left - g.right - (n - 1) * g.gap) / n < g.min_panel:
-        need = g.left + g.right + (n - 1) * g.gap + n * g.min_panel
-        raise AcecostError(f"a figure {fig_w:g} in wide leaves too little room for {n} panel"
-                           f"{'s' * (n > 1)}; make it at least {need:.1f} in wide")
     fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -149,6 +146,11 @@ def plot_sweep(sl: object, *, title: str | None = None, caption: bool = True,
         ax.tick_params(labelsize=fonts.axis)
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
+    g = _margins(fig, axes, g, fonts)
+    if (fig_w - g.left - g.right - (n - 1) * g.gap) / n < g.min_panel:
+        need = g.left + g.right + (n - 1) * g.gap + n * g.min_panel
+        raise AcecostError(f"a figure {fig_w:g} in wide leaves too little room for {n} panel"
+                           f"{'s' * (n > 1)}; make it at least {need:.1f} in wide")
     many = len(sl.lines) > 1
     what = sl.metrics[0].name if n == 1 else "Cost"
     _layout(fig, n, handles if many and legend == "below" else [], caption_lines(sl) if caption else [],
@@ -159,6 +161,16 @@ def plot_sweep(sl: object, *, title: str | None = None, caption: bool = True,
     for ax in axes:
         thin_ticks(ax, fig.canvas.get_renderer())
     return fig
+
+
+def _margins(fig: Figure, axes: Sequence[object], g: Geometry, fonts: object) -> Geometry:
+    """Room left of each panel for its own y tick labels and label (``1.02kbit`` is wider than ``500``)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks = max((t.get_window_extent(renderer).width for ax in axes for t in ax.get_yticklabels()
+                 if t.get_text()), default=0.0) / fig.dpi
+    side = ticks + 1.4 * fonts.axis / 72 + 0.15  # tick labels, the axis label, pads
+    return replace(g, left=max(g.left, side), gap=max(g.gap, side + 0.15))
 
 
 def _layout(fig: Figure, n: int, handles: list, caption: list[str], title: str, height: float | None,
