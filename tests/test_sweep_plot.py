@@ -167,13 +167,18 @@ def test_a_metric_of_the_table_is_drawn_in_its_unit(swept, drawn, tmp_path, monk
     monkeypatch.setitem(metrics.TABLE, "probe_bits", probe)
     path, df = swept
     wide = df.copy()
-    wide["probe_bits"] = [None if L == 0 else 1_000_000 * L for L in wide["L"]]
+    wide["probe_bits"] = [None if L in (0, 16) else 1_000_000 * L for L in wide["L"]]  # 16: unknown
     t = tmp_path / "probe.csv"
     wide.to_csv(t, index=False)
     res = run(t, "--x", "L", "--y", "probe_bits", "--by", "float_bits", "-o", tmp_path / "f.png")
     assert res.exit_code == 0, res.output
+    assert "acecost: warning: 2 sweep points have no probe_bits value (unknown) and are not drawn on it" \
+        in res.stderr.splitlines()
     ax = drawn[0].axes[0]
-    assert lines_of(ax)["sweep-line:float_bits=8"] == (LS, [1e6 * L for L in LS])
+    known = [L for L in LS if L != 16]
+    assert lines_of(ax)["sweep-line:float_bits=8"] == (known, [1e6 * L for L in known])
+    rows = [line.split() for line in res.stdout.splitlines()[1:-1]]
+    assert [r[1] for r in rows] == ["4", "64", "256"] * 2 and rows[0] == ["8", "4", "4Mbit"]
     assert ax.get_ylabel() == "Probe traffic (Mbit)"
     assert ax.yaxis.get_major_formatter()(64e6) == "64"
 
