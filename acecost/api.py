@@ -61,7 +61,7 @@ def _gc_paused(fn):
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
             overrides=None, while_trips: int | None = None, name: str | None = None,
             cond: str = "max", scales: str = "strict", levels: str | None = None,
-            sparsity: str | None = None) -> Report:
+            sparsity: str | None = None, hardware: str | None = None) -> Report:
     """Cost of ``fn(*args)``: MACs, ACE, BOPs, CPU64, size and elementwise work.
 
     ``args`` leaves may be arrays or ``jax.ShapeDtypeStruct``; the function is
@@ -79,9 +79,10 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     weight operand at no more bits than its distinct values per output channel
     need, ``sparsity="discount"`` counts only the multiplications by a nonzero
     weight (see docs/metrics.md, "Measured weights").
+    ``hardware`` (a bundled device name or a TOML/JSON file) adds each layer's roofline time.
     """
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales, levels=levels, sparsity=sparsity)  # bad options fail before tracing
+                       scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)  # bad options fail before tracing
     argnums = _argnums(params_argnums, args)
     return _analyze_closed(trace(fn, args), args, options, argnums, name, fn)
 
@@ -90,7 +91,7 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict", levels: str | None = None,
-                  sparsity: str | None = None) -> Report:
+                  sparsity: str | None = None, hardware: str | None = None) -> Report:
     """:func:`analyze` of a jaxpr already traced, e.g. ``jax.make_jaxpr(fn)(*args)``.
 
     ``args`` are the arguments it was traced with (arrays or
@@ -107,7 +108,7 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales, levels=levels, sparsity=sparsity)
+                       scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)
     return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
 
 
@@ -193,7 +194,7 @@ def _prepare(closed, leaves, options, weights=None):
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict", levels: str | None = None,
-                  sparsity: str | None = None) -> Report:
+                  sparsity: str | None = None, hardware: str | None = None) -> Report:
     """Cost of one training step: ``value_and_grad`` of ``loss(fn(*args))`` w.r.t. the parameters.
 
     The forward pass and the backward pass are traced as two jaxprs joined
@@ -212,7 +213,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     from acecost.load.lift import abstractify
 
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales, levels=levels, sparsity=sparsity)
+                       scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)
     argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
@@ -287,14 +288,14 @@ def _train_leaves(args, argnums, fn) -> list:
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
                    while_trips: int | None = None, mode: str = "inference",
                    cond: str = "max", scales: str = "strict", levels: str | None = None,
-                   sparsity: str | None = None) -> Report:
+                   sparsity: str | None = None, hardware: str | None = None) -> Report:
     """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
     if OPTION["mode"].check(mode) == "train":
         return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
                              params_argnums=target.params_argnums, overrides=overrides,
                              while_trips=while_trips, name=target.name, cond=cond, scales=scales,
-                             levels=levels, sparsity=sparsity)
+                             levels=levels, sparsity=sparsity, hardware=hardware)
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
                    while_trips=while_trips, name=target.name, cond=cond, scales=scales,
-                             levels=levels, sparsity=sparsity)
+                   levels=levels, sparsity=sparsity, hardware=hardware)

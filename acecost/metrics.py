@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from acecost.units import (  # noqa: F401  (the formatter for people is part of this module's API)
-    PREFIXES, Number, format_count, format_energy, format_size, parse_count, parse_size_bits, si_digits,
+    PREFIXES, Number, format_count, format_energy, format_size, format_time, parse_count, parse_size_bits,
+    parse_time, si_digits,
 )
 
 #: how a value of each kind is written; ``count`` numbers carry no unit (the label says what they count)
-KINDS = ("count", "size", "energy")
+KINDS = ("count", "size", "energy", "time")
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,23 @@ TABLE: dict[str, Metric] = {m.key: m for m in (
     Metric("elementwise", "elementwise_ops", "elementwise", "Elementwise", "op", "count",
            "elementwise operations outside dots and convolutions", budget=True, budget_example="20M",
            regression=True, title="Elementwise ops", short="elem"),
+    Metric("memory_bits", "memory_bits", "memory", "Memory traffic", "bit", "size",
+           "bits the contractions read and write at the widths their values hold, elementwise work "
+           "fused into them", budget=True, budget_example="12MB, 96Mbit", regression=True, per_layer=True,
+           short="mem", axis_unit="Mbit", axis_unit_text="Mbit", scale=1e6),
+    Metric("memory_bits_unfused", "memory_bits_unfused", "memory (unfused)", "Unfused memory traffic", "bit",
+           "size", "bits every equation reads and writes, nothing fused", budget=True,
+           budget_example="40MB, 320Mbit", short="mem unfused"),
+    Metric("time_s", "time_s", "time", "Time", "s", "time",
+           "roofline time on the --hardware named: each layer max(compute, memory)", budget=True,
+           budget_example="2ms, 150us, 1.5e-4", per_layer=True, axis_unit="µs", axis_unit_text="us", scale=1e-6),
     Metric("energy", "", "energy", "Energy", "pJ", "energy",
            "estimated energy with --energy (its JSON: energy.totals.total_pj)"),
 )}
 
 #: How commands list the metrics they offer (check's rows, --x choices): ACE, the paper's metric, first.
-CHOICE_ORDER = ("ace", "cpu64", "size", "macs", "bops", "elementwise", "params", "energy")
+CHOICE_ORDER = ("ace", "cpu64", "size", "macs", "bops", "elementwise", "params", "memory_bits",
+                "memory_bits_unfused", "time_s", "energy")
 
 
 def choices(pick: Callable[[Metric], bool]) -> dict[str, Metric]:
@@ -160,10 +172,11 @@ def echo_budget(raw: object, metric: Metric) -> str:
 
 
 PARSERS: dict[str, Callable[[object, str], Number]] = {
-    "count": parse_count, "size": parse_size_bits, "energy": parse_count,
+    "count": parse_count, "size": parse_size_bits, "energy": parse_count, "time": parse_time,
 }
 FORMATTERS: dict[str, Callable[[object], str]] = {
     "count": format_count, "size": format_size, "energy": format_energy,  # type: ignore[dict-item]
+    "time": format_time,
 }
 
 assert set(CHOICE_ORDER) == set(TABLE) and all(m.kind in KINDS for m in TABLE.values())

@@ -158,6 +158,11 @@ def parse_sparsity(raw: object, where: str = "sparsity") -> str:
     if raw in SPARSITY_MODES:
         return raw
     raise ConfigError(f"invalid {where} {raw!r}: expected 'dense' or 'discount'")
+def parse_hardware(raw: object, where: str = "hardware") -> str:
+    """A bundled device name (``h100-sxm``) or a ``.toml``/``.json`` file of one; checked by loading it."""
+    from acecost.report.hardware import parse_hardware as parse
+
+    return parse(raw, where)
 
 
 def check_bits_overrides(raw: object, where: str = "bits") -> list:
@@ -282,6 +287,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("sparsity", parse_sparsity, None, choices=SPARSITY_MODES,
            help="discount: count only multiplications by a nonzero weight (needs arrays as parameters). "
                 "Default: dense."),
+    # read when the report is built (roofline time), not by the walk
+    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml",
+           help="Roofline time per layer on a device: h100-sxm, a100-sxm, tpu-v5e, tpu-v4, jetson-agx-orin, "
+                "or a TOML/JSON file of one device (memory_bandwidth, peak)."),
 )
 OPTION = {o.name: o for o in OPTIONS}
 

@@ -264,3 +264,31 @@ def format_energy(pj: Number | None) -> str:
     sign, d = parts
     text, group = si_digits(d, top=len(_ENERGY_PREFIXES) - 1)
     return f"{sign}{text} {_ENERGY_PREFIXES[group]}J"
+
+
+_TIME_PREFIXES = ("n", "µ", "m", "")
+_TIME_UNITS = {"s": Decimal(1), "ms": Decimal("1e-3"), "us": Decimal("1e-6"), "µs": Decimal("1e-6"),
+               "ns": Decimal("1e-9")}
+
+
+def format_time(seconds: Number | None) -> str:
+    """Seconds in a readable unit, 3 significant figures: ``139 µs``, ``1.39 ms``, ``2.5 s``."""
+    parts = _sign_and_magnitude(seconds)
+    if isinstance(parts, str):
+        return parts
+    sign, d = parts
+    text, group = si_digits(d * Decimal("1e9"), top=len(_TIME_PREFIXES) - 1)
+    return f"{sign}{text} {_TIME_PREFIXES[group]}s"
+
+
+def parse_time(raw: object, what: str = "time") -> Number:
+    """``2ms``, ``150us``, ``0.5s``, ``1.5e-4`` (seconds) -> seconds."""
+    value = _from_number(raw, what)
+    if value is not None:
+        return float(value)
+    value, unit = _split(raw, what, "2ms, 150us, 0.5s or 1.5e-4 (seconds)")
+    if unit == "":
+        return float(value)
+    if unit not in _TIME_UNITS:
+        raise ConfigError(f"invalid {what} {raw!r}: unknown unit {unit!r}; use s, ms, us or ns")
+    return float(value * _TIME_UNITS[unit])

@@ -16,6 +16,7 @@ from acecost.cli import main
 DIFFERENT_HELP = {
     "--format": "each command offers its own formats",
     "--depth": "analyze groups table rows, plot --breakdown groups bar segments",
+    "--by": "analyze groups table rows by layer, primitive or bits; plot --y groups a sweep's points into lines",
     "--resolution": "zoo list says that another value analyses every model now",
     "--batch": "zoo list says that another value analyses every model now",
     "--quiet": "what is hidden differs: analyze's warnings panel, sweep's table",

@@ -45,7 +45,8 @@ def test_one_metric_class():
 def test_table_declares_the_metrics_and_their_totals_keys():
     assert {k: m.totals_key for k, m in TABLE.items()} == {
         "macs": "macs", "bops": "binary_macs", "ace": "ace", "cpu64": "cpu64", "size": "size_bits",
-        "params": "params", "elementwise": "elementwise_ops", "energy": ""}
+        "params": "params", "elementwise": "elementwise_ops", "memory_bits": "memory_bits",
+        "memory_bits_unfused": "memory_bits_unfused", "time_s": "time_s", "energy": ""}
     totals_fields = [f.name for f in fields(Totals) if f.name not in ("complete", "weight_prep")]
     assert list(metrics.TOTALS) == totals_fields  # the report's own order
     for m in TABLE.values():
@@ -57,7 +58,10 @@ def test_report_summary_reads_the_table():
     t = Totals(macs=1000, binary_macs=64, ace=5, cpu64=937.5, size_bits=80, params=3, elementwise_ops=2)
     from acecost.report.model import Report
 
-    assert Report(totals=t).summary() == "MACs 1,000  BOPs 64  ACE 5  CPU64 937.5  size 80 bits  elementwise 2"
+    assert Report(totals=t).summary() == ("MACs 1,000  BOPs 64  ACE 5  CPU64 937.5  size 80 bits  elementwise 2"
+                                          "  memory unknown  memory (unfused) unknown")  # not counted: not 0
+    t.memory_bits, t.memory_bits_unfused, t.time_s = 640, 900, 1.5e-4
+    assert Report(totals=t).summary().endswith("memory 640 bits  memory (unfused) 900 bits  time 0.00015 s")
 
 
 def test_check_budget_keys_are_the_budgetable_metrics():
@@ -69,6 +73,9 @@ def test_check_budget_keys_are_the_budgetable_metrics():
     assert flags == budgetable
     assert set(B.REGRESSION_METRICS) == {k for k, m in TABLE.items() if m.regression}
     for m in B.METRICS.values():  # the config parses each with its kind's parser
+        if m.kind == "time":
+            assert m.parse("1ms", "x") == 0.001 and m.parse("150us", "x") == 150e-6
+            continue
         assert m.parse("1kB" if m.kind == "size" else "1k", "x") == (8000 if m.kind == "size" else 1000)
 
 
@@ -107,7 +114,7 @@ def test_axis_labels_come_from_the_table():
 def test_analyze_csv_columns_follow_the_table():
     layer = [m.totals_key for m in TABLE.values() if m.per_layer]
     assert render.CSV_COLUMNS[3:5] == ["bits_a", "bits_w"]
-    assert render.CSV_COLUMNS[5:5 + len(layer)] == layer == ["macs", "binary_macs", "ace"]
+    assert render.CSV_COLUMNS[5:5 + len(layer)] == layer == ["macs", "binary_macs", "ace", "memory_bits", "time_s"]
 
 
 def test_sweep_columns_and_pareto_names_follow_the_table():

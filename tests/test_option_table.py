@@ -29,7 +29,7 @@ from acecost.sweeps.space import ANALYSIS, OPTION_AXES
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32
-NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales", "levels", "sparsity")
+NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales", "levels", "sparsity", "hardware")
 
 
 def _fn(p, x):
@@ -43,7 +43,8 @@ def test_the_table_holds_the_analysis_options():
     assert tuple(o.name for o in OPTIONS) == NAMES
     assert {o.name: o.flag for o in OPTIONS} == {
         "float_bits": "--float-bits", "bits": "--bits", "while_trips": "--while-trips", "mode": "--mode",
-        "cond": "--cond", "scales": "--scales", "levels": "--levels", "sparsity": "--sparsity"}
+        "cond": "--cond", "scales": "--scales", "levels": "--levels", "sparsity": "--sparsity",
+        "hardware": "--hardware"}
 
 
 # ------------------------------------------------------------ the command line
@@ -72,7 +73,8 @@ def test_analyze_help_shows_each_option_with_its_help_and_default():
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("--")}
     expected_default = {"float_bits": "[default: 16]", "mode": "[default: inference]", "cond": "[default: max]",
                         "scales": "[default: strict]", "bits": None, "while_trips": None,
-                        "levels": None, "sparsity": None}
+                        "levels": None, "sparsity": None,
+                        "hardware": None}
     for option in OPTIONS:
         line = lines[option.flag]
         assert option.help in line, option.name
@@ -96,6 +98,7 @@ BAD = {
     "scales": ["loose", "code"],
     "levels": ["measure", "Measured", ""],
     "sparsity": ["sparse", "on"],
+    "hardware": ["h200", "", "missing.toml", "chip.txt"],
 }
 CASES = [(name, value) for name in NAMES for value in BAD[name]]
 
@@ -210,7 +213,8 @@ def test_the_sweep_axes_are_the_tables():
     assert list(analysis) == [o.name for o in OPTIONS if o.axis_sep]
     assert {n: a.sep for n, a in analysis.items()} == {"float_bits": ",", "bits": ";", "while_trips": ",",
                                                        "mode": ",", "cond": ",", "scales": ",",
-                                                       "levels": ",", "sparsity": ","}
+                                                       "levels": ",", "sparsity": ",",
+                                                       "hardware": ","}
     assert [n for n, a in analysis.items() if a.multiple] == ["bits"]
 
 
@@ -256,11 +260,11 @@ def test_an_option_that_is_no_axis_can_still_be_fixed_for_a_sweep(monkeypatch):
     from acecost import options as O
     from acecost.sweeps.space import fixed_axis
 
-    fixed = O.Option("hardware", O.parse_entry, None, help="A target chip.", axis_sep=None)
-    monkeypatch.setitem(O.OPTION, "hardware", fixed)
-    axis = fixed_axis("hardware")
-    assert axis is not None and axis.stage == ANALYSIS and "hardware" not in OPTION_AXES
+    fixed = O.Option("chip", O.parse_entry, None, help="A target chip.", axis_sep=None)
+    monkeypatch.setitem(O.OPTION, "chip", fixed)
+    axis = fixed_axis("chip")
+    assert axis is not None and axis.stage == ANALYSIS and "chip" not in OPTION_AXES
     assert axis.check("tpu") == "tpu" and axis.check(None) is None
-    with pytest.raises(ConfigError, match=re.escape("invalid hardware '1x': expected a Python name")):
+    with pytest.raises(ConfigError, match=re.escape("invalid chip '1x': expected a Python name")):
         axis.check("1x")
     assert fixed_axis("width") is None

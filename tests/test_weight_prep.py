@@ -48,8 +48,10 @@ def test_the_report_says_it_in_json_text_and_markdown(capsys):
 
     rep = acecost.analyze(binarized, W256, X4)
     data = json.loads(json.dumps(rep.to_dict()))
+    # sign(w) reads and writes 256 x 256 float32 values (memory_bits_unfused); no contraction
     assert data["totals"]["weight_prep"] == {"elementwise_ops": 65536, "macs": 0, "binary_macs": 0, "ace": 0,
-                                             "by_category": {"quantize": 65536}, "in_totals": False}
+                                             "by_category": {"quantize": 65536}, "in_totals": False,
+                                             "memory_bits": 0, "memory_bits_unfused": 2 * 256 * 256 * 32}
     assert data["totals"]["elementwise_ops"] == 1024 and data["weight_prep_layers"] == []
     assert Report.from_dict(data).totals == rep.totals
     print_table(rep, group_rows(rep), Console(width=80, force_terminal=False))

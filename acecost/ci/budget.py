@@ -396,6 +396,10 @@ def evaluate(totals: dict[str, Any], budgets: dict[str, Number],
         if metric.totals_key not in totals:
             raise ConfigError(f"the report has no total {metric.totals_key!r} for the {name} budget")
         value, budget = totals[metric.totals_key], budgets[name]
+        if value is None:
+            why = ("give the model a --hardware (or a 'hardware' key)" if metric.kind == "time"
+                   else "the report predates it; analyse the model again")
+            raise ConfigError(f"the report's {metric.totals_key} is unknown for the {name} budget: {why}")
         if budget > 0:
             headroom = (budget - value) / budget * 100
         else:
@@ -412,8 +416,8 @@ def check_regression(
     rows = []
     for name in REGRESSION_METRICS:
         metric = METRICS[name]
-        if metric.totals_key not in totals or metric.totals_key not in baseline:
-            continue
+        if totals.get(metric.totals_key) is None or baseline.get(metric.totals_key) is None:
+            continue  # not in one of them, or unknown there (a report saved before it was counted)
         value, base = totals[metric.totals_key], baseline[metric.totals_key]
         # Exact arithmetic: a value exactly at the allowed increase passes.
         pct = Fraction(repr(float(max_increase_pct)))

@@ -144,7 +144,8 @@ def validate_report(data: object, source: str) -> dict[str, Any]:
         if not _is_number(totals.get(key)):
             raise ConfigError(f"{source}: totals.{key} is missing or not a number >= 0")
     for key in TOTAL_KEYS:
-        _check(key not in totals or _is_number(totals[key]), source, f"totals.{key} is not a number >= 0")
+        # None: unknown (a metric the report was saved without, a time without --hardware)
+        _check(totals.get(key) is None or _is_number(totals[key]), source, f"totals.{key} is not a number >= 0")
     _check(isinstance(totals.get("complete", True), bool), source, "totals.complete is not true or false")
     _check(isinstance(data.get("meta", {}), dict), source, "'meta' is not an object")
     for key in ("warnings", "unsupported", "params", "loops", "branches"):

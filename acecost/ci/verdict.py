@@ -373,7 +373,7 @@ def render_table(results: list[B.ModelResult]) -> None:
         table.add_column("")
         budgeted = {r.metric: r for r in res.rows}
         for name, metric in B.METRICS.items():
-            if metric.totals_key not in (res.totals or {}):
+            if (res.totals or {}).get(metric.totals_key) is None:
                 continue
             r = budgeted.get(name)
             value = fmt_value(name, res.totals[metric.totals_key])

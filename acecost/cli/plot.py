@@ -102,8 +102,17 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
               help="Accuracy column of the CSV (also the y-axis label).")
 @click.option("--name-column", default="name", show_default=True, help="Model-name column of the CSV.")
 @click.option("--x", "x", default=None, metavar="METRIC", cls=DefaultShown, show_default="ace",
-              help="Cost axis: ace, cpu64, size, macs or bops.")
-@click.option("--linear-x", is_flag=True, help="Linear cost axis (default: log).")
+              help="Cost axis: ace, cpu64, size, macs or bops. With --y, the sweep parameter on the "
+                   "horizontal axis instead (default: the only one that varies).")
+@click.option("--y", "y", default=None, metavar="METRICS",
+              help="Draw a sweep table's metrics (e.g. ace or ace,size; one panel each) against the "
+                   "parameter --x: cost against context length, width, bits.")
+@click.option("--by", "by", default=None, metavar="PARAMS", cls=DefaultShown,
+              show_default="every other parameter that varies",
+              help="With --y: a line per value of these sweep parameters.")
+@click.option("--linear-x", is_flag=True,
+              help="Linear cost axis (default: log). With --y, a linear parameter axis (default: log "
+                   "when its values span a factor of 10 or more).")
 @click.option("--panels", default=None, metavar="LIST", help="A row of panels, e.g. ace,cpu64,size.")
 @click.option("--reference", default="pokebnn", show_default=True, metavar="pokebnn|none",
               help="Overlay the bundled PokeBNN widths and the published BNN points.")
@@ -111,7 +120,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
               help="The dataset of the accuracies. The reference is ImageNet: with another NAME (or models "
                    "whose recorded input is not 224x224x3) the dominance verdict is withheld.")
 @click.option("-o", "--output", "--out", "out", default=None, metavar="FILE", cls=DefaultShown,
-              show_default="pareto.png, or breakdown.png with --breakdown",
+              show_default="pareto.png, or breakdown.png with --breakdown, sweep.png with --y",
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--title", default=None, help="Figure title.")
 @click.option("--caption/--no-caption", default=True, show_default=True,
@@ -134,7 +143,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
                    "models of very different cost compare; the totals stay written at the bars' ends.")
 @click.option("--quiet", "-q", is_flag=True, help="No warnings, notes or progress on stderr.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
+def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, y, by,
          linear_x, panels, reference, dataset, out, title, caption, size, legend, breakdown, depth,
          normalize, quiet, debug) -> None:
     """Plot accuracy against cost (Pareto frontier) beside the PokeBNN reference.
@@ -149,13 +158,26 @@ def plot(inputs, accuracy_file, accuracies, accuracy_column, name_column, x,
     model of its ACE (or --x METRIC) split by layer group (--depth) and
     coloured by operand bits; no accuracies needed.
 
+    With --y METRICS and one sweep table, draws those metrics against the
+    sweep parameter --x, a line per value of the other varying parameters
+    (or --by); no accuracies needed.
+
     \b
     acecost plot a.json b.json --accuracy-file results.csv
     acecost plot mine=model.py --accuracy mine=68.2 --panels ace,cpu64,size
     acecost plot --breakdown a.json b.json -o where.pdf
+    acecost plot decode.csv --x L --y ace -o per-token.png
     """
     with user_errors():
         fig_size = parse_size(size)
+        if y is not None:
+            from acecost.cli.sweep_plot import run_sweep_plot
+
+            run_sweep_plot(inputs, x, y, by, linear_x, out or "sweep.png", title, caption, fig_size,
+                           legend=legend)
+            return
+        if by is not None:
+            raise AcecostError("--by applies with --y only (a line per value of a sweep parameter)")
         if breakdown:
             from acecost.cli.breakdown import run_breakdown
 
@@ -188,9 +210,14 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
          reference, out, title, caption, size, legend="below", dataset=None) -> None:
     from acecost.figures.comparable import check_dataset, reference_mismatch, unrecorded, unrecorded_note
     from acecost.figures.pareto_plot import plot_pareto
-    from acecost.figures.points import is_top1, summarize
+    from acecost.figures.points import METRICS, is_top1, summarize
     from acecost.figures.style import save
 
+    from acecost.sweeps.plotting import is_sweep_table
+
+    if x is not None and x.strip().lower() not in METRICS and inputs and all(map(is_sweep_table, inputs)):
+        raise AcecostError(f"--x {x!r} is not a cost metric; to draw metrics against the sweep parameter "
+                           f"{x}, add --y METRICS (e.g. --y ace)")
     keys = parse_panels(x, panels)
     ref_name = (reference or "").strip().lower()
     if ref_name not in ("pokebnn", "none"):

@@ -155,7 +155,8 @@ def _print_table(df, parameters, title) -> None:
     def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
         return escape(printable(value))
 
-    shown = [*parameters, *SHOWN_TOTALS, "warnings", "seconds"]
+    shown = [*parameters, *(k for k in SHOWN_TOTALS if not (TOTALS[k].kind == "time" and df[k].isna().all())),
+             "warnings", "seconds"]  # a time column only where --hardware gave one
     if (df["complete"] == False).any():  # noqa: E712 - a nullable column
         shown.append("complete")
     if df["cached"].any():

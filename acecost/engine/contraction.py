@@ -21,6 +21,7 @@ from acecost.report.model import (DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_
                                   FallbackCause, OpRecord)
 from acecost.engine.measured import WeightFacts, WeightPricing, price_weight
 from acecost.engine.scales import codes_bits, fold_scale, group_scales
+from acecost.report.traffic import held_width, memory_traffic, storage_bits
 from acecost.engine.tally import Tally
 
 #: Source of an operand that is one value per row of the contraction.
@@ -145,9 +146,11 @@ class ContractionPricing:
                 a = Width(a_bits, why, None, BitsOrigin.OVERRIDE) if a_bits is not None else a
                 w = Width(w_bits, why, None, BitsOrigin.OVERRIDE) if w_bits is not None else w
         by_side = {act_side: a, w_side: w}
+        held = {}
         for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
             priced = by_side[side]
             b, reason = priced.bits, priced.reason
+            held[side] = held_width(priced.origin, b, storage_bits(value.dtype), stored[side])
             if priced.origin is BitsOrigin.FLOAT_WIDTH:
                 b = stored[side]
             if priced.stored:
@@ -169,17 +172,21 @@ class ContractionPricing:
                 tally.use_param(origin, b)
             elif (packed := self._packed_origin(value)) is not None:
                 tally.use_param(packed[0], min(packed[2], b * packed[1]))
+        out_aval = eqn.outvars[0].aval
+        held_bits = (held["lhs"], held["rhs"], storage_bits(out_aval.dtype))
+        read_bits, write_bits = memory_traffic(lhs.shape, rhs.shape, out_aval.shape, *held_bits)
         tally.records.append(OpRecord(
             name=layer, primitive=prim,
             lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
-            out_shape=list(eqn.outvars[0].aval.shape),
+            out_shape=list(out_aval.shape),
             bits_a=a.bits, bits_w=w.bits, bits_a_source=a.source, bits_w_source=w.source,
             multiplier=1, macs=macs, ace=macs * a.bits * w.bits,
             binary=a.bits == 1 and w.bits == 1, weight_operand=w_side, phase=self.phase, site=site,
             gradient=self.gradient_kind(eqn, bool(origin_l or origin_r)),
             weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
             bits_a_cause=a.cause, bits_w_cause=w.cause, measured_levels=measured.measured_levels,
-            weight_density=measured.weight_density))
+            weight_density=measured.weight_density,
+            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits))
 
     def _measured(self, eqn, side: str, value: Value, c: Contraction, w: Width, site: Site,
                   tally: Tally) -> WeightPricing:

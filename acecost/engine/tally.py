@@ -25,6 +25,11 @@ class Tally:
     loops: list[dict[str, Any]] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    #: bits every equation outside the contractions reads and writes (its operands and results
+    #: at their storage widths; the contractions' own are in their records), and the same for
+    #: weight preparation: ``memory_bits_unfused`` (see acecost.report.traffic)
+    moved_bits: int = 0
+    prep_moved_bits: int = 0
 
     # ------------------------------------------------------------ adding
     def add_unsupported(self, primitive: str, scope: str, count: int = 1) -> None:
@@ -55,11 +60,14 @@ class Tally:
                     site = renamed[id(r.site)] = sites(site.base, site.spec)
                 self.records.append(replace(
                     r, multiplier=r.multiplier * factor, macs=r.macs * factor, ace=r.ace * factor,
+                    read_bits=r.read_bits * factor, write_bits=r.write_bits * factor,
                     per_iteration=r.per_iteration or per_iteration, site=site))
             for counts, more in ((self.elementwise, child.elementwise),
                                  (self.prep_elementwise, child.prep_elementwise)):
                 for key, ops in more.items():
                     counts[key] = counts.get(key, 0) + ops * factor
+            self.moved_bits += child.moved_bits * factor
+            self.prep_moved_bits += child.prep_moved_bits * factor
             self.loops.extend(child.loops)
             self.branches.extend(child.branches)
         for prim, entry in child.unsupported.items():

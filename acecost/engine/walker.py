@@ -30,6 +30,7 @@ from acecost.engine.contraction import ContractionPricing
 from acecost.engine.liveness import Liveness
 from acecost.engine.measured import VIEW_PRIMITIVES
 from acecost.engine.tally import Tally
+from acecost.report.traffic import values_bits
 from acecost.engine.bindings import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
 
@@ -50,6 +51,8 @@ class Options:
     levels: str | None = None
     #: "discount": count only multiplications by a nonzero concrete weight; None or "dense": all
     sparsity: str | None = None
+    #: a device for roofline time (acecost.report.hardware): read when the report is built
+    hardware: str | None = None
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -216,6 +219,12 @@ class Interpreter(ValueBook, ContractionPricing):
             pair = CONTRACTION_OPERANDS.get(name)  # a registered primitive's operands (acecost.register_primitive)
             self.contraction(eqn, ins if pair is None else [ins[pair[0]], ins[pair[1]]], scope, tally, c, prep)
         else:  # not a contracting primitive, or one without a contraction (products only)
+            # memory_bits_unfused: its operands and results, each at its storage width
+            moved = values_bits(v.aval for v in eqn.invars) + values_bits(v.aval for v in eqn.outvars)
+            if prep:
+                tally.prep_moved_bits += moved
+            else:
+                tally.moved_bits += moved
             cost = elementwise_cost(eqn)
             if cost is None:
                 tally.add_unsupported(name, scope or "top level")

@@ -87,6 +87,10 @@ def _record_value(key: str, rec: Mapping[str, Any]) -> Fraction:
         return macs
     if key == "bops":
         return macs if binary else Fraction(0)
+    if key == "memory_bits":
+        return Fraction(rec["read_bits"]) + Fraction(rec["write_bits"])
+    if key == "time_s":
+        return Fraction(rec["time_s"])
     if key == "cpu64":
         return macs / 64 if binary else macs
     raise AcecostError(f"no per-layer rule for {key!r}")  # pragma: no cover - METRICS is closed
@@ -109,6 +113,11 @@ def _is_cost(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
+#: what a record needs beyond its MACs and ACE for a metric (absent in a report saved before it, or
+#: analysed without --hardware: refused, never drawn as 0)
+_NEEDS = {"memory_bits": ("read_bits", "write_bits"), "time_s": ("time_s",)}
+
+
 def check_records(data: Mapping[str, Any], key: str, source: str) -> None:
     """Refuse what would draw a wrong bar: no records, a nameless record, a negative or non-number cost.
 
@@ -122,7 +131,7 @@ def check_records(data: Mapping[str, Any], key: str, source: str) -> None:
     total = data["totals"].get(metric(key).totals_key)
     if total is not None and not _is_cost(total):
         raise bad(f"totals.{metric(key).totals_key} is {total!r}, not a cost >= 0")
-    field_, fields_ = ("params", ("size_bits",)) if key == "size" else ("layers", ("macs", "ace"))
+    field_, fields_ = ("params", ("size_bits",)) if key == "size" else ("layers", ("macs", "ace", *_NEEDS.get(key, ())))
     records = data.get(field_)
     if not isinstance(records, list):
         raise bad(f"no '{field_}' list: a breakdown needs the per-layer records")

@@ -28,10 +28,21 @@ def contraction_totals(records) -> dict:
             "cpu64": exact_number(Fraction(binary, 64) + (macs - binary))}
 
 
+def memory_totals(records, moved_bits: int) -> dict:
+    """``memory_bits``: what the contraction records read and write (elementwise work fused
+    into them); ``memory_bits_unfused``: that and ``moved_bits``, every other equation's operands
+    and results. None if a record does not know its traffic (loaded from older JSON)."""
+    if any(r.read_bits is None or r.write_bits is None for r in records):
+        return {"memory_bits": None, "memory_bits_unfused": None}
+    fused = sum(r.read_bits + r.write_bits for r in records)
+    return {"memory_bits": fused, "memory_bits_unfused": fused + moved_bits}
+
+
 def phase_totals(tally: Tally) -> dict:
     """A training phase's totals: its weight preparation included (it runs on every step)."""
     ops = sum(tally.elementwise.values()) + sum(tally.prep_elementwise.values())
-    return {**contraction_totals(tally.records), "elementwise_ops": ops}
+    return {**contraction_totals(tally.records), "elementwise_ops": ops,
+            **memory_totals(tally.records, tally.moved_bits + tally.prep_moved_bits)}
 
 
 def input_shapes(leaves) -> list[dict] | None:
@@ -132,14 +143,20 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         size_bits=sum(p.size_bits for p in params), params=sum(element_count(p.shape) for p in params),
         elementwise_ops=sum(by_category.values()),
         complete=not tally.incomplete and not unsupported,
-        weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals))
+        **memory_totals(records, tally.moved_bits + (tally.prep_moved_bits if prep_in_totals else 0)),
+        weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals, tally.prep_moved_bits))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
             "scales": options.scales, **measuring(options), "target": name, "input_shapes": input_shapes(leaves)}
-    return Report(totals=totals, layers=records, params=params,
-                  elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
-                  warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported, loops=tally.loops,
-                  branches=tally.branches, meta=meta,
-                  weight_prep_layers=[] if prep_in_totals else prep_records)
+    report = Report(totals=totals, layers=records, params=params,
+                    elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
+                    warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported,
+                    loops=tally.loops, branches=tally.branches, meta=meta,
+                    weight_prep_layers=[] if prep_in_totals else prep_records)
+    if options.hardware is not None:
+        from acecost.report.hardware import apply_hardware, load_hardware
+
+        apply_hardware(report, load_hardware(options.hardware))
+    return report
 
 
 def measuring(options: Options) -> dict:
@@ -148,8 +165,9 @@ def measuring(options: Options) -> dict:
     return {k: getattr(options, k) for k in ("levels", "sparsity") if getattr(options, k) is not None}
 
 
-def _weight_prep(records, by_category: Counter, in_totals: bool) -> WeightPrep:
+def _weight_prep(records, by_category: Counter, in_totals: bool, moved_bits: int) -> WeightPrep:
     """What the weight preparation costs, by the same rules as the totals."""
     c = contraction_totals(records)
     return WeightPrep(elementwise_ops=sum(by_category.values()), macs=c["macs"], binary_macs=c["binary_macs"],
-                      ace=c["ace"], by_category=dict(sorted(by_category.items())), in_totals=in_totals)
+                      ace=c["ace"], by_category=dict(sorted(by_category.items())), in_totals=in_totals,
+                      **memory_totals(records, moved_bits))

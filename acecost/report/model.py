@@ -120,6 +120,15 @@ class OpRecord:
     #: ``--sparsity discount``: the weight operand's nonzeros / elements (``macs`` counts only
     #: the nonzero weights' multiplications); in JSON only when computed
     weight_density: float | None = None
+    #: memory traffic of all its executions (acecost.report.traffic.memory_traffic): operands read
+    #: and output written at the widths they hold. None in a report saved before it was counted
+    read_bits: int | None = None
+    write_bits: int | None = None
+    #: with --hardware: roofline time of all its executions, what bounds it ("compute" or
+    #: "memory") and the operand class it runs in (acecost.report.hardware). In JSON only when set
+    time_s: float | None = None
+    bound: str | None = None
+    compute_class: str | None = None
     #: where the walk found it (acecost.engine.names.Site); not part of the report's data
     site: Any = field(default=None, repr=False, compare=False)
     #: why bits_a / bits_w are what they are, as data (the sources are the text). Kept out of
@@ -130,6 +139,9 @@ class OpRecord:
     #: for a FLOAT_FALLBACK operand, why it fell back; else None
     bits_a_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
     bits_w_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
+    #: widths held in memory, (lhs, rhs, out): what read_bits and write_bits were counted at
+    #: (not in JSON: a loaded record has None)
+    held_bits: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
@@ -162,11 +174,12 @@ class OpRecord:
 FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause")
 
 #: The fields of an OpRecord that are the report's data (JSON).
-RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f.name not in FACT_FIELDS)
+RECORD_FIELDS = tuple(f.name for f in fields(OpRecord)
+                      if f.name not in ("site", "held_bits") and f.name not in FACT_FIELDS)
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
-OPTIONAL_FIELDS = ("gradient", "measured_levels", "weight_density")
+OPTIONAL_FIELDS = ("gradient", "measured_levels", "weight_density", "time_s", "bound", "compute_class")
 
 
 def _record_dict(r: OpRecord) -> dict[str, Any]:
@@ -209,6 +222,9 @@ class WeightPrep:
     #: elementwise ops by category, like ``elementwise.by_category``
     by_category: dict[str, int] = field(default_factory=dict)
     in_totals: bool = False
+    #: memory traffic of the preparation, like the totals' (None: not counted)
+    memory_bits: int | None = None
+    memory_bits_unfused: int | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> "WeightPrep":
@@ -233,6 +249,13 @@ class Totals:
     params: int = 0
     elementwise_ops: int = 0
     complete: bool = True
+    #: bits the contractions read and write, elementwise work fused into them; and every
+    #: equation's operands and results (docs/metrics.md, "Memory traffic"). None: a report
+    #: saved before memory was counted (unknown, not 0)
+    memory_bits: int | None = None
+    memory_bits_unfused: int | None = None
+    #: roofline time on ``meta.hardware`` (--hardware); None without one
+    time_s: float | None = None
     #: weight preparation, beside the totals (see :class:`WeightPrep`)
     weight_prep: WeightPrep = field(default_factory=WeightPrep)
 
@@ -334,12 +357,20 @@ class Report:
 
         rows = [{**{k: getattr(r, k) for k in OPTIONAL_FIELDS}, **_record_dict(r), **_fact_dict(r)}
                 for r in self.layers]
-        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS])
+        for row, r in zip(rows, self.layers):
+            row["held_bits"] = r.held_bits
+        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS, "held_bits"])
 
     def summary(self) -> str:
         """Every total of the table of metrics but the parameter count, in full: ``MACs 1,000  BOPs 0 ...``."""
-        return "  ".join(f"{m.label} {getattr(self.totals, key):,}{' bits' if m.kind == 'size' else ''}"
-                         for key, m in METRIC_TOTALS.items() if m.key != "params")
+        parts = []
+        for key, m in METRIC_TOTALS.items():
+            value = getattr(self.totals, key)
+            if m.key == "params" or (m.kind == "time" and value is None):
+                continue
+            text = "unknown" if value is None else f"{value:.4g} s" if m.kind == "time" else f"{value:,}"
+            parts.append(f"{m.label} {text}{' bits' if m.kind == 'size' and value is not None else ''}")
+        return "  ".join(parts)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -135,17 +135,32 @@ def total_lines(t) -> list[tuple[str, str, str]]:
     """The totals as (heading, exact value, readable value), one per metric of the table in the
     report's order; the parameter count is said beside the size, the BOPs' share of the MACs beside them."""
     lines = []
-    for m in TOTALS.values():
-        if m.key == "params":
+    for m, value in shown_totals(t):
+        if value is None:
+            lines.append((m.heading, "unknown", "not counted in this report"))
             continue
-        value = getattr(t, m.totals_key)
-        text, note = exact(value), m.format(value)
+        text, note = exact_total(m, value), m.format(value)
         if m.key == "bops":
             note += f", {100 * t.binary_fraction:.1f}% of MACs"
-        if m.kind == "size":
-            text, note = f"{text} bits", f"{note}, {t.params:,} params"
+        if m.key == "size":
+            note += f", {t.params:,} params"
         lines.append((m.heading, text, note))
     return lines
+
+
+def shown_totals(t) -> list[tuple]:
+    """(metric, value) of the totals people are shown, in the report's order: not the parameter
+    count (said beside the size), nor a time when no --hardware was given. A value None is unknown
+    (a report saved before the metric was counted)."""
+    return [(m, getattr(t, m.totals_key, None)) for m in TOTALS.values()
+            if m.key != "params" and not (m.kind == "time" and getattr(t, m.totals_key, None) is None)]
+
+
+def exact_total(m, value) -> str:
+    """A total in full, with its unit: ``191,365,120``, ``6,870,000 bits``, ``0.0001389 s``."""
+    if m.kind == "time":
+        return f"{value:.4g} s"
+    return exact(value) + (" bits" if m.kind == "size" else "")
 
 
 def prep_lines(prep) -> list[tuple[str, str, str]]:
@@ -274,13 +289,8 @@ def to_markdown(report: Report, rows: list[Row]) -> str:
                    f"{_width(r.bits_a)} | {_width(r.bits_w)} | "
                    + "".join(f"{getattr(r, m.totals_key):,} | " for m in SHOWN_METRICS)
                    + f"{100 * r.ace / total:.1f} |\n" for r in rows)
-    parts = []
-    for m in TOTALS.values():
-        if m.key == "params":
-            continue
-        value = getattr(t, m.totals_key)
-        unit = " bits" if m.kind == "size" else ""
-        parts.append(f"{m.label} {exact(value)}{unit} ({m.format(value)})")
+    parts = [f"{m.label} unknown" if value is None else f"{m.label} {exact_total(m, value)} ({m.format(value)})"
+             for m, value in shown_totals(t)]
     foot = f"\n**Totals**: {' · '.join(parts)}\n"
     prep = t.weight_prep
     if prep.found:

@@ -32,6 +32,15 @@ class Row:
     phase: str = "forward"
     #: the layer name without the gradient it makes (what grouping by name compares)
     layer: str = ""
+    #: memory traffic and roofline time of its records; None where a record has none
+    memory_bits: int | None = 0
+    time_s: float | None = 0.0
+
+    def add_traffic(self, memory_bits: int | None, time_s: float | None) -> None:
+        """Add a record's (or row's) memory bits and time: unknown once either side is."""
+        self.memory_bits = None if memory_bits is None or self.memory_bits is None \
+            else self.memory_bits + memory_bits
+        self.time_s = None if time_s is None or self.time_s is None else self.time_s + time_s
 
     @property
     def table_cells(self) -> tuple[str, str]:
@@ -128,6 +137,8 @@ def group_rows(report: Report, by: str = "layer", depth: int | None = None) -> l
         row.macs += r.macs
         row.ace += r.ace
         row.binary_macs += r.macs if r.binary else 0
+        row.add_traffic(None if r.read_bits is None or r.write_bits is None else r.read_bits + r.write_bits,
+                        r.time_s)
         row.ops += 1
         row.multiplier.add(r.multiplier)
     return list(rows.values())
@@ -186,5 +197,6 @@ def compact_rows(report: Report, limit: int = COMPACT_ROWS) -> Compact:
         other.macs += row.macs
         other.ace += row.ace
         other.binary_macs += row.binary_macs
+        other.add_traffic(row.memory_bits, row.time_s)
         other.ops += row.ops
     return Compact([rows[i] for i in keep] + [other], depth, len(full), hidden=len(rest))

@@ -45,8 +45,11 @@ def frame(rows: list[dict], names: list[str]):
         values = [r.get(name) for r in rows]
         if len({type(v) for v in values if v is not None}) > 1:
             df[name] = pd.Series(values, dtype=object, index=df.index)
-    for name in (*(k for k in METRIC_TOTALS if k != "cpu64"), "weight_prep_ops", "warnings"):
+    for name in (*(k for k, m in METRIC_TOTALS.items() if k != "cpu64" and m.kind != "time"),
+                 "weight_prep_ops", "warnings"):
         df[name] = df[name].astype("Int64")
+    for name in (k for k, m in METRIC_TOTALS.items() if m.kind == "time"):  # seconds; empty without --hardware
+        df[name] = df[name].astype("float64")
     cpu = df["cpu64"].dropna()
     df["cpu64"] = df["cpu64"].astype("Int64" if all(float(v).is_integer() for v in cpu) else "float64")
     df["complete"] = df["complete"].astype("boolean")
