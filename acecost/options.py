@@ -144,6 +144,23 @@ def parse_scales(raw: object, where: str = "scales") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
 
 
+def parse_weights(raw: object, where: str = "weights") -> str:
+    """A checkpoint's path, read once the model is traced (:mod:`acecost.load.weights`)."""
+    if isinstance(raw, str) and raw.strip():
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected a checkpoint: a .npz, .safetensors or .msgpack "
+                      "file or an Orbax checkpoint directory")
+
+
+def check_weights(raw: object, where: str = "weights") -> str | Mapping | None:
+    """``weights`` as Python gives it: a path (``str``, ``os.PathLike``) or a mapping of arrays by path."""
+    import os
+
+    if raw is None or isinstance(raw, Mapping):
+        return raw
+    return parse_weights(os.fspath(raw) if isinstance(raw, os.PathLike) else raw, where)
+
+
 def check_bits_overrides(raw: object, where: str = "bits") -> list:
     """Overrides as Python gives them -> a list of items, each checked by :func:`parse_bits_override`.
 
@@ -260,6 +277,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("scales", parse_scales, "strict", choices=SCALES_MODES,
            help="codes: price a quantized operand by its codes even where its scale varies along "
                 "the contraction, the AQT/QKeras convention."),
+    Option("weights", parse_weights, None, metavar="FILE", engine=False, python=check_weights,
+           help="The parameters' values: a .npz, .safetensors or Flax .msgpack file or an Orbax "
+                "checkpoint directory whose keys are the parameter paths (see README)."),
 )
 OPTION = {o.name: o for o in OPTIONS}
 
