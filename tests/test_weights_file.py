@@ -213,6 +213,25 @@ def test_raw_bytes_of_another_width_are_no_bfloat16(tmp_path):
         "convert the file or give the model that dtype)"
 
 
+def test_an_empty_map_holds_no_key_as_in_a_pytree(tmp_path):
+    from flax import serialization
+
+    state = {**_nested(_arrays()), "batch_stats": {}}
+    (tmp_path / "w.msgpack").write_bytes(serialization.msgpack_serialize(state))
+    assert sorted(bind(open_checkpoint(tmp_path / "w.msgpack"), _leaves())) == sorted(_arrays())
+
+
+def test_a_python_mapping_may_be_flat_or_nested():
+    arrays = _arrays()
+    for given in (arrays, _nested(arrays)):
+        weights = bind(given, _leaves())
+        assert isinstance(weights, ArrayWeights) and sorted(weights) == sorted(arrays)
+        assert weights["fc1/kernel"].tobytes() == arrays["fc1/kernel"].tobytes()
+    with pytest.raises(ConfigError, match=r"^weights: 'fc1/bias' holds str, not the array of the parameter "
+                                          r"fc1/bias \(float32\[3\]\)$"):
+        bind({**arrays, "fc1/bias": "zeros"}, _leaves())
+
+
 def test_a_msgpack_key_that_holds_no_array_is_named(tmp_path):
     from flax import serialization
 

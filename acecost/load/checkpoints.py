@@ -200,13 +200,12 @@ class FlaxMsgpack(Checkpoint):
             path = f"{prefix}{key}"
             if isinstance(value, dict) and _CHUNKED in value:
                 value = self._unchunk(value, path)
-            if isinstance(value, dict) and value:
+            if isinstance(value, dict):  # an empty one holds no leaf, as in a pytree
                 self._flatten(value, path + "/")
             elif isinstance(value, _Ext) and value.code in (1, 2):
                 self.tensors[path] = value.tensor
             else:
-                what = "an empty map" if isinstance(value, dict) else \
-                    f"a msgpack extension (code {value.code})" if isinstance(value, _Ext) else type(value).__name__
+                what = f"a msgpack extension (code {value.code})" if isinstance(value, _Ext) else type(value).__name__
                 self.tensors[path] = Tensor(None, None, what=what)
 
     def _unchunk(self, node: dict, path: str):

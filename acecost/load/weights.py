@@ -29,6 +29,7 @@ import numpy as np
 
 from acecost.errors import ConfigError
 from acecost.load.checkpoints import Checkpoint, Tensor, open_checkpoint
+from acecost.load.trace import path_str
 
 #: a value being traced is no concrete array (jax.Array takes tracers in as a virtual subclass)
 _TRACER = getattr(jax.core, "Tracer", ())
@@ -123,13 +124,14 @@ def bind(source: Checkpoint | Mapping, leaves, label: str | None = None) -> Mapp
         where, entries = f"weights {source.path}", dict(source.tensors)
     else:
         where = label or "weights"
-        entries = {}
-        for key, value in source.items():
-            if not isinstance(key, str):
-                raise ConfigError(f"{where}: key {key!r} is not a parameter path (a string like 'fc1/kernel')")
+        entries, values = {}, {}
+        # flat ({"fc1/kernel": w}) or nested ({"fc1": {"kernel": w}}): a pytree's paths either way
+        for keys, value in jax.tree_util.tree_flatten_with_path(dict(source))[0]:
+            key = path_str(keys)
             shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
             entries[key] = Tensor(tuple(shape), np.dtype(dtype)) if shape is not None and dtype is not None \
                 else Tensor(None, None, what=type(value).__name__)
+            values[key] = value
     add = _prefix(list(params), list(entries))  # keys without the parameters' common first part
     strip = "" if add else _prefix(list(entries), list(params))  # or keys under one more
     keys: dict[str, str] = {}
@@ -157,7 +159,7 @@ def bind(source: Checkpoint | Mapping, leaves, label: str | None = None) -> Mapp
                           f"(its {len(params)} parameters are named like '{next(iter(params), '')}')")
     if isinstance(source, Checkpoint):
         return Weights(source, keys, {p: np.dtype(lf.dtype) for p, lf in params.items()})
-    return ArrayWeights({p: source[k] for p, k in keys.items()})
+    return ArrayWeights({p: values[k] for p, k in keys.items()})
 
 
 def concrete(args, leaves) -> ArrayWeights | None:
