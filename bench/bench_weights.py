@@ -203,8 +203,8 @@ def main() -> None:
     print(f"model: {len(params)} tensors, {total / 1e9:.3f} G parameters, {args.dtype}; largest tensor "
           f"{largest / 2**20:.1f} MiB; {sys.platform}, Python {sys.version.split()[0]}\n")
     print("| format | file | open + check | read all | RSS before | peak RSS | peak - before | "
-          "largest tensor | (peak - before) / largest |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "largest tensor | (peak - before) / largest | peak - before - largest |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="acecost-bench-weights-"))
     base.mkdir(parents=True, exist_ok=True)
     suffix = {"npz": ".npz", "safetensors": ".safetensors", "msgpack": ".msgpack", "orbax": ""}
@@ -224,7 +224,8 @@ def main() -> None:
                 label = fmt if role == "read" else "safetensors (safe_open)"
                 print(f"| {label} | {size / 2**30:.2f} GiB | {r['open_bind_s']:.2f} s | {r['read_s']:.1f} s | "
                       f"{r['baseline'] / 2**20:.0f} MiB | {r['peak'] / 2**20:.0f} MiB | {extra / 2**20:.0f} MiB | "
-                      f"{r['largest'] / 2**20:.0f} MiB | {extra / r['largest']:.2f} |", flush=True)
+                      f"{r['largest'] / 2**20:.0f} MiB | {extra / r['largest']:.2f} | "
+                      f"{(extra - r['largest']) / 2**10:.0f} KiB |", flush=True)
             if len(sums) != 1:
                 print(f"  (the readers disagree on the checksum of {fmt}: {sums})")
             shutil.rmtree(path) if path.is_dir() else path.unlink()
