@@ -21,8 +21,8 @@ from click.testing import CliRunner
 import acecost
 from acecost.cli import main
 from acecost.errors import ConfigError
-from acecost.load.trace import leaves_of
-from acecost.load.weights import ArrayWeights, Weights, bind, concrete, digest, open_checkpoint
+from acecost.load.trace import concrete_params, leaves_of
+from acecost.load.weights import ArrayWeights, Weights, bind, digest, open_checkpoint
 
 S = jax.ShapeDtypeStruct
 BF16 = ml_dtypes.bfloat16
@@ -280,13 +280,13 @@ def _captured(monkeypatch) -> list:
     """The ``weights`` each analysis hands the engine."""
     import acecost.api as api
 
-    seen, real = [], api.Interpreter
+    seen, real = [], api._prepare
 
-    def spy(options, *a, **k):
-        seen.append(options.weights)
-        return real(options, *a, **k)
+    def spy(closed, leaves, options, weights=None):
+        seen.append(weights)
+        return real(closed, leaves, options, weights)
 
-    monkeypatch.setattr(api, "Interpreter", spy)
+    monkeypatch.setattr(api, "_prepare", spy)
     return seen
 
 
@@ -316,10 +316,10 @@ def test_parameters_given_as_arrays_are_the_weights(monkeypatch):
               "fc2": {"kernel": arrays["fc2/kernel"]}}
     acecost.analyze(_fn, params, X)
     (w,) = seen
-    assert isinstance(w, ArrayWeights) and sorted(w) == sorted(arrays)
+    assert sorted(w) == sorted(arrays)
     for key, want in arrays.items():
-        assert w[key].tobytes() == want.tobytes() and not w[key].flags.writeable
-    assert concrete((PARAMS, X), _leaves()) is None
+        assert np.asarray(w[key]).tobytes() == want.tobytes()
+    assert concrete_params((PARAMS, X), _leaves()) is None
 
 
 def test_the_command_line_reads_each_format_and_names_a_bad_key(tmp_path):
@@ -375,3 +375,51 @@ def test_a_sweep_with_weights_prices_and_caches_by_the_file(tmp_path):
     shutil.rmtree(tmp_path / "cache")
     with pytest.raises(acecost.AcecostError, match="a sweep reads its weights from a checkpoint file"):
         acecost.sweep(str(tmp_path / "m.py"), weights=_arrays(), **kw)
+
+
+# ------------------------------------------------------------ end to end: the issue's example from a checkpoint
+
+EXAMPLE_MODEL = """import jax, jax.numpy as jnp
+S = jax.ShapeDtypeStruct
+def acecost_model():
+    fn = lambda p, x: jax.nn.relu(x @ p["w1"]) @ p["w2"]
+    return fn, ({"w1": S((256, 512), jnp.float32), "w2": S((512, 10), jnp.float32)}, S((8, 256), jnp.float32))
+"""
+
+
+def _example_weights() -> dict[str, np.ndarray]:
+    """w1: ternary {-s_c, 0, +s_c}, exactly half of each column zero; w2: 4-bit codes in
+    {-8..-1, 1..7} (all 15 in every column) times a per-column scale."""
+    rng = np.random.default_rng(7)
+    signs = np.concatenate([np.zeros(128), np.ones(64), -np.ones(64)])
+    w1 = np.stack([rng.permutation(signs) for _ in range(512)], axis=1) * rng.uniform(0.5, 2, 512)
+    codes = np.array([v for v in range(-8, 8) if v], np.float64)
+    w2 = np.stack([rng.permutation(np.resize(codes, 512)) for _ in range(10)], axis=1) * rng.uniform(0.5, 2, 10)
+    return {"w1": w1.astype(np.float32), "w2": w2.astype(np.float32)}
+
+
+@pytest.mark.parametrize("fmt", ["npz", "safetensors", "msgpack", "orbax"])
+def test_the_issues_example_is_measured_from_a_checkpoint(fmt, tmp_path):
+    (tmp_path / "m.py").write_text(EXAMPLE_MODEL)
+    path = write(fmt, tmp_path, _example_weights())
+    macs = {"w1": 8 * 256 * 512, "w2": 8 * 512 * 10}  # closed forms: rows x fan-in x fan-out
+    bits = {"w1": 2, "w2": 4}  # ceil(log2 3), ceil(log2 15)
+    density = {"w1": 0.5, "w2": 1.0}
+    expected = {
+        (): (sum(macs.values()), sum(m * 16 * 16 for m in macs.values())),
+        ("--levels", "measured"): (sum(macs.values()), sum(m * 16 * bits[k] for k, m in macs.items())),
+        ("--levels", "measured", "--sparsity", "discount"):
+            (sum(int(m * density[k]) for k, m in macs.items()),
+             sum(int(m * density[k]) * 16 * bits[k] for k, m in macs.items())),
+    }
+    assert [ace for _, ace in expected.values()] == [278_921_216, 36_175_872, 19_398_656]  # the issue's figures
+    assert expected[("--levels", "measured", "--sparsity", "discount")][0] == 565_248
+    for flags, (want_macs, want_ace) in expected.items():
+        res = CliRunner().invoke(main, ["analyze", str(tmp_path / "m.py"), "--weights", str(path), *flags,
+                                        "--format", "json", "-q"])
+        assert res.exit_code == 0, res.output
+        totals = json.loads(res.output)["totals"]
+        assert (totals["macs"], totals["ace"]) == (want_macs, want_ace), (fmt, flags)
+    # without the checkpoint the abstract model has nothing to measure: one error line, exit 2
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "m.py"), "--levels", "measured"])
+    assert res.exit_code == 2 and "--weights FILE" in res.output

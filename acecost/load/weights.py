@@ -31,10 +31,7 @@ from acecost.errors import ConfigError
 from acecost.load.checkpoints import Checkpoint, Tensor, open_checkpoint
 from acecost.load.trace import path_str
 
-#: a value being traced is no concrete array (jax.Array takes tracers in as a virtual subclass)
-_TRACER = getattr(jax.core, "Tracer", ())
-
-__all__ = ["Weights", "ArrayWeights", "open_checkpoint", "bind", "concrete", "digest"]
+__all__ = ["Weights", "ArrayWeights", "open_checkpoint", "bind", "digest"]
 
 
 class Weights(Mapping):
@@ -160,21 +157,6 @@ def bind(source: Checkpoint | Mapping, leaves, label: str | None = None) -> Mapp
     if isinstance(source, Checkpoint):
         return Weights(source, keys, {p: np.dtype(lf.dtype) for p, lf in params.items()})
     return ArrayWeights({p: values[k] for p, k in keys.items()})
-
-
-def concrete(args, leaves) -> ArrayWeights | None:
-    """The parameters a model gave as arrays (numpy or jax), by path; None when it gave none.
-
-    ``leaves`` are ``trace.leaves_of(args, ...)``, in the arguments' flattening order."""
-    import jax
-
-    flat = [x for arg in args for x in jax.tree_util.tree_leaves(arg)]
-    if len(flat) != len(leaves):
-        return None
-    arrays = {lf.path: x for lf, x in zip(leaves, flat)
-              if lf is not None and lf.is_param and isinstance(x, (np.ndarray, jax.Array))
-              and not isinstance(x, _TRACER)}
-    return ArrayWeights(arrays) if arrays else None
 
 
 _DIGESTS: dict[tuple, str] = {}
