@@ -13,6 +13,10 @@ readers imported) and against the largest tensor. The file is deleted after.
     python bench/bench_weights.py --formats npz,safetensors --dtype float32
     python bench/bench_weights.py --layers 2               # a quick run (~0.36 G parameters)
 
+``--analyze`` adds a row per format for the whole analysis, ``acecost.analyze(
+forward, abstract_params, tokens, weights=FILE, levels="measured",
+sparsity="discount")`` of a forward pass that reads every parameter in a
+contraction: tracing, reading and measuring every weight included.
 ``--compare-safe-open`` adds a row reading the safetensors file with the
 ``safetensors`` package (``safe_open(framework="np")``, opened once per
 tensor), the reader acecost does not use (see bench/README.md). Needs about
@@ -129,6 +133,46 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
+def forward(p, tokens, layers: int):
+    """A forward pass reading every parameter in a contraction or a product (attention left out:
+    what is measured is the weights, and each is a contraction's operand here)."""
+    import jax.numpy as jnp
+
+    h = tokens @ p["embed"]["embedding"]
+    for i in range(layers):
+        blk = p[f"layers_{i}"]
+        x = h * blk["norm1"]["scale"]
+        a = x @ blk["attn"]["q"]["kernel"] + jnp.tile(x @ blk["attn"]["k"]["kernel"], 4) \
+            * jnp.tile(x @ blk["attn"]["v"]["kernel"], 4)
+        h = h + a @ blk["attn"]["o"]["kernel"]
+        x = h * blk["norm2"]["scale"]
+        h = h + ((x @ blk["mlp"]["gate"]["kernel"]) * (x @ blk["mlp"]["up"]["kernel"])) @ blk["mlp"]["down"]["kernel"]
+    return (h * p["final_norm"]["scale"]) @ p["embed"]["embedding"].T
+
+
+def analyze(fmt: str, path: Path, params: dict, layers: int) -> dict:
+    """``acecost.analyze(..., weights=path, levels="measured", sparsity="discount")`` end to end."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    import acecost
+
+    if fmt == "orbax":
+        import orbax.checkpoint  # noqa: F401
+    abstract = _nested({k: jax.ShapeDtypeStruct(s, _np_dtype(d)) for k, (s, d) in params.items()})
+    tokens = jax.ShapeDtypeStruct((1, params["embed/embedding"][0][0]), _np_dtype(params["embed/embedding"][1]))
+    fn = functools.partial(forward, layers=layers)
+    base = _status("VmHWM")
+    t0 = time.perf_counter()
+    report = acecost.analyze(fn, abstract, tokens, weights=str(path), levels="measured", sparsity="discount")
+    t1 = time.perf_counter()
+    largest = max(math.prod(s) * _np_dtype(d).itemsize for s, d in params.values())
+    return {"baseline": base, "peak": _status("VmHWM"), "largest": largest, "tensors": len(params),
+            "open_bind_s": 0.0, "read_s": t1 - t0, "checksum": report.totals.ace}
+
+
 def read(fmt: str, path: Path, params: dict, safe_open: bool) -> dict:
     import jax
     import numpy as np
@@ -183,6 +227,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=16)
     ap.add_argument("--dir", default=None, help="where the checkpoints are written (default: a temp dir)")
     ap.add_argument("--compare-safe-open", action="store_true")
+    ap.add_argument("--analyze", action="store_true",
+                    help="also time acecost.analyze(levels='measured', sparsity='discount') of the model")
     ap.add_argument("--child", nargs=2, metavar=("ROLE", "FORMAT"), help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -193,7 +239,9 @@ def main() -> None:
             write(fmt, Path(args.path), params)
             print("written")
         else:
-            print(json.dumps(read(fmt, Path(args.path), params, role == "read-safe-open")))
+            result = analyze(fmt, Path(args.path), params, args.layers) if role == "analyze" else \
+                read(fmt, Path(args.path), params, role == "read-safe-open")
+            print(json.dumps(result))
         return
 
     import tempfile
@@ -214,14 +262,17 @@ def main() -> None:
             _child("--child", "write", fmt, "--path", str(path), "--layers", str(args.layers), "--dtype", args.dtype)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
                 else path.stat().st_size
-            roles = ["read"] + (["read-safe-open"] if fmt == "safetensors" and args.compare_safe_open else [])
+            roles = ["read"] + (["read-safe-open"] if fmt == "safetensors" and args.compare_safe_open else []) \
+                + (["analyze"] if args.analyze else [])
             sums = set()
             for role in roles:
                 r = json.loads(_child("--child", role, fmt, "--path", str(path), "--layers", str(args.layers),
                                       "--dtype", args.dtype))
-                sums.add(r["checksum"])
+                if role != "analyze":
+                    sums.add(r["checksum"])
                 extra = r["peak"] - r["baseline"]
-                label = fmt if role == "read" else "safetensors (safe_open)"
+                label = {"read": fmt, "read-safe-open": "safetensors (safe_open)",
+                         "analyze": f"{fmt}: analyze --levels measured --sparsity discount"}[role]
                 print(f"| {label} | {size / 2**30:.2f} GiB | {r['open_bind_s']:.2f} s | {r['read_s']:.1f} s | "
                       f"{r['baseline'] / 2**20:.0f} MiB | {r['peak'] / 2**20:.0f} MiB | {extra / 2**20:.0f} MiB | "
                       f"{r['largest'] / 2**20:.0f} MiB | {extra / r['largest']:.2f} | "
