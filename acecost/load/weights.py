@@ -1,9 +1,11 @@
-"""Concrete weights: the parameters' arrays, from a checkpoint (``--weights FILE``) or the model.
+"""Concrete weights from a checkpoint (``--weights FILE``) or a mapping given in Python.
 
 The engine reads them as a read-only ``Mapping[str, numpy.ndarray]`` keyed
 by parameter path (the paths ``acecost analyze`` prints, ``params/fc1/kernel``).
 A checkpoint's mapping reads a tensor from disk on each lookup and keeps
 nothing, so a pass over a large checkpoint holds one tensor at a time.
+(Parameters the model itself gives as arrays are gathered by
+:func:`acecost.load.trace.concrete_params`.)
 
 A checkpoint key names the parameter of the same path. When every parameter
 path starts with the same first part (``params/`` of a Flax variables dict)
@@ -11,11 +13,10 @@ and no key does, the keys are read under it: a file of ``fc1/kernel`` keys
 (``flax.serialization.to_bytes(params)``) fills ``params/fc1/kernel``; and
 the other way round, keys that all start with a first part no parameter has
 (``{"params": ...}`` saved for a model of bare ``fc1/kernel``) are read
-without it. Every
-parameter needs a key and every key a parameter, of the same shape and the
-same dtype; the one exception is a ``.npz`` member stored as raw bytes
-(``|V2``: numpy's way of saving bfloat16), read as the parameter's narrow
-float dtype of the same width.
+without it. Every parameter needs a key and every key a parameter, of the
+same shape and the same dtype; the one exception is a ``.npz`` member stored
+as raw bytes (``|V2``: numpy's way of saving bfloat16), read as the
+parameter's narrow float dtype of the same width.
 """
 from __future__ import annotations
 
