@@ -61,7 +61,7 @@ def _gc_paused(fn):
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
             overrides=None, while_trips: int | None = None, name: str | None = None,
             cond: str = "max", scales: str = "strict", levels: str | None = None,
-            sparsity: str | None = None, hardware: str | None = None) -> Report:
+            sparsity: str | None = None, weights=None, hardware: str | None = None) -> Report:
     """Cost of ``fn(*args)``: MACs, ACE, BOPs, CPU64, size and elementwise work.
 
     ``args`` leaves may be arrays or ``jax.ShapeDtypeStruct``; the function is
@@ -75,23 +75,28 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     costliest, ``"quantized"`` the one whose outputs carry the fewest bits.
     ``scales="codes"`` prices a quantized operand by its codes even where its
     scale varies along the contraction (``"strict"`` prices it as float).
-    Parameters given as arrays can be measured: ``levels="measured"`` prices a
-    weight operand at no more bits than its distinct values per output channel
-    need, ``sparsity="discount"`` counts only the multiplications by a nonzero
-    weight (see docs/metrics.md, "Measured weights").
+    ``weights`` gives the parameters' values: a checkpoint file (``.npz``,
+    ``.safetensors``, Flax ``.msgpack``, an Orbax directory) or a mapping of
+    parameter path to array; without it, parameters given as arrays are the
+    weights (see :mod:`acecost.load.weights`). Concrete weights can be
+    measured: ``levels="measured"`` prices a weight operand at no more bits
+    than its distinct values per output channel need, ``sparsity="discount"``
+    counts only the multiplications by a nonzero weight (see docs/metrics.md,
+    "Measured weights").
     ``hardware`` (a bundled device name or a TOML/JSON file) adds each layer's roofline time.
     """
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
                        scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)  # bad options fail before tracing
     argnums = _argnums(params_argnums, args)
-    return _analyze_closed(trace(fn, args), args, options, argnums, name, fn)
+    source = _weights_source(weights)  # so does a checkpoint that cannot be read
+    return _analyze_closed(trace(fn, args), args, options, argnums, name, fn, source)
 
 
 @_gc_paused
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict", levels: str | None = None,
-                  sparsity: str | None = None, hardware: str | None = None) -> Report:
+                  sparsity: str | None = None, weights=None, hardware: str | None = None) -> Report:
     """:func:`analyze` of a jaxpr already traced, e.g. ``jax.make_jaxpr(fn)(*args)``.
 
     ``args`` are the arguments it was traced with (arrays or
@@ -109,7 +114,8 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
                            "leaves: pass the arguments it was traced with")
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
                        scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)
-    return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
+    return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name, None,
+                           _weights_source(weights))
 
 
 def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
@@ -123,15 +129,39 @@ def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
 
 
 def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name, fn=None,
-                    weights=None) -> Report:
-    """``weights``: parameter path -> concrete array (default: the arrays among ``args``)."""
+                    source=None) -> Report:
+    """``source``: the checkpoint or mapping given as ``weights`` (None: the arrays among ``args``)."""
     leaves = leaves_of(args, params_argnums, fn)
     tally = Tally()
-    interp, inputs = _prepare(closed, leaves, options, concrete_params(args, leaves) if weights is None else weights)
+    interp, inputs = _prepare(closed, leaves, options, _weights(source, args, leaves))
     interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
     read = interp.liveness.of(closed.jaxpr).used_inputs
     del interp, inputs  # freed by reference counting before the report is built
-    return build_report(tally, leaves, options, name, _unread(leaves, read))
+    return _noted(build_report(tally, leaves, options, name, _unread(leaves, read)), source)
+
+
+def _weights_source(weights):
+    """``weights`` checked: a checkpoint opened (its index read, so a bad file fails before the
+    trace), a mapping of arrays, or None."""
+    from acecost.load.weights import open_checkpoint
+
+    value = OPTION["weights"].check(weights, "weights")
+    return open_checkpoint(value) if isinstance(value, str) else value
+
+
+def _weights(source, args, leaves):
+    """The concrete weights, parameter path -> array: ``source`` bound to the parameters (a
+    missing, extra or mismatched key fails here), else the parameters given as arrays, else None."""
+    from acecost.load.weights import bind
+
+    return bind(source, leaves) if source is not None else concrete_params(args, leaves)
+
+
+def _noted(report: Report, source) -> Report:
+    """The report names the checkpoint its weights came from."""
+    if source is not None:
+        report.meta["weights"] = getattr(source, "path", "a mapping of arrays")
+    return report
 
 
 def _unread(leaves, read) -> set[str]:
@@ -147,7 +177,8 @@ def _weight_facts(weights, leaves, options: Options) -> WeightFacts | None:
                   if v in ("measured", "discount")]
         if wanted:
             raise AcecostError(f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} the weights' "
-                               "values, but no parameter is a concrete array: give the parameters as arrays")
+                               "values, but no parameter is a concrete array: give the parameters as arrays "
+                               "or read them from a checkpoint (--weights FILE)")
         return None
     return WeightFacts(weights, {lf.path: lf.shape for lf in leaves if lf is not None and lf.is_param})
 
@@ -194,7 +225,7 @@ def _prepare(closed, leaves, options, weights=None):
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
                   cond: str = "max", scales: str = "strict", levels: str | None = None,
-                  sparsity: str | None = None, hardware: str | None = None) -> Report:
+                  sparsity: str | None = None, weights=None, hardware: str | None = None) -> Report:
     """Cost of one training step: ``value_and_grad`` of ``loss(fn(*args))`` w.r.t. the parameters.
 
     The forward pass and the backward pass are traced as two jaxprs joined
@@ -206,6 +237,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     output to a scalar; by default the sum of squares of the output. Size is
     the parameters' storage, read from the forward pass as in inference; a
     weight gradient is named after the parameter it is the gradient of.
+    ``weights`` as in :func:`analyze`.
     """
     import jax
     import jax.numpy as jnp
@@ -215,6 +247,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
                        scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)
     argnums = _argnums(params_argnums, args)
+    source = _weights_source(weights)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
     residual_tree = {}
@@ -244,7 +277,8 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     bwd_closed = trace(backward, (res_avals, value_aval))
     leaves = _train_leaves(args, argnums, fn)
     fwd, bwd = Tally(), Tally()
-    interp, inputs = _prepare(fwd_closed, leaves, options, concrete_params(args, leaves_of(args, argnums, fn)))
+    # bound by path: the arguments' own order (leaves_of), not the training leaves'
+    interp, inputs = _prepare(fwd_closed, leaves, options, _weights(source, args, leaves_of(args, argnums, fn)))
     # residuals the backward pass never reads are dead in the forward pass too
     used_res = interp.liveness.of(bwd_closed.jaxpr).used_inputs[:len(res_avals)]
     fwd_used = (True, *used_res)
@@ -269,7 +303,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     report = build_report(tally, leaves, options, name, _unread(leaves, read), prep_in_totals=True)
     report.phases = {"forward": phase_totals(fwd), "backward": phase_totals(bwd)}
     report.meta["mode"] = "train"
-    return report
+    return _noted(report, source)
 
 
 def _train_leaves(args, argnums, fn) -> list:
@@ -288,14 +322,14 @@ def _train_leaves(args, argnums, fn) -> list:
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
                    while_trips: int | None = None, mode: str = "inference",
                    cond: str = "max", scales: str = "strict", levels: str | None = None,
-                   sparsity: str | None = None, hardware: str | None = None) -> Report:
+                   sparsity: str | None = None, weights=None, hardware: str | None = None) -> Report:
     """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
     if OPTION["mode"].check(mode) == "train":
         return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
                              params_argnums=target.params_argnums, overrides=overrides,
                              while_trips=while_trips, name=target.name, cond=cond, scales=scales,
-                             levels=levels, sparsity=sparsity, hardware=hardware)
+                             levels=levels, sparsity=sparsity, weights=weights, hardware=hardware)
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
                    while_trips=while_trips, name=target.name, cond=cond, scales=scales,
-                   levels=levels, sparsity=sparsity, hardware=hardware)
+                   levels=levels, sparsity=sparsity, weights=weights, hardware=hardware)

@@ -148,6 +148,21 @@ def parse_scales(raw: object, where: str = "scales") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
 
 
+def parse_weights(raw: object, where: str = "weights") -> str:
+    """A checkpoint's path, read once the model is traced (:mod:`acecost.load.weights`)."""
+    if isinstance(raw, str) and raw.strip():
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected a checkpoint: a .npz, .safetensors or .msgpack "
+                      "file or an Orbax checkpoint directory")
+
+
+def check_weights(raw: object, where: str = "weights") -> str | Mapping | None:
+    """``weights`` as Python gives it: a path (``str``, ``os.PathLike``) or a mapping of arrays by path."""
+    import os
+
+    if raw is None or isinstance(raw, Mapping):
+        return raw
+    return parse_weights(os.fspath(raw) if isinstance(raw, os.PathLike) else raw, where)
 def parse_levels(raw: object, where: str = "levels") -> str:
     if raw in LEVELS_MODES:
         return raw
@@ -283,10 +298,14 @@ OPTIONS: tuple[Option, ...] = (
                 "the contraction, the AQT/QKeras convention."),
     Option("levels", parse_levels, None, choices=LEVELS_MODES,
            help="measured: price a weight operand at no more bits than its concrete values need "
-                "(distinct values per output channel; needs arrays as parameters). Default: inferred."),
+                "(distinct values per output channel; needs arrays as parameters or --weights). "
+                "Default: inferred."),
     Option("sparsity", parse_sparsity, None, choices=SPARSITY_MODES,
-           help="discount: count only multiplications by a nonzero weight (needs arrays as parameters). "
-                "Default: dense."),
+           help="discount: count only multiplications by a nonzero weight (needs arrays as parameters "
+                "or --weights). Default: dense."),
+    Option("weights", parse_weights, None, metavar="FILE", engine=False, python=check_weights,
+           help="The parameters' values: a .npz, .safetensors or Flax .msgpack file or an Orbax "
+                "checkpoint directory whose keys are the parameter paths (see README)."),
     # read when the report is built (roofline time), not by the walk
     Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml",
            help="Roofline time per layer on a device: h100-sxm, a100-sxm, tpu-v5e, tpu-v4, jetson-agx-orin, "

@@ -29,7 +29,8 @@ from acecost.sweeps.space import ANALYSIS, OPTION_AXES
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32
-NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales", "levels", "sparsity", "hardware")
+NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales", "levels", "sparsity", "weights",
+         "hardware")
 
 
 def _fn(p, x):
@@ -44,7 +45,7 @@ def test_the_table_holds_the_analysis_options():
     assert {o.name: o.flag for o in OPTIONS} == {
         "float_bits": "--float-bits", "bits": "--bits", "while_trips": "--while-trips", "mode": "--mode",
         "cond": "--cond", "scales": "--scales", "levels": "--levels", "sparsity": "--sparsity",
-        "hardware": "--hardware"}
+        "weights": "--weights", "hardware": "--hardware"}
 
 
 # ------------------------------------------------------------ the command line
@@ -73,8 +74,7 @@ def test_analyze_help_shows_each_option_with_its_help_and_default():
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("--")}
     expected_default = {"float_bits": "[default: 16]", "mode": "[default: inference]", "cond": "[default: max]",
                         "scales": "[default: strict]", "bits": None, "while_trips": None,
-                        "levels": None, "sparsity": None,
-                        "hardware": None}
+                        "levels": None, "sparsity": None, "weights": None, "hardware": None}
     for option in OPTIONS:
         line = lines[option.flag]
         assert option.help in line, option.name
@@ -98,6 +98,7 @@ BAD = {
     "scales": ["loose", "code"],
     "levels": ["measure", "Measured", ""],
     "sparsity": ["sparse", "on"],
+    "weights": ["", " "],
     "hardware": ["h200", "", "missing.toml", "chip.txt"],
 }
 CASES = [(name, value) for name in NAMES for value in BAD[name]]
@@ -202,10 +203,11 @@ def test_the_config_keys_are_the_tables():
 def test_a_config_reads_each_option_with_its_parser(tmp_path):
     (tmp_path / "acecost.toml").write_text(
         '[[models]]\nname = "m"\ntarget = "m.py"\nmax_ace = 1\nfloat_bits = "8"\nbits = "fc=4,"\n'
-        'while_trips = 3\nmode = "train"\ncond = "quantized"\nscales = "codes"\n')
+        'while_trips = 3\nmode = "train"\ncond = "quantized"\nscales = "codes"\nweights = "w/ckpt.npz"\n')
     (spec,) = B.load_models(B.read_config_file(tmp_path / "acecost.toml"), tmp_path / "acecost.toml")
     assert (spec.float_bits, spec.bits, spec.while_trips, spec.mode, spec.cond, spec.scales) == \
         (8, ["fc=4,"], 3, "train", "quantized", "codes")
+    assert spec.weights == str(tmp_path / "w" / "ckpt.npz")  # a path in the config is the config's neighbour
 
 
 def test_the_sweep_axes_are_the_tables():
@@ -213,7 +215,7 @@ def test_the_sweep_axes_are_the_tables():
     assert list(analysis) == [o.name for o in OPTIONS if o.axis_sep]
     assert {n: a.sep for n, a in analysis.items()} == {"float_bits": ",", "bits": ";", "while_trips": ",",
                                                        "mode": ",", "cond": ",", "scales": ",",
-                                                       "levels": ",", "sparsity": ",",
+                                                       "levels": ",", "sparsity": ",", "weights": ",",
                                                        "hardware": ","}
     assert [n for n, a in analysis.items() if a.multiple] == ["bits"]
 
@@ -241,7 +243,7 @@ def test_a_fixed_sweep_option_is_checked_by_the_table():
 def test_the_apis_defaults_are_the_tables(fn):
     params = inspect.signature(fn).parameters
     for option in OPTIONS:
-        if not option.engine and fn is not acecost.analyze_target:
+        if option.name == "mode" and fn is not acecost.analyze_target:
             assert option.api_name not in params  # mode picks analyze or analyze_train
             continue
         # a repeatable option's keyword defaults to None: none given

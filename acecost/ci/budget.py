@@ -264,6 +264,8 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
         return parse(entry[key], f"{key} of {label}") if key in entry else None
 
     options = {o.name: o.from_config(entry[o.name], label, where) for o in OPTIONS if o.config and o.name in entry}
+    if options.get("weights") is not None:  # a checkpoint, like a model file, is the config's neighbour
+        options["weights"] = str(root / options["weights"])
     dtype = opt("dtype", parse_dtype)
     entry_point = opt("entry", parse_entry)
     strict = entry.get("strict", False)

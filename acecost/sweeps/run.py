@@ -7,6 +7,7 @@ the first point is priced, so bad input costs a second and one error line.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -127,8 +128,22 @@ def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build:
                                    + ("make it a parameter of the model" if model.kind == "fn" else
                                       "it applies to " + ("zoo models" if name in ("resolution", "batch")
                                                           else "Flax Modules")))
+        if analysis.get("weights") is not None and not isinstance(analysis["weights"], str):
+            raise AcecostError("a sweep reads its weights from a checkpoint file (its points may be priced in "
+                               "other processes): give weights as a path")
         tasks.append(Task(i, params, build, analysis))
     return tasks
+
+
+def keyed(analysis: dict) -> dict:
+    """A point's analysis options as its cache key names them: a checkpoint by its contents too,
+    so a file rewritten in place is priced again."""
+    if analysis.get("weights") is None:
+        return analysis
+    from acecost.load.weights import digest
+
+    path = analysis["weights"]
+    return {**analysis, "weights": {"path": os.path.abspath(path), "sha256": digest(path)}}
 
 
 def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sample: int | None = None,
@@ -164,7 +179,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
         for task in tasks:
             if identity is not None:
                 keys[task.index] = point_key(identity, spec.entry, resolved(task.params, defaults),
-                                             {"build": task.build, "analysis": task.analysis})
+                                             {"build": task.build, "analysis": keyed(task.analysis)})
                 hit = cache.get(keys[task.index])
                 if hit is not None:
                     results[task.index] = (hit, True)
