@@ -144,5 +144,6 @@ def apply_hardware(report: Report, hw: Hardware) -> None:
              f"(its narrowest is {narrowest} bits) run in {cls}" for cls, n in narrow.items()]
     notes += [f"{n} contraction(s) with operands wider than any class of {hw.title} are timed in {cls}, "
               "its widest: a lower bound" for cls, n in wide.items()]
+    report.warnings.extend(f"hardware: {note}" for note in notes)
     report.meta["hardware"] = {"name": hw.name, "title": hw.title, "memory_bandwidth": hw.memory_bandwidth,
                                "peak": dict(hw.peak), "source": hw.source, "notes": notes}
