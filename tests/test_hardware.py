@@ -97,6 +97,18 @@ def test_float_operands_run_in_float_classes():
     assert "its widest: a lower bound" in rep.meta["hardware"]["notes"][0]
 
 
+def test_float8_operands_run_in_fp8_units_or_the_next_float_class():
+    """256 levels of a float8 dtype are not int8 codes: an A100 or a TPU v5e has no fp8 units."""
+    def fp8(w, x):
+        return jnp.dot(x, w, preferred_element_type=BF16)
+
+    args = (S((64, 32), jnp.float8_e4m3fn), S((16, 64), jnp.float8_e4m3fn))
+    for device, cls in (("h100-sxm", "fp8"), ("a100-sxm", "bf16"), ("tpu-v5e", "bf16")):
+        rep = acecost.analyze(fp8, *args, hardware=device)
+        assert (rep.layers[0].bits_a, rep.layers[0].compute_class) == (8, cls), device
+        assert rep.totals.memory_bits == (16 * 64 + 64 * 32) * 8 + 16 * 32 * 16
+
+
 def test_the_total_is_the_sum_of_the_layers_and_json_keeps_it():
     def two(p, x):
         return jnp.tanh(x @ p["a"]) @ p["b"]

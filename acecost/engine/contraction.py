@@ -12,7 +12,8 @@ import functools
 import re
 from typing import NamedTuple
 
-from acecost.engine.values.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
+from acecost.engine.values.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, narrow_float_bits,
+                                          range_count)
 from acecost.engine.values.value import Value, nontrivial_axes
 from acecost.engine.rules.contractions import Contraction
 from acecost.engine.grad_names import INPUT
@@ -179,7 +180,8 @@ class ContractionPricing:
             gradient=self.gradient_kind(eqn, bool(origin_l or origin_r)),
             weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
             bits_a_cause=a.cause, bits_w_cause=w.cause,
-            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits))
+            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits,
+            float_codes=any(narrow_float_bits(v.dtype) is not None for v in (lhs, rhs))))
 
     def gradient_kind(self, eqn, reads_param: bool) -> str | None:
         """What a backward contraction computes: a top-level one as the backward jaxpr's data flow

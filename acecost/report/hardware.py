@@ -116,7 +116,7 @@ def parse_hardware(raw: object, where: str = "hardware") -> str:
 
 def record_time(r: OpRecord, hw: Hardware) -> tuple[float, str, str]:
     """(seconds, bound, class) of a record: max(2 MACs / peak of its class, its bits / 8 / bandwidth)."""
-    is_float = r.origin("a").is_float or r.origin("w").is_float
+    is_float = r.origin("a").is_float or r.origin("w").is_float or r.float_codes
     cls = hw.compute_class(max(r.bits_a, r.bits_w), is_float)
     compute = 2 * r.macs / hw.peak[cls]
     memory = (r.read_bits + r.write_bits) / 8 / hw.memory_bandwidth

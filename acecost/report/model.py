@@ -132,6 +132,9 @@ class OpRecord:
     #: widths held in memory, (lhs, rhs, out): what read_bits and write_bits were counted at
     #: (not in JSON: a loaded record has None)
     held_bits: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
+    #: an operand holds a narrow float dtype's values (float8): it multiplies in float units, not
+    #: integer ones (acecost.report.hardware); not in JSON
+    float_codes: bool = field(default=False, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
@@ -163,9 +166,12 @@ class OpRecord:
 #: The origins and causes: facts of the run, in pandas but not in JSON (its bytes stay as they were)
 FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause")
 
+#: facts of the walk about memory and hardware, in pandas but not in JSON
+TRAFFIC_FACTS = ("held_bits", "float_codes")
+
 #: The fields of an OpRecord that are the report's data (JSON).
 RECORD_FIELDS = tuple(f.name for f in fields(OpRecord)
-                      if f.name not in ("site", "held_bits") and f.name not in FACT_FIELDS)
+                      if f.name != "site" and f.name not in FACT_FIELDS and f.name not in TRAFFIC_FACTS)
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
@@ -348,8 +354,8 @@ class Report:
         rows = [{**{k: getattr(r, k) for k in OPTIONAL_FIELDS}, **_record_dict(r), **_fact_dict(r)}
                 for r in self.layers]
         for row, r in zip(rows, self.layers):
-            row["held_bits"] = r.held_bits
-        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS, "held_bits"])
+            row.update((k, getattr(r, k)) for k in TRAFFIC_FACTS)
+        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS, *TRAFFIC_FACTS])
 
     def summary(self) -> str:
         """Every total of the table of metrics but the parameter count, in full: ``MACs 1,000  BOPs 0 ...``."""
