@@ -275,3 +275,22 @@ def test_budget_csv_breakdown_and_diff_read_memory_bits():
     wider = acecost.analyze(lambda w, x: x @ w, S((512, 2048), F32), S((64, 512), F32))
     (memory,) = [t for t in diff_reports(data, wider.to_dict()).totals if t.key == "memory_bits"]
     assert memory.delta == (64 * 512 + 512 * 2048) * 32 - (64 * 512 * 8 + 512 * 2048 * 4)
+
+
+def test_plot_draws_memory_bits_and_leaves_out_a_reference_without_it(tmp_path):
+    from click.testing import CliRunner
+
+    from acecost.cli import main
+
+    report = tmp_path / "dense.json"
+    report.write_text(json.dumps(_dense_report().to_dict()))
+    res = CliRunner().invoke(main, ["plot", f"dense={report}", "--accuracy", "dense=50", "--x", "memory_bits",
+                                    "-o", str(tmp_path / "p.png")])
+    assert res.exit_code == 0, res.output
+    assert "the bundled PokeBNN reference has no memory_bits in its stored costs" in res.output
+    assert "8.65Mbit" in res.output  # the point, at DENSE bits
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(_older(_dense_report().to_dict())))
+    res = CliRunner().invoke(main, ["plot", f"old={old}", "--accuracy", "old=50", "--x", "memory_bits",
+                                    "--reference", "none", "-o", str(tmp_path / "q.png")])
+    assert res.exit_code == 2 and "the analysis has no totals.memory_bits" in res.output, res.output
