@@ -239,3 +239,20 @@ def test_a_sweep_takes_hardware_as_an_axis(tmp_path):
     for device, seconds in zip(df["hardware"], df["time_s"]):
         hw = load_hardware(device)
         assert seconds == pytest.approx(max(2 * 16 * 64 * 32 / hw.peak["bf16"], bits / 8 / hw.memory_bandwidth))
+
+
+def test_a_device_file_in_the_config_is_relative_to_the_config(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "m.py").write_text(MODEL)
+    (project / "chip.toml").write_text("memory_bandwidth = 1e11\n[peak]\nbf16 = 1e13\n")
+    bits = (16 * 64 + 64 * 32 + 16 * 32) * 32
+    seconds = max(2 * 16 * 64 * 32 / 1e13, bits / 8 / 1e11)
+    (project / "acecost.toml").write_text('[[models]]\nname = "m"\ntarget = "m.py"\nhardware = "chip.toml"\n'
+                                          f"max_time_s = {seconds * 1.001}\n")
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    res = CliRunner().invoke(main, ["check", "--config", str(project / "acecost.toml")])
+    assert res.exit_code == 0, res.output
+    (project / "acecost.toml").write_text('[[models]]\nname = "m"\ntarget = "m.py"\nhardware = "chip.toml"\n'
+                                          f"max_time_s = {seconds * 0.999}\n")
+    assert CliRunner().invoke(main, ["check", "--config", str(project / "acecost.toml")]).exit_code == 1

@@ -246,6 +246,14 @@ def _unknown_key_message(key: str, owner: str) -> str:
     return f"unknown key {key!r} in {owner} (known: {', '.join(sorted(MODEL_KEYS))})"
 
 
+def _anchor_hardware(entry: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A device file named in the config is relative to the config file, like targets and baselines."""
+    hw = entry.get("hardware")
+    if isinstance(hw, str) and hw.strip().lower().endswith((".toml", ".json")) and not Path(hw.strip()).is_absolute():
+        return {**entry, "hardware": str(root / hw.strip())}
+    return entry
+
+
 def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     name = entry.get("name")
     label = f"model {name!r}" if isinstance(name, str) else where.split(": ")[-1]
@@ -263,6 +271,7 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     def opt(key: str, parse: Callable[[object, str], Any]) -> Any:
         return parse(entry[key], f"{key} of {label}") if key in entry else None
 
+    entry = _anchor_hardware(entry, root)
     options = {o.name: o.from_config(entry[o.name], label, where) for o in OPTIONS if o.config and o.name in entry}
     dtype = opt("dtype", parse_dtype)
     entry_point = opt("entry", parse_entry)
