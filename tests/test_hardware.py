@@ -256,3 +256,18 @@ def test_a_device_file_in_the_config_is_relative_to_the_config(tmp_path, monkeyp
     (project / "acecost.toml").write_text('[[models]]\nname = "m"\ntarget = "m.py"\nhardware = "chip.toml"\n'
                                           f"max_time_s = {seconds * 0.999}\n")
     assert CliRunner().invoke(main, ["check", "--config", str(project / "acecost.toml")]).exit_code == 1
+
+
+def test_a_sweep_point_on_a_device_file_is_priced_again_when_the_file_changes(tmp_path):
+    from acecost.sweeps.cache import point_key
+
+    chip = tmp_path / "chip.toml"
+    chip.write_text("memory_bandwidth = 1e11\n[peak]\nbf16 = 1e13\n")
+    options = {"build": {}, "analysis": {"hardware": str(chip)}}
+    before = point_key({"file": "m.py"}, None, {}, options)
+    assert point_key({"file": "m.py"}, None, {}, options) == before
+    chip.write_text("memory_bandwidth = 2e11\n[peak]\nbf16 = 1e13\n")
+    assert point_key({"file": "m.py"}, None, {}, options) != before
+    named = {"build": {}, "analysis": {"hardware": "h100-sxm"}}
+    assert point_key({"file": "m.py"}, None, {}, named) != point_key({"file": "m.py"}, None, {}, {"build": {},
+                                                                                                   "analysis": {}})
