@@ -271,8 +271,14 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     def opt(key: str, parse: Callable[[object, str], Any]) -> Any:
         return parse(entry[key], f"{key} of {label}") if key in entry else None
 
-    entry = _anchor_hardware(entry, root)
-    options = {o.name: o.from_config(entry[o.name], label, where) for o in OPTIONS if o.config and o.name in entry}
+    anchored = _anchor_hardware(entry, root)
+    try:
+        options = {o.name: o.from_config(anchored[o.name], label, where) for o in OPTIONS
+                   if o.config and o.name in anchored}
+    except ConfigError as exc:  # quote the device file as the config names it
+        if anchored is entry:
+            raise
+        raise ConfigError(str(exc).replace(repr(anchored["hardware"]), repr(entry["hardware"]))) from None
     dtype = opt("dtype", parse_dtype)
     entry_point = opt("entry", parse_entry)
     strict = entry.get("strict", False)
