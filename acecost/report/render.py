@@ -119,7 +119,7 @@ def totals_panel(report: Report) -> Panel:
         grid.add_row(label, value, note)
     hw = report.meta.get("hardware")
     if isinstance(hw, dict) and t.time_s is not None:
-        grid.add_row("  on", printable(hw.get("title") or hw.get("name")), "roofline: a lower bound")
+        grid.add_row("  on", printable(hw.get("name")), "roofline: a lower bound")
     for label, value, note in prep_lines(t.weight_prep):
         grid.add_row(label, value, note)
     for phase, pt in report.phases.items():
