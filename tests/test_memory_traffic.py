@@ -302,3 +302,13 @@ def test_plot_draws_memory_bits_and_leaves_out_a_reference_without_the_metric(tm
     res = CliRunner().invoke(main, ["plot", f"old={old}", "--accuracy", "old=50", "--x", "memory_bits",
                                     "--reference", "none", "-o", str(tmp_path / "q.png")])
     assert res.exit_code == 2 and "the analysis has no totals.memory_bits" in res.output, res.output
+
+
+def test_a_cond_moves_the_bits_of_the_branch_it_prices():
+    def f(p, x):
+        return lax.cond(x[0, 0] > 0, lambda x: x @ p["big"], lambda x: (x @ p["small"]) @ p["up"], x)
+
+    params = {"big": S((64, 64), F32), "small": S((64, 8), F32), "up": S((8, 64), F32)}
+    rep = acecost.analyze(f, params, S((4, 64), F32))  # --cond max: the costlier branch (big: 16,384 MACs)
+    assert rep.totals.macs == 4 * 64 * 64
+    assert rep.totals.memory_bits == (4 * 64 + 64 * 64 + 4 * 64) * 32
