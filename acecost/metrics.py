@@ -62,6 +62,11 @@ class Metric:
         return f"max_{self.key}" if self.budget else None
 
     @property
+    def budget_flag(self) -> str:
+        """check's command-line flag: ``--max-ace``, ``--max-memory-bits``."""
+        return "--max-" + self.key.replace("_", "-")
+
+    @property
     def drawn(self) -> bool:
         return self.scale is not None
 

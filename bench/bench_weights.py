@@ -155,7 +155,6 @@ def analyze(fmt: str, path: Path, params: dict, layers: int) -> dict:
     import functools
 
     import jax
-    import jax.numpy as jnp
 
     import acecost
 

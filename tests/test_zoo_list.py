@@ -118,7 +118,9 @@ def test_json_has_every_stored_field():
         assert {k: m[k] for k in stored["totals"]} == stored["totals"]
         assert m["elementwise_by_category"] == stored["elementwise"]
         assert set(stored["totals"]) == {"macs", "binary_macs", "ace", "cpu64", "size_bits", "params",
-                                         "elementwise_ops", "complete", "weight_prep"}
+                                         "elementwise_ops", "complete", "weight_prep", "memory_bits",
+                                         "memory_bits_unfused", "time_s"}
+        assert stored["totals"]["time_s"] is None  # no --hardware
         assert m["weight_prep"]["in_totals"] is False and m["weight_prep"]["elementwise_ops"] > 0  # sign(w) etc.
     names_only = json.loads(run("zoo", "list", "--format", "json", "--no-costs"))
     assert "costs" not in names_only

@@ -35,7 +35,7 @@ from acecost.options import (  # noqa: F401  (the option parsers are part of thi
     OPTIONS, GivenOptions, MAX_COUNT, MAX_DIM, MODES, parse_batch, parse_cond, parse_scales, parse_bits_override, parse_dtype, parse_entry, parse_float_bits,
     parse_input_shape, parse_int, parse_mode, parse_resolution, parse_while_trips,
 )
-from acecost.units import Number, parse_count, parse_percent, parse_size_bits
+from acecost.units import Number, parse_percent
 from acecost.metrics import BUDGETS, REGRESSIONS, Metric, echo_budget
 
 
@@ -246,6 +246,14 @@ def _unknown_key_message(key: str, owner: str) -> str:
     return f"unknown key {key!r} in {owner} (known: {', '.join(sorted(MODEL_KEYS))})"
 
 
+def _anchor_hardware(entry: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A device file named in the config is relative to the config file, like targets and baselines."""
+    hw = entry.get("hardware")
+    if isinstance(hw, str) and hw.strip().lower().endswith((".toml", ".json")) and not Path(hw.strip()).is_absolute():
+        return {**entry, "hardware": str(root / hw.strip())}
+    return entry
+
+
 def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     name = entry.get("name")
     label = f"model {name!r}" if isinstance(name, str) else where.split(": ")[-1]
@@ -263,7 +271,14 @@ def _model_spec(entry: dict[str, Any], where: str, root: Path) -> ModelSpec:
     def opt(key: str, parse: Callable[[object, str], Any]) -> Any:
         return parse(entry[key], f"{key} of {label}") if key in entry else None
 
-    options = {o.name: o.from_config(entry[o.name], label, where) for o in OPTIONS if o.config and o.name in entry}
+    anchored = _anchor_hardware(entry, root)
+    try:
+        options = {o.name: o.from_config(anchored[o.name], label, where) for o in OPTIONS
+                   if o.config and o.name in anchored}
+    except ConfigError as exc:  # quote the device file as the config names it
+        if anchored is entry:
+            raise
+        raise ConfigError(str(exc).replace(repr(anchored["hardware"]), repr(entry["hardware"]))) from None
     if options.get("weights") is not None:  # a checkpoint, like a model file, is the config's neighbour
         options["weights"] = str(root / options["weights"])
     dtype = opt("dtype", parse_dtype)

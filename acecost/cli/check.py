@@ -122,7 +122,7 @@ def select_models(
         selected = [s for s in specs if s.name == target][:1] or \
             [s for s in specs if B.names_same_model(s, target, cli.get("entry"))] or \
             [B.ModelSpec(name=unsurrogate(target), target=target)]
-    budget_flags = [f"--max-{m}" for m in B.METRICS if m in (cli.get("budgets") or {})]
+    budget_flags = [m.budget_flag for k, m in B.METRICS.items() if k in (cli.get("budgets") or {})]
     if cli.get("max_increase") is not None:  # a regression limit loosens as readily as a budget
         budget_flags.append("--max-increase")
     which = "without a TARGET" if target is None else f"with TARGET {target!r}"
@@ -163,7 +163,7 @@ def select_models(
 def _budget_options(f: Any) -> Any:
     """A ``--max-KEY`` option per budgetable metric of the table, in its order."""
     for metric in reversed(B.METRICS.values()):
-        f = click.option(f"--max-{metric.key}", f"max_{metric.key}", metavar="N",
+        f = click.option(metric.budget_flag, f"max_{metric.key}", metavar="N",
                          help=f"Budget for {metric.label} (e.g. {metric.budget_example}), "
                               "replacing the configured one.")(f)
     return f
@@ -258,7 +258,7 @@ def _cli_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     for metric in B.METRICS:
         raw = opts.get(f"max_{metric}")
         if raw is not None:
-            budgets[metric] = B.METRICS[metric].parse(raw, f"--max-{metric}")
+            budgets[metric] = B.METRICS[metric].parse(raw, B.METRICS[metric].budget_flag)
             texts[metric] = B.echo_budget(raw, B.METRICS[metric])
     out: dict[str, Any] = {"budgets": budgets, "budget_text": texts}
     for key in ("input_shape", "resolution", "batch", "dtype", "entry", "params"):

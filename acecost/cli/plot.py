@@ -28,6 +28,7 @@ from acecost.cli.plot_inputs import (
     read_accuracy_file,
 )
 from acecost.errors import AcecostError
+from acecost.metrics import AXES
 from acecost.report.model import unsurrogate
 from acecost.units import SPAN, format_count
 
@@ -102,7 +103,7 @@ def render_text(summaries, panels: list[str], y: str, has_reference: bool, withh
               help="Accuracy column of the CSV (also the y-axis label).")
 @click.option("--name-column", default="name", show_default=True, help="Model-name column of the CSV.")
 @click.option("--x", "x", default=None, metavar="METRIC", cls=DefaultShown, show_default="ace",
-              help="Cost axis: ace, cpu64, size, macs or bops. With --y, the sweep parameter on the "
+              help=f"Cost axis: {', '.join(AXES)}. With --y, the sweep parameter on the "
                    "horizontal axis instead (default: the only one that varies).")
 @click.option("--y", "y", default=None, metavar="METRICS",
               help="Draw a sweep table's metrics (e.g. ace or ace,size; one panel each) against the "
@@ -235,6 +236,12 @@ def _run(inputs, accuracy_file, accuracies, accuracy_column, name_column, x, lin
     from acecost.figures.points import resolve_reference
 
     ref = resolve_reference(ref_name)  # the stored zoo costs: nothing is analysed
+    missing = [k for k in keys if ref is not None and any(
+        w.totals.get(AXES[k].totals_key) is None for w in ref.widths)]
+    if missing:  # a metric the stored costs do not hold (time_s needs a --hardware): never drawn as 0
+        warn(f"the bundled {ref.name} reference has no {', '.join(missing)} in its stored costs: "
+             "drawn without the reference")
+        ref = None
     if ref is not None and is_top1(accuracy_column) and all(p.accuracy <= 1 for p in points):
         warn("every accuracy is <= 1: the reference is in percent (write 70.5, not 0.705)")
     if ref is not None and not is_top1(accuracy_column):

@@ -12,7 +12,8 @@ import functools
 import re
 from typing import NamedTuple
 
-from acecost.engine.values.levels import STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, range_count
+from acecost.engine.values.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, narrow_float_bits,
+                                          range_count)
 from acecost.engine.values.value import Value, nontrivial_axes
 from acecost.engine.rules.contractions import Contraction
 from acecost.engine.grad_names import INPUT
@@ -186,7 +187,8 @@ class ContractionPricing:
             weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
             bits_a_cause=a.cause, bits_w_cause=w.cause, measured_levels=measured.measured_levels,
             weight_density=measured.weight_density,
-            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits))
+            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits,
+            float_codes=any(narrow_float_bits(v.dtype) is not None for v in (lhs, rhs))))
 
     def _measured(self, eqn, side: str, value: Value, c: Contraction, w: Width, site: Site,
                   tally: Tally) -> WeightPricing:

@@ -30,7 +30,7 @@ from acecost.engine.contraction import ContractionPricing
 from acecost.engine.liveness import Liveness
 from acecost.engine.measured import VIEW_PRIMITIVES
 from acecost.engine.tally import Tally
-from acecost.report.traffic import values_bits
+from acecost.report.traffic import equation_bits
 from acecost.engine.bindings import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
 
@@ -220,7 +220,7 @@ class Interpreter(ValueBook, ContractionPricing):
             self.contraction(eqn, ins if pair is None else [ins[pair[0]], ins[pair[1]]], scope, tally, c, prep)
         else:  # not a contracting primitive, or one without a contraction (products only)
             # memory_bits_unfused: its operands and results, each at its storage width
-            moved = values_bits(v.aval for v in eqn.invars) + values_bits(v.aval for v in eqn.outvars)
+            moved = equation_bits(eqn)
             if prep:
                 tally.prep_moved_bits += moved
             else:

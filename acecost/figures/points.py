@@ -60,6 +60,9 @@ class ModelPoint:
             raise AcecostError(
                 f"{self.name}: the analysis has no totals.{m.totals_key} (needed for {m.name})"
             ) from None
+        if value is None:  # unknown: a report saved before it was counted, or a time without --hardware
+            how = "analyse it with --hardware" if m.kind == "time" else "analyse it again"
+            raise AcecostError(f"{self.name}: totals.{m.totals_key} is unknown in its report ({how})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise AcecostError(f"{self.name}: totals.{m.totals_key} is not a number: {value!r}")
         return float(value)

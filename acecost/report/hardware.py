@@ -116,7 +116,7 @@ def parse_hardware(raw: object, where: str = "hardware") -> str:
 
 def record_time(r: OpRecord, hw: Hardware) -> tuple[float, str, str]:
     """(seconds, bound, class) of a record: max(2 MACs / peak of its class, its bits / 8 / bandwidth)."""
-    is_float = r.origin("a").is_float or r.origin("w").is_float
+    is_float = r.origin("a").is_float or r.origin("w").is_float or r.float_codes
     cls = hw.compute_class(max(r.bits_a, r.bits_w), is_float)
     compute = 2 * r.macs / hw.peak[cls]
     memory = (r.read_bits + r.write_bits) / 8 / hw.memory_bandwidth
@@ -144,5 +144,6 @@ def apply_hardware(report: Report, hw: Hardware) -> None:
              f"(its narrowest is {narrowest} bits) run in {cls}" for cls, n in narrow.items()]
     notes += [f"{n} contraction(s) with operands wider than any class of {hw.title} are timed in {cls}, "
               "its widest: a lower bound" for cls, n in wide.items()]
+    report.warnings.extend(f"hardware: {note}" for note in notes)
     report.meta["hardware"] = {"name": hw.name, "title": hw.title, "memory_bandwidth": hw.memory_bandwidth,
                                "peak": dict(hw.peak), "source": hw.source, "notes": notes}

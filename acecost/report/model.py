@@ -124,8 +124,7 @@ class OpRecord:
     #: and output written at the widths they hold. None in a report saved before it was counted
     read_bits: int | None = None
     write_bits: int | None = None
-    #: with --hardware: roofline time of all its executions, what bounds it ("compute" or
-    #: "memory") and the operand class it runs in (acecost.report.hardware). In JSON only when set
+    #: with --hardware (acecost.report.hardware): its time, "compute" or "memory" bound, operand class
     time_s: float | None = None
     bound: str | None = None
     compute_class: str | None = None
@@ -139,9 +138,9 @@ class OpRecord:
     #: for a FLOAT_FALLBACK operand, why it fell back; else None
     bits_a_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
     bits_w_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
-    #: widths held in memory, (lhs, rhs, out): what read_bits and write_bits were counted at
-    #: (not in JSON: a loaded record has None)
+    #: the (lhs, rhs, out) widths held in memory; whether an operand is a narrow float (float8) dtype
     held_bits: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
+    float_codes: bool = field(default=False, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
@@ -170,12 +169,11 @@ class OpRecord:
         return BitsOrigin.FLOAT_FALLBACK in (self.origin("a"), self.origin("w"))
 
 
-#: The origins and causes: facts of the run, in pandas but not in JSON (its bytes stay as they were)
-FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause")
+#: The origins, causes and held widths: facts of the run, in pandas but not in JSON
+FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause", "held_bits", "float_codes")
 
 #: The fields of an OpRecord that are the report's data (JSON).
-RECORD_FIELDS = tuple(f.name for f in fields(OpRecord)
-                      if f.name not in ("site", "held_bits") and f.name not in FACT_FIELDS)
+RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f.name not in FACT_FIELDS)
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
@@ -187,12 +185,13 @@ def _record_dict(r: OpRecord) -> dict[str, Any]:
             ((k, getattr(r, k)) for k in RECORD_FIELDS) if not (k in OPTIONAL_FIELDS and v is None)}
 
 
-def _fact_dict(r: OpRecord) -> dict[str, str | None]:
+def _fact_dict(r: OpRecord) -> dict[str, Any]:
     """The origins and causes as plain strings (a loaded record's origin read from its source)."""
     causes = (r.cause("a"), r.cause("w"))
     return {"bits_a_origin": r.origin("a").value, "bits_w_origin": r.origin("w").value,
             "bits_a_cause": None if causes[0] is None else causes[0].value,
-            "bits_w_cause": None if causes[1] is None else causes[1].value}
+            "bits_w_cause": None if causes[1] is None else causes[1].value,
+            "held_bits": r.held_bits, "float_codes": r.float_codes}
 
 
 @dataclass
@@ -222,7 +221,6 @@ class WeightPrep:
     #: elementwise ops by category, like ``elementwise.by_category``
     by_category: dict[str, int] = field(default_factory=dict)
     in_totals: bool = False
-    #: memory traffic of the preparation, like the totals' (None: not counted)
     memory_bits: int | None = None
     memory_bits_unfused: int | None = None
 
@@ -249,12 +247,9 @@ class Totals:
     params: int = 0
     elementwise_ops: int = 0
     complete: bool = True
-    #: bits the contractions read and write, elementwise work fused into them; and every
-    #: equation's operands and results (docs/metrics.md, "Memory traffic"). None: a report
-    #: saved before memory was counted (unknown, not 0)
+    #: docs/metrics.md, "Memory traffic"; None: unknown (a report saved before them, no --hardware)
     memory_bits: int | None = None
     memory_bits_unfused: int | None = None
-    #: roofline time on ``meta.hardware`` (--hardware); None without one
     time_s: float | None = None
     #: weight preparation, beside the totals (see :class:`WeightPrep`)
     weight_prep: WeightPrep = field(default_factory=WeightPrep)
@@ -357,20 +352,14 @@ class Report:
 
         rows = [{**{k: getattr(r, k) for k in OPTIONAL_FIELDS}, **_record_dict(r), **_fact_dict(r)}
                 for r in self.layers]
-        for row, r in zip(rows, self.layers):
-            row["held_bits"] = r.held_bits
-        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS, "held_bits"])
+        return pd.DataFrame(rows, columns=[*RECORD_FIELDS, *FACT_FIELDS])
 
     def summary(self) -> str:
         """Every total of the table of metrics but the parameter count, in full: ``MACs 1,000  BOPs 0 ...``."""
-        parts = []
-        for key, m in METRIC_TOTALS.items():
-            value = getattr(self.totals, key)
-            if m.key == "params" or (m.kind == "time" and value is None):
-                continue
-            text = "unknown" if value is None else f"{value:.4g} s" if m.kind == "time" else f"{value:,}"
-            parts.append(f"{m.label} {text}{' bits' if m.kind == 'size' and value is not None else ''}")
-        return "  ".join(parts)
+        shown = [(m, getattr(self.totals, key)) for key, m in METRIC_TOTALS.items() if m.key != "params"]
+        return "  ".join(f"{m.label} " + ("unknown" if v is None else f"{v:.4g} s" if m.kind == "time" else
+                                          f"{v:,}{' bits' if m.kind == 'size' else ''}")
+                         for m, v in shown if not (m.kind == "time" and v is None))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -117,6 +117,9 @@ def totals_panel(report: Report) -> Panel:
     grid.add_column(style="dim")
     for label, value, note in total_lines(t):
         grid.add_row(label, value, note)
+    hw = report.meta.get("hardware")
+    if isinstance(hw, dict) and t.time_s is not None:
+        grid.add_row("  on", printable(hw.get("name")), "roofline: a lower bound")
     for label, value, note in [*prep_lines(t.weight_prep), *measuring_lines(report.meta)]:
         grid.add_row(label, value, note)
     for phase, pt in report.phases.items():

@@ -8,6 +8,7 @@ and anything that re-prices a record's widths compute traffic the same way
 from __future__ import annotations
 
 import functools
+from math import prod
 from typing import Sequence
 
 import numpy as np
@@ -57,12 +58,27 @@ def storage_bits(dtype) -> int:
         return 8 * int(getattr(dtype, "itemsize", 0) or 0)
 
 
-def values_bits(avals) -> int:
-    """Bits of some abstract values (tokens and other shapeless values: 0)."""
+def equation_bits(eqn) -> int:
+    """Bits an equation's operands and results occupy, each at its storage width (tokens and
+    other values without a shape: 0). Called for every equation of a walk: plain loops, a
+    per-dtype cache."""
     total = 0
-    for aval in avals:
-        shape = getattr(aval, "shape", None)
-        if shape is None:
-            continue
-        total += elements(shape) * storage_bits(aval.dtype)
+    widths = _WIDTHS
+    for group in (eqn.invars, eqn.outvars):
+        for var in group:
+            aval = var.aval
+            try:
+                total += prod(aval.shape) * widths[aval.dtype]
+            except KeyError:
+                total += _first_bits(aval)
+            except AttributeError:  # a token, or another value without a shape
+                pass
     return total
+
+
+def _first_bits(aval) -> int:
+    widths = _WIDTHS[aval.dtype] = storage_bits(aval.dtype)
+    return prod(aval.shape) * widths
+
+
+_WIDTHS: dict = {}

@@ -139,8 +139,18 @@ def model_identity(spec) -> Any:
 
 def point_key(identity: Any, entry: str | None, params: dict, options: dict) -> str:
     material = {"format": CACHE_FORMAT, "env": environment(), "model": identity, "entry": entry,
-                "params": params, "options": options}
+                "params": params, "options": options, "files": _option_files(options)}
+    if not material["files"]:  # the key of a point that names no file is what it was before
+        del material["files"]
     return _digest(json.dumps(material, sort_keys=True, default=repr).encode())
+
+
+def _option_files(options: dict) -> dict[str, str]:
+    """The digest of a device file a point's ``hardware`` names: editing the file is a miss."""
+    hw = (options.get("analysis") or {}).get("hardware") if isinstance(options, dict) else None
+    if isinstance(hw, str) and Path(hw).suffix.lower() in (".toml", ".json") and Path(hw).is_file():
+        return {hw: _digest(Path(hw).read_bytes())}
+    return {}
 
 
 class Cache:
