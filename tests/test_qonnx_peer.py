@@ -240,9 +240,10 @@ def test_acecost_matches_qonnx_without_the_discount(net):
 
 # ------------------------------------------------------------------ where the conventions differ
 
-def _dense_only(x_quant: list, x_name: str, k: int = 256, n: int = 10, batch: int = 2):
+def _dense_only(x_quant: list, x_name: str, k: int = 256, n: int = 10, batch: int = 2, weights=None):
     """x [batch, k] -> (x_quant nodes) -> MatMul with 4-bit weights: (ModelWrapper, weights)."""
-    w = (np.random.default_rng(7).choice([-8, -3, -1, 1, 2, 7], (k, n)) * S_W).astype(np.float32)
+    w = (np.random.default_rng(7).choice([-8, -3, -1, 1, 2, 7], (k, n)) * S_W).astype(np.float32) \
+        if weights is None else weights
     nodes = x_quant + [_quant("w", "wq", "sw", "b4", 1), helper.make_node("MatMul", [x_name, "wq"], ["out"], name="mm")]
     inits = [_init("w", w), _init("sw", S_W), _init("sx", S_X), _init("zero", 0.0), _init("zp", 3.0),
              _init("b4", 4), _init("b8", 8)]
@@ -295,3 +296,17 @@ def test_binary_layer_bops_are_macs_in_both_tools():
     assert (rep.totals.macs, rep.totals.ace, rep.totals.binary_macs) == (macs, macs, macs)
     assert rep.totals.cpu64 == macs // 64
     assert rep.totals.size_bits == k * n
+
+
+def test_qonnx_discounts_weights_its_quant_rounds_to_zero():
+    """QONNX measures the density after folding the weight Quant: stored weights with no zero, of which
+    4 columns of 10 (|w| < S_W / 2) round to 0, lose 40% of their MACs and weight bits."""
+    k, n, batch = 256, 10, 2
+    w = np.random.default_rng(5).choice([-0.5, -0.25, 0.25, 0.5], (k, n)).astype(np.float32)
+    w[:, :4] = 0.03
+    assert np.count_nonzero(w) == w.size
+    model, _ = _dense_only([_quant("x", "xq", "sx", "b8", 1)], "xq", weights=w)
+    plain, discounted = (qonnx_cost(model, d)["total_cost"] for d in (False, True))
+    assert (plain["total_macs"], plain["total_mem_w_bits"]) == (batch * k * n, 4 * k * n)
+    assert (discounted["total_macs"], discounted["total_mem_w_bits"]) == (batch * k * 6, 4 * k * 6)
+    assert discounted["total_bops"] == batch * k * 6 * 8 * 4
