@@ -15,7 +15,8 @@ from acecost.options import ENGINE_OPTIONS, OPTION
 from acecost.report.build import build_report, element_count, phase_totals
 from acecost.report.model import BitsOrigin, FallbackCause, Report
 from acecost.engine.tally import Tally
-from acecost.load.trace import leaves_of, trace
+from acecost.engine.measured import WeightFacts
+from acecost.load.trace import concrete_params, leaves_of, trace
 
 Override = tuple[re.Pattern, int | None, int | None]
 
@@ -59,7 +60,8 @@ def _gc_paused(fn):
 @_gc_paused
 def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
             overrides=None, while_trips: int | None = None, name: str | None = None,
-            cond: str = "max", scales: str = "strict") -> Report:
+            cond: str = "max", scales: str = "strict", levels: str | None = None,
+            sparsity: str | None = None) -> Report:
     """Cost of ``fn(*args)``: MACs, ACE, BOPs, CPU64, size and elementwise work.
 
     ``args`` leaves may be arrays or ``jax.ShapeDtypeStruct``; the function is
@@ -73,9 +75,13 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
     costliest, ``"quantized"`` the one whose outputs carry the fewest bits.
     ``scales="codes"`` prices a quantized operand by its codes even where its
     scale varies along the contraction (``"strict"`` prices it as float).
+    Parameters given as arrays can be measured: ``levels="measured"`` prices a
+    weight operand at no more bits than its distinct values per output channel
+    need, ``sparsity="discount"`` counts only the multiplications by a nonzero
+    weight (see docs/metrics.md, "Measured weights").
     """
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales)  # bad options fail before tracing
+                       scales=scales, levels=levels, sparsity=sparsity)  # bad options fail before tracing
     argnums = _argnums(params_argnums, args)
     return _analyze_closed(trace(fn, args), args, options, argnums, name, fn)
 
@@ -83,7 +89,8 @@ def analyze(fn, *args, float_bits: int | str = 16, params_argnums: Iterable[int]
 @_gc_paused
 def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
-                  cond: str = "max", scales: str = "strict") -> Report:
+                  cond: str = "max", scales: str = "strict", levels: str | None = None,
+                  sparsity: str | None = None) -> Report:
     """:func:`analyze` of a jaxpr already traced, e.g. ``jax.make_jaxpr(fn)(*args)``.
 
     ``args`` are the arguments it was traced with (arrays or
@@ -100,7 +107,7 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
         raise AcecostError(f"the jaxpr takes {n_inputs} inputs but the arguments given have {n_leaves} "
                            "leaves: pass the arguments it was traced with")
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales)
+                       scales=scales, levels=levels, sparsity=sparsity)
     return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
 
 
@@ -114,10 +121,12 @@ def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:
     return argnums
 
 
-def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name, fn=None) -> Report:
+def _analyze_closed(closed, args, options: Options, params_argnums: tuple, name, fn=None,
+                    weights=None) -> Report:
+    """``weights``: parameter path -> concrete array (default: the arrays among ``args``)."""
     leaves = leaves_of(args, params_argnums, fn)
     tally = Tally()
-    interp, inputs = _prepare(closed, leaves, options)
+    interp, inputs = _prepare(closed, leaves, options, concrete_params(args, leaves) if weights is None else weights)
     interp.run(closed.jaxpr, closed.consts, inputs, "", tally)
     read = interp.liveness.of(closed.jaxpr).used_inputs
     del interp, inputs  # freed by reference counting before the report is built
@@ -129,13 +138,28 @@ def _unread(leaves, read) -> set[str]:
     return {lf.path for lf, r in zip(leaves, read) if lf is not None and lf.is_param and not r}
 
 
-def _prepare(closed, leaves, options):
-    """An interpreter and the abstract values of the jaxpr's inputs."""
+def _weight_facts(weights, leaves, options: Options) -> WeightFacts | None:
+    """What measures the concrete weights, if any were given (refused when a measuring option
+    is on and there are none: every number would silently be the inferred one)."""
+    if not weights:
+        wanted = [f"{k} {v!r}" for k, v in (("levels", options.levels), ("sparsity", options.sparsity))
+                  if v in ("measured", "discount")]
+        if wanted:
+            raise AcecostError(f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} the weights' "
+                               "values, but no parameter is a concrete array: give the parameters as arrays")
+        return None
+    return WeightFacts(weights, {lf.path: lf.shape for lf in leaves if lf is not None and lf.is_param})
+
+
+def _prepare(closed, leaves, options, weights=None):
+    """An interpreter and the abstract values of the jaxpr's inputs; ``weights`` maps parameter
+    paths to concrete arrays (measured for ``levels`` / ``sparsity`` and the hints)."""
     jaxpr = closed.jaxpr
     if len(leaves) != len(jaxpr.invars):  # a leaf jax does not treat as an array
         leaves[:] = [None] * len(jaxpr.invars)
     param_sizes = {lf.path: element_count(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
+    interp.weight_facts = _weight_facts(weights, leaves, options)
     # a function of its parameters alone has no inference to tell its preparation apart from:
     # all its work is priced as inference (see docs/design.md, "Weight preparation")
     interp.separate_prep = any(leaf is None or not leaf.is_param for leaf in leaves)
@@ -168,7 +192,8 @@ def _prepare(closed, leaves, options):
 @_gc_paused
 def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnums: Iterable[int] = (0,),
                   overrides=None, while_trips: int | None = None, name: str | None = None,
-                  cond: str = "max", scales: str = "strict") -> Report:
+                  cond: str = "max", scales: str = "strict", levels: str | None = None,
+                  sparsity: str | None = None) -> Report:
     """Cost of one training step: ``value_and_grad`` of ``loss(fn(*args))`` w.r.t. the parameters.
 
     The forward pass and the backward pass are traced as two jaxprs joined
@@ -187,7 +212,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     from acecost.load.lift import abstractify
 
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
-                       scales=scales)
+                       scales=scales, levels=levels, sparsity=sparsity)
     argnums = _argnums(params_argnums, args)
     loss = loss or (lambda out: sum(jnp.sum(jnp.square(o.astype(jnp.float32))) for o in jax.tree_util.tree_leaves(out)))
     abstract = abstractify(args)
@@ -218,7 +243,7 @@ def analyze_train(fn, *args, loss=None, float_bits: int | str = 16, params_argnu
     bwd_closed = trace(backward, (res_avals, value_aval))
     leaves = _train_leaves(args, argnums, fn)
     fwd, bwd = Tally(), Tally()
-    interp, inputs = _prepare(fwd_closed, leaves, options)
+    interp, inputs = _prepare(fwd_closed, leaves, options, concrete_params(args, leaves_of(args, argnums, fn)))
     # residuals the backward pass never reads are dead in the forward pass too
     used_res = interp.liveness.of(bwd_closed.jaxpr).used_inputs[:len(res_avals)]
     fwd_used = (True, *used_res)
@@ -261,12 +286,15 @@ def _train_leaves(args, argnums, fn) -> list:
 
 def analyze_target(target, *, float_bits: int | str = 16, overrides=None,
                    while_trips: int | None = None, mode: str = "inference",
-                   cond: str = "max", scales: str = "strict") -> Report:
+                   cond: str = "max", scales: str = "strict", levels: str | None = None,
+                   sparsity: str | None = None) -> Report:
     """:func:`analyze` (or, with ``mode="train"``, :func:`analyze_train`) for a Target."""
     if OPTION["mode"].check(mode) == "train":
         return analyze_train(target.fn, *target.args, loss=target.loss, float_bits=float_bits,
                              params_argnums=target.params_argnums, overrides=overrides,
-                             while_trips=while_trips, name=target.name, cond=cond, scales=scales)
+                             while_trips=while_trips, name=target.name, cond=cond, scales=scales,
+                             levels=levels, sparsity=sparsity)
     return analyze(target.fn, *target.args, float_bits=float_bits,
                    params_argnums=target.params_argnums, overrides=overrides,
-                   while_trips=while_trips, name=target.name, cond=cond, scales=scales)
+                   while_trips=while_trips, name=target.name, cond=cond, scales=scales,
+                             levels=levels, sparsity=sparsity)

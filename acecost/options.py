@@ -24,6 +24,10 @@ MODES = ("inference", "train")
 #: Values of ``--cond`` and ``--scales``, the first the default.
 COND_MODES = ("max", "quantized")
 SCALES_MODES = ("strict", "codes")
+#: Values of ``--levels`` and ``--sparsity`` (concrete weights measured), the first what not giving
+#: the option means (its default is None, so that a sweep point's cache key names it only when given).
+LEVELS_MODES = ("inferred", "measured")
+SPARSITY_MODES = ("dense", "discount")
 
 MAX_DIM = 2**31 - 1  # an array dimension jax can hold
 MAX_COUNT = 2**63 - 1  # a loop trip count
@@ -144,6 +148,18 @@ def parse_scales(raw: object, where: str = "scales") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
 
 
+def parse_levels(raw: object, where: str = "levels") -> str:
+    if raw in LEVELS_MODES:
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected 'inferred' or 'measured'")
+
+
+def parse_sparsity(raw: object, where: str = "sparsity") -> str:
+    if raw in SPARSITY_MODES:
+        return raw
+    raise ConfigError(f"invalid {where} {raw!r}: expected 'dense' or 'discount'")
+
+
 def check_bits_overrides(raw: object, where: str = "bits") -> list:
     """Overrides as Python gives them -> a list of items, each checked by :func:`parse_bits_override`.
 
@@ -260,6 +276,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("scales", parse_scales, "strict", choices=SCALES_MODES,
            help="codes: price a quantized operand by its codes even where its scale varies along "
                 "the contraction, the AQT/QKeras convention."),
+    Option("levels", parse_levels, None, choices=LEVELS_MODES,
+           help="measured: price a weight operand at no more bits than its concrete values need "
+                "(distinct values per output channel; needs arrays as parameters). Default: inferred."),
+    Option("sparsity", parse_sparsity, None, choices=SPARSITY_MODES,
+           help="discount: count only multiplications by a nonzero weight (needs arrays as parameters). "
+                "Default: dense."),
 )
 OPTION = {o.name: o for o in OPTIONS}
 

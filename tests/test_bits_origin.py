@@ -11,6 +11,7 @@ import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.core import ShapedArray
 from jax.extend.core import Primitive
@@ -25,8 +26,9 @@ X = S((4, 8), F32)
 W = S((8, 3), F32)
 V = S((3, 5), F32)
 
-D, I, O, FB, SW, FW = (BitsOrigin.DECLARED, BitsOrigin.INFERRED, BitsOrigin.OVERRIDE, BitsOrigin.FLOAT_FALLBACK,
-                       BitsOrigin.STORAGE_WIDTH, BitsOrigin.FLOAT_WIDTH)
+D, I, O, FB, SW, FW, M = (BitsOrigin.DECLARED, BitsOrigin.INFERRED, BitsOrigin.OVERRIDE,
+                          BitsOrigin.FLOAT_FALLBACK, BitsOrigin.STORAGE_WIDTH, BitsOrigin.FLOAT_WIDTH,
+                          BitsOrigin.MEASURED)
 C = FallbackCause
 
 _IDS = itertools.count()
@@ -59,6 +61,10 @@ CASES = {
     # a float parameter and a float model input, both without a quantizer (float_bits 16)
     "float_parameter_and_input": (lambda p, x: x @ p["w"], {"w": W}, (X,), {},
                                   [(16, FB, C.MODEL_INPUT, 16, FB, C.FLOAT_PARAMETER)]),
+    # a float32 parameter holding 3 values (-1, 0, 1) in each column: 2 bits once measured
+    "measured": (lambda p, x: x @ p["w"], {"w": np.array([[-1, 0, 1], [0, 1, -1], [1, -1, 0]] * 3, np.float32)[:8]},
+                 (X,),
+                 {"levels": "measured"}, [(16, FB, C.MODEL_INPUT, 2, M, None)]),
     "override": (lambda p, x: x @ p["w"], {"w": W}, (X,), {"overrides": ["^w$=8,4"]},
                  [(8, O, None, 4, O, None)]),
     # the first dot's output feeds the second dot unquantized

@@ -29,7 +29,7 @@ from acecost.sweeps.space import ANALYSIS, OPTION_AXES
 
 S = jax.ShapeDtypeStruct
 F32 = jnp.float32
-NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales")
+NAMES = ("float_bits", "bits", "while_trips", "mode", "cond", "scales", "levels", "sparsity")
 
 
 def _fn(p, x):
@@ -43,7 +43,7 @@ def test_the_table_holds_the_analysis_options():
     assert tuple(o.name for o in OPTIONS) == NAMES
     assert {o.name: o.flag for o in OPTIONS} == {
         "float_bits": "--float-bits", "bits": "--bits", "while_trips": "--while-trips", "mode": "--mode",
-        "cond": "--cond", "scales": "--scales"}
+        "cond": "--cond", "scales": "--scales", "levels": "--levels", "sparsity": "--sparsity"}
 
 
 # ------------------------------------------------------------ the command line
@@ -71,7 +71,8 @@ def test_analyze_help_shows_each_option_with_its_help_and_default():
     out = CliRunner().invoke(main, ["analyze", "--help"], terminal_width=1000).output
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("--")}
     expected_default = {"float_bits": "[default: 16]", "mode": "[default: inference]", "cond": "[default: max]",
-                        "scales": "[default: strict]", "bits": None, "while_trips": None}
+                        "scales": "[default: strict]", "bits": None, "while_trips": None,
+                        "levels": None, "sparsity": None}
     for option in OPTIONS:
         line = lines[option.flag]
         assert option.help in line, option.name
@@ -93,6 +94,8 @@ BAD = {
     "mode": ["eval", "Train", ""],
     "cond": ["min", "MAX"],
     "scales": ["loose", "code"],
+    "levels": ["measure", "Measured", ""],
+    "sparsity": ["sparse", "on"],
 }
 CASES = [(name, value) for name in NAMES for value in BAD[name]]
 
@@ -206,7 +209,8 @@ def test_the_sweep_axes_are_the_tables():
     analysis = {name: axis for name, axis in OPTION_AXES.items() if axis.stage == ANALYSIS}
     assert list(analysis) == [o.name for o in OPTIONS if o.axis_sep]
     assert {n: a.sep for n, a in analysis.items()} == {"float_bits": ",", "bits": ";", "while_trips": ",",
-                                                       "mode": ",", "cond": ",", "scales": ","}
+                                                       "mode": ",", "cond": ",", "scales": ",",
+                                                       "levels": ",", "sparsity": ","}
     assert [n for n, a in analysis.items() if a.multiple] == ["bits"]
 
 

@@ -19,6 +19,7 @@ from acecost.engine.grad_names import INPUT
 from acecost.engine.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
 from acecost.report.model import (DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_SOURCE, OVERRIDE_SOURCE, BitsOrigin,
                                   FallbackCause, OpRecord)
+from acecost.engine.measured import WeightFacts, WeightPricing, price_weight
 from acecost.engine.scales import codes_bits, fold_scale, group_scales
 from acecost.engine.tally import Tally
 
@@ -103,6 +104,9 @@ def exact_pattern(layer: str) -> str:
 class ContractionPricing:
     """The contraction half of :class:`acecost.engine.walker.Interpreter` (a mixin: it uses its options)."""
 
+    #: concrete weights to measure (``levels`` / ``sparsity`` options, and the hints); None: none
+    weight_facts: WeightFacts | None = None
+
     def contraction(self, eqn, ins: list[Value], scope: str, tally: Tally, c: Contraction,
                     prep: bool = False) -> None:
         """Price one contraction into ``tally``; ``prep``: its operands are weight preparation."""
@@ -131,6 +135,8 @@ class ContractionPricing:
         else:
             (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
         site = self.site(layer, einsum_spec(eqn))
+        measured = self._measured(eqn, w_side, lhs if w_side == "lhs" else rhs, c, w, site, tally)
+        w, macs = measured.width, measured.macs
         overrides = self.options.overrides
         names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer)))) if overrides else ()
         for pattern, a_bits, w_bits in overrides:
@@ -168,11 +174,22 @@ class ContractionPricing:
             lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
             out_shape=list(eqn.outvars[0].aval.shape),
             bits_a=a.bits, bits_w=w.bits, bits_a_source=a.source, bits_w_source=w.source,
-            multiplier=1, macs=c.macs, ace=c.macs * a.bits * w.bits,
+            multiplier=1, macs=macs, ace=macs * a.bits * w.bits,
             binary=a.bits == 1 and w.bits == 1, weight_operand=w_side, phase=self.phase, site=site,
             gradient=self.gradient_kind(eqn, bool(origin_l or origin_r)),
             weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
-            bits_a_cause=a.cause, bits_w_cause=w.cause))
+            bits_a_cause=a.cause, bits_w_cause=w.cause, measured_levels=measured.measured_levels,
+            weight_density=measured.weight_density))
+
+    def _measured(self, eqn, side: str, value: Value, c: Contraction, w: Width, site: Site,
+                  tally: Tally) -> WeightPricing:
+        """The weight operand's width and the MACs once concrete weights are measured
+        (:mod:`acecost.engine.measured`); as inferred when there are none."""
+        if self.weight_facts is None:
+            return WeightPricing(w, c.macs)
+        contracting = c.lhs_contracting if side == "lhs" else c.rhs_contracting
+        return price_weight(self.weight_facts, self.options, eqn, value, side, contracting, w, c.macs,
+                            lambda body, tail: tally.warnings.append(LayerText(site, self.phase, body, tail)))
 
     def gradient_kind(self, eqn, reads_param: bool) -> str | None:
         """What a backward contraction computes: a top-level one as the backward jaxpr's data flow

@@ -28,6 +28,7 @@ from acecost.engine.rules.counts import elementwise_cost
 from acecost.engine.rules.contractions import MAC_RULES
 from acecost.engine.contraction import ContractionPricing
 from acecost.engine.liveness import Liveness
+from acecost.engine.measured import VIEW_PRIMITIVES
 from acecost.engine.tally import Tally
 from acecost.engine.bindings import CONSTANT_ORIGINS, MAX_FORM_ATOMS, ValueBook  # noqa: F401 (MAX_FORM_ATOMS: re-exported)
 
@@ -44,6 +45,11 @@ class Options:
     #: "strict" (a scale varying along the contraction makes the operand
     #: float) or "codes" (the operand is priced by the levels of its codes)
     scales: str = "strict"
+    #: "measured": a weight operand's bits at most what its concrete values need; None (not
+    #: given) or "inferred": as inferred
+    levels: str | None = None
+    #: "discount": count only multiplications by a nonzero concrete weight; None or "dense": all
+    sparsity: str | None = None
 
 _LINEAR_SIGN = {"add": 1.0, "add_any": 1.0, "sub": -1.0}
 _SAME_VALUE = {"stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"}
@@ -291,6 +297,8 @@ class Interpreter(ValueBook, ContractionPricing):
                 outs.append(value)
             else:
                 outs.append(self.register(value))
+        if self.weight_facts is not None and name in VIEW_PRIMITIVES and n_out == 1:
+            self.weight_facts.note_view(eqn, ins[0], outs[0])  # measuring follows a weight's views
         if n_out == 1 and out_shape == () and name in _AFFINE_PRIMS and outs[0].dtype.kind in "iu":
             outs[0] = self._affine_scalar(eqn, ins, outs[0])
         return outs

@@ -108,6 +108,26 @@ def leaves_of(args, params_argnums, fn=None) -> list[Leaf]:
     return out
 
 
+def concrete_params(args, leaves) -> dict | None:
+    """Parameter path -> the array given for it, for the parameters given as arrays (None: none).
+
+    The trace sees shapes alone (:func:`abstractify`); measuring weights
+    (``levels="measured"``, ``sparsity="discount"``) reads these values. The arrays
+    are the caller's own: nothing is copied.
+    """
+    flat = jax.tree_util.tree_leaves(args)
+    if len(flat) != len(leaves):
+        return None
+    out = {lf.path: x for lf, x in zip(leaves, flat) if lf is not None and lf.is_param and _is_concrete(x)}
+    return out or None
+
+
+def _is_concrete(x) -> bool:
+    if isinstance(x, (np.ndarray, np.generic)):
+        return True
+    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+
+
 def own_name(leaf) -> str | None:
     """The name a leaf carries itself: a Keras variable's path (``dense/kernel``), which a
     list of variables (``model.trainable_variables``) would otherwise lose to its indices."""

@@ -134,12 +134,18 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         complete=not tally.incomplete and not unsupported,
         weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
-            "scales": options.scales, "target": name, "input_shapes": input_shapes(leaves)}
+            "scales": options.scales, **measuring(options), "target": name, "input_shapes": input_shapes(leaves)}
     return Report(totals=totals, layers=records, params=params,
                   elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
                   warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported, loops=tally.loops,
                   branches=tally.branches, meta=meta,
                   weight_prep_layers=[] if prep_in_totals else prep_records)
+
+
+def measuring(options: Options) -> dict:
+    """How the weights were priced (``levels``, ``sparsity``), in ``meta`` when given: absent,
+    they are inferred and dense, and a default report's bytes stay as they were."""
+    return {k: getattr(options, k) for k in ("levels", "sparsity") if getattr(options, k) is not None}
 
 
 def _weight_prep(records, by_category: Counter, in_totals: bool) -> WeightPrep:

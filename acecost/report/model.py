@@ -40,6 +40,8 @@ class BitsOrigin(str, enum.Enum):
     #: proven levels that need more bits than a float has: multiplied as a float instead
     #: (an int32 accumulator reused as an operand); evidence, not a fallback
     FLOAT_WIDTH = "float_width"
+    #: fewer bits than inferred, measured in the concrete weights (``--levels measured``)
+    MEASURED = "measured"
 
     @property
     def is_float(self) -> bool:
@@ -68,8 +70,10 @@ FALLBACK_SOURCE = "float, no level structure"
 FLOAT_WIDTH_SOURCE = "float width"
 OVERRIDE_SOURCE = "override --bits"
 DECLARED_SOURCE = "acecost.tag(bits="
+MEASURED_SOURCE = "measured"
 _SOURCE_OPENINGS = ((FALLBACK_SOURCE, BitsOrigin.FLOAT_FALLBACK), (FLOAT_WIDTH_SOURCE, BitsOrigin.FLOAT_WIDTH),
-                    (OVERRIDE_SOURCE, BitsOrigin.OVERRIDE), (DECLARED_SOURCE, BitsOrigin.DECLARED))
+                    (OVERRIDE_SOURCE, BitsOrigin.OVERRIDE), (DECLARED_SOURCE, BitsOrigin.DECLARED),
+                    (MEASURED_SOURCE, BitsOrigin.MEASURED))
 
 
 def origin_of_source(source: str) -> BitsOrigin:
@@ -110,6 +114,12 @@ class OpRecord:
     #: both operands are weight preparation (a LoRA merge ``A @ B``): an inference
     #: report keeps such records in ``weight_prep_layers``, out of the totals
     weight_prep: bool = False
+    #: ``--levels measured``: the most distinct values in an output channel of the concrete
+    #: weight operand (its width is at most ceil(log2) of it); in JSON only when measured
+    measured_levels: int | None = None
+    #: ``--sparsity discount``: the weight operand's nonzeros / elements (``macs`` counts only
+    #: the nonzero weights' multiplications); in JSON only when computed
+    weight_density: float | None = None
     #: where the walk found it (acecost.engine.names.Site); not part of the report's data
     site: Any = field(default=None, repr=False, compare=False)
     #: why bits_a / bits_w are what they are, as data (the sources are the text). Kept out of
@@ -156,7 +166,7 @@ RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
-OPTIONAL_FIELDS = ("gradient",)
+OPTIONAL_FIELDS = ("gradient", "measured_levels", "weight_density")
 
 
 def _record_dict(r: OpRecord) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def totals_panel(report: Report) -> Panel:
     grid.add_column(style="dim")
     for label, value, note in total_lines(t):
         grid.add_row(label, value, note)
-    for label, value, note in prep_lines(t.weight_prep):
+    for label, value, note in [*prep_lines(t.weight_prep), *measuring_lines(report.meta)]:
         grid.add_row(label, value, note)
     for phase, pt in report.phases.items():
         grid.add_row(f"  {phase}", f"ACE {pt['ace']:,}", f"MACs {pt['macs']:,}")
@@ -157,6 +157,14 @@ def prep_lines(prep) -> list[tuple[str, str, str]]:
     if prep.macs:
         lines.append(("Weight prep MACs", f"{prep.macs:,}", f"ACE {prep.ace:,}, {where.split(', ')[1]}"))
     return lines
+
+
+def measuring_lines(meta) -> list[tuple[str, str, str]]:
+    """How the concrete weights were priced, when they were measured (``levels``, ``sparsity``)."""
+    notes = [note for key, on, note in (("levels", "measured", "widths at most their values' levels"),
+                                        ("sparsity", "discount", "only MACs by nonzero weights counted"))
+             if meta.get(key) == on]
+    return [("Weights", "measured", "; ".join(notes))] if notes else []
 
 
 #: What to call each cause of a float fallback (:class:`acecost.report.model.FallbackCause`).
