@@ -21,14 +21,14 @@ import pytest
 pytest.importorskip("qonnx", reason="qonnx is not installed (pip install 'acecost[qonnx]')")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install 'acecost[qonnx]')")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from jax import lax  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
-from qonnx.util.inference_cost import inference_cost  # noqa: E402
+import jax
+import jax.numpy as jnp
+from jax import lax
+from onnx import TensorProto, helper, numpy_helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.inference_cost import inference_cost
 
-import acecost  # noqa: E402
+import acecost
 
 S_W = 0.125  # weight scale: a power of two, so codes * S_W / S_W is exact and the zeros are the codes' zeros
 S_X = 0.05   # input quantizer's scale
@@ -42,7 +42,8 @@ def signed(bits: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Net:
-    """x -> Quant(a, signed) -> Conv(Quant(w)) [+bias] -> Relu -> Quant(a, unsigned) -> Flatten -> dense(Quant(w)) [+bias]."""
+    """x -> Quant(a, signed) -> Conv(Quant(w)) [+bias] -> Relu -> Quant(a, unsigned) -> Flatten
+    -> Gemm/MatMul(Quant(w)) [+bias]."""
     name: str
     batch: int
     c_in: int
@@ -75,8 +76,7 @@ class Net:
     # closed forms: every weight element of a conv meets batch x H_out x W_out inputs (padded taps
     # counted), every weight element of the dense layer meets batch rows
     def conv_macs(self, nonzero_only: bool = False) -> int:
-        n = self.weights()["conv"] if nonzero_only else None
-        count = np.count_nonzero(n) if nonzero_only else int(np.prod(self.conv_shape))
+        count = np.count_nonzero(self.weights()["conv"]) if nonzero_only else int(np.prod(self.conv_shape))
         return int(count) * self.batch * self.out_hw ** 2
 
     def dense_macs(self, nonzero_only: bool = False) -> int:
@@ -114,7 +114,7 @@ def _init(name: str, value) -> TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
-def _quant(inp: str, out: str, scale: str, bits: str, is_signed: int, zero: str = "zero") -> "onnx.NodeProto":  # noqa: F821
+def _quant(inp: str, out: str, scale: str, bits: str, is_signed: int, zero: str = "zero"):
     return helper.make_node("Quant", [inp, scale, zero, bits], [out], domain=QDOMAIN, signed=is_signed, narrow=0,
                             rounding_mode="ROUND", name=f"quant_{out}")
 
@@ -159,23 +159,29 @@ def fake_quant(v, scale: float, lo: int, hi: int):
     return jnp.clip(jnp.round(v / scale), lo, hi) * scale
 
 
-def jax_model(net: Net):
-    """The same network in JAX (NCHW/OIHW, as ONNX), its parameters the same numpy weights."""
+def jax_model(net: Net, quantize_weights: bool = True):
+    """The same network in JAX (NCHW/OIHW, as ONNX), its parameters the same numpy weights.
+
+    ``quantize_weights=False``: the weights are used as stored, quantized offline (the
+    ``Quant`` nodes of the QONNX model leave them unchanged: they are codes x S_W already).
+    """
     w = net.weights()
     params = {"conv": {"kernel": jnp.asarray(w["conv"])}, "dense": {"kernel": jnp.asarray(w["dense"])}}
     if net.bias:
         params["conv"]["bias"] = jnp.asarray(w["conv_bias"])
         params["dense"]["bias"] = jnp.asarray(w["dense_bias"])
 
+    def weight(v):
+        return fake_quant(v, S_W, *signed(net.w_bits)) if quantize_weights else v
+
     def fn(p, x):
-        y = lax.conv_general_dilated(fake_quant(x, S_X, *signed(net.a_bits)),
-                                     fake_quant(p["conv"]["kernel"], S_W, *signed(net.w_bits)),
+        y = lax.conv_general_dilated(fake_quant(x, S_X, *signed(net.a_bits)), weight(p["conv"]["kernel"]),
                                      (net.stride,) * 2, ((net.pad, net.pad),) * 2,
                                      dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=net.group)
         if net.bias:
             y = y + p["conv"]["bias"][None, :, None, None]
         r = fake_quant(jax.nn.relu(y), S_R, 0, 2 ** net.a_bits - 1)
-        out = r.reshape(net.batch, -1) @ fake_quant(p["dense"]["kernel"], S_W, *signed(net.w_bits))
+        out = r.reshape(net.batch, -1) @ weight(p["dense"]["kernel"])
         return out + p["dense"]["bias"] if net.bias else out
 
     x = jax.ShapeDtypeStruct((net.batch, net.c_in, net.hw, net.hw), jnp.float32)
@@ -238,6 +244,35 @@ def test_acecost_matches_qonnx_without_the_discount(net):
     assert rep.totals.size_bits == kernel_bits + bias_bits
 
 
+@pytest.mark.parametrize("net", NETS, ids=lambda n: n.name)
+def test_acecost_discount_matches_qonnx_discount_sparsity(net):
+    """Weights quantized offline, measured (``levels="measured"``) and zero weights discounted
+    (``sparsity="discount"``): the MACs and ACE of QONNX's ``discount_sparsity``. The size is not
+    discounted: acecost stores every element, QONNX's mem_w keeps the nonzero ones only."""
+    q = qonnx_cost(qonnx_model(net), discount=True)
+    fn, params, x = jax_model(net, quantize_weights=False)
+    w = net.weights()
+    conv_macs, dense_macs = net.conv_macs(nonzero_only=True), net.dense_macs(nonzero_only=True)
+    rep = acecost.analyze(fn, params, x, levels="measured", sparsity="discount")
+    assert [(r.name, r.macs, r.bits_a, r.bits_w) for r in rep.layers] == [
+        ("conv", conv_macs, net.a_bits, net.w_bits), ("dense", dense_macs, net.a_bits, net.w_bits)]
+    assert [r.weight_density for r in rep.layers] == [np.count_nonzero(w["conv"]) / w["conv"].size,
+                                                      np.count_nonzero(w["dense"]) / w["dense"].size]
+    dense_node = "Gemm_0" if net.bias else "MatMul_0"
+    assert [r.macs for r in rep.layers] == [q["node_cost"]["Conv_0"]["total_macs"],
+                                           q["node_cost"][dense_node]["total_macs"]]
+    assert rep.totals.macs == q["total_cost"]["total_macs"] == conv_macs + dense_macs
+    assert rep.totals.ace == q["total_cost"]["total_bops"] == (conv_macs + dense_macs) * net.a_bits * net.w_bits
+    stored = net.w_bits * (w["conv"].size + w["dense"].size)
+    nonzero = np.count_nonzero(w["conv"]) + np.count_nonzero(w["dense"])
+    assert q["total_cost"]["total_mem_w_bits"] == net.w_bits * nonzero
+    assert rep.totals.size_bits == stored + (32 * (net.c_out + net.dense_out) if net.bias else 0)
+    # without the discount the measured model counts every MAC, as QONNX with discount_sparsity=False
+    plain = acecost.analyze(fn, params, x, levels="measured")
+    assert (plain.totals.macs, plain.totals.ace) == (net.conv_macs() + net.dense_macs(),
+                                                     qonnx_cost(qonnx_model(net), False)["total_cost"]["total_bops"])
+
+
 # ------------------------------------------------------------------ where the conventions differ
 
 def _dense_only(x_quant: list, x_name: str, k: int = 256, n: int = 10, batch: int = 2, weights=None):
@@ -256,7 +291,7 @@ def test_unquantized_float_input_is_32_bits_in_qonnx_16_in_acecost():
     macs = 2 * 256 * 10
     q = qonnx_cost(model, discount=False)["total_cost"]
     assert q["op_mac_FLOAT32_SCALEDINT<4>"] == macs and q["total_bops"] == macs * 32 * 4
-    fn = lambda w, x: x @ fake_quant(w, S_W, -8, 7)  # noqa: E731
+    fn = lambda w, x: x @ fake_quant(w, S_W, -8, 7)
     x = jax.ShapeDtypeStruct((2, 256), jnp.float32)
     assert acecost.analyze(fn, jnp.asarray(w), x).totals.ace == macs * 16 * 4
     assert acecost.analyze(fn, jnp.asarray(w), x, float_bits="dtype").totals.ace == macs * 32 * 4
@@ -264,8 +299,7 @@ def test_unquantized_float_input_is_32_bits_in_qonnx_16_in_acecost():
 
 def test_nonzero_zero_point_is_float_in_qonnx_8_bits_in_acecost():
     """QONNX types a Quant with a zero point other than 0 as FLOAT32; acecost counts its 256 levels, 8 bits."""
-    model, w = _dense_only([helper.make_node("Quant", ["x", "sx", "zp", "b8"], ["xq"], domain=QDOMAIN, signed=0,
-                                             narrow=0, rounding_mode="ROUND", name="quant_x")], "xq")
+    model, w = _dense_only([_quant("x", "xq", "sx", "b8", 0, zero="zp")], "xq")
     macs = 2 * 256 * 10
     q = qonnx_cost(model, discount=False)["total_cost"]
     assert q["op_mac_FLOAT32_SCALEDINT<4>"] == macs and q["total_bops"] == macs * 32 * 4
@@ -298,9 +332,11 @@ def test_binary_layer_bops_are_macs_in_both_tools():
     assert rep.totals.size_bits == k * n
 
 
-def test_qonnx_discounts_weights_its_quant_rounds_to_zero():
+def test_weights_a_quantizer_rounds_to_zero_are_discounted_by_qonnx_not_by_acecost():
     """QONNX measures the density after folding the weight Quant: stored weights with no zero, of which
-    4 columns of 10 (|w| < S_W / 2) round to 0, lose 40% of their MACs and weight bits."""
+    4 columns of 10 (|w| < S_W / 2) round to 0, lose 40% of their MACs and weight bits. acecost measures
+    stored parameters (and their transposes, casts, reshapes), never the result of a quantizer in the
+    graph: it counts every MAC and says that the weight was not measured."""
     k, n, batch = 256, 10, 2
     w = np.random.default_rng(5).choice([-0.5, -0.25, 0.25, 0.5], (k, n)).astype(np.float32)
     w[:, :4] = 0.03
@@ -310,3 +346,8 @@ def test_qonnx_discounts_weights_its_quant_rounds_to_zero():
     assert (plain["total_macs"], plain["total_mem_w_bits"]) == (batch * k * n, 4 * k * n)
     assert (discounted["total_macs"], discounted["total_mem_w_bits"]) == (batch * k * 6, 4 * k * 6)
     assert discounted["total_bops"] == batch * k * 6 * 8 * 4
+    rep = acecost.analyze(lambda w, x: fake_quant(x, S_X, -128, 127) @ fake_quant(w, S_W, -8, 7), jnp.asarray(w),
+                          jax.ShapeDtypeStruct((batch, k), jnp.float32), levels="measured", sparsity="discount")
+    assert [(r.macs, r.bits_a, r.bits_w, r.weight_density) for r in rep.layers] == [(batch * k * n, 8, 4, None)]
+    assert rep.totals.ace == batch * k * n * 8 * 4
+    assert any("not measured" in m for m in rep.warnings)
