@@ -174,6 +174,21 @@ def test_a_scanned_stack_is_measured_per_layer_and_channel():
     assert rep.layers[0].macs == 2 * 4 * 64 * 64
 
 
+def test_a_stack_whose_slices_could_sit_elsewhere_is_bounded_by_the_whole_tensor():
+    """[16, 16, 16] read as [16, 16] slices: the slice's axes could be the stack's first two as
+    well as its last two, so only the whole tensor's count is sure."""
+    rng = np.random.default_rng(12)
+    ws = ternary_columns(rng, 16, 256, 4).reshape(16, 16, 16) * rng.uniform(1, 2, 16).astype(np.float32)
+
+    def fn(ws, x):
+        return jax.lax.scan(lambda h, w: (h @ w, None), x, ws)[0]
+
+    rep = acecost.analyze(fn, ws, S((2, 16), F32), levels="measured")
+    whole = len(np.unique(ws))
+    assert rep.layers[0].measured_levels == whole and whole > 3
+    assert "in the whole tensor (a bound)" in rep.layers[0].bits_w_source
+
+
 def test_a_weight_computed_from_another_is_not_measured_and_says_so():
     p = example_weights()
     rep = acecost.analyze(lambda p, x: x @ (p["w1"] + p["w1"] ** 2), p, X, levels="measured")
@@ -224,6 +239,22 @@ def test_a_declaration_the_weights_do_not_keep_is_warned():
         assert rep.layers[0].bits_w == 2
         assert any("holds 7 distinct values per output channel (3 bits) but the graph prices it at 2 bits" in t
                    for t in rep.warnings)
+
+
+def test_a_tag_the_weights_do_not_keep_is_warned_and_kept():
+    """``acecost.tag(w, bits=1)`` on ternary weights: the tag wins (never lowered nor raised by
+    measuring), and the weights' 3 values per channel are more than it declares."""
+    p = example_weights()
+
+    def fn(p, x):
+        return x @ acecost.tag(p["w1"], bits=1)
+
+    for levels in (None, "measured"):
+        rep = acecost.analyze(fn, p, X, levels=levels)
+        assert rep.layers[0].bits_w == 1 and rep.layers[0].origin("w") is BitsOrigin.DECLARED
+        assert any("holds 3 distinct values per output channel (2 bits) but the graph prices it at 1 bit" in t
+                   for t in rep.warnings), rep.warnings
+        assert not any("--levels measured" in t for t in rep.warnings)
 
 
 # ------------------------------------------------------------ where options go

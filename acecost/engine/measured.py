@@ -106,7 +106,8 @@ class Measured:
 
 
 #: Primitives whose output is a view of one parameter that measuring can follow (:meth:`WeightFacts.note_view`).
-VIEW_PRIMITIVES = frozenset(("transpose", "convert_element_type", "reshape", "squeeze", "expand_dims"))
+VIEW_PRIMITIVES = frozenset(("transpose", "convert_element_type", "acecost_tag", "reshape", "squeeze",
+                             "expand_dims"))
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class WeightFacts:
         if name == "transpose":
             axes = None if view.axes is None else tuple(view.axes[a] for a in eqn.params["permutation"])
             view = View(view.path, axes)
-        elif name != "convert_element_type":
+        elif name not in ("convert_element_type", "acecost_tag"):  # a tag is the identity
             view = View(view.path, None)
         self.views[out.form[0][0]] = view
 
@@ -212,7 +213,10 @@ class WeightFacts:
             return f"no concrete values for parameter '{path}'"
         shape = tuple(self.shapes.get(path, value.shape))
         k = len(shape) - len(value.shape)
-        if k >= 0 and shape[k:] == tuple(value.shape):
+        # the trailing axes, and only there (a Pallas block of one column of a square kernel
+        # would also end the shape: not followed)
+        places = [j for j in range(k + 1) if shape[j:j + len(value.shape)] == tuple(value.shape)]
+        if k >= 0 and places == [k]:
             axes = tuple(sorted(a + k for a in contracting))
             exact_density = k == 0
             levels = self.levels(path, axes, want_nnz and exact_density, cap)
@@ -223,6 +227,14 @@ class WeightFacts:
         nnz = self.nonzeros(path) if want_nnz and exact_density else None
         return Measured(path, levels, per_channel, nnz, value.size,
                         _fiber(shape, axes if per_channel else None))
+
+
+def _values(n: int) -> str:
+    return f"{n} distinct value{'' if n == 1 else 's'}"
+
+
+def _bits(n: int) -> str:
+    return f"{n} bit{'' if n == 1 else 's'}"
 
 
 def uniform_per_weight(eqn, side: str) -> bool:
@@ -265,14 +277,15 @@ def price_weight(facts: WeightFacts, options, eqn, value: Value, side: str, cont
     cap = 2 ** (width.bits // FAR_FEWER) if not measured and width.origin.is_float else None
     m = facts.measure(value, contracting, discount, cap)
     if isinstance(m, str):
-        if (measured or discount) and value.origins - {""}:
+        # a width the graph proves is not what measuring is for; zeros it could discount are
+        if (measured and width.origin.is_float or discount) and value.origins - {""}:
             warn(f": weight operand {list(value.shape)} not measured ({m}); priced as inferred. "
                  "Tag it with acecost.tag(x, bits=N) or pass --bits '", "=,N'.")
         return WeightPricing(width, macs)
     bits, levels = m.bits, m.levels
     if m.per_channel and not width.origin.is_float and levels > 2 ** width.bits:
-        warn(f": weight '{m.path}' holds {levels} distinct values per output channel ({bits} bits) "
-             f"but the graph prices it at {width.bits} bits (a quantizer or declaration that does not "
+        warn(f": weight '{m.path}' holds {_values(levels)} per output channel ({_bits(bits)}) "
+             f"but the graph prices it at {_bits(width.bits)} (a quantizer or declaration that does not "
              "reach the stored weights?); check it, or pass --bits '", f"=,{bits}'.")
     if not m.evidence:
         pass  # as many values as elements: no sign of quantization, the width stays inferred
@@ -281,9 +294,9 @@ def price_weight(facts: WeightFacts, options, eqn, value: Value, side: str, cont
             width = width._replace(bits=bits, source=m.source(width.bits),
                                    reason=None, origin=BitsOrigin.MEASURED, cause=None, stored=False,
                                    zero_point=False)
-    elif bits * FAR_FEWER <= width.bits:
+    elif bits * FAR_FEWER <= width.bits and width.origin is not BitsOrigin.DECLARED:
         where = "per output channel" if m.per_channel else "in all"
-        warn(f": weight '{m.path}' holds {levels} distinct values {where} ({bits} bits) but is priced at "
+        warn(f": weight '{m.path}' holds {_values(levels)} {where} ({_bits(bits)}) but is priced at "
              f"{width.bits} bits: pass --levels measured, or --bits '", f"=,{bits}'.")
     density = None
     if discount:
