@@ -102,6 +102,28 @@ def test_the_issue_example_default_and_measured():
     assert measured.meta["levels"] == "measured" and "sparsity" not in measured.meta
 
 
+def test_jax_arrays_and_a_jaxpr_are_measured_alike():
+    p = example_weights()
+    on_device = jax.tree_util.tree_map(jnp.asarray, p)
+    closed = jax.make_jaxpr(example)(p, X)
+    for rep in (acecost.analyze(example, on_device, X, levels="measured"),
+                acecost.analyze_jaxpr(closed, p, X, levels="measured")):
+        assert rep.totals.ace == 36_175_872
+
+
+def test_a_training_step_measures_each_contraction_along_its_own_axes():
+    """Forward: as in inference. The input gradient ``dy @ w2^T`` contracts w2's output axis:
+    its channels are w2's rows, whose 10 values (one per column scale) are as many as their
+    elements, so no sign of fewer levels: 16 bits, by the rule."""
+    p = example_weights()
+    rep = acecost.analyze_train(example, p, X, levels="measured")
+    forward = [(r.bits_w, r.measured_levels) for r in rep.layers if r.phase == "forward"]
+    assert forward == [(layer.bits, layer.levels) for layer in EXAMPLE]
+    (through_w2,) = [r for r in rep.layers if r.phase == "backward" and r.gradient == "input"]
+    rows = max(len(np.unique(p["w2"][r])) for r in range(512))
+    assert (through_w2.measured_levels, through_w2.bits_w) == (rows, FLOAT) and rows == 10
+
+
 def test_the_json_gives_measured_levels_beside_the_inferred_bits():
     rep = acecost.analyze(example, example_weights(), X, levels="measured")
     data = json.loads(to_json(rep.to_dict()))
@@ -154,8 +176,10 @@ def test_a_transposed_and_cast_weight_is_measured_per_channel():
     def fn(w, x):
         return x.astype(jnp.bfloat16) @ w.T.astype(jnp.bfloat16)
 
+    before = stored.copy()
     rep = acecost.analyze(fn, stored, X, levels="measured")
     assert (rep.layers[0].bits_w, rep.layers[0].measured_levels) == (2, 3)
+    assert np.array_equal(stored, before)  # its channels are rows: counted on a copy
     assert rep.totals.size_bits == stored.size * 2
 
 
@@ -336,7 +360,9 @@ def test_distinct_per_fiber_is_numpys_count_per_channel(axes, monkeypatch):
     fibers = np.moveaxis(a, keep, list(range(len(keep)))).reshape(
         int(np.prod([a.shape[d] for d in keep])), -1)
     expect = max(len(np.unique(f)) for f in fibers)
+    before = a.copy()
     assert measured.distinct_per_fiber(a, axes) == expect
+    assert np.array_equal(a, before)  # sorted copies, never the weights themselves
     assert measured.distinct_per_fiber(a.astype(jnp.bfloat16), axes) == expect  # exact in bfloat16 too
 
 

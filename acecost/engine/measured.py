@@ -33,30 +33,43 @@ def distinct_per_fiber(array, axes: tuple[int, ...], cap: int | None = None) -> 
 
     ``axes`` empty: 1 (each fiber is one element); all axes: the whole tensor's count.
     NaNs compare unequal, so each counts as its own value: never fewer than there are.
-    With a ``cap``, the scan stops at the first block of channels holding more than ``cap``
-    values: the count returned is then only known to exceed it.
+    Channels are taken in blocks along the longest other axis, each block copied and sorted
+    on its own (at most ``_CHUNK`` elements beside the tensor). With a ``cap``, blocks start
+    small and the scan stops once a channel holds more than ``cap`` values: the count
+    returned is then only known to exceed it.
     """
     arr = np.asarray(array)
-    if arr.dtype.kind == "V" or arr.dtype.type.__module__.startswith("ml_dtypes"):
-        arr = arr.astype(np.float32)  # bfloat16, float8: widening to float32 is exact
-    if arr.dtype.kind == "b":
-        arr = arr.astype(np.uint8)
     if arr.size == 0:
         return 0
+    axes = tuple(sorted(axes))
     keep = [a for a in range(arr.ndim) if a not in axes]
-    fiber = int(np.prod([arr.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    rows = arr.size // fiber
-    table = arr.transpose(keep + sorted(axes)).reshape(rows, fiber)
-    best = 1
-    step = max(1, _CHUNK // fiber)
-    for start in range(0, rows, step):
-        block = np.sort(table[start:start + step], axis=1)
-        changes = np.count_nonzero(block[:, 1:] != block[:, :-1], axis=1)
+    fiber = math.prod(arr.shape[a] for a in axes)
+    along = max(keep, key=lambda a: arr.shape[a]) if keep else None
+    per_index = arr.size // arr.shape[along] if along is not None else arr.size
+    budget = min(_CHUNK, 1 << 16) if cap is not None else _CHUNK
+    best, start, n = 1, 0, arr.shape[along] if along is not None else 1
+    while start < n:
+        step = max(1, budget // per_index)
+        block = arr if along is None else arr[(slice(None),) * along + (slice(start, start + step),)]
+        table = _comparable(block.transpose(keep + list(axes)).reshape(-1, fiber), arr)
+        table.sort(axis=1)
+        changes = np.count_nonzero(table[:, 1:] != table[:, :-1], axis=1)
         best = max(best, int(changes.max()) + 1)
-        del block
+        del table, block
         if cap is not None and best > cap:
             break
+        start, budget = start + step, min(_CHUNK, budget * 2)
     return best
+
+
+def _comparable(table: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """``table`` as an array of its own (it is sorted in place: the weights are never touched)
+    that numpy sorts and compares by value."""
+    if table.dtype.kind == "V" or table.dtype.type.__module__.startswith("ml_dtypes"):
+        return table.astype(np.float32)  # bfloat16, float8, int4: widening to float32 is exact
+    if table.dtype.kind == "b":
+        return table.astype(np.uint8)
+    return table.copy() if np.may_share_memory(table, source) else table
 
 
 def _fiber(shape, axes: tuple[int, ...] | None) -> int:
