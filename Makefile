@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@echo "Installing acecost and its test extras into $(VENV) ..."
-	@$(BIN)/pip install --quiet --quiet -e ".[test,aqt,qwix,equinox,corpus,dask,keras]"
+	@$(BIN)/pip install --quiet --quiet -e ".[test,aqt,qwix,equinox,corpus,dask,keras,qonnx]"
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
