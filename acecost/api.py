@@ -11,7 +11,7 @@ from acecost.errors import AcecostError
 from acecost.engine.gcpause import paused
 from acecost.engine.grad_names import gradient_kinds, gradient_layers
 from acecost.engine.walker import Interpreter, Options
-from acecost.options import ENGINE_OPTIONS, OPTION
+from acecost.options import ENGINE_OPTIONS, OPTION, compile_overrides
 from acecost.report.build import build_report, element_count, phase_totals
 from acecost.report.model import BitsOrigin, FallbackCause, Report
 from acecost.engine.tally import Tally
@@ -33,8 +33,7 @@ def parse_override(spec: str) -> Override:
 
 def _overrides(items: list) -> list[Override]:
     """Checked overrides (``'REGEX=A,W'`` strings, ``(regex, A, W)`` triples), their regexes compiled."""
-    return [parse_override(i) if isinstance(i, str) else (re.compile(i[0]) if isinstance(i[0], str) else i[0],
-                                                          i[1], i[2]) for i in items]
+    return compile_overrides(items)
 
 
 def _options(**given) -> Options:

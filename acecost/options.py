@@ -182,6 +182,19 @@ def check_bits_overrides(raw: object, where: str = "bits") -> list:
     return out
 
 
+def compile_overrides(items: list) -> list:
+    """Checked overrides (``'REGEX=A,W'`` strings, ``(regex, A, W)`` triples) -> ``(pattern, A, W)``
+    with each regex compiled, as the engine matches them."""
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            pattern, a, w = parse_bits_override(item, "--bits")
+            out.append((re.compile(pattern), a, w))
+        else:
+            out.append((re.compile(item[0]) if isinstance(item[0], str) else item[0], item[1], item[2]))
+    return out
+
+
 @dataclass(frozen=True)
 class Option:
     """One analysis option, declared once: how it is read, its default, where it appears.

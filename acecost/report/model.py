@@ -120,6 +120,9 @@ class OpRecord:
     #: for a FLOAT_FALLBACK operand, why it fell back; else None
     bits_a_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
     bits_w_cause: FallbackCause | None = field(default=None, repr=False, compare=False)
+    #: the activation and weight operands as walked (acecost.engine.pricing.Side), what
+    #: re-pricing reads; not part of the report's data
+    sides: Any = field(default=None, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
@@ -152,7 +155,7 @@ class OpRecord:
 FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause")
 
 #: The fields of an OpRecord that are the report's data (JSON).
-RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f.name not in FACT_FIELDS)
+RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name not in ("site", "sides") and f.name not in FACT_FIELDS)
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
@@ -265,6 +268,22 @@ class Report:
     #: the warnings that say an operand counted as a float for lack of evidence (grouped by
     #: cause in the warnings panel); not part of the JSON, so empty in a report loaded from it
     fallback_warnings: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
+    #: the walk this report came from, for :meth:`reprice` (acecost.report.reprice.Pricing); None in
+    #: a report loaded from JSON
+    pricing: Any = field(default=None, compare=False, repr=False)
+
+    def reprice(self, bits=None, float_bits=None) -> "Report":
+        """This report priced again with the ``--bits`` overrides ``bits`` (a list of ``'REGEX=A,W'``,
+        replacing the report's own) and ``float_bits`` (default: the report's): what ``analyze``
+        with those options gives, computed from the walk's records without tracing or walking
+        (:mod:`acecost.report.reprice`). Raises ``NotRepriceable`` (an ``AcecostError``) where that
+        would not be exact: a report loaded from JSON, a ``cond`` chosen by cost."""
+        if self.pricing is None:
+            from acecost.errors import AcecostError
+
+            raise AcecostError("this report holds no walk to re-price (one loaded from JSON, or built by "
+                               "hand); analyse the model again")
+        return self.pricing.reprice(self, bits=bits, float_bits=float_bits)
 
     # ------------------------------------------------------------ views
     @property
