@@ -121,7 +121,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
                 for w in tally.warnings]
     warnings = list(dict.fromkeys(text for text, _ in rendered if text is not None))
     fallback_warnings = frozenset(text for text, w in rendered
-                                  if isinstance(w, LayerText) and w.kind == "float_fallback")
+                                  if text is not None and isinstance(w, LayerText) and w.kind == "float_fallback")
     walked = len(warnings)
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
