@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
 from acecost.engine.values.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
@@ -101,6 +102,29 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
                        scales=scales)
     return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name)
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A target traced once, to be walked under several options (:func:`walk_traced`)."""
+
+    target: object
+    closed: object
+    argnums: tuple[int, ...]
+
+
+@_gc_paused
+def trace_target(target) -> Traced:
+    """Trace an inference target's function once (as :func:`analyze` does)."""
+    argnums = _argnums(target.params_argnums, target.args)
+    return Traced(target, trace(target.fn, target.args), argnums)
+
+
+@_gc_paused
+def walk_traced(traced: Traced, **options) -> Report:
+    """:func:`analyze_target` of a traced target, with the API's option keywords, not traced again."""
+    target = traced.target
+    return _analyze_closed(traced.closed, target.args, _options(**options), traced.argnums, target.name, target.fn)
 
 
 def _argnums(params_argnums: Iterable[int], args: tuple) -> tuple[int, ...]:

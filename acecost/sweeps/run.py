@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -105,6 +106,7 @@ def _families():
 def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build: dict,
                fixed_analysis: dict) -> list[Task]:
     tasks = []
+    run = uuid.uuid4().hex  # points of this sweep share traces and walks (worker.reused)
     for i, point in enumerate(points):
         params, build, analysis = {}, dict(fixed_build), dict(fixed_analysis)
         for name, value in point.items():
@@ -127,7 +129,7 @@ def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build:
                                    + ("make it a parameter of the model" if model.kind == "fn" else
                                       "it applies to " + ("zoo models" if name in ("resolution", "batch")
                                                           else "Flax Modules")))
-        tasks.append(Task(i, params, build, analysis))
+        tasks.append(Task(i, params, build, analysis, run))
     return tasks
 
 
