@@ -265,3 +265,24 @@ def test_bad_options_are_refused_as_analyze_refuses_them():
         base.reprice(float_bits=100)
     with pytest.raises(AcecostError, match="bit-widths must be from 1 to 64"):
         base.reprice(bits=["x=0,1"])
+
+
+def test_the_greedy_example_allocation_equals_a_fresh_analysis():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("greedy_bits", EXAMPLES / "greedy_bits.py")
+    greedy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(greedy)
+    target, base = built("quantized_cnn")
+    widest = analyze_target(target, overrides=[".*=8,8"]).totals.ace
+    budget = widest // 3
+    bits, rep = greedy.allocate(base, budget)
+    fresh = analyze_target(target, overrides=bits)
+    assert_same(rep, fresh)
+    # each layer at its step's widths: ACE is the sum of MACs x A x W, within the budget
+    steps = {re.match(r"\^(.*)\$=", b)[1].replace("\\", ""): tuple(map(int, b.rpartition("=")[2].split(",")))
+             for b in bits}
+    assert sum(r.macs * steps[r.name][0] * steps[r.name][1] for r in base.layers) == fresh.totals.ace <= budget
+    assert fresh.totals.ace < widest and any(a < 8 for a, _ in steps.values())
+    with pytest.raises(ValueError, match="no allocation reaches"):
+        greedy.allocate(base, 1)

@@ -79,7 +79,9 @@ class LocalPool:
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
         pending = collections.deque(tasks)
         here = self.here or not _picklable(spec)
-        workers = self._workers(len(tasks)) if _picklable(spec) else 0
+        # a process per graph at most: the points of one graph are re-priced from one trace
+        graphs = worker.graph_count(tasks)
+        workers = min(self._workers(len(tasks)), graphs - here) if _picklable(spec) else 0
         times: list[float] = []
         # price here until the work left is worth starting processes for
         while here and pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
@@ -90,10 +92,11 @@ class LocalPool:
         if not pending:
             return
         if here:
-            procs = self.procs = self.procs or [_Worker(spec) for _ in range(self._workers(len(pending)))]
+            procs = self.procs = self.procs or [_Worker(spec) for _ in range(min(self._workers(len(pending)),
+                                                                                 workers))]
         else:  # one worker, more once the points left are worth their start-up (as above)
             procs = self.procs = self.procs or [_Worker(spec)]
-        wanted = self._workers(len(tasks))
+        wanted = min(self._workers(len(tasks)), graphs - here)
         try:
             while pending or any(w.tasks for w in procs):
                 for i, w in enumerate(procs):  # collect results; keep each ready worker PREFETCH points deep

@@ -56,6 +56,15 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
     return build, analysis
 
 
+def _repriced(name: str) -> bool:
+    """Whether an axis of this name is an option every value of which re-prices one walk (unless the
+    model takes a parameter of that name, which only loading it tells)."""
+    from acecost.options import OPTION, REPRICE
+
+    opt = option_name(name)
+    return bool(group_axis(name)) or opt in OPTION and OPTION[opt].reuse == REPRICE
+
+
 def _checked(axis, name, value):
     return axis.check(value)  # its error names the option and the value
 
@@ -149,6 +158,8 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             # how many points there will be (a model parameter named like an option may add some)
             expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
+            if expected and all(_repriced(n) for n in space.names()):
+                expected = 1  # one graph, however many points: its re-priced points need no more processes
             executor.prestart(spec, expected, cached=cache is not None)
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
             model = loaded(spec)  # imports the model here: a broken file fails before any point

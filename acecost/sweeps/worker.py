@@ -145,17 +145,29 @@ def _keep(store: collections.OrderedDict, key, value):
     return value
 
 
+def graph_key(task: Task) -> str:
+    """What a point's trace depends on: its parameters, build options and the options traced again."""
+    from acecost.options import RETRACE, by_reuse
+
+    return _key(task.params, task.build, by_reuse(task.analysis)[RETRACE])
+
+
+def graph_count(tasks: list[Task]) -> int:
+    """How many traces ``tasks`` need: more processes than that only trace the same graphs again."""
+    return len({graph_key(t) for t in tasks})
+
+
 def reused(model: LoadedModel, task: Task):
     """The report of ``task``: re-priced from a walk of the same graph where that is exact,
     else the graph's trace walked again, else built and traced (docs/sweep.md, "Reuse")."""
     from acecost.api import analyze_target, trace_target, walk_traced
     from acecost.load.target import validate
-    from acecost.options import REPRICE, REWALK, RETRACE, by_reuse
+    from acecost.options import REPRICE, REWALK, by_reuse
     from acecost.report.reprice import NotRepriceable
 
     kinds = by_reuse(task.analysis)
     kwargs = {OPTION[k].api_name if k in OPTION else k: v for k, v in task.analysis.items()}  # bits -> overrides
-    graph = (task.run, id(model), _key(task.params, task.build, kinds[RETRACE]))
+    graph = (task.run, id(model), graph_key(task))
     walk = (graph, _key(kinds[REWALK]))
     kept = _TRACES.get(graph)
     if kept is None or kept[0] is not model:  # the model object too: an edited file is imported anew
