@@ -128,13 +128,37 @@ def qwix_tiled():
     return Target(lambda v, x: model.apply(v, x), (variables, x), name="qwix_tiled")
 
 
+def gpt2():
+    """The corpus's Hugging Face Flax GPT-2 (2 layers, d 32): attention einsums, a tied LM head."""
+    pytest.importorskip("transformers")
+    import functools
+    import warnings
+
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=32,
+                                     bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = transformers.FlaxGPT2LMHeadModel(config, _do_init=False)
+        params = jax.eval_shape(functools.partial(model.init_weights, input_shape=(2, 8)), jax.random.PRNGKey(0))
+    params = jax.tree.map(lambda a: S(a.shape, a.dtype), params)
+
+    def fn(params, input_ids):
+        positions = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        return model.module.apply({"params": params}, input_ids, jnp.ones_like(input_ids), positions,
+                                  deterministic=True)
+
+    return Target(fn, (params, S((2, 8), jnp.int32)), name="gpt2")
+
+
 MODELS = {
     "replayed": replayed_calls, "packed": packed_int8, "lora_scan": lora_scan,
     "binary_mlp": example("binary_mlp.py"), "quantized_cnn": example("quantized_cnn.py"),
     "scan_layers": example("scan_layers.py"), "tagged": example("tagged.py"),
     "nnx_mlp": example("nnx_mlp.py"),
     "pokebnn": zoo("pokebnn-0.5x"), "resnet50-bf16ends": zoo("resnet50-w4a2-bf16ends"),
-    "qwix_tiled": qwix_tiled,
+    "qwix_tiled": qwix_tiled, "gpt2": gpt2,
 }
 _BUILT: dict = {}
 
@@ -190,7 +214,7 @@ def check(name: str, data, examples_seen: list) -> None:
 
 
 SMALL = ["replayed", "packed", "lora_scan", "binary_mlp", "quantized_cnn", "scan_layers", "tagged", "nnx_mlp",
-         "qwix_tiled"]
+         "qwix_tiled", "gpt2"]
 
 
 @pytest.mark.parametrize("name", SMALL)
