@@ -16,19 +16,15 @@ from acecost.engine.values.value import Value, nontrivial_axes
 from acecost.engine.rules.contractions import Contraction
 from acecost.engine.grad_names import INPUT
 from acecost.engine.names import Site, einsum_spec, library_only
-from acecost.engine.pricing import (Side, Width, cap, capped, held_bits, names_of, overridden, param_use,
+from acecost.engine.pricing import (Side, Width, capped, float_width, held_bits, names_of, overridden, param_use,
                                     price_record, side_warnings)
-from acecost.report.model import DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_SOURCE, BitsOrigin, FallbackCause, OpRecord
+from acecost.report.model import DECLARED_SOURCE, FALLBACK_SOURCE, BitsOrigin, FallbackCause, OpRecord
 from acecost.engine.scales import codes_bits, fold_scale, group_scales
 from acecost.engine.tally import Tally
 
 #: Source of an operand that is one value per row of the contraction.
 ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
                      "value is factored out (an asymmetric zero-point correction)")
-
-#: Source of an operand whose proven levels need more bits than a float has.
-WIDER_THAN_FLOAT = FLOAT_WIDTH_SOURCE
-
 
 def stored_width(value: Value) -> bool:
     """Whether ``value``'s level count is an integer parameter's storage width."""
@@ -214,19 +210,9 @@ class ContractionPricing:
         return bits if isinstance(bits, Width) else _proven(bits[0], bits[1], value)
 
     def float_width(self, value: Value) -> int:
-        """The width of ``value`` as a float operand (``--float-bits``)."""
-        fb = self.options.float_bits
-        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
-        if fb == "dtype" and value.dtype.kind == "c":
-            width //= 2  # the real multiplies are on the real and imaginary parts
-        return width
-
-    def no_wider_than_float(self, value: Value, bits: Width) -> Width:
-        """An operand is never priced wider than a float: one whose proven levels need more
-        bits (an int32 accumulator reused as an operand) is multiplied as a float instead
-        (FLOAT_WIDTH: evidence, not a fallback). A width the user declared (``acecost.tag``)
-        is left as declared (:func:`acecost.engine.pricing.cap`)."""
-        return cap(bits, self.float_width(value), value.levels.tag is not None)
+        """The width of ``value`` as a float operand (``--float-bits``); an operand is never
+        priced wider (:func:`acecost.engine.pricing.cap`, FLOAT_WIDTH)."""
+        return float_width(self.options.float_bits, dtype_bits(value.dtype), value.dtype.kind == "c")
 
     def _param_origin(self, value: Value) -> str | None:
         """The parameter this operand essentially is (largest origin, not a scale)."""
