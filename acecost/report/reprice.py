@@ -56,6 +56,7 @@ class Pricing:
     inexact: str | None = None
     _matches: dict = field(default_factory=dict)
     _capped: dict = field(default_factory=dict)
+    _compiled: dict = field(default_factory=dict)
     _texts: dict = field(default_factory=dict)
 
     def matching(self, pattern) -> frozenset[int]:
@@ -65,6 +66,18 @@ class Pricing:
         if found is None:
             found = self._matches[key] = frozenset(
                 i for i, r in enumerate(self.every) if any(pattern.search(n) for n in names_of(r.site)))
+        return found
+
+    def overrides(self, bits) -> list:
+        """``bits`` checked as ``analyze`` checks them and compiled (cached for a list of strings)."""
+        key = tuple(bits) if isinstance(bits, (list, tuple)) and all(type(b) is str for b in bits) else None
+        found = self._compiled.get(key) if key is not None else None
+        if found is None:
+            found = compile_overrides(OPTION["bits"].check(bits, "bits"))
+            if key is not None:
+                if len(self._compiled) >= 4096:  # a search's lists are mostly seen once
+                    self._compiled.clear()
+                self._compiled[key] = found
         return found
 
     def text(self, raw: str) -> str:
@@ -85,7 +98,7 @@ class Pricing:
             raise NotRepriceable(f"this report cannot be re-priced exactly ({self.inexact}); analyse it again")
         fb = report.meta.get("float_bits", self.float_bits) if float_bits is None else \
             OPTION["float_bits"].check(float_bits, "float_bits")
-        overrides = compile_overrides(OPTION["bits"].check(bits, "bits"))
+        overrides = self.overrides(bits)
         if fb != self.float_bits and any(r.sides[0].float_decided for r in self.every):
             raise NotRepriceable(f"float_bits {fb!r} changes how a group-wise scale is priced; analyse it again")
         picks = [(self.matching(o[0]), o) for o in overrides]
@@ -156,7 +169,7 @@ class Pricing:
         meta = dict(report.meta)
         meta["float_bits"] = fb
         state = Pricing(every, self.prep_in_totals, self.float_bits, self.user_names, self.template, self.tail,
-                        self.totals, self.inexact, self._matches, self._capped, self._texts)
+                        self.totals, self.inexact, self._matches, self._capped, self._compiled, self._texts)
         return Report(totals=totals, layers=records, params=params,
                       elementwise_by_category=dict(report.elementwise_by_category),
                       elementwise_by_layer=dict(report.elementwise_by_layer), warnings=warnings,
