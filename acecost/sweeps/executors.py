@@ -28,6 +28,9 @@ from acecost.sweeps.model import ModelSpec
 STARTUP_SECONDS = 3.0
 #: Points a local worker holds at once: the next one is there when it finishes.
 PREFETCH = 2
+#: ...and once points take less than CHEAP_SECONDS (re-priced ones: about a millisecond), this many,
+#: so that a worker is not kept waiting on a round trip per point
+CHEAP_SECONDS, CHEAP_PREFETCH = 0.02, 32
 #: A space of this many points starts its workers at once, while this process imports the model.
 EAGER_POINTS = 32
 #: The most local processes: each imports jax (about a second of CPU and a few hundred MB).
@@ -117,7 +120,8 @@ class LocalPool:
                         if pending:
                             procs[i] = _Worker(spec)
                         continue
-                    while w.ready and pending and len(w.tasks) < PREFETCH:
+                    depth = CHEAP_PREFETCH if len(times) >= 3 and max(times[-3:]) < CHEAP_SECONDS else PREFETCH
+                    while w.ready and pending and len(w.tasks) < depth:
                         w.send(pending.pop())
                 if not here and pending and len(procs) < wanted and times \
                         and min(times[-3:]) * len(pending) >= STARTUP_SECONDS:
