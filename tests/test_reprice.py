@@ -66,6 +66,19 @@ def replayed_calls():
     return Target(f, ({"w": S((64, 64), F32), "head": S((64, 10), F32)}, S((2, 64), F32)), name="replayed")
 
 
+def unnamed_calls():
+    """A jitted function of activations alone (its contraction is named by a counter) called twice:
+    with or without overrides, its contractions keep the names a replay gives them."""
+    @jax.jit
+    def gram(h):
+        return _quant(h, 4) @ _quant(h, 4).T
+
+    def f(w, x):
+        return jnp.dot(gram(x) + gram(x + 1.0), w)
+
+    return Target(f, (S((2, 8), F32), S((2, 8), F32)), name="unnamed")
+
+
 def packed_int8():
     """int4 pairs packed in an int8 parameter, an int8 weight at its storage width, an int32 operand."""
     def f(p, x):
@@ -153,7 +166,7 @@ def gpt2():
 
 
 MODELS = {
-    "replayed": replayed_calls, "packed": packed_int8, "lora_scan": lora_scan,
+    "replayed": replayed_calls, "unnamed": unnamed_calls, "packed": packed_int8, "lora_scan": lora_scan,
     "binary_mlp": example("binary_mlp.py"), "quantized_cnn": example("quantized_cnn.py"),
     "scan_layers": example("scan_layers.py"), "tagged": example("tagged.py"),
     "nnx_mlp": example("nnx_mlp.py"),
@@ -213,7 +226,7 @@ def check(name: str, data, examples_seen: list) -> None:
     examples_seen.append(name)
 
 
-SMALL = ["replayed", "packed", "lora_scan", "binary_mlp", "quantized_cnn", "scan_layers", "tagged", "nnx_mlp",
+SMALL = ["replayed", "unnamed", "packed", "lora_scan", "binary_mlp", "quantized_cnn", "scan_layers", "tagged", "nnx_mlp",
          "qwix_tiled", "gpt2"]
 
 
@@ -310,3 +323,12 @@ def test_the_greedy_example_allocation_equals_a_fresh_analysis():
     assert fresh.totals.ace < widest and any(a < 8 for a, _ in steps.values())
     with pytest.raises(ValueError, match="no allocation reaches"):
         greedy.allocate(base, 1)
+
+
+def test_names_do_not_depend_on_whether_overrides_are_given():
+    target, base = built("unnamed")
+    assert [r.name for r in base.layers] == ["dot_general_1#1", "dot_general_1#2", "arg0"]
+    for bits in (["nothing=1,1"], ["dot_general_2=1,1"], ["#2=2,2"]):
+        assert [r.name for r in analyze_target(target, overrides=bits).layers] == [r.name for r in base.layers]
+    picked = analyze_target(target, overrides=["#2=2,2"])
+    assert [(r.bits_a, r.bits_w) for r in picked.layers] == [(4, 4), (2, 2), (16, 16)]
