@@ -277,7 +277,8 @@ class Report:
         replacing the report's own) and ``float_bits`` (default: the report's): what ``analyze``
         with those options gives, computed from the walk's records without tracing or walking
         (:mod:`acecost.report.reprice`). Raises ``NotRepriceable`` (an ``AcecostError``) where that
-        would not be exact: a report loaded from JSON, a ``cond`` chosen by cost."""
+        would not be exact: a report loaded from JSON, a ``cond`` chosen by cost. The new report
+        shares with this one the parameter records whose width does not change."""
         if self.pricing is None:
             from acecost.errors import AcecostError
 

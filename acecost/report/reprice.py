@@ -57,6 +57,8 @@ class Pricing:
     _matches: dict = field(default_factory=dict)
     _capped: dict = field(default_factory=dict)
     _compiled: dict = field(default_factory=dict)
+    _stores: list | None = None
+    _params: dict | None = None
     _texts: dict = field(default_factory=dict)
 
     def matching(self, pattern) -> frozenset[int]:
@@ -106,23 +108,31 @@ class Pricing:
         widths = self._capped.get(fb)
         if widths is None:
             widths = self._capped[fb] = [(capped(r.sides[0], fb), capped(r.sides[1], fb)) for r in self.every]
+        stores = self._stores
+        if stores is None:  # per record, its operands that store a parameter (forward records: size)
+            stores = self._stores = [[k for k, side in enumerate(r.sides) if r.phase == "forward" and
+                                      (side.param or side.packed)] for r in self.every]
+        new_record, text = object.__new__, self.text
         for i, old in enumerate(self.every):
-            a_side, w_side = old.sides
             a, w = capped_a, capped_w = widths[i]
             if picks:
-                a, w = overridden([o for found, o in picks if i in found], a, w)
-            new = object.__new__(OpRecord)
+                matched = [o for found, o in picks if i in found]
+                if matched:
+                    a, w = overridden(matched, a, w)
+                    if a is not capped_a:
+                        hidden.add((i, old.sides[0].side))
+                    if w is not capped_w:
+                        hidden.add((i, old.sides[1].side))
+            new = new_record(OpRecord)
             new.__dict__.update(old.__dict__)
             price_record(new, a, w)
-            new.bits_a_source, new.bits_w_source = self.text(a.source), self.text(w.source)
+            new.bits_a_source, new.bits_w_source = text(a.source), text(w.source)
             every.append(new)
-            for side, priced, natural in ((a_side, a, capped_a), (w_side, w, capped_w)):
-                if priced is not natural:
-                    hidden.add((i, side.side))
-                if old.phase == "forward":  # size: what the forward pass stores (training too)
-                    use = param_use(side, held_bits(priced, side, fb))
-                    if use is not None and use[1] > uses.get(use[0], 0):
-                        uses[use[0]] = use[1]
+            for k in stores[i]:
+                side = old.sides[k]
+                use = param_use(side, held_bits(w if k else a, side, fb))
+                if use[1] > uses.get(use[0], 0):
+                    uses[use[0]] = use[1]
         texts, fallback = [], set()
         for item in self.template:
             if type(item) is str:
@@ -147,18 +157,21 @@ class Pricing:
                 fallback: frozenset, fb) -> Report:
         prep = [r for r in every if r.weight_prep]
         records = every if self.prep_in_totals or not prep else [r for r in every if not r.weight_prep]
-        params, new = [], object.__new__
-        for p in report.params:
-            q = new(ParamRecord)
-            q.__dict__.update(p.__dict__)
-            bits = uses.get(p.path)
-            if bits is not None and bits != p.bits:
-                q.size_bits, q.bits = p.size_bits // p.bits * bits, bits
-            params.append(q)
+        params = list(report.params)  # the records of parameters whose width stays are shared
+        index = self._params
+        if index is None:
+            index = self._params = {p.path: k for k, p in enumerate(params)}
+        size = report.totals.size_bits
+        for path, bits in uses.items():
+            k = index.get(path)
+            p = params[k] if k is not None else None
+            if p is not None and bits != p.bits:
+                params[k] = ParamRecord(p.path, p.shape, p.dtype, bits, p.size_bits // p.bits * bits, p.used_in)
+                size += params[k].size_bits - p.size_bits
         old = report.totals
         wp = report.totals.weight_prep
         c = self.totals(prep)
-        totals = Totals(**self.totals(records), size_bits=sum(p.size_bits for p in params),
+        totals = Totals(**self.totals(records), size_bits=size,
                         params=old.params, elementwise_ops=old.elementwise_ops, complete=old.complete,
                         weight_prep=WeightPrep(wp.elementwise_ops, c["macs"], c["binary_macs"], c["ace"],
                                                dict(wp.by_category), wp.in_totals))
@@ -169,7 +182,8 @@ class Pricing:
         meta = dict(report.meta)
         meta["float_bits"] = fb
         state = Pricing(every, self.prep_in_totals, self.float_bits, self.user_names, self.template, self.tail,
-                        self.totals, self.inexact, self._matches, self._capped, self._compiled, self._texts)
+                        self.totals, self.inexact, self._matches, self._capped, self._compiled, self._stores,
+                        self._params, self._texts)
         return Report(totals=totals, layers=records, params=params,
                       elementwise_by_category=dict(report.elementwise_by_category),
                       elementwise_by_layer=dict(report.elementwise_by_layer), warnings=warnings,
