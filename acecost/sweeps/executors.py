@@ -69,13 +69,15 @@ class LocalPool:
     def _workers(self, points: int) -> int:
         return min(self.jobs - 1, points - 1) if self.here else min(self.jobs, points)
 
-    def prestart(self, spec: ModelSpec, points: int, cached: bool = False) -> None:
-        """Start the workers now when the space is large enough to be worth them whatever a point costs;
-        without ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
+    def prestart(self, spec: ModelSpec, points: int, cached: bool = False, graphs: int | None = None) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs
+        (no more than its ``graphs`` need: a graph's points are re-priced from one trace); without
+        ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
         if not points or not _picklable(spec):
             return
         if points >= EAGER_POINTS:
-            self.procs = [_Worker(spec) for _ in range(self._workers(points))]
+            wanted = self._workers(points) if graphs is None else min(self._workers(points), graphs - self.here)
+            self.procs = [_Worker(spec) for _ in range(wanted)]
         elif not self.here and not cached:
             self.procs = [_Worker(spec)]
 

@@ -158,9 +158,9 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             # how many points there will be (a model parameter named like an option may add some)
             expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
-            if expected and all(_repriced(n) for n in space.names()):
-                expected = 1  # one graph, however many points: its re-priced points need no more processes
-            executor.prestart(spec, expected, cached=cache is not None)
+            # one graph, however many points, when every axis re-prices: one process traces it
+            graphs = 1 if all(_repriced(n) for n in space.names()) else None
+            executor.prestart(spec, expected, cached=cache is not None, graphs=graphs)
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
             model = loaded(spec)  # imports the model here: a broken file fails before any point
         names = space.names()
