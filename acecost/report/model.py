@@ -273,12 +273,10 @@ class Report:
     pricing: Any = field(default=None, compare=False, repr=False)
 
     def reprice(self, bits=None, float_bits=None) -> "Report":
-        """This report priced again with the ``--bits`` overrides ``bits`` (a list of ``'REGEX=A,W'``,
-        replacing the report's own) and ``float_bits`` (default: the report's): what ``analyze``
-        with those options gives, computed from the walk's records without tracing or walking
-        (:mod:`acecost.report.reprice`). Raises ``NotRepriceable`` (an ``AcecostError``) where that
-        would not be exact: a report loaded from JSON, a ``cond`` chosen by cost. The new report
-        shares with this one the parameter records whose width does not change."""
+        """This report priced again with the ``--bits`` overrides ``bits`` (replacing its own) and
+        ``float_bits``: what ``analyze`` with those options gives, without tracing or walking
+        (:mod:`acecost.report.reprice`; parameter records whose width stays are shared). Raises an
+        ``AcecostError`` where that would not be exact (from JSON, a ``cond`` chosen by cost)."""
         if self.pricing is None:
             from acecost.errors import AcecostError
 
