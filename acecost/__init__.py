@@ -21,6 +21,7 @@ _EXPORTS = {
     "OpRecord": "acecost.report.model", "ParamRecord": "acecost.report.model", "Report": "acecost.report.model",
     "Totals": "acecost.report.model", "tag": "acecost.load.tag", "Target": "acecost.load.target",
     "keras_target": "acecost.load.keras", "register_primitive": "acecost.engine.rules.custom",
+    "reprice": "acecost.report.reprice",
 }
 
 __all__ = sorted([*_EXPORTS, "sweep"]) + ["__version__"]
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from acecost.report.model import OpRecord, ParamRecord, Report, Totals
     from acecost.load.tag import tag
     from acecost.load.target import Target
+    from acecost.report.reprice import reprice
 
 
 def sweep(model, grid=None, **kwargs):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
 from acecost.engine.values.levels import STORAGE_WIDTH, Levels, dtype_bits, dtype_name, is_integer_dtype, normalize, unknown
@@ -11,7 +12,7 @@ from acecost.errors import AcecostError
 from acecost.engine.gcpause import paused
 from acecost.engine.grad_names import gradient_kinds, gradient_layers
 from acecost.engine.walker import Interpreter, Options
-from acecost.options import ENGINE_OPTIONS, OPTION
+from acecost.options import ENGINE_OPTIONS, OPTION, compile_overrides
 from acecost.report.build import build_report, element_count, phase_totals
 from acecost.report.model import BitsOrigin, FallbackCause, Report
 from acecost.engine.tally import Tally
@@ -34,8 +35,7 @@ def parse_override(spec: str) -> Override:
 
 def _overrides(items: list) -> list[Override]:
     """Checked overrides (``'REGEX=A,W'`` strings, ``(regex, A, W)`` triples), their regexes compiled."""
-    return [parse_override(i) if isinstance(i, str) else (re.compile(i[0]) if isinstance(i[0], str) else i[0],
-                                                          i[1], i[2]) for i in items]
+    return compile_overrides(items)
 
 
 def _options(**given) -> Options:
@@ -115,6 +115,30 @@ def analyze_jaxpr(closed_jaxpr, *args, float_bits: int | str = 16, params_argnum
     options = _options(float_bits=float_bits, overrides=overrides, while_trips=while_trips, cond=cond,
                        scales=scales, levels=levels, sparsity=sparsity, hardware=hardware)
     return _analyze_closed(closed_jaxpr, args, options, _argnums(params_argnums, args), name, None,
+                           _weights_source(weights))
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A target traced once, to be walked under several options (:func:`walk_traced`)."""
+
+    target: object
+    closed: object
+    argnums: tuple[int, ...]
+
+
+@_gc_paused
+def trace_target(target) -> Traced:
+    """Trace an inference target's function once (as :func:`analyze` does)."""
+    argnums = _argnums(target.params_argnums, target.args)
+    return Traced(target, trace(target.fn, target.args), argnums)
+
+
+@_gc_paused
+def walk_traced(traced: Traced, weights=None, **options) -> Report:
+    """:func:`analyze_target` of a traced target, with the API's option keywords, not traced again."""
+    target = traced.target
+    return _analyze_closed(traced.closed, target.args, _options(**options), traced.argnums, target.name, target.fn,
                            _weights_source(weights))
 
 

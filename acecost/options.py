@@ -218,6 +218,23 @@ def check_bits_overrides(raw: object, where: str = "bits") -> list:
     return out
 
 
+def compile_overrides(items: list) -> list:
+    """Checked overrides (``'REGEX=A,W'`` strings, ``(regex, A, W)`` triples) -> ``(pattern, A, W)``
+    with each regex compiled, as the engine matches them."""
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            pattern, a, w = parse_bits_override(item, "--bits")
+            out.append((re.compile(pattern), a, w))
+        else:
+            out.append((re.compile(item[0]) if isinstance(item[0], str) else item[0], item[1], item[2]))
+    return out
+
+
+#: Values of :attr:`Option.reuse`, cheapest first.
+REPRICE, REWALK, RETRACE = "reprice", "rewalk", "retrace"
+
+
 @dataclass(frozen=True)
 class Option:
     """One analysis option, declared once: how it is read, its default, where it appears.
@@ -242,6 +259,11 @@ class Option:
     #: a Python value (API keyword, sweep axis) -> the value; by default ``parse``, None meaning
     #: "not given" when the default is None
     python: Callable[[object, str], Any] | None = None
+    #: what a new value of the option needs when a walk with another value exists (the sweep's
+    #: reuse, docs/sweep.md): REPRICE (the walked records priced again, ``Report.reprice``),
+    #: REWALK (the traced jaxpr walked again) or RETRACE (the model traced again). An option
+    #: that does not say is traced again: never re-priced unless declared exact
+    reuse: str = "retrace"
 
     @property
     def flag(self) -> str:
@@ -279,21 +301,21 @@ class Option:
 
 #: Every analysis option. A new one is one entry here plus its use in the engine.
 OPTIONS: tuple[Option, ...] = (
-    Option("float_bits", parse_float_bits, 16, metavar="16|dtype",
+    Option("float_bits", parse_float_bits, 16, metavar="16|dtype", reuse=REPRICE,
            help="Width of float operands with no proven levels: 1 to 64, or 'dtype'."),
     Option("bits", parse_bits_override, (), metavar="REGEX=A,W", multiple=True, keyword="overrides",
-           axis_sep=";", python=check_bits_overrides,
+           axis_sep=";", python=check_bits_overrides, reuse=REPRICE,
            help="Activation/weight bits for layers whose name contains a match of REGEX "
                 "(searched, not anchored: use ^...$ for one layer; repeatable)."),
-    Option("while_trips", parse_while_trips, None, metavar="N",
+    Option("while_trips", parse_while_trips, None, metavar="N", reuse=REWALK,
            help="Trip count for while loops whose count is not static (default: unknown, "
                 "the loop body is counted once and the totals are marked incomplete)."),
     Option("mode", parse_mode, "inference", choices=MODES, engine=False,
            help="train: forward + backward of a loss (Target.loss, default sum of squares)."),
-    Option("cond", parse_cond, "max", choices=COND_MODES,
+    Option("cond", parse_cond, "max", choices=COND_MODES, reuse=REWALK,
            help="A cond with a run-time index: its costliest branch (max) or the one "
                 "whose outputs carry the fewest bits, the quantizing side of a switch (quantized)."),
-    Option("scales", parse_scales, "strict", choices=SCALES_MODES,
+    Option("scales", parse_scales, "strict", choices=SCALES_MODES, reuse=REWALK,
            help="codes: price a quantized operand by its codes even where its scale varies along "
                 "the contraction, the AQT/QKeras convention."),
     Option("levels", parse_levels, None, choices=LEVELS_MODES,
@@ -312,6 +334,15 @@ OPTIONS: tuple[Option, ...] = (
                 "or a TOML/JSON file of one device (memory_bandwidth, peak)."),
 )
 OPTION = {o.name: o for o in OPTIONS}
+
+
+def by_reuse(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Option values by name -> ``{REPRICE: {...}, REWALK: {...}, RETRACE: {...}}`` by each option's
+    :attr:`Option.reuse`; a name not in the table is traced again."""
+    out: dict[str, dict[str, Any]] = {REPRICE: {}, REWALK: {}, RETRACE: {}}
+    for name, value in values.items():
+        out[OPTION[name].reuse if name in OPTION else RETRACE][name] = value
+    return out
 
 #: The options ``interpret.Options`` holds, under their API keywords.
 ENGINE_OPTIONS = tuple(o for o in OPTIONS if o.engine)

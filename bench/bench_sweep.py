@@ -12,6 +12,16 @@ about 2x; when other work holds the cores it falls towards 1x, and so does
 any parallel speed-up, which is then no measure of acecost.
 
 Usage:  python bench/bench_sweep.py [--reps N] [--analyze-runs N]
+        python bench/bench_sweep.py --goal [--reps N]
+
+``--goal`` measures the re-pricing goal instead (docs/sweep.md, "Reuse"):
+1000 points of per-stage bit pairs of zoo:resnet50-w4a4 (``bits[stageK/]``
+axes, 8 x 5 x 5 x 5) as one ``acecost sweep`` process, against one
+``acecost analyze zoo:resnet50-w4a4`` process, interleaved, medians of
+``--reps``; the sweep with ``--no-cache`` and with an empty cache directory,
+then again with every point cached. Some of the points are checked against
+``acecost analyze --bits`` of the same overrides. Then, in this process, the
+time of one ``Report.reprice`` of ResNet-50 (median of 2,000 calls).
 """
 from __future__ import annotations
 
@@ -121,5 +131,79 @@ def main() -> None:
           f"processes could gain at the time);  64 analyze runs / --jobs 2 = {analyze_64 / j2:.1f}x")
 
 
+GOAL_MODEL = "zoo:resnet50-w4a4"
+#: per-stage (activation, weight) bit pairs: 8 x 5 x 5 x 5 = 1000 points
+GOAL_AXES = {"stage1/": ["1,1", "2,2", "4,4", "8,8", "2,4", "4,2", "4,8", "8,4"],
+             "stage2/": ["1,1", "2,2", "4,4", "8,8", "4,8"],
+             "stage3/": ["1,1", "2,2", "4,4", "8,8", "4,8"],
+             "stage4/": ["1,1", "2,2", "4,4", "8,8", "4,8"]}
+
+
+def goal_sweep(out: Path, cache: str | None) -> list[str]:
+    grids = [a for stage, pairs in GOAL_AXES.items() for a in ("--grid", f"bits[{stage}]={';'.join(pairs)}")]
+    caching = ["--cache-dir", cache] if cache else ["--no-cache"]
+    return [str(ACECOST), "sweep", GOAL_MODEL, *grids, "-q", "-o", str(out), *caching]
+
+
+def goal(reps: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="acecost-bench-goal-"))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    analyze = [str(ACECOST), "analyze", GOAL_MODEL, "--format", "json", "-q", "-o", str(tmp / "a.json")]
+    times: dict[str, list[tuple[float, float]]] = {"analyze": [], "sweep --no-cache": [], "sweep, empty cache": []}
+    for rep in range(reps):
+        times["analyze"].append(timed(analyze, env))
+        times["sweep --no-cache"].append(timed(goal_sweep(tmp / "n.csv", None), env))
+        times["sweep, empty cache"].append(timed(goal_sweep(tmp / "c.csv", str(tmp / f"cache{rep}")), env))
+        print(f"  rep {rep}: " + ", ".join(f"{k} {v[-1][0]:.2f} s (load {v[-1][1]:.1f})" for k, v in times.items()),
+              flush=True)
+    cached = timed(goal_sweep(tmp / "h.csv", str(tmp / "cache0")), env)
+    with open(tmp / "n.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 1000 and not any(r["error"] for r in table), "points failed"
+    with open(tmp / "c.csv") as fh:
+        assert [r["ace"] for r in csv.DictReader(fh)] == [r["ace"] for r in table], "cached sweep disagrees"
+    for k in (0, 1, 311, 642, 999):  # the sweep's rows against analyze --bits of the same point
+        row = table[k]
+        bits = [a for stage in GOAL_AXES for a in ("--bits", f"{stage}={row[f'bits[{stage}]']}")]
+        subprocess.run([*analyze, *bits], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        totals = json.loads((tmp / "a.json").read_text())["totals"]
+        assert all(int(row[c]) == totals[c] for c in TOTALS), f"analyze --bits disagrees with row {k}"
+    med = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
+    print()
+    print(f"{GOAL_MODEL}, 1000 points, {os.cpu_count()} CPUs, medians of {reps}:")
+    for k, v in med.items():
+        print(f"  {k:22s} {v:6.2f} s   load {statistics.mean(l for _, l in times[k]):.1f}"
+              + ("" if k == "analyze" else f"   = {v / med['analyze']:.2f} x analyze"))
+    print(f"  {'sweep, all cached':22s} {cached[0]:6.2f} s   load {cached[1]:.1f}   = "
+          f"{cached[0] / med['analyze']:.2f} x analyze")
+    print("  rows 0, 1, 311, 642, 999 equal acecost analyze --bits of the same overrides")
+    reprice_time()
+
+
+def reprice_time() -> None:
+    """One Report.reprice of ResNet-50 in this process, checked against a fresh analysis."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    from acecost import zoo
+    from acecost.api import analyze_target
+
+    target = zoo.get("resnet50-w4a4").build()
+    base = analyze_target(target)
+    bits = [f"{stage}={pairs[-1]}" for stage, pairs in GOAL_AXES.items()]
+    assert base.reprice(bits=bits).to_dict() == analyze_target(target, overrides=bits).to_dict()
+    calls = []
+    for _ in range(2000):
+        start = time.perf_counter()
+        base.reprice(bits=bits)
+        calls.append(time.perf_counter() - start)
+    print(f"  Report.reprice of ResNet-50 ({len(base.layers)} layers, {len(base.params)} parameters, 4 overrides): "
+          f"median {statistics.median(calls) * 1e3:.3f} ms, fastest {min(calls) * 1e3:.3f} ms (2,000 calls)")
+
+
 if __name__ == "__main__":
-    main()
+    if "--goal" in sys.argv:
+        parser = argparse.ArgumentParser(description="the re-pricing goal")
+        parser.add_argument("--goal", action="store_true")
+        parser.add_argument("--reps", type=int, default=3)
+        goal(parser.parse_args().reps)
+    else:
+        main()

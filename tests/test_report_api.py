@@ -176,7 +176,7 @@ def test_from_dict_rejects_non_reports():
 
 def test_to_pandas(rep):
     df = rep.to_pandas()
-    assert list(df.columns) == [f.name for f in dataclasses.fields(acecost.OpRecord) if f.name != "site"]
+    assert list(df.columns) == [f.name for f in dataclasses.fields(acecost.OpRecord) if f.name not in ("site", "sides")]
     assert len(df) == len(rep.layers) == 3
     assert int(df["macs"].sum()) == rep.totals.macs
     assert int(df["ace"].sum()) == rep.totals.ace

@@ -234,7 +234,9 @@ def test_parallel_equals_serial(model, tmp_path, monkeypatch, knob):
     parallel = acecost.sweep(str(model), grid, jobs=3, cache=False)
     drop = ["seconds"]
     pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))
-    assert len(calls(model)) == 24  # 12 points each, each built once
+    # 12 points each, 6 graphs: the two float_bits of a (width, depth) share one build and trace
+    # (docs/sweep.md, "Reuse"); in parallel each process builds a graph it prices at most once
+    assert len(calls(model)) - 6 in range(6, 13) and len(set(calls(model)[:6])) == 6
 
 
 def test_a_worker_process_prices_like_this_one(model):

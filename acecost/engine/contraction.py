@@ -10,47 +10,23 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
 
-from acecost.engine.values.levels import (STORAGE_WIDTH, ceil_log2, describe_range, dtype_bits, narrow_float_bits,
-                                          range_count)
+from acecost.engine.values.levels import ceil_log2, describe_range, dtype_bits, narrow_float_bits, range_count
 from acecost.engine.values.value import Value, nontrivial_axes
 from acecost.engine.rules.contractions import Contraction
 from acecost.engine.grad_names import INPUT
-from acecost.engine.names import LayerText, Site, aliases, einsum_spec, library_only, user_layer_name
-from acecost.report.model import (DECLARED_SOURCE, FALLBACK_SOURCE, FLOAT_WIDTH_SOURCE, OVERRIDE_SOURCE, BitsOrigin,
-                                  FallbackCause, OpRecord)
+from acecost.engine.names import LayerText, Site, einsum_spec, library_only
+from acecost.engine.pricing import (Side, Width, capped, float_width, held_bits, names_of, overridden, param_use,
+                                    price_record, side_warnings)
+from acecost.report.model import DECLARED_SOURCE, FALLBACK_SOURCE, BitsOrigin, FallbackCause, OpRecord
 from acecost.engine.measured import WeightFacts, WeightPricing, price_weight
 from acecost.engine.scales import codes_bits, fold_scale, group_scales
-from acecost.report.traffic import held_width, memory_traffic, storage_bits
+from acecost.report.traffic import storage_bits
 from acecost.engine.tally import Tally
 
 #: Source of an operand that is one value per row of the contraction.
 ZERO_POINT_SOURCE = ("1 level: constant along the contracting dimensions once its per-row "
                      "value is factored out (an asymmetric zero-point correction)")
-
-#: Source of an operand whose proven levels need more bits than a float has.
-WIDER_THAN_FLOAT = FLOAT_WIDTH_SOURCE
-
-
-class Width(NamedTuple):
-    """An operand's width and the facts behind it.
-
-    Its first three items are the ``(bits, source, fallback reason or None)``
-    that :mod:`acecost.engine.scales` reads and writes; a plain triple from
-    there prices an operand by its codes (:meth:`ContractionPricing.facts`).
-    """
-
-    bits: int
-    source: str
-    reason: str | None
-    origin: BitsOrigin
-    cause: FallbackCause | None = None
-    #: the source's account is an integer parameter's storage width (a warning says so)
-    stored: bool = False
-    #: one level per row of the contraction (:data:`ZERO_POINT_SOURCE`)
-    zero_point: bool = False
-
 
 def stored_width(value: Value) -> bool:
     """Whether ``value``'s level count is an integer parameter's storage width."""
@@ -123,79 +99,77 @@ class ContractionPricing:
             layer = scope or self._unnamed_layer(prim)
         lhs_bits = self.operand_bits(lhs, c.lhs_contracting)
         rhs_bits = self.operand_bits(rhs, c.rhs_contracting)
+        # group-wise codes compared with a fallback's float width: float_bits decides (re-pricing)
+        float_decided = any(b.reason is not None and v.levels.groups and v.levels.count is not None
+                            for b, v in ((lhs_bits, lhs), (rhs_bits, rhs)))
         lhs_bits, rhs_bits = group_scales(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
         if self.options.scales == "strict":
             lhs_bits, rhs_bits = fold_scale(eqn, (lhs, rhs), c, (lhs_bits, rhs_bits))
         lhs_bits, rhs_bits = self.facts(lhs, lhs_bits), self.facts(rhs, rhs_bits)
-        # a parameter is stored at its proven width even where it is multiplied as a float
-        stored = {"lhs": lhs_bits.bits, "rhs": rhs_bits.bits}
-        lhs_bits, rhs_bits = self.no_wider_than_float(lhs, lhs_bits), self.no_wider_than_float(rhs, rhs_bits)
         if lhs_bits.zero_point or rhs_bits.zero_point:
             layer = f"{layer}/zero_point"
-        if weight_is_lhs:
-            (w_side, w), (act_side, a) = ("lhs", lhs_bits), ("rhs", rhs_bits)
-        else:
-            (act_side, a), (w_side, w) = ("lhs", lhs_bits), ("rhs", rhs_bits)
+        w_side, act_side = ("lhs", "rhs") if weight_is_lhs else ("rhs", "lhs")
         site = self.site(layer, einsum_spec(eqn))
-        measured = self._measured(eqn, w_side, lhs if w_side == "lhs" else rhs, c, w, site, tally)
-        w, macs = measured.width, measured.macs
-        overrides = self.options.overrides
-        names = (*aliases(site), *aliases(site._replace(base=user_layer_name(layer)))) if overrides else ()
-        for pattern, a_bits, w_bits in overrides:
-            if any(pattern.search(n) for n in names):
-                why = f"{OVERRIDE_SOURCE} {pattern.pattern}"
-                a = Width(a_bits, why, None, BitsOrigin.OVERRIDE) if a_bits is not None else a
-                w = Width(w_bits, why, None, BitsOrigin.OVERRIDE) if w_bits is not None else w
-        by_side = {act_side: a, w_side: w}
-        held = {}
-        for side, value, origin in (("lhs", lhs, origin_l), ("rhs", rhs, origin_r)):
-            priced = by_side[side]
-            b, reason = priced.bits, priced.reason
-            held[side] = held_width(priced.origin, b, storage_bits(value.dtype), stored[side])
-            if priced.origin is BitsOrigin.FLOAT_WIDTH:
-                b = stored[side]
-            if priced.stored:
-                tally.warnings.append(LayerText(
-                    site, self.phase,
-                    f": {side} operand of {prim} is an integer parameter {STORAGE_WIDTH} "
-                    f"({b} bits); nothing declares fewer. If it holds fewer levels (e.g. AQT "
-                    f"2- or 3-bit weights frozen in int8), pass --bits '", "=,N'."))
-            if reason:
-                # codes times a scale that varies along the contraction (XNOR-Net's per-position
-                # activation scale): --scales codes prices the codes, the fix most users want
-                codes = "Price its codes with --scales codes, or tag" \
-                    if priced.cause is FallbackCause.SCALE_VARIES else "Tag"
-                tally.warnings.append(LayerText(
-                    site, self.phase,
-                    f": {side} operand of {prim} {list(value.shape)} counted as {b}-bit float: {reason}. "
-                    f"{codes} it with acecost.tag(x, bits=N) or pass --bits '", "=A,W'.", kind="float_fallback"))
-            if origin:
-                tally.use_param(origin, b)
-            elif (packed := self._packed_origin(value)) is not None:
-                tally.use_param(packed[0], min(packed[2], b * packed[1]))
+        macs, measured = c.macs, None
+        if self.weight_facts is not None:
+            # measuring compares the weight's width at this float_bits (re-pricing walks again)
+            float_decided = True
+            value, natural = (lhs, lhs_bits) if w_side == "lhs" else (rhs, rhs_bits)
+            before = capped(self._side(w_side, value, natural, None, True), self.options.float_bits)
+            measured = self._measured(eqn, w_side, value, c, before, site, tally)
+            macs = measured.macs
+            if measured.width is not before:  # fewer bits than the cap: the weight's natural width
+                lhs_bits, rhs_bits = (measured.width, rhs_bits) if w_side == "lhs" else (lhs_bits, measured.width)
+        sides = {"lhs": self._side("lhs", lhs, lhs_bits, origin_l, float_decided),
+                 "rhs": self._side("rhs", rhs, rhs_bits, origin_r, float_decided)}
         out_aval = eqn.outvars[0].aval
-        held_bits = (held["lhs"], held["rhs"], storage_bits(out_aval.dtype))
-        read_bits, write_bits = memory_traffic(lhs.shape, rhs.shape, out_aval.shape, *held_bits)
-        tally.records.append(OpRecord(
+        record = OpRecord(
             name=layer, primitive=prim,
             lhs_shape=list(lhs.shape), rhs_shape=list(rhs.shape),
             out_shape=list(out_aval.shape),
-            bits_a=a.bits, bits_w=w.bits, bits_a_source=a.source, bits_w_source=w.source,
-            multiplier=1, macs=macs, ace=macs * a.bits * w.bits,
-            binary=a.bits == 1 and w.bits == 1, weight_operand=w_side, phase=self.phase, site=site,
+            bits_a=0, bits_w=0, bits_a_source="", bits_w_source="",  # price_contraction sets them
+            multiplier=1, macs=macs, ace=0,
+            binary=False, weight_operand=w_side, phase=self.phase, site=site,
             gradient=self.gradient_kind(eqn, bool(origin_l or origin_r)),
-            weight_prep=prep, bits_a_origin=a.origin, bits_w_origin=w.origin,
-            bits_a_cause=a.cause, bits_w_cause=w.cause, measured_levels=measured.measured_levels,
-            weight_density=measured.weight_density,
-            read_bits=read_bits, write_bits=write_bits, held_bits=held_bits,
-            float_codes=any(narrow_float_bits(v.dtype) is not None for v in (lhs, rhs))))
+            weight_prep=prep, sides=(sides[act_side], sides[w_side]),
+            measured_levels=None if measured is None else measured.measured_levels,
+            weight_density=None if measured is None else measured.weight_density,
+            held_bits=(0, 0, storage_bits(out_aval.dtype)),  # the output's; price_record sets the operands'
+            float_codes=any(narrow_float_bits(v.dtype) is not None for v in (lhs, rhs)))
+        tally.records.append(self.price_contraction(record, tally))
+
+    def price_contraction(self, record: OpRecord, tally: Tally) -> OpRecord:
+        """Price a walked record at this walk's options: the float cap, the overrides, then
+        the record's widths, warnings and parameter widths (all in :mod:`acecost.engine.pricing`)."""
+        fb = self.options.float_bits
+        a_side, w_side = record.sides
+        a, w = capped_a, capped_w = capped(a_side, fb), capped(w_side, fb)
+        overrides = self.options.overrides
+        if overrides:
+            names = names_of(record.site)
+            a, w = overridden([o for o in overrides if any(o[0].search(n) for n in names)], a, w)
+        prim = record.primitive
+        both = ((a_side, a, capped_a), (w_side, w, capped_w))
+        for side, priced, natural in both if a_side.side == "lhs" else both[::-1]:  # lhs first, as always
+            hidden = priced is not natural
+            shown = natural if hidden else priced
+            tally.warnings.extend(side_warnings(record.site, self.phase, prim, side, shown,
+                                                held_bits(shown, side, fb), hidden))
+            use = param_use(side, held_bits(priced, side, fb))
+            if use is not None:
+                tally.use_param(*use)
+        return price_record(record, a, w)
+
+    def _side(self, name: str, value: Value, bits: Width, param: str | None, float_decided: bool) -> Side:
+        """What pricing (now, and when re-priced) needs of one operand."""
+        packed = None if param else self._packed_origin(value)
+        return Side(name, bits, dtype_bits(value.dtype), value.dtype.kind == "c", value.levels.tag is not None,
+                    param, packed, tuple(value.shape), float_decided, storage_bits(value.dtype))
 
     def _measured(self, eqn, side: str, value: Value, c: Contraction, w: Width, site: Site,
                   tally: Tally) -> WeightPricing:
         """The weight operand's width and the MACs once concrete weights are measured
-        (:mod:`acecost.engine.measured`); as inferred when there are none."""
-        if self.weight_facts is None:
-            return WeightPricing(w, c.macs)
+        (:mod:`acecost.engine.measured`)."""
         contracting = c.lhs_contracting if side == "lhs" else c.rhs_contracting
         return price_weight(self.weight_facts, self.options, eqn, value, side, contracting, w, c.macs,
                             lambda body, tail: tally.warnings.append(LayerText(site, self.phase, body, tail)))
@@ -264,24 +238,9 @@ class ContractionPricing:
         return bits if isinstance(bits, Width) else _proven(bits[0], bits[1], value)
 
     def float_width(self, value: Value) -> int:
-        """The width of ``value`` as a float operand (``--float-bits``)."""
-        fb = self.options.float_bits
-        width = dtype_bits(value.dtype) if fb == "dtype" else int(fb)
-        if fb == "dtype" and value.dtype.kind == "c":
-            width //= 2  # the real multiplies are on the real and imaginary parts
-        return width
-
-    def no_wider_than_float(self, value: Value, bits: Width) -> Width:
-        """An operand is never priced wider than a float: one whose proven levels need more
-        bits (an int32 accumulator reused as an operand) is multiplied as a float instead
-        (FLOAT_WIDTH: evidence, not a fallback). A width the user declared (``acecost.tag``)
-        is left as declared."""
-        b, src, reason = bits[:3]
-        width = self.float_width(value)
-        if b <= width or reason is not None or value.levels.tag is not None:
-            return bits
-        return Width(width, f"{WIDER_THAN_FLOAT} {width}, fewer than the {b} bits of its {src}", None,
-                     BitsOrigin.FLOAT_WIDTH, stored=bits.stored)
+        """The width of ``value`` as a float operand (``--float-bits``); an operand is never
+        priced wider (:func:`acecost.engine.pricing.cap`, FLOAT_WIDTH)."""
+        return float_width(self.options.float_bits, dtype_bits(value.dtype), value.dtype.kind == "c")
 
     def _param_origin(self, value: Value) -> str | None:
         """The parameter this operand essentially is (largest origin, not a scale)."""

@@ -176,6 +176,10 @@ class LayerText(NamedTuple):
     #: what the warning is about: "float_fallback" (an operand counted as a float for lack of
     #: evidence; the warnings panel groups these by cause) or "" (anything else)
     kind: str = ""
+    #: the operand it is about ("lhs"/"rhs"), for a warning about one operand's width
+    side: str = ""
+    #: kept for re-pricing but not shown: an override replaced the operand it is about
+    hidden: bool = False
 
 
 _SUFFIX = re.compile(r"(\[[^\[\]]*\])?(#\d+)?$")

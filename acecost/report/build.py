@@ -18,6 +18,7 @@ from acecost.engine.names import LayerText, UserNames, distinct_names
 from acecost.engine.tally import Tally
 from acecost.engine.walker import Options
 from acecost.report.model import ParamRecord, Report, Totals, WeightPrep, exact_number
+from acecost.report.reprice import pricing_of
 
 
 def contraction_totals(records) -> dict:
@@ -126,10 +127,13 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         entry["scope"] = user_names(entry["scope"])
     for r in every:
         r.bits_a_source, r.bits_w_source = user_names.text(r.bits_a_source), user_names.text(r.bits_w_source)
-    rendered = [(user_names.text(_render(w, by_site)), w) for w in tally.warnings]
-    warnings = list(dict.fromkeys(text for text, _ in rendered))
+    # a hidden warning (its operand overridden) is kept for re-pricing, not shown
+    rendered = [(None if type(w) is not str and w.hidden else user_names.text(_render(w, by_site)), w)
+                for w in tally.warnings]
+    warnings = list(dict.fromkeys(text for text, _ in rendered if text is not None))
     fallback_warnings = frozenset(text for text, w in rendered
-                                  if isinstance(w, LayerText) and w.kind == "float_fallback")
+                                  if text is not None and isinstance(w, LayerText) and w.kind == "float_fallback")
+    walked = len(warnings)
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
         warnings.append(f"{len(unused)} parameter leaves ({sum(element_count(lf.shape) for lf in unused):,} "
@@ -147,15 +151,18 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
         weight_prep=_weight_prep(prep_records, prep_by_category, prep_in_totals, tally.prep_moved_bits))
     meta = {**_versions(), "float_bits": options.float_bits, "cond": options.cond,
             "scales": options.scales, **measuring(options), "target": name, "input_shapes": input_shapes(leaves)}
+    pricing = pricing_of(tally, every, prep_in_totals, options.float_bits, user_names, rendered,
+                         warnings[walked:], contraction_totals)
     report = Report(totals=totals, layers=records, params=params,
                     elementwise_by_category=dict(by_category), elementwise_by_layer=dict(by_layer),
                     warnings=warnings, fallback_warnings=fallback_warnings, unsupported=unsupported,
                     loops=tally.loops, branches=tally.branches, meta=meta,
-                    weight_prep_layers=[] if prep_in_totals else prep_records)
+                    weight_prep_layers=[] if prep_in_totals else prep_records, pricing=pricing)
     if options.hardware is not None:
         from acecost.report.hardware import apply_hardware, load_hardware
 
-        apply_hardware(report, load_hardware(options.hardware))
+        pricing.hardware = load_hardware(options.hardware)
+        apply_hardware(report, pricing.hardware)
     return report
 
 

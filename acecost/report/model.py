@@ -141,6 +141,9 @@ class OpRecord:
     #: the (lhs, rhs, out) widths held in memory; whether an operand is a narrow float (float8) dtype
     held_bits: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
     float_codes: bool = field(default=False, repr=False, compare=False)
+    #: the activation and weight operands as walked (acecost.engine.pricing.Side), what
+    #: re-pricing reads; not part of the report's data
+    sides: Any = field(default=None, repr=False, compare=False)
 
     @property
     def macs_per_call(self) -> int:
@@ -173,7 +176,7 @@ class OpRecord:
 FACT_FIELDS = ("bits_a_origin", "bits_w_origin", "bits_a_cause", "bits_w_cause", "held_bits", "float_codes")
 
 #: The fields of an OpRecord that are the report's data (JSON).
-RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name != "site" and f.name not in FACT_FIELDS)
+RECORD_FIELDS = tuple(f.name for f in fields(OpRecord) if f.name not in ("site", "sides") and f.name not in FACT_FIELDS)
 
 
 #: Fields written to JSON only when set (an inference report's bytes stay as they were).
@@ -293,6 +296,21 @@ class Report:
     #: the warnings that say an operand counted as a float for lack of evidence (grouped by
     #: cause in the warnings panel); not part of the JSON, so empty in a report loaded from it
     fallback_warnings: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
+    #: the walk this report came from, for :meth:`reprice` (acecost.report.reprice.Pricing); None in
+    #: a report loaded from JSON
+    pricing: Any = field(default=None, compare=False, repr=False)
+
+    def reprice(self, bits=None, float_bits=None) -> "Report":
+        """This report priced again with the ``--bits`` overrides ``bits`` (replacing its own) and
+        ``float_bits``: what ``analyze`` with those options gives, without tracing or walking
+        (:mod:`acecost.report.reprice`; parameter records whose width stays are shared). Raises an
+        ``AcecostError`` where that would not be exact (from JSON, a ``cond`` chosen by cost)."""
+        if self.pricing is None:
+            from acecost.errors import AcecostError
+
+            raise AcecostError("this report holds no walk to re-price (one loaded from JSON, or built by "
+                               "hand); analyse the model again")
+        return self.pricing.reprice(self, bits=bits, float_bits=float_bits)
 
     # ------------------------------------------------------------ views
     @property

@@ -29,7 +29,7 @@ from acecost.errors import AcecostError
 from acecost.sweeps import sources
 
 #: Bump when the stored entry or the key material changes meaning.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 ENV_VAR = "ACECOST_CACHE_DIR"
 
 

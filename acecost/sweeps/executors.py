@@ -28,6 +28,9 @@ from acecost.sweeps.model import ModelSpec
 STARTUP_SECONDS = 3.0
 #: Points a local worker holds at once: the next one is there when it finishes.
 PREFETCH = 2
+#: ...and once points take less than CHEAP_SECONDS (re-priced ones: about a millisecond), this many,
+#: so that a worker is not kept waiting on a round trip per point
+CHEAP_SECONDS, CHEAP_PREFETCH = 0.02, 32
 #: A space of this many points starts its workers at once, while this process imports the model.
 EAGER_POINTS = 32
 #: The most local processes: each imports jax (about a second of CPU and a few hundred MB).
@@ -66,20 +69,24 @@ class LocalPool:
     def _workers(self, points: int) -> int:
         return min(self.jobs - 1, points - 1) if self.here else min(self.jobs, points)
 
-    def prestart(self, spec: ModelSpec, points: int, cached: bool = False) -> None:
-        """Start the workers now when the space is large enough to be worth them whatever a point costs;
-        without ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
+    def prestart(self, spec: ModelSpec, points: int, cached: bool = False, graphs: int | None = None) -> None:
+        """Start the workers now when the space is large enough to be worth them whatever a point costs
+        (no more than its ``graphs`` need: a graph's points are re-priced from one trace); without
+        ``here``, one worker for a space the cache cannot answer (it imports jax meanwhile)."""
         if not points or not _picklable(spec):
             return
         if points >= EAGER_POINTS:
-            self.procs = [_Worker(spec) for _ in range(self._workers(points))]
+            wanted = self._workers(points) if graphs is None else min(self._workers(points), graphs - self.here)
+            self.procs = [_Worker(spec) for _ in range(wanted)]
         elif not self.here and not cached:
             self.procs = [_Worker(spec)]
 
     def run(self, spec: ModelSpec, tasks: list[worker.Task]) -> Iterator[dict]:
         pending = collections.deque(tasks)
         here = self.here or not _picklable(spec)
-        workers = self._workers(len(tasks)) if _picklable(spec) else 0
+        # a process per graph at most: the points of one graph are re-priced from one trace
+        graphs = worker.graph_count(tasks)
+        workers = min(self._workers(len(tasks)), graphs - here) if _picklable(spec) else 0
         times: list[float] = []
         # price here until the work left is worth starting processes for
         while here and pending and not self.procs and (min(workers, len(pending) - 1) < 1 or not times
@@ -90,10 +97,11 @@ class LocalPool:
         if not pending:
             return
         if here:
-            procs = self.procs = self.procs or [_Worker(spec) for _ in range(self._workers(len(pending)))]
+            procs = self.procs = self.procs or [_Worker(spec) for _ in range(min(self._workers(len(pending)),
+                                                                                 workers))]
         else:  # one worker, more once the points left are worth their start-up (as above)
             procs = self.procs = self.procs or [_Worker(spec)]
-        wanted = self._workers(len(tasks))
+        wanted = min(self._workers(len(tasks)), graphs - here)
         try:
             while pending or any(w.tasks for w in procs):
                 for i, w in enumerate(procs):  # collect results; keep each ready worker PREFETCH points deep
@@ -114,7 +122,8 @@ class LocalPool:
                         if pending:
                             procs[i] = _Worker(spec)
                         continue
-                    while w.ready and pending and len(w.tasks) < PREFETCH:
+                    depth = CHEAP_PREFETCH if len(times) >= 3 and max(times[-3:]) < CHEAP_SECONDS else PREFETCH
+                    while w.ready and pending and len(w.tasks) < depth:
                         w.send(pending.pop())
                 if not here and pending and len(procs) < wanted and times \
                         and min(times[-3:]) * len(pending) >= STARTUP_SECONDS:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -54,6 +55,15 @@ def split_fixed(fixed: dict) -> tuple[dict, dict]:
         value = _checked(axis, name, value)  # a repeatable option's: a list of items
         (build if axis.stage == BUILD else analysis)[name] = value
     return build, analysis
+
+
+def _repriced(name: str) -> bool:
+    """Whether an axis of this name is an option every value of which re-prices one walk (unless the
+    model takes a parameter of that name, which only loading it tells)."""
+    from acecost.options import OPTION, REPRICE
+
+    opt = option_name(name)
+    return bool(group_axis(name)) or opt in OPTION and OPTION[opt].reuse == REPRICE
 
 
 def _checked(axis, name, value):
@@ -106,6 +116,7 @@ def _families():
 def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build: dict,
                fixed_analysis: dict) -> list[Task]:
     tasks = []
+    run = uuid.uuid4().hex  # points of this sweep share traces and walks (worker.reused)
     for i, point in enumerate(points):
         params, build, analysis = {}, dict(fixed_build), dict(fixed_analysis)
         for name, value in point.items():
@@ -131,7 +142,7 @@ def make_tasks(model: LoadedModel, points: list[dict], kinds: dict, fixed_build:
         if analysis.get("weights") is not None and not isinstance(analysis["weights"], str):
             raise AcecostError("a sweep reads its weights from a checkpoint file (its points may be priced in "
                                "other processes): give weights as a path")
-        tasks.append(Task(i, params, build, analysis))
+        tasks.append(Task(i, params, build, analysis, run))
     return tasks
 
 
@@ -162,7 +173,9 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             # how many points there will be (a model parameter named like an option may add some)
             expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
-            executor.prestart(spec, expected, cached=cache is not None)
+            # one graph, however many points, when every axis re-prices: one process traces it
+            graphs = 1 if all(_repriced(n) for n in space.names()) else None
+            executor.prestart(spec, expected, cached=cache is not None, graphs=graphs)
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints at import is not the table
             model = loaded(spec)  # imports the model here: a broken file fails before any point
         names = space.names()

@@ -7,7 +7,9 @@ never stops a sweep.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ class Task:
     params: dict
     build: dict
     analysis: dict
+    #: the sweep it belongs to: points share traces and walks within one sweep only
+    run: str = ""
 
 
 def loaded(spec: ModelSpec) -> LoadedModel:
@@ -92,24 +96,17 @@ def serve(conn, spec: ModelSpec) -> None:
 
 
 def price(spec: ModelSpec, task: Task) -> dict:
-    """Build and analyse one point; ``report`` is ``Report.to_dict()``, or ``error`` says why not."""
-    from acecost.api import analyze_target
-
+    """Price one point; ``report`` is its :func:`point_report`, or ``error`` says why not."""
     start = time.perf_counter()
     report, error, files = None, None, None
     try:
-        from acecost.load.target import validate
-
         model = loaded(spec)
         # what the model prints must not land in the table; what it imports keys its cache entry
         with contextlib.redirect_stdout(sys.stderr), sources.recording(model.sources):
-            target = model.build(task.params, task.build)
-            validate(target)
-            kwargs = {OPTION[k].api_name: v for k, v in task.analysis.items()}  # bits -> overrides
-            result = analyze_target(target, **kwargs)
+            result = reused(model, task)
         result.meta["target"] = spec.label
         result.meta["params"] = dict(task.params)
-        report = result.to_dict()
+        report = point_report(result)
         files = sources.stored(model.sources)
     except AcecostError as exc:
         error = str(exc)
@@ -120,3 +117,90 @@ def price(spec: ModelSpec, task: Task) -> dict:
         error = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
     return {"index": task.index, "report": report, "error": error,
             "seconds": round(time.perf_counter() - start, 6), "sources": files}
+
+
+# ------------------------------------------------------------ reuse of a walk
+#
+# Points that differ only in options that leave the jaxpr unchanged share one trace, and
+# those that differ only in options a walk's records can be priced again under share one
+# walk (each option's ``reuse`` in acecost.options.OPTIONS). Kept per process: a worker
+# that gets several points of one model traces it once.
+
+#: graphs (traces) and walks kept in this process, the most recent last
+_TRACES: collections.OrderedDict = collections.OrderedDict()
+_WALKS: collections.OrderedDict = collections.OrderedDict()
+#: how many of each are kept (a large model's jaxpr and report are tens of MB)
+KEPT = 4
+
+
+def _key(*parts) -> str:
+    return json.dumps(parts, sort_keys=True, default=repr)
+
+
+def _keep(store: collections.OrderedDict, key, value):
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > KEPT:
+        store.popitem(last=False)
+    return value
+
+
+def graph_key(task: Task) -> str:
+    """What a point's trace depends on: its parameters, build options and the options traced again."""
+    from acecost.options import RETRACE, by_reuse
+
+    return _key(task.params, task.build, by_reuse(task.analysis)[RETRACE])
+
+
+def graph_count(tasks: list[Task]) -> int:
+    """How many traces ``tasks`` need: more processes than that only trace the same graphs again."""
+    return len({graph_key(t) for t in tasks})
+
+
+def reused(model: LoadedModel, task: Task):
+    """The report of ``task``: re-priced from a walk of the same graph where that is exact,
+    else the graph's trace walked again, else built and traced (docs/sweep.md, "Reuse")."""
+    from acecost.api import analyze_target, trace_target, walk_traced
+    from acecost.load.target import validate
+    from acecost.options import REPRICE, REWALK, by_reuse
+    from acecost.report.reprice import NotRepriceable
+
+    kinds = by_reuse(task.analysis)
+    kwargs = {OPTION[k].api_name if k in OPTION else k: v for k, v in task.analysis.items()}  # bits -> overrides
+    graph = (task.run, id(model), graph_key(task))
+    walk = (graph, _key(kinds[REWALK]))
+    kept = _TRACES.get(graph)
+    if kept is None or kept[0] is not model:  # the model object too: an edited file is imported anew
+        target = model.build(task.params, task.build)
+        validate(target)
+        kept = _keep(_TRACES, graph, (model, trace_target(target) if kwargs.get("mode", "inference") == "inference"
+                                      else target))  # a training step is traced in two parts: traced again
+        _WALKS.pop(walk, None)
+    traced = kept[1]
+    walked = _WALKS.get(walk)
+    if walked is None:
+        base = {**kwargs, "overrides": [], "float_bits": kwargs.get("float_bits", OPTION["float_bits"].default)}
+        walked = _keep(_WALKS, walk, _walk(traced, base, walk_traced, analyze_target))
+    try:
+        return walked.reprice(bits=kinds[REPRICE].get("bits") or [], float_bits=kinds[REPRICE].get("float_bits"))
+    except NotRepriceable:
+        return _walk(traced, kwargs, walk_traced, analyze_target)
+
+
+def _walk(traced, kwargs: dict, walk_traced, analyze_target):
+    if hasattr(traced, "closed"):
+        return walk_traced(traced, **{k: v for k, v in kwargs.items() if k != "mode"})
+    return analyze_target(traced, **kwargs)
+
+
+def point_report(report) -> dict:
+    """What a sweep keeps of a point's report: everything but its per-layer and per-parameter
+    detail (a ResNet-50's layers and parameters make it 70 kB and take 8 ms to write)."""
+    from dataclasses import asdict
+
+    from acecost.report.model import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "meta": dict(report.meta), "totals": asdict(report.totals),
+            "warnings": list(report.warnings), "unsupported": list(report.unsupported),
+            "loops": list(report.loops), "branches": list(report.branches),
+            **({"phases": dict(report.phases)} if report.phases else {})}

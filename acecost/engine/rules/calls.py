@@ -92,19 +92,32 @@ def _call(interp, eqn, ins, scope, tally, masks=()):
                                    for v, f in zip(args, forms)))
     # an override may pick one call of several by its ordinal: with overrides, walk each call;
     # a call given references stores into them, which a replay would not do
-    walk_anew = interp.options.overrides or any(isinstance(v.aval, AbstractRef) for v in eqn.invars)
-    cached = None if walk_anew else interp.call_cache.get(key)
+    refs = any(isinstance(v.aval, AbstractRef) for v in eqn.invars)
+    walk_anew = interp.options.overrides or refs
+    seen = interp.call_cache.get(key)
+    cached = None if walk_anew else seen
     if cached is None or cached is _NOT_REPLAYABLE:
+        ordinals, unnamed = interp.naming_state()
+        # walked anew for the overrides alone, a call a replay would serve names its unnamed
+        # contractions as the replay does (those of its first walk), so that names do not
+        # depend on whether overrides are given (docs/design.md, "Re-pricing a walk")
+        renamed = not refs and seen is not None and seen is not _NOT_REPLAYABLE
+        if renamed:
+            interp.restore_naming((ordinals, seen[3]))
         child = Tally()
         outs = interp.run(jaxpr, consts, args, scope, child, used)
+        if renamed:
+            interp.restore_naming((interp.naming_state()[0], unnamed))
         specs = [_canonical(o, args, canon) for o in outs]
         # an output that is a sum over atoms the replay cannot rebuild (half of a
         # straight-through estimator, ``q(y) - y``) is walked anew every time
         replayable = all(how is not None or len(value.form) <= 1 for value, how in specs)
-        interp.call_cache[key] = (jaxpr, child, specs) if replayable else _NOT_REPLAYABLE
+        # the unnamed-layer count where the first walk began (what a replay's names come from)
+        first = seen[3] if renamed else unnamed
+        interp.call_cache[key] = (jaxpr, child, specs, first) if replayable else _NOT_REPLAYABLE
         tally.merge(child)
         return out_values(interp, eqn, outs)
-    _, child, specs = cached
+    _, child, specs, _ = cached
     tally.merge(child, sites=interp.site)
     by_index = {i: a for a, i in canon.items()}
     return out_values(interp, eqn, [_replay(interp, spec, args, by_index) for spec in specs])
