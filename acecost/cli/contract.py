@@ -20,6 +20,9 @@ from acecost.engine.gcpause import freeze_at_exit
 from acecost.report.model import unsurrogate
 
 _interrupt = {"seen": False, "said": False}
+#: re-deliveries of an interrupt not yet made (:func:`_unraisable`): cancelled when the command
+#: ends, which reports the interrupt itself, so none lands later in whoever called it (a test runner)
+_redeliveries: list[threading.Timer] = []
 
 
 def interrupted() -> None:
@@ -59,6 +62,7 @@ def _unraisable(hook):
             _interrupt["seen"] = True
             timer = threading.Timer(0.01, _thread.interrupt_main)  # delivered after the callback returns
             timer.daemon = True
+            _redeliveries.append(timer)
             timer.start()
             return
         hook(info)
@@ -93,6 +97,8 @@ class Contract:
             code = self._run(argv, prog_name, extra)
         finally:
             sys.unraisablehook = hook
+            while _redeliveries:  # the interrupt is reported below (seen); one delivered later would not be
+                _redeliveries.pop().cancel()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         if _interrupt["seen"]:  # an interrupt someone swallowed is still an interrupt
