@@ -83,3 +83,43 @@ def test_the_undamaged_files_still_price_the_weights(tmp_path):
         totals = json.loads(res.output)["totals"]
         # one zero weight (KERNEL[0, 0]) of 2048: the discounted MACs are 2 * 2047
         assert totals["macs"] == 2 * 2047 and totals["ace"] == 2 * 2047 * 256
+
+
+# ------------------------------------------------ diff of reports priced with other options
+
+def _report(tmp_path, name, *options):
+    (tmp_path / "m.py").write_text(MODEL)
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "m.py"), *options, "--format", "json",
+                                    "-o", str(tmp_path / name), "-q"])
+    assert res.exit_code == 0, res.output
+    return str(tmp_path / name)
+
+
+def test_diff_says_when_the_reports_were_priced_with_other_options(tmp_path):
+    """A time known on one side only was dropped from the totals without a word, and a delta
+    made by --sparsity/--weights/--hardware read as the model's own."""
+    import json
+
+    np.savez(tmp_path / "w.npz", **{"fc/kernel": KERNEL})
+    base = _report(tmp_path, "base.json", "--hardware", "h100-sxm")
+    new = _report(tmp_path, "new.json", "--weights", str(tmp_path / "w.npz"), "--sparsity", "discount")
+    res = CliRunner().invoke(main, ["diff", base, new, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["warnings"] == [
+        f"the reports were priced with different options (sparsity dense -> discount; weights none -> "
+        f"{tmp_path / 'w.npz'}; hardware h100-sxm -> none): their deltas are not the model's alone",
+        f"time is known in {base} only and is left out of the totals (the other has no --hardware)"]
+    assert "time_s" not in data["totals"]
+    # MACs 2 x 64 x 32 = 4096 dense, 2 x 2047 with the one zero weight discounted
+    assert (data["totals"]["macs"]["base"], data["totals"]["macs"]["new"]) == (4096, 4094)
+    quiet = CliRunner().invoke(main, ["diff", base, new, "-q"])
+    assert "warning" not in quiet.stderr
+
+
+def test_diff_of_reports_priced_alike_warns_of_nothing(tmp_path):
+    import json
+
+    a = _report(tmp_path, "a.json", "--hardware", "tpu-v5e")
+    res = CliRunner().invoke(main, ["diff", a, a, "--format", "json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["warnings"] == []
