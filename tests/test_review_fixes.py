@@ -123,3 +123,16 @@ def test_diff_of_reports_priced_alike_warns_of_nothing(tmp_path):
     a = _report(tmp_path, "a.json", "--hardware", "tpu-v5e")
     res = CliRunner().invoke(main, ["diff", a, a, "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["warnings"] == []
+
+
+def test_a_breakdown_of_time_of_a_report_without_hardware_says_why(tmp_path):
+    """It blamed the file ("write reports with 'acecost analyze --format json'"), which was one."""
+    plain = _report(tmp_path, "plain.json")
+    res = CliRunner().invoke(main, ["plot", "--breakdown", plain, "--x", "time_s", "-o", str(tmp_path / "b.png")])
+    assert res.exit_code == 2
+    assert [line for line in res.output.splitlines() if line.startswith("acecost: error:")] == [
+        f"acecost: error: {plain}: it has no time_s: it was analysed without --hardware; analyse it again "
+        "with --hardware NAME|FILE.toml for a breakdown of time"]
+    timed = _report(tmp_path, "timed.json", "--hardware", "h100-sxm")
+    res = CliRunner().invoke(main, ["plot", "--breakdown", timed, "--x", "time_s", "-o", str(tmp_path / "b.png")])
+    assert res.exit_code == 0, res.output
