@@ -225,6 +225,35 @@ def model_mismatch(base: dict[str, Any], new: dict[str, Any]) -> tuple[bool, str
     return None
 
 
+#: meta keys of the options that change the figures; a report without one was priced at this value
+PRICING_OPTIONS = {"float_bits": 16, "cond": "max", "scales": "strict", "levels": "inferred",
+                   "sparsity": "dense", "weights": None, "hardware": None}
+
+
+def _option(meta: object, key: str) -> object:
+    value = meta.get(key, PRICING_OPTIONS[key]) if isinstance(meta, dict) else PRICING_OPTIONS[key]
+    return value.get("name", "a file") if key == "hardware" and isinstance(value, dict) else value
+
+
+def priced_apart(base: dict[str, Any], new: dict[str, Any], base_name: str = "the base report",
+                 new_name: str = "the new report") -> list[str]:
+    """Why some deltas are not the model's own: the reports were priced with other options
+    (``--levels``, ``--sparsity``, ``--weights``, ``--hardware``...), or a total is known in one
+    report only and so is left out of the totals (a time without ``--hardware``)."""
+    notes = []
+    changed = [f"{key} {_option(base.get('meta'), key) or 'none'} -> {_option(new.get('meta'), key) or 'none'}"
+               for key in PRICING_OPTIONS if _option(base.get("meta"), key) != _option(new.get("meta"), key)]
+    if changed:
+        notes.append(f"the reports were priced with different options ({'; '.join(changed)}): "
+                     "their deltas are not the model's alone")
+    for key in TOTAL_KEYS:
+        b, n = _is_number(base["totals"].get(key)), _is_number(new["totals"].get(key))
+        if b != n:
+            notes.append(f"{TOTAL_LABELS[key]} is known in {base_name if b else new_name} only and is "
+                         "left out of the totals" + (" (the other has no --hardware)" if key == "time_s" else ""))
+    return notes
+
+
 def aggregate_layers(report: dict[str, Any]) -> dict[str, LayerCost]:
     """Sum the records of each layer name (unnamed records: by primitive)."""
     layers: dict[str, LayerCost] = {}

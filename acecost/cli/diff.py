@@ -16,7 +16,7 @@ from rich.text import Text
 from acecost.cli.contract import AcecostCommand
 from acecost.ci.verdict import fmt_pct
 from acecost.cli.common import DefaultShown, debug_enabled, fail
-from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
+from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch, priced_apart
 from acecost.errors import AcecostError
 from acecost.metrics import format_count, format_value
 from acecost.report.model import to_json
@@ -121,7 +121,7 @@ def render_diff_markdown(d: ReportDiff, base: str, new: str, top: int) -> str:
               help="A table to read (a list where names would not fit), JSON, or markdown for a PR comment.")
 @click.option("--top", type=click.IntRange(min=0), default=None, cls=DefaultShown,
               show_default=f"{DEFAULT_TOP}, all for json", help="Layer rows per section.")
-@click.option("--quiet", "-q", is_flag=True, help="No warning on stderr when the reports are of different models.")
+@click.option("--quiet", "-q", is_flag=True, help="No warning on stderr when the reports are of different models or priced with different options.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, quiet: bool, debug: bool) -> None:
@@ -139,11 +139,15 @@ def diff(ctx: click.Context, base: str, new: str, fmt: str, top: int | None, qui
             traceback.print_exc()
         fail(e)
     mismatch = model_mismatch(base_report, new_report)
-    if mismatch is not None and not quiet:
-        click.echo(f"acecost: warning: {base} {mismatch[1].replace('the report', new)}", err=True)
+    apart = priced_apart(base_report, new_report, base, new)
+    if not quiet:
+        if mismatch is not None:
+            click.echo(f"acecost: warning: {base} {mismatch[1].replace('the report', new)}", err=True)
+        for note in apart:
+            click.echo(f"acecost: warning: {note}", err=True)
     if fmt == "json":
         data = d.to_dict(top)
-        data["warnings"] = [] if mismatch is None else [mismatch[1]]
+        data["warnings"] = ([] if mismatch is None else [mismatch[1]]) + apart
         click.echo(to_json(data), nl=False)
     elif fmt == "markdown":
         click.echo(render_diff_markdown(d, base, new, DEFAULT_TOP if top is None else top))

@@ -129,6 +129,9 @@ def check_records(data: Mapping[str, Any], key: str, source: str) -> None:
         return AcecostError(f"{source}: {what}; write reports with 'acecost analyze --format json'")
 
     total = data["totals"].get(metric(key).totals_key)
+    if key == "time_s" and total is None and data.get("layers"):
+        raise AcecostError(f"{source}: it has no time_s: it was analysed without --hardware; analyse it "
+                           "again with --hardware NAME|FILE.toml for a breakdown of time")
     if total is not None and not _is_cost(total):
         raise bad(f"totals.{metric(key).totals_key} is {total!r}, not a cost >= 0")
     field_, fields_ = ("params", ("size_bits",)) if key == "size" else ("layers", ("macs", "ace", *_NEEDS.get(key, ())))

@@ -15,6 +15,7 @@ index costs no tensor data and a tensor is read from its bytes in place.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import struct
@@ -52,13 +53,22 @@ class Checkpoint:
         t = self.tensors[key]
         out = np.empty(math.prod(t.shape), t.dtype)
         done = 0
-        with open(self.path, "rb") as f:
-            for offset, count in t.spans:
-                f.seek(offset)
-                if f.readinto(out[done:done + count].view(np.uint8)) != count * t.dtype.itemsize:
-                    raise ConfigError(f"weights {self.path}: '{key}' is cut short (the file is truncated)")
-                done += count
+        try:
+            with open(self.path, "rb") as f:
+                for offset, count in t.spans:
+                    f.seek(offset)
+                    if f.readinto(out[done:done + count].view(np.uint8)) != count * t.dtype.itemsize:
+                        raise ConfigError(f"weights {self.path}: '{key}' is cut short (the file is truncated)")
+                    done += count
+        except OSError as e:
+            raise self._unreadable(key, e) from None
         return out.reshape(t.shape)
+
+    def _unreadable(self, key: str, e: BaseException) -> ConfigError:
+        """A tensor whose index was read but whose data is not (a corrupt or vanished file)."""
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return ConfigError(f"weights {self.path}: '{key}' cannot be read ({type(e).__name__}: {why})"
+                           if why else f"weights {self.path}: '{key}' cannot be read ({type(e).__name__})")
 
     def _bad(self, why: str) -> ConfigError:
         return ConfigError(f"weights {self.path}: not a readable {self.format} file: {why}")
@@ -100,9 +110,13 @@ class Npz(Checkpoint):
         return tuple(shape), dtype
 
     def read(self, key: str) -> np.ndarray:
-        # a zip member is a stream: numpy reads it into the array in 256 KiB pieces
-        with zipfile.ZipFile(self.path) as zf, zf.open(key + ".npy") as fp:
-            return np.lib.format.read_array(fp, allow_pickle=False)
+        # a zip member is a stream: numpy reads it into the array in 256 KiB pieces; a bad CRC or
+        # a broken deflate stream shows only here, at the member's end
+        try:
+            with zipfile.ZipFile(self.path) as zf, zf.open(key + ".npy") as fp:
+                return np.lib.format.read_array(fp, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
+            raise self._unreadable(key, e) from None
 
 
 # ---------------------------------------------------------------- .safetensors
@@ -301,13 +315,20 @@ class Orbax(Checkpoint):
 
         from acecost.load.trace import path_str
 
+        absl = logging.getLogger("absl")
+        level = absl.level
+        absl.setLevel(logging.ERROR)  # orbax logs a warning, then returns no tree, for missing metadata
         try:
             meta = ocp.PyTreeCheckpointer().metadata(os.path.abspath(path))
         except Exception as e:  # noqa: BLE001 - orbax's own errors, of many kinds
             raise self._bad(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") \
                 from None
+        finally:
+            absl.setLevel(level)
         tree = getattr(meta, "item_metadata", meta)
         tree = getattr(tree, "tree", tree)
+        if tree is None:
+            raise self._bad("it holds no PyTree metadata (its _METADATA file is missing or unreadable)")
         self._keys: dict[str, tuple] = {}
         for keys, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
             name = path_str(keys)
@@ -331,8 +352,11 @@ class Orbax(Checkpoint):
         for k in reversed(keys):
             item = {k.key: item}
         restore = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
-        out = ocp.PyTreeCheckpointer().restore(os.path.abspath(self.path), args=ocp.args.PyTreeRestore(
-            item=item, restore_args=restore, partial_restore=True))
+        try:
+            out = ocp.PyTreeCheckpointer().restore(os.path.abspath(self.path), args=ocp.args.PyTreeRestore(
+                item=item, restore_args=restore, partial_restore=True))
+        except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise errors of many kinds
+            raise self._unreadable(key, e) from None
         for k in keys:
             out = out[k.key]
         return np.asarray(out)
