@@ -54,7 +54,7 @@ def plan_key(spec, space, fixed: dict | None, sample: int | None, seed: int) -> 
 
 
 def _path(cache: Cache, key: str) -> Path:
-    return cache.dir / "plans" / f"{key}.json"
+    return cache.dir / "plans" / f"{key}.plan"  # not "*.json": the entries are those
 
 
 def load(cache: Cache, key: str) -> Plan | None:
