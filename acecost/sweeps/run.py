@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from acecost.errors import AcecostError
 from acecost.options import cache_defaults
+from acecost.sweeps import plan as plans
 from acecost.sweeps import table
 from acecost.sweeps.cache import Cache, model_identity, point_key
 from acecost.sweeps.model import LoadedModel, ModelSpec
@@ -157,6 +158,22 @@ def keyed(analysis: dict) -> dict:
     return {**analysis, "weights": {"path": os.path.abspath(path), "sha256": digest(path)}}
 
 
+def _served(space: Space, sample, seed, cache: Cache, key: str) -> tuple[list, list] | None:
+    """The points and their cache entries when a stored plan answers every point, else None."""
+    plan = plans.load(cache, key)
+    if plan is None or sorted(plan.kinds) != sorted(space.names()):
+        return None
+    hits = []
+    for point_key_ in plan.keys:  # each entry checks the files its model loaded
+        hit = cache.get(point_key_)
+        if hit is None:
+            return None
+        hits.append(hit)
+    space.as_parameters([n for n in space.names() if plan.kinds[n] == "param"])  # as the full path does
+    points = list(space.iter_points(sample, seed))
+    return (points, hits) if len(points) == len(hits) else None
+
+
 def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sample: int | None = None,
               seed: int = 0, executor=None, cache: Cache | None = None,
               on_start: Callable[[int, int], None] | None = None,
@@ -169,7 +186,18 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
     if executor is None or isinstance(executor, (str, int)):
         executor = make_executor(executor if isinstance(executor, str) else None,
                                  executor if isinstance(executor, int) else None)
+    # every point cached and its files unchanged: the table from the entries, importing nothing
+    key = plans.plan_key(spec, space, fixed, sample, seed) if cache is not None else None
     try:
+        served = _served(space, sample, seed, cache, key) if key is not None else None
+        if served is not None:
+            points, hits = served
+            if on_start:
+                on_start(len(points), len(points))
+            rows = [table.row(point, hit, True) for point, hit in zip(points, hits)]
+            return Outcome(table.frame(rows, space.names()), cached=len(points),
+                           seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
+                           parameters=space.names())
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             # how many points there will be (a model parameter named like an option may add some)
             expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
@@ -185,6 +213,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
         fixed_build, fixed_analysis = split_fixed(fixed or {})
         tasks = make_tasks(model, points, kinds, fixed_build, fixed_analysis)
         identity = model_identity(spec) if cache is not None else None
+        files = plans.key_files(spec, identity, tasks) if key is not None and identity is not None else None
         defaults = model.parameters() or {}
         results: dict[int, tuple[dict, bool]] = {}
         keys: dict[int, str] = {}
@@ -198,6 +227,8 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
                     results[task.index] = (hit, True)
                     continue
             todo.append(task)
+        if files is not None and len(keys) == len(tasks):  # what the next run needs to skip all of the above
+            plans.store(cache, key, plans.Plan(kinds, [keys[t.index] for t in tasks], files))
         if on_start:
             on_start(len(tasks), len(tasks) - len(todo))
         for result in executor.run(spec, todo):
