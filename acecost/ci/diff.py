@@ -45,6 +45,9 @@ class LayerCost:
     binary_macs: Number = 0
     ace: Number = 0
     bits: set[tuple[Any, Any]] = field(default_factory=set)
+    #: bits read and written, and roofline time; None where a record does not know them
+    memory_bits: Number | None = 0
+    time_s: float | None = 0
 
     @property
     def bits_label(self) -> str:
@@ -65,6 +68,11 @@ class LayerDelta:
     new_ace: Number
     base_bits: str
     new_bits: str
+    #: bits moved and roofline time (None: unknown), so a layer that only moves more is changed too
+    base_memory_bits: Number | None = None
+    new_memory_bits: Number | None = None
+    base_time_s: float | None = None
+    new_time_s: float | None = None
 
     @property
     def delta_macs(self) -> Number:
@@ -266,6 +274,9 @@ def aggregate_layers(report: dict[str, Any]) -> dict[str, LayerCost]:
         if rec.get("binary"):
             cost.binary_macs += rec["macs"]
         cost.bits.add((rec.get("bits_a"), rec.get("bits_w")))
+        moved = (rec.get("read_bits"), rec.get("write_bits"))
+        cost.memory_bits = None if cost.memory_bits is None or None in moved else cost.memory_bits + sum(moved)
+        cost.time_s = None if cost.time_s is None or rec.get("time_s") is None else cost.time_s + rec["time_s"]
     return layers
 
 
@@ -289,9 +300,10 @@ def diff_reports(base: dict[str, Any], new: dict[str, Any]) -> ReportDiff:
         if b is None:
             added.append(LayerDelta(name, "added", 0, n.macs, 0, n.ace, "-", n.bits_label))
             continue
-        d = LayerDelta(name, "changed", b.macs, n.macs, b.ace, n.ace, b.bits_label, n.bits_label)
-        same = (b.macs, b.ace, b.binary_macs, b.records, b.bits) == (
-            n.macs, n.ace, n.binary_macs, n.records, n.bits)
+        d = LayerDelta(name, "changed", b.macs, n.macs, b.ace, n.ace, b.bits_label, n.bits_label,
+                       b.memory_bits, n.memory_bits, b.time_s, n.time_s)
+        same = (b.macs, b.ace, b.binary_macs, b.records, b.bits, b.memory_bits, b.time_s) == (
+            n.macs, n.ace, n.binary_macs, n.records, n.bits, n.memory_bits, n.time_s)
         if same:
             unchanged += 1
         else:
