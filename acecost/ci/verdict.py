@@ -15,7 +15,7 @@ from typing import Any
 
 from acecost.ci import budget as B
 from acecost.metrics import format_value
-from acecost.report.model import printable, to_json, xml_text
+from acecost.report.safe_text import printable, to_json, xml_text
 
 
 # ------------------------------------------------------------ text pieces

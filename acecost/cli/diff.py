@@ -19,7 +19,7 @@ from acecost.cli.common import DefaultShown, debug_enabled, fail
 from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
 from acecost.metrics import format_count, format_value
-from acecost.report.model import to_json
+from acecost.report.safe_text import to_json
 
 DIFF_FORMATS = ("table", "json", "markdown")
 DEFAULT_TOP = 20  # layer rows shown by table/markdown diffs when --top is not given
