@@ -14,7 +14,7 @@ import click
 from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
-from acecost.ci.verdict import fmt_pct
+from acecost.ci.verdict_words import fmt_pct
 from acecost.cli.common import DefaultShown, debug_enabled, fail
 from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch
 from acecost.errors import AcecostError
