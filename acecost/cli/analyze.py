@@ -10,7 +10,7 @@ from rich.text import Text
 from acecost.cli.contract import AcecostCommand
 from acecost.report import render
 from acecost.cli.common import analyse, fail, param_option, target_options, user_errors, warn
-from acecost.report.model import to_json
+from acecost.report.safe_text import to_json
 from acecost.report.energy import estimate, load_table
 from acecost.report.energy_text import energy_markdown, energy_rich_table
 

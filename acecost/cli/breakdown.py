@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from acecost.cli.common import warn
 from acecost.cli.plot_inputs import after_save, analyse_targets, check_out, note, parse_inputs
 from acecost.errors import AcecostError
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 
 # Options of ``acecost plot`` that have no meaning for a breakdown.
 _PARETO_ONLY = {

@@ -26,7 +26,7 @@ from acecost.ci.verdict import (
 from acecost.ci.diff import load_report, model_mismatch, validate_report
 from acecost.errors import AcecostError, ConfigError
 from acecost.load.locate import one_line
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 from acecost.units import parse_percent
 
 FORMATS = ("table", "json", "junit", "github", "markdown")

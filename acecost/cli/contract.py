@@ -17,7 +17,7 @@ import click
 
 from acecost.cli.child import signals_handled
 from acecost.engine.gcpause import freeze_at_exit
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 
 _interrupt = {"seen": False, "said": False}
 #: re-deliveries of an interrupt not yet made (:func:`_unraisable`): cancelled when the command

@@ -14,12 +14,12 @@ import click
 from rich.text import Text
 
 from acecost.cli.contract import AcecostCommand
-from acecost.ci.verdict import fmt_pct
+from acecost.ci.verdict_words import fmt_pct
 from acecost.cli.common import DefaultShown, debug_enabled, fail
 from acecost.ci.diff import LayerDelta, ReportDiff, diff_reports, load_report, model_mismatch, priced_apart
 from acecost.errors import AcecostError
 from acecost.metrics import format_count, format_value
-from acecost.report.model import to_json
+from acecost.report.safe_text import to_json
 
 DIFF_FORMATS = ("table", "json", "markdown")
 DEFAULT_TOP = 20  # layer rows shown by table/markdown diffs when --top is not given

@@ -29,7 +29,7 @@ from acecost.cli.plot_inputs import (
 )
 from acecost.errors import AcecostError
 from acecost.metrics import AXES
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 from acecost.units import SPAN, format_count
 
 

@@ -17,7 +17,7 @@ import click
 
 from acecost.cli.common import check_writable, warn
 from acecost.errors import AcecostError
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 
 OUT_FORMATS = (".png", ".svg", ".pdf")
 

@@ -8,7 +8,7 @@ import click
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
 from acecost.cli.child import in_child, phase
 from acecost.metrics import TOTALS, format_count
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 
 #: column headers: a metric's narrow header from the table of metrics, then the sweep's own columns
 COLUMN_LABELS = {**{key: m.column for key, m in TOTALS.items()}, "weight_prep_ops": "prep",
@@ -150,7 +150,7 @@ def _print_table(df, parameters, title) -> None:
     from rich.measure import Measurement
     from rich.table import Table
 
-    from acecost.report.model import printable
+    from acecost.report.safe_text import printable
 
     def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
         return escape(printable(value))

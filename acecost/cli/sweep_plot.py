@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from acecost.cli.common import warn
 from acecost.cli.plot_inputs import after_save, check_out
 from acecost.errors import AcecostError
-from acecost.report.model import unsurrogate
+from acecost.report.safe_text import unsurrogate
 
 # Options of ``acecost plot`` that have no meaning for a cost-against-parameter figure.
 _NOT_HERE = {

@@ -51,7 +51,7 @@ def list_models(fmt, no_costs, resolution, batch, quiet, debug):
             found = _analyse_all(resolution, batch, quiet)
         rows = [_row(name, entry, found.get(name)) for name, entry in models.MODELS.items()]
         if fmt == "json":
-            from acecost.report.model import to_json
+            from acecost.report.safe_text import to_json
 
             doc = {"resolution": resolution, "batch": batch, "models": rows}
             if not no_costs:

@@ -2,7 +2,7 @@
 
 Takes Reports, accuracies and the bundled PokeBNN reference
 (``reference``); gives matplotlib figures: the Pareto plot
-(``pareto_plot``, its points ``points``, frontier ``pareto``, label
-placement ``labels``) and the breakdown bars (``breakdown``,
+(``pareto_plot``, its points ``points``, frontier ``pareto``, size and
+axis limits ``pareto_geometry``, label placement ``labels``) and the breakdown bars (``breakdown``,
 ``breakdown_plot``), sharing ``style`` and the caption block ``layout``.
 """

@@ -19,6 +19,7 @@ What a figure shows, per panel (one cost metric each):
 
 Labels are placed by a small deterministic search (eight directions, growing
 distance) that avoids markers, other labels and the axes edges (:mod:`acecost.figures.labels`).
+The figure's size, margins and axis limits are :mod:`acecost.figures.pareto_geometry`.
 
 Text is sized for print by the figure's width (:func:`acecost.figures.style.fonts_for`):
 a one-column figure (narrower than 5 in) is set at 8 pt, with a compact
@@ -36,7 +37,6 @@ from dataclasses import dataclass, field
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from acecost.errors import AcecostError
@@ -44,7 +44,6 @@ from acecost.figures.pareto import Point, frontier, frontier_mask
 from acecost.figures.labels import (
     GID_LABEL,
     Label,
-    log_locator,
     marker_box,
     place_labels,
     stagger,
@@ -53,9 +52,9 @@ from acecost.figures.labels import (
 )
 from acecost.figures.comparable import Withheld, reference_mismatch
 from acecost.figures.layout import (  # noqa: F401
-    CAPTION_ATTR, GID_CAPTION, LEGEND_PLACES, Footer, Geometry, legend_inside,
+    CAPTION_ATTR, GID_CAPTION, LEGEND_PLACES, legend_inside,
 )
-from acecost.figures.numbers import axis_label, fits_paper_unit, tick_formatter
+from acecost.figures.pareto_geometry import PANEL_H, figure_width, set_limits, size_figure
 from acecost.figures.points import (
     METRICS,
     Metric,
@@ -232,79 +231,6 @@ def _draw_user(
 MAX_COST = 1e200  # the largest cost a figure draws
 
 
-def _set_limits(axes: Sequence[object], metrics: Sequence[Metric], d: _Drawn, has_rug: bool,
-                log_x: bool) -> None:
-    """Shared y with room for the tick row at the bottom; x per panel with margins, its numbers
-    in the paper unit while they read well in it, else in raw SI (:mod:`acecost.figures.numbers`)."""
-    if d.accuracies:
-        lo, hi = min(d.accuracies), max(d.accuracies)
-        span = max(hi - lo, 2.0)
-        axes[0].set_ylim(lo - (0.22 if has_rug else 0.1) * span, hi + 0.12 * span)
-    for ax, m, xs in zip(axes, metrics, d.xs):
-        paper = fits_paper_unit(xs)
-        if not paper:
-            ax.set_xlabel(axis_label(m, paper), fontsize=ax.xaxis.label.get_fontsize())
-        if not log_x:
-            hi = max(xs, default=1.0)
-            ax.set_xlim(0, hi * 1.12 if hi > 0 else 1.0)
-            ax.xaxis.set_major_formatter(tick_formatter(m, paper))
-            continue
-        ax.set_xscale("log")
-        pos = [v for v in xs if v > 0]
-        if not pos:
-            continue
-        lo, hi = min(pos), max(pos)
-        if hi / lo < 1.5:
-            lo, hi = lo / 1.25, hi * 1.25
-        f = (hi / lo) ** 0.12
-        ax.set_xlim(lo / f, hi * f)
-        ax.xaxis.set_major_locator(log_locator(lo / f, hi * f))
-        ax.xaxis.set_major_formatter(tick_formatter(m, paper))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-# Figure geometry, inches.
-_PANEL_W, _PANEL_H = 4.6, 3.7
-_MIN_WIDTH = 7.0
-_WIDE_GEOMETRY = Geometry(0.75, 0.25, 0.3, 0.5, 0.55, 1.2)
-_COLUMN_GEOMETRY = Geometry(0.5, 0.12, 0.15, 0.3, 0.42, 1.0)  # 8 pt text
-
-
-def _geometry(width: float, n: int) -> Geometry:
-    return _COLUMN_GEOMETRY if fonts_for(width, n).compact else _WIDE_GEOMETRY
-
-
-def _layout(
-    fig: Figure, n: int, d: _Drawn, caption: list[str], title: str, height: float | None, legend: str
-) -> None:
-    """Measure legend and caption, then size the figure so that nothing overlaps.
-
-    With a fixed ``height`` the axes get what the legend and caption leave;
-    a caption that alone would squeeze them is left off (see :class:`Footer`).
-    """
-    fig_w = fig.get_figwidth()
-    g = _geometry(fig_w, n)
-    panel_w = (fig_w - g.left - g.right - (n - 1) * g.gap) / n
-    ordered = sorted(d.legend.items(), key=lambda kv: kv[1][0])
-    foot = Footer(fig, [h for _, (_, h) in ordered], [k for k, _ in ordered], caption,
-                  max_cols=3 * n, below_axes=g.below_axes, fonts=d.fonts, legend=legend,
-                  handlelength=2.2 if not d.fonts.compact else 1.8,
-                  columnspacing=2.0 if not d.fonts.compact else 1.0)
-    # A caption that would leave the plot under 40% of a fixed height goes to the paper's caption.
-    panel_h = _PANEL_H if height is None else foot.fit(height, g.top, g.min_panel, 0.4 * height)
-    below = foot.height
-    if panel_h < g.min_panel:
-        raise AcecostError(
-            f"a figure {height:g} in high leaves {panel_h:.1f} in for the axes after {foot.drawn()}; "
-            + foot.taller(g.top + below + g.min_panel)
-        )
-    fig_h = g.top + panel_h + below
-    fig.set_size_inches(fig_w, fig_h)
-    fig.subplots_adjust(left=g.left / fig_w, right=1 - g.right / fig_w, top=1 - g.top / fig_h,
-                        bottom=(fig_h - g.top - panel_h) / fig_h, wspace=g.gap / panel_w)
-    foot.place(fig_h, title, top=0.12 if not d.fonts.compact else 0.06)
-
-
 def plot_pareto(
     points: object,
     *,
@@ -366,13 +292,10 @@ def plot_pareto(
     withheld = reference_mismatch(pts, ref, dataset)
 
     n = len(metrics)
-    g = _WIDE_GEOMETRY
-    fig_w = max(_MIN_WIDTH, g.left + g.right + n * _PANEL_W + (n - 1) * g.gap)
-    if size is not None:
-        fig_w = _check_size(size, n)
+    fig_w = figure_width(size, n)
     fonts = fonts_for(fig_w, n)
     # Labels are placed by measuring text at this dpi, so files use it too.
-    fig = Figure(figsize=(fig_w, _PANEL_H + 1.0), dpi=DPI)
+    fig = Figure(figsize=(fig_w, PANEL_H + 1.0), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     d = _Drawn(fonts=fonts)
@@ -390,9 +313,9 @@ def plot_pareto(
         ax.grid(True, which="major", color="0.88", lw=0.6)
         ax.set_axisbelow(True)
     axes[0].set_ylabel(y_label(y), fontsize=fonts.axis)
-    _set_limits(axes, metrics, d, ref is not None and bool(ref.widths), log_x)
-    _layout(fig, n, d, _caption(ref, ref_acc, metrics, withheld) if caption else [],
-            title or _default_title(y, metrics), size[1] if size is not None else None, legend)
+    set_limits(axes, metrics, d.accuracies, d.xs, ref is not None and bool(ref.widths), log_x)
+    size_figure(fig, n, d.legend, d.fonts, _caption(ref, ref_acc, metrics, withheld) if caption else [],
+                title or _default_title(y, metrics), size[1] if size is not None else None, legend)
     fig.canvas.draw()
     for ax in axes:
         thin_ticks(ax, fig.canvas.get_renderer())
@@ -423,20 +346,6 @@ def _caption(ref: Reference | None, ref_acc: bool, metrics: Sequence[Metric],
              withheld: Withheld | None) -> list[str]:
     """The sources, after the note that the reference cannot judge these models, if it cannot."""
     return ([withheld.caption] if withheld is not None else []) + caption_lines(ref, ref_acc, metrics)
-
-
-def _check_size(size: tuple[float, float], n: int) -> float:
-    """The figure width, once a (width, height) in inches is known to leave room for the axes."""
-    w, h = (float(v) for v in size)
-    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-        raise AcecostError(f"figure size {w:g}x{h:g}: width and height must be positive inches")
-    g = _geometry(w, n)
-    panel_w = (w - g.left - g.right - (n - 1) * g.gap) / n
-    if panel_w < g.min_panel:
-        need = g.left + g.right + (n - 1) * g.gap + n * g.min_panel
-        raise AcecostError(f"a figure {w:g} in wide leaves {max(panel_w, 0):.1f} in per panel; "
-                           f"make it at least {need:.1f} in wide for {n} panel{'s' * (n > 1)}")
-    return w
 
 
 def _default_title(y: str, metrics: Sequence[Metric]) -> str:

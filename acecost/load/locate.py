@@ -12,7 +12,7 @@ from pathlib import Path
 
 def one_line(text: object) -> str:
     """A message of several lines as one: its non-blank lines joined by ' / ', encodable as UTF-8."""
-    from acecost.report.model import unsurrogate
+    from acecost.report.safe_text import unsurrogate
 
     return " / ".join(line.strip() for line in unsurrogate(text).splitlines() if line.strip())
 

@@ -2,19 +2,18 @@
 
 Plain data classes; pandas appears only in :meth:`Report.to_pandas`.
 ``to_dict`` is the stable, JSON-ready form the CLI prints and the budget,
-diff and plot commands read back with :meth:`Report.from_dict`.
+diff and plot commands read back with :meth:`Report.from_dict`. Text made
+safe for JSON, XML and the terminal is :mod:`acecost.report.safe_text`.
 """
 from __future__ import annotations
 
 import enum
-import json
-import math
-import re
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
 from acecost.metrics import TOTALS as METRIC_TOTALS
+from acecost.report.safe_text import to_json as to_json  # re-exported: scripts import it from here
 
 SCHEMA_VERSION = 1
 
@@ -378,58 +377,3 @@ class Report:
         return "  ".join(f"{m.label} " + ("unknown" if v is None else f"{v:.4g} s" if m.kind == "time" else
                                           f"{v:,}{' bits' if m.kind == 'size' else ''}")
                          for m, v in shown if not (m.kind == "time" and v is None))
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_surrogate(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-def unsurrogate(text: object) -> str:
-    """``text`` with lone surrogates written as backslash escapes: valid UTF-8 in every format.
-
-    Python decodes a file name that is not UTF-8 with ``surrogateescape``
-    (byte 0xff becomes U+DCFF); such a string cannot be encoded, so it is
-    shown as ``os.fsdecode`` + ``backslashreplace`` would: ``m\\xff.py``.
-    """
-    text = str(text)
-    return _SURROGATE.sub(_escape_surrogate, text) if _SURROGATE.search(text) else text
-
-
-def finite(data: Any) -> Any:
-    """``data`` with every NaN or infinite float replaced by None (JSON has no such numbers)
-    and every string made encodable (:func:`unsurrogate`)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, str):
-        return unsurrogate(data)
-    if isinstance(data, dict):
-        return {unsurrogate(k) if isinstance(k, str) else k: finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite(v) for v in data]
-    return data
-
-
-def to_json(data: Any) -> str:
-    """Always valid JSON: no NaN/Infinity tokens, one trailing newline."""
-    return json.dumps(finite(data), indent=2, allow_nan=False) + "\n"
-
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(text: str) -> str:
-    """``text`` without ANSI escape sequences and the characters XML 1.0 cannot hold."""
-    return _NOT_XML.sub("", _ANSI.sub("", unsurrogate(text)))
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def printable(text: object) -> str:
-    """``text`` without ANSI escape sequences and control characters (for a terminal)."""
-    return _CONTROL.sub("", _ANSI.sub("", unsurrogate(text)))

@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from acecost.metrics import LAYER_METRICS, TABLE, TOTALS, format_count
-from acecost.report.model import BitsOrigin, FallbackCause, Report, printable
+from acecost.report.model import BitsOrigin, FallbackCause, Report
+from acecost.report.safe_text import printable
 
 # the rows, their grouping and the default table's choice of rows live in acecost.report.rows
 from acecost.report.rows import (  # noqa: F401 - re-exported: the table's rows are asked for here
@@ -306,7 +307,7 @@ def to_markdown(report: Report, rows: list[Row]) -> str:
 
 
 def to_json(report: Report) -> str:
-    from acecost.report.model import to_json as dumps
+    from acecost.report.safe_text import to_json as dumps
 
     return dumps(report.to_dict())
 

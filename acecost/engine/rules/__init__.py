@@ -13,7 +13,8 @@ table is in ``registry``; each family module fills its own entries:
 - ``movement``: reshapes, slices, gathers, concatenation;
 - ``contractions``: MAC counts of dot/conv;
 - control flow: ``calls`` (jit, custom derivatives, shard_map),
-  ``loops`` (scan, while), ``branches`` (cond), ``kernels`` (Pallas).
+  ``loops`` (scan, while), ``branches`` (cond), ``kernels`` (Pallas; its
+  grid and blocks in ``pallas_blocks``).
 
 Importing this package (as the walker does) fills every table.
 """

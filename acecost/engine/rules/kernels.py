@@ -8,7 +8,8 @@ aliased operand) and everything the kernel stores into it, anywhere and at
 any grid point. Reads see that union, so the body is walked until the cells
 settle (as a loop's carries do), and the last walk is priced times the
 number of grid points. What the output cells hold becomes the call's
-results. See docs/design.md, "Pallas kernels".
+results. The blocks a grid point sees are :mod:`acecost.engine.rules.pallas_blocks`.
+See docs/design.md, "Pallas kernels".
 """
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from jax import tree_util
 
 from acecost.engine.values.levels import Levels, normalize, unknown
 from acecost.engine.rules.movement import union
-from acecost.engine.values.value import Value, make_value, nontrivial_axes
+from acecost.engine.values.value import Value, make_value
 from acecost.engine.rules.calls import unsupported_rule
+from acecost.engine.rules.pallas_blocks import (
+    block_kinds, coarse, grid_sizes, operand_block, output_array, ref_dtype,
+)
 from acecost.engine.rules.jaxprs import out_values, unpack_jaxpr
 from acecost.engine.rules.registry import higher_order
-from acecost.engine.rules.loops import MAX_FIXPOINT_STEPS, same_value
+from acecost.engine.rules.loops import MAX_FIXPOINT_STEPS, numbered_walks, same_value
 from acecost.engine.tally import Tally
 
 
@@ -74,19 +78,19 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
     if len(ins) != n_dyn + n_idx + n_in or len(jaxpr.invars) != n_idx + n_in + n_out + n_scratch \
             or len(eqn.outvars) != n_out or len(blocks) != n_in + n_out:
         return unsupported_rule(interp, eqn, ins, scope, tally)
-    grid, known = _grid(gm.grid, ins[:n_dyn])
+    grid, known = grid_sizes(gm.grid, ins[:n_dyn])
     exact = None not in known
     operands = ins[n_dyn:]  # *scalar prefetch, *inputs
     refs = list(jaxpr.invars)
     aliases = {o: i for i, o in p.get("input_output_aliases", ())}
     inits: list[Value | None] = list(operands[:n_idx])  # scalar prefetch: the whole array (SMEM)
-    inits += [_block(interp, v, bm, r.aval) for v, bm, r in zip(operands[n_idx:], blocks, refs[n_idx:])]
+    inits += [operand_block(interp, v, bm, r.aval) for v, bm, r in zip(operands[n_idx:], blocks, refs[n_idx:])]
     for k in range(n_out):
         i = aliases.get(k)
         ref = refs[n_idx + n_in + k]
-        inits.append(None if i is None else _block(interp, operands[i], blocks[n_in + k], ref.aval))
+        inits.append(None if i is None else operand_block(interp, operands[i], blocks[n_in + k], ref.aval))
     inits += [None] * n_scratch
-    cells = [Cell(tuple(r.aval.shape), _ref_dtype(r.aval), init, init) for r, init in zip(refs, inits)]
+    cells = [Cell(tuple(r.aval.shape), ref_dtype(r.aval), init, init) for r, init in zip(refs, inits)]
     # program_id / num_programs count the grid's axes without those a vmap added (jax's
     # GridMapping.vmapped_dims): program_id(1) of a kernel vmapped twice is grid axis 3
     vmapped = set(getattr(gm, "vmapped_dims", ()) or ())
@@ -107,47 +111,19 @@ def _pallas_call(interp, eqn, ins, scope, tally, masks=()):
             outs.append(interp.register(make_value(var.aval.shape, var.aval.dtype, normalize(
                 unknown(f"output {k} of the kernel at {where}, which stores nothing into it"), var.aval.dtype))))
         else:
-            outs.append(_array(interp, content, bm, var.aval))
+            outs.append(output_array(interp, content, bm, var.aval))
     return out_values(interp, eqn, outs)
-
-
-def _ref_dtype(aval) -> np.dtype:
-    """A reference's element type; a semaphore (TPU ``dma_sem``, GPU barrier) has none numpy
-    knows: it holds a count, an int32 as ``semaphore_read`` returns it."""
-    try:
-        return np.dtype(aval.dtype)
-    except TypeError:
-        return np.dtype(np.int32)
-
-
-def _grid(grid, bounds: list[Value]) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
-    """The grid counted (1 along a size that is not static) and its sizes (None there).
-
-    A dynamic size is read from its operand when the value model proves it
-    one number.
-    """
-    known, k = [], 0
-    for d in grid:
-        if isinstance(d, (int, np.integer)):
-            known.append(int(d))
-            continue
-        lv = bounds[k].levels if k < len(bounds) else None
-        k += 1
-        known.append(int(lv.lo) if lv is not None and lv.lo is not None and lv.lo == lv.hi else None)
-    return tuple(1 if n is None else n for n in known), tuple(known)
 
 
 def _walk_to_fixpoint(interp, jaxpr, consts, cells: list[Cell], grid, scope) -> Tally:
     """Walk the kernel until what every reference may hold stops changing; the last walk's tally.
 
-    Like a loop body (:func:`acecost.engine.rules.loops._walk_to_fixpoint`), each walk
-    numbers its contractions as the first did.
+    Like a loop body, each walk numbers its contractions as the first did
+    (:func:`acecost.engine.rules.loops.numbered_walks`).
     """
-    names = interp.naming_state()
     stored: set[int] = set()  # cells anything was stored into, on any walk
     forced = False
-    for step in range(MAX_FIXPOINT_STEPS + 1):
-        interp.restore_naming(names)
+    for step in numbered_walks(interp):
         child = Tally()
         args = []
         for cell in cells:
@@ -179,79 +155,6 @@ def _walk_to_fixpoint(interp, jaxpr, consts, cells: list[Cell], grid, scope) -> 
     return child
 
 
-# ------------------------------------------------- blocks and whole arrays
-
-def _kept_dims(bm, rank: int) -> list[int] | None:
-    """The array dimensions a block keeps, in order; None if the block is not plain slices."""
-    from jax.experimental import pallas as pl
-
-    if getattr(bm, "transforms", ()):
-        return None
-    squeezed, sliced = _kind(pl, "Squeezed"), _kind(pl, "Blocked", "BoundedSlice")
-    element = _kind(pl, "Element")
-    kept = []
-    for d, b in enumerate(getattr(bm, "block_shape", ())):
-        if isinstance(b, squeezed):
-            continue
-        if not isinstance(b, sliced) and not (isinstance(b, element) and tuple(b.padding) == (0, 0)):
-            return None  # gathered (Indirect), padded, or a form this jax spells otherwise
-        kept.append(d)
-    return kept if len(kept) == rank else None
-
-
-def _kind(module, *names: str) -> tuple:
-    """The block-dimension classes of these names that this jax has."""
-    return tuple(c for c in (getattr(module, n, None) for n in names) if isinstance(c, type))
-
-
-def _block(interp, value: Value, bm, aval) -> Value:
-    """The block a grid point reads: elements of the operand at shifted positions.
-
-    Within one grid point every element moves by the same offset, so the
-    level set still varies only along the same axes (a squeezed dimension
-    is a fixed coordinate and drops out); a whole-tensor bound holds for a
-    part of the tensor.
-    """
-    shape, dtype = tuple(aval.shape), aval.dtype
-    kept = _kept_dims(bm, len(shape))
-    lv = value.levels
-    if kept is None:
-        return _coarse(interp, value, shape, dtype, keep_flat=True)
-    where = {d: j for j, d in enumerate(kept)}
-    lv = lv.with_(axes=frozenset(where[a] for a in lv.axes if a in where))
-    vary = frozenset(where[a] for a in value.vary if a in where)
-    return interp.register(make_value(shape, dtype, normalize(lv, dtype), vary, value.origins, value.name))
-
-
-def _array(interp, content: Value, bm, aval) -> Value:
-    """A call's output from what its output block holds.
-
-    Each block of the array is what one grid point last wrote into it, so a
-    level set holds within a block; between blocks it may differ (a scale
-    per block). The set therefore also varies along every dimension split
-    into several blocks, and no whole-tensor bound survives a split.
-    """
-    shape, dtype = tuple(aval.shape), aval.dtype
-    kept = _kept_dims(bm, len(content.shape))
-    if kept is None:
-        return _coarse(interp, content, shape, dtype, keep_flat=False)
-    split = frozenset(d for d in range(len(shape)) if shape[d] > 1 and (
-        d not in kept or content.shape[kept.index(d)] < shape[d]))
-    lv = content.levels
-    if lv.known and not lv.const:
-        lv = lv.with_(axes=frozenset(kept[a] for a in lv.axes) | split, flat=None if split else lv.flat)
-    vary = frozenset(kept[a] for a in content.vary) | split
-    return interp.register(make_value(shape, dtype, normalize(lv, dtype), vary, content.origins))
-
-
-def _coarse(interp, value: Value, shape, dtype, keep_flat: bool) -> Value:
-    """``value``'s elements at positions that do not follow its own: only per-element claims stay."""
-    lv = value.levels
-    if lv.known and not lv.const:
-        lv = lv.with_(axes=nontrivial_axes(shape), flat=lv.flat if keep_flat else None)
-    return interp.register(make_value(shape, dtype, normalize(lv, dtype), None, value.origins))
-
-
 # --------------------------------------------------- reads and writes
 
 def _access(interp, ref: Value, transforms) -> tuple[Cell | None, str]:
@@ -271,7 +174,7 @@ def _access(interp, ref: Value, transforms) -> tuple[Cell | None, str]:
             if "bitcast" in type(t).__name__.lower():
                 return cell, "bitcast"
             how = "moved"
-        elif not all(isinstance(i, _kind(pl, "Slice")) for i in indices):
+        elif not all(isinstance(i, block_kinds(pl, "Slice")) for i in indices):
             how = "moved"
     return cell, how
 
@@ -295,7 +198,7 @@ def _read(interp, cell: Cell | None, how: str, aval, scope: str) -> Value:
         name = content.name if shape == content.shape else None
         return interp.register(make_value(shape, aval.dtype, normalize(content.levels, aval.dtype),
                                           content.vary, content.origins, name))
-    return _coarse(interp, content, shape, aval.dtype, keep_flat=True)
+    return coarse(interp, content, shape, aval.dtype, keep_flat=True)
 
 
 def _write(interp, cell: Cell | None, how: str, value: Value, whole: bool, scope: str) -> None:
@@ -308,7 +211,7 @@ def _write(interp, cell: Cell | None, how: str, value: Value, whole: bool, scope
         stored = value
     else:
         # each store may come from another grid point or iteration: only per-element claims hold
-        stored = _coarse(interp, value, cell.shape, cell.dtype, keep_flat=False)
+        stored = coarse(interp, value, cell.shape, cell.dtype, keep_flat=False)
     if not any(same_value(stored, s) for s in cell.stores):  # a loop body walked again stores the same
         cell.stores.append(stored)
 

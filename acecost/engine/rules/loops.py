@@ -74,6 +74,20 @@ def _stack_leading(interp, v: Value, length: int) -> Value:
                                       vary, v.origins, v.name, prep=v.prep))
 
 
+def numbered_walks(interp):
+    """The steps of a walk to a fixpoint: ``MAX_FIXPOINT_STEPS`` walks and one more.
+
+    Each step starts from the layer-name numbering the first started from, so
+    that the last walk, the one kept, names its contractions as a single walk
+    would, however many walks it took to settle. A loop body and a Pallas
+    kernel (:mod:`acecost.engine.rules.kernels`) are walked this way.
+    """
+    names = interp.naming_state()
+    for step in range(MAX_FIXPOINT_STEPS + 1):
+        interp.restore_naming(names)
+        yield step
+
+
 def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=None):
     """Walk a loop body until its carries' levels stop changing.
 
@@ -81,9 +95,7 @@ def _walk_to_fixpoint(interp, jaxpr, consts, fixed, carry, rest, scope, used=Non
     last walk's records are kept, and their names must not depend on how
     many walks the carries took to settle.
     """
-    names = interp.naming_state()
-    for step in range(MAX_FIXPOINT_STEPS + 1):
-        interp.restore_naming(names)
+    for step in numbered_walks(interp):
         child = Tally()
         body_in = fixed + [interp.register(c) for c in carry] + rest
         outs = interp.run(jaxpr, consts, body_in, scope, child, used)
