@@ -130,22 +130,25 @@ def parse_entry(raw: object, where: str = "entry") -> str:
     raise ConfigError(f"invalid {where} {raw!r}: expected a Python name like 'acecost_model'")
 
 
-def parse_mode(raw: object, where: str = "mode") -> str:
-    if raw in MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'inference' or 'train'")
+def choice_parser(name: str, choices: tuple[str, ...]):
+    """The parser of an option that is one of ``choices``: the value itself, or an error naming
+    ``where`` (the option's name by default) and the choices (``expected 'max' or 'quantized'``)."""
+    expected = " or ".join(filter(None, (", ".join(map(repr, choices[:-1])), repr(choices[-1]))))
+
+    def parse(raw: object, where: str = name) -> str:
+        if raw in choices:
+            return raw
+        raise ConfigError(f"invalid {where} {raw!r}: expected {expected}")
+
+    parse.__name__ = parse.__qualname__ = f"parse_{name}"
+    return parse
 
 
-def parse_cond(raw: object, where: str = "cond") -> str:
-    if raw in COND_MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'max' or 'quantized'")
-
-
-def parse_scales(raw: object, where: str = "scales") -> str:
-    if raw in SCALES_MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'strict' or 'codes'")
+parse_mode = choice_parser("mode", MODES)
+parse_cond = choice_parser("cond", COND_MODES)
+parse_scales = choice_parser("scales", SCALES_MODES)
+parse_levels = choice_parser("levels", LEVELS_MODES)
+parse_sparsity = choice_parser("sparsity", SPARSITY_MODES)
 
 
 def parse_weights(raw: object, where: str = "weights") -> str:
@@ -163,16 +166,8 @@ def check_weights(raw: object, where: str = "weights") -> str | Mapping | None:
     if raw is None or isinstance(raw, Mapping):
         return raw
     return parse_weights(os.fspath(raw) if isinstance(raw, os.PathLike) else raw, where)
-def parse_levels(raw: object, where: str = "levels") -> str:
-    if raw in LEVELS_MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'inferred' or 'measured'")
 
 
-def parse_sparsity(raw: object, where: str = "sparsity") -> str:
-    if raw in SPARSITY_MODES:
-        return raw
-    raise ConfigError(f"invalid {where} {raw!r}: expected 'dense' or 'discount'")
 def parse_hardware(raw: object, where: str = "hardware") -> str:
     """A bundled device name (``h100-sxm``) or a ``.toml``/``.json`` file of one; checked by loading it."""
     from acecost.report.hardware import parse_hardware as parse

@@ -74,14 +74,10 @@ def _tensor(key: str, shape, dtype):
 
 
 def _nested(flat: dict) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split("/")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
+    """``{"a/b": x}`` -> ``{"a": {"b": x}}``: the tree a checkpoint of these paths holds."""
+    from flax.traverse_util import unflatten_dict  # here: the readers' baseline imports no flax
+
+    return unflatten_dict(flat, sep="/")
 
 
 # ------------------------------------------------------------------ writers (each in its own process)

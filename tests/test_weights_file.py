@@ -23,6 +23,7 @@ from acecost.cli import main
 from acecost.errors import ConfigError
 from acecost.load.trace import concrete_params, leaves_of
 from acecost.load.weights import ArrayWeights, Weights, bind, digest, open_checkpoint
+from flax.traverse_util import unflatten_dict
 
 S = jax.ShapeDtypeStruct
 BF16 = ml_dtypes.bfloat16
@@ -56,14 +57,8 @@ def _arrays(seed=0) -> dict[str, np.ndarray]:
 
 
 def _nested(flat: dict) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split("/")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
+    """``{"a/b": x}`` -> ``{"a": {"b": x}}``: the tree a checkpoint of these paths holds."""
+    return unflatten_dict(flat, sep="/")
 
 
 def write(fmt: str, path, arrays: dict):
