@@ -31,9 +31,9 @@ demo: $(VENV)/.installed
 	@$(BIN)/acecost analyze zoo:pokebnn-1.0x
 
 # what to expect, said before the install (prerequisites run in order): the full suite took
-# 8.5-9.5 minutes of pytest on 2 idle cores (about 2,100 tests), more on a busy machine
+# about 14 minutes of pytest on 2 cores (about 2,700 tests; a clean clone: 14:09, 17:36 with the install)
 test-duration:
-	@echo "make test: about 9-12 minutes of tests on 2 cores, longer on a busy machine (a first install adds a few);"
+	@echo "make test: about 13-15 minutes of tests on 2 cores, longer on a busy machine (a first install adds a few);"
 	@echo "a progress line every minute."
 
 test: test-duration $(VENV)/.installed-test
