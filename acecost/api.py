@@ -13,7 +13,8 @@ from acecost.engine.gcpause import paused
 from acecost.engine.grad_names import gradient_kinds, gradient_layers
 from acecost.engine.walker import Interpreter, Options
 from acecost.options import ENGINE_OPTIONS, OPTION, compile_overrides
-from acecost.report.build import build_report, element_count, phase_totals
+from acecost.report.build import build_report, phase_totals
+from acecost.report.traffic import elements
 from acecost.report.model import BitsOrigin, FallbackCause, Report
 from acecost.engine.tally import Tally
 from acecost.engine.measured import WeightFacts
@@ -213,7 +214,7 @@ def _prepare(closed, leaves, options, weights=None):
     jaxpr = closed.jaxpr
     if len(leaves) != len(jaxpr.invars):  # a leaf jax does not treat as an array
         leaves[:] = [None] * len(jaxpr.invars)
-    param_sizes = {lf.path: element_count(lf.shape) for lf in leaves if lf is not None and lf.is_param}
+    param_sizes = {lf.path: elements(lf.shape) for lf in leaves if lf is not None and lf.is_param}
     interp = Interpreter(options, param_sizes)
     interp.weight_facts = _weight_facts(weights, leaves, options)
     # a function of its parameters alone has no inference to tell its preparation apart from:

@@ -19,6 +19,7 @@ from acecost.engine.tally import Tally
 from acecost.engine.walker import Options
 from acecost.report.model import ParamRecord, Report, Totals, WeightPrep, exact_number
 from acecost.report.reprice import pricing_of
+from acecost.report.traffic import elements, memory_totals
 
 
 def contraction_totals(records) -> dict:
@@ -27,16 +28,6 @@ def contraction_totals(records) -> dict:
     binary = sum(r.macs for r in records if r.binary)
     return {"macs": macs, "binary_macs": binary, "ace": sum(r.ace for r in records),
             "cpu64": exact_number(Fraction(binary, 64) + (macs - binary))}
-
-
-def memory_totals(records, moved_bits: int) -> dict:
-    """``memory_bits``: what the contraction records read and write (elementwise work fused
-    into them); ``memory_bits_unfused``: that and ``moved_bits``, every other equation's operands
-    and results. None if a record does not know its traffic (loaded from older JSON)."""
-    if any(r.read_bits is None or r.write_bits is None for r in records):
-        return {"memory_bits": None, "memory_bits_unfused": None}
-    fused = sum(r.read_bits + r.write_bits for r in records)
-    return {"memory_bits": fused, "memory_bits_unfused": fused + moved_bits}
 
 
 def phase_totals(tally: Tally) -> dict:
@@ -54,13 +45,6 @@ def input_shapes(leaves) -> list[dict] | None:
         return None
     return [{"shape": [int(d) for d in leaf.shape], "dtype": dtype_name(leaf.dtype)}
             for leaf in leaves if not leaf.is_param]
-
-
-def element_count(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 @functools.lru_cache(maxsize=1)
@@ -106,7 +90,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
             continue
         used = tally.param_bits.get(leaf.path)
         bits = used if used is not None else dtype_bits(leaf.dtype)
-        size = element_count(leaf.shape)
+        size = elements(leaf.shape)
         params.append(ParamRecord(path=leaf.path, shape=list(leaf.shape), dtype=dtype_name(leaf.dtype),
                                   bits=bits, size_bits=size * bits,
                                   used_in="dot/conv" if used is not None else "elementwise"))
@@ -136,7 +120,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
     walked = len(warnings)
     if unused:
         shown = ", ".join(lf.path for lf in unused[:3]) + (", ..." if len(unused) > 3 else "")
-        warnings.append(f"{len(unused)} parameter leaves ({sum(element_count(lf.shape) for lf in unused):,} "
+        warnings.append(f"{len(unused)} parameter leaves ({sum(elements(lf.shape) for lf in unused):,} "
                         f"values: {shown}) are never used by the outputs; not counted in size.")
     for entry in unsupported:
         warnings.append(f"unsupported primitive `{entry['primitive']}` ({entry['count']}x, in "
@@ -144,7 +128,7 @@ def build_report(tally: Tally, leaves, options: Options, name: str | None,
                         "acecost.register_primitive.")
     totals = Totals(
         **contraction_totals(records),
-        size_bits=sum(p.size_bits for p in params), params=sum(element_count(p.shape) for p in params),
+        size_bits=sum(p.size_bits for p in params), params=sum(elements(p.shape) for p in params),
         elementwise_ops=sum(by_category.values()),
         complete=not tally.incomplete and not unsupported,
         **memory_totals(records, tally.moved_bits + (tally.prep_moved_bits if prep_in_totals else 0)),

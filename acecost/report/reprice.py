@@ -29,6 +29,7 @@ from acecost.engine.pricing import capped, held_bits, names_of, overridden, para
 from acecost.errors import AcecostError
 from acecost.options import OPTION, compile_overrides
 from acecost.report.model import OpRecord, ParamRecord, Report, Totals, WeightPrep
+from acecost.report.traffic import memory_totals
 
 
 class NotRepriceable(AcecostError):
@@ -206,11 +207,10 @@ class Pricing:
 def moved(records: list[OpRecord], fused: int | None, unfused: int | None) -> dict:
     """``memory_bits`` of re-priced ``records`` and ``memory_bits_unfused``, whose part outside
     the contractions (every other equation at its storage width) no width changes: the walk's
-    ``unfused - fused`` (``build.memory_totals``). Unknown stays unknown."""
-    if fused is None or unfused is None or any(r.read_bits is None for r in records):
+    ``unfused - fused`` (:func:`acecost.report.traffic.memory_totals`). Unknown stays unknown."""
+    if fused is None or unfused is None:
         return {"memory_bits": None, "memory_bits_unfused": None}
-    now = sum(r.read_bits + r.write_bits for r in records)
-    return {"memory_bits": now, "memory_bits_unfused": unfused - fused + now}
+    return memory_totals(records, unfused - fused)
 
 
 def pricing_of(tally, every: list[OpRecord], prep_in_totals: bool, float_bits, user_names: UserNames,

@@ -18,10 +18,8 @@ from acecost.report.model import BitsOrigin
 
 
 def elements(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
+    """How many elements a shape holds (its dimensions may be numpy integers)."""
+    return prod(int(d) for d in shape)
 
 
 def memory_traffic(lhs_shape: Sequence[int], rhs_shape: Sequence[int], out_shape: Sequence[int],
@@ -82,3 +80,13 @@ def _first_bits(aval) -> int:
 
 
 _WIDTHS: dict = {}
+
+
+def memory_totals(records, moved_bits: int) -> dict:
+    """``memory_bits``: what the contraction records read and write (elementwise work fused
+    into them); ``memory_bits_unfused``: that and ``moved_bits``, every other equation's operands
+    and results. None if a record does not know its traffic (loaded from older JSON)."""
+    if any(r.read_bits is None or r.write_bits is None for r in records):
+        return {"memory_bits": None, "memory_bits_unfused": None}
+    fused = sum(r.read_bits + r.write_bits for r in records)
+    return {"memory_bits": fused, "memory_bits_unfused": fused + moved_bits}
