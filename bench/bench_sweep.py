@@ -13,6 +13,7 @@ any parallel speed-up, which is then no measure of acecost.
 
 Usage:  python bench/bench_sweep.py [--reps N] [--analyze-runs N]
         python bench/bench_sweep.py --goal [--reps N]
+        python bench/bench_sweep.py --cached [--reps N]
 
 ``--goal`` measures the re-pricing goal instead (docs/sweep.md, "Reuse"):
 1000 points of per-stage bit pairs of zoo:resnet50-w4a4 (``bits[stageK/]``
@@ -22,6 +23,11 @@ axes, 8 x 5 x 5 x 5) as one ``acecost sweep`` process, against one
 then again with every point cached. Some of the points are checked against
 ``acecost analyze --bits`` of the same overrides. Then, in this process, the
 time of one ``Report.reprice`` of ResNet-50 (median of 2,000 calls).
+
+``--cached`` measures "a cached sweep is instant": 8 points of
+examples/binary_mlp.py (float_bits x bits), priced once, then answered from
+the cache, against ``acecost zoo list``, both as whole processes through the
+console script (supervisor included), interleaved, medians of ``--reps``.
 """
 from __future__ import annotations
 
@@ -199,8 +205,36 @@ def reprice_time() -> None:
           f"median {statistics.median(calls) * 1e3:.3f} ms, fastest {min(calls) * 1e3:.3f} ms (2,000 calls)")
 
 
+CACHED_GRID = ["--grid", "float_bits=8,16", "--grid", "bits=.*=1,1;.*=2,2;.*=4,4;.*=8,8"]
+
+
+def cached(reps: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="acecost-bench-cached-"))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "ACECOST_CACHE_DIR": str(tmp / "cache")}
+    sweep = [str(ACECOST), "sweep", str(HERE.parent / "examples" / "binary_mlp.py"), *CACHED_GRID,
+             "-o", str(tmp / "s.csv")]
+    first = subprocess.run(sweep, env=env, capture_output=True, text=True, check=True)
+    assert "8 priced" in first.stderr, first.stderr
+    times: dict[str, list[tuple[float, float]]] = {"zoo list": [], "sweep, 8 points cached": []}
+    for _ in range(reps):
+        times["zoo list"].append(timed([str(ACECOST), "zoo", "list"], env))
+        times["sweep, 8 points cached"].append(timed(sweep, env))
+    again = subprocess.run(sweep, env=env, capture_output=True, text=True, check=True)
+    assert "8 from cache" in again.stderr, again.stderr
+    med = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
+    print(f"{os.cpu_count()} CPUs, whole processes, interleaved, medians of {reps}:")
+    for k, v in med.items():
+        print(f"  {k:24s} {v:6.3f} s   load {statistics.mean(l for _, l in times[k]):.1f}"
+              + ("" if k == "zoo list" else f"   = {v / med['zoo list']:.2f} x zoo list"))
+
+
 if __name__ == "__main__":
-    if "--goal" in sys.argv:
+    if "--cached" in sys.argv:
+        parser = argparse.ArgumentParser(description="a cached sweep against zoo list")
+        parser.add_argument("--cached", action="store_true")
+        parser.add_argument("--reps", type=int, default=10)
+        cached(parser.parse_args().reps)
+    elif "--goal" in sys.argv:
         parser = argparse.ArgumentParser(description="the re-pricing goal")
         parser.add_argument("--goal", action="store_true")
         parser.add_argument("--reps", type=int, default=3)

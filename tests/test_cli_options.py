@@ -28,7 +28,9 @@ DIFFERENT_HELP = {
 
 def _commands(group: click.Group = main, prefix: str = "acecost") -> list[tuple[str, click.Command]]:
     found = []
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group, info_name=prefix)
+    for name in sorted(group.list_commands(ctx)):  # the group imports each command when asked for it
+        cmd = group.get_command(ctx, name)
         if isinstance(cmd, click.Group):
             found += _commands(cmd, f"{prefix} {name}")
         else:

@@ -52,7 +52,7 @@ def test_the_table_holds_the_analysis_options():
 
 
 def _params(command: str) -> dict[str, click.Option]:
-    cmd = main.commands[command]
+    cmd = main.get_command(None, command)
     return {p.opts[0]: p for p in cmd.params if isinstance(p, click.Option)}
 
 
@@ -65,7 +65,7 @@ def test_every_option_is_on_the_command_line_as_the_table_says(command, option):
         assert isinstance(p.type, click.Choice) and tuple(p.type.choices) == option.choices
     else:
         assert p.metavar == option.metavar
-    ctx = click.Context(main.commands[command], info_name=command)
+    ctx = click.Context(main.get_command(None, command), info_name=command)
     assert p.get_help_extra(ctx).get("default") == option.shown_default
 
 

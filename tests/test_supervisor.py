@@ -289,14 +289,19 @@ def _args(args, models):
     return [a.replace("{M}", str(models)) for a in args]
 
 
+#: a sweep with a cache: the supervisor tries it in its own process first, then hands it to a child
+SWEEP_CACHED = ["sweep", "{M}/points.py", "--grid", "w=2,7,4", "-j", "2", "--cache-dir", "{M}/interrupt-cache"]
+
+
 @pytest.mark.parametrize("args", [
     ["analyze", "{M}/mlp.py", "--format", "json"],
     ["check", "{M}/mlp.py", "--max-ace", "1G", "--format", "junit"],
-    SWEEP,
-], ids=["analyze", "check", "sweep"])
+    SWEEP, SWEEP_CACHED,
+], ids=["analyze", "check", "sweep", "sweep-cached"])
 @pytest.mark.parametrize("hold", ["click", "jax"])
 def test_interrupt_during_the_childs_imports(args, hold, models, tmp_path):
-    """The child holds its import of click (or jax): the supervisor has long installed its handler."""
+    """The child holds its import of click (or jax): the supervisor has long installed its handler.
+    (With a cache, the supervisor's own import of click is held: it answers a cached sweep itself.)"""
     interrupt(_args(args, models), models, tmp_path, f"acecost-test: importing {hold}", hold=hold)
 
 
@@ -341,6 +346,61 @@ def test_help_and_zoo_list_start_no_child_and_import_no_jax(models, tmp_path):
                            env=_env(models), capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 0, r.stderr
         assert r.stderr.strip().splitlines()[-1] == "NOJAX NOSUBPROCESS", (args, r.stderr)
+
+
+# ------------------------------------------------------- a sweep answered from its cache
+
+
+def in_process(args, models, cwd) -> tuple[subprocess.CompletedProcess, dict]:
+    """The console script run in a probe interpreter: its result, whether it started a child process
+    (the supervisor's record) and imported jax."""
+    probe = ("import runpy, sys; sys.argv = [{script!r}, *{args!r}]\n"
+             "code = 0\n"
+             "try:\n    runpy.run_path({script!r}, run_name='__main__')\n"
+             "except SystemExit as exc:\n    code = exc.code\n"
+             "from acecost.cli import supervisor\n"
+             "print('PROBE', supervisor._state['child'] is not None, 'jax' in sys.modules, file=sys.stderr)\n"
+             "sys.exit(code)\n")
+    r = subprocess.run([sys.executable, "-c", probe.format(script=ACECOST, args=args)], cwd=cwd,
+                       env=_env(models), capture_output=True, text=True, timeout=TIMEOUT)
+    *said, last = r.stderr.strip().splitlines()
+    child, jax = last.split()[1:]
+    r.stderr = "".join(line + "\n" for line in said)  # what the command itself said
+    return r, {"child": child == "True", "jax": jax == "True"}
+
+
+def test_a_cached_sweep_is_answered_without_a_child(models, tmp_path):
+    """Every point cached: the supervisor answers itself (no model code runs); one point more: the
+    whole command runs in a child, once, and says so once."""
+    sweep = ["sweep", str(models / "mlp.py"), "--cache-dir", str(tmp_path / "cache"), "-j", "1", "--grid"]
+    first = run([*sweep, "float_bits=8,16", "-o", "first.csv"], models, tmp_path)
+    assert first.returncode == 0 and "2 priced" in first.stderr, first.stderr
+    r, seen = in_process([*sweep, "float_bits=8,16", "-o", "again.csv"], models, tmp_path)
+    assert r.returncode == 0 and "0 priced" in r.stderr and "2 from cache" in r.stderr, r.stderr
+    assert seen == {"child": False, "jax": False}
+
+    def table(name):
+        with open(tmp_path / name, newline="") as fh:
+            return [{k: v for k, v in row.items() if k not in ("cached", "seconds")} for row in csv.DictReader(fh)]
+
+    assert table("again.csv") == table("first.csv")
+    assert [int(row["macs"]) for row in table("again.csv")] == [8 * 4 + 4 * 2] * 2
+    r, seen = in_process([*sweep, "float_bits=8,16,4"], models, tmp_path)  # one point to price: a child
+    assert r.returncode == 0, r.stderr
+    assert seen["child"]
+    assert r.stdout.count("3 points") == 1  # the table's title, once
+    summary = [line for line in lines(r.stderr) if line.startswith("acecost: ")]
+    assert len(summary) == 1 and "1 priced" in summary[0] and "2 from cache" in summary[0], r.stderr
+
+
+def test_a_cached_sweeps_errors_are_said_once(models, tmp_path):
+    bad = ["sweep", str(models / "mlp.py"), "--grid", "float_bits=8", "--sort", "nothing"]
+    r, seen = in_process(bad, models, tmp_path)
+    one_error(r, "unknown --sort column 'nothing'")
+    assert seen == {"child": False, "jax": False}
+    r = run(["sweep", str(models / "exit_import.py"), "--grid", "float_bits=8,16", "--cache-dir",
+             str(tmp_path / "cache")], models, tmp_path)
+    one_error(r, "the model ended the process (exit code 0) while sweeping")
 
 
 def test_sigterm_ends_the_child_group_too(models, tmp_path):

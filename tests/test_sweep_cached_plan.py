@@ -43,9 +43,13 @@ try:
 except SystemExit as exc:
     code = exc.code
 print("JAX", "jax" in sys.modules, file=sys.stderr)
+print("HEAVY", sorted(m for m in ("pandas", "numpy", "acecost.cli.analyze", "acecost.cli.plot") if m in sys.modules),
+      file=sys.stderr)
 sys.exit(code)
 '''
 GRID = ["--grid", "width=2,4", "--grid", "float_bits=8,16"]
+#: the last run's stderr (what it imported)
+LAST: dict = {}
 
 
 @pytest.fixture
@@ -64,6 +68,7 @@ def sweep(model: Path, out: str, *grid: str) -> tuple[list[dict], str, bool]:
                            "--cache-dir", str(cache), "-o", out], capture_output=True, text=True, env=env,
                           cwd=model.parent.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    LAST["stderr"] = proc.stderr
     summary = next(line for line in proc.stderr.splitlines() if line.startswith("acecost: "))
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -87,6 +92,8 @@ def test_all_cached_imports_neither_jax_nor_the_model(model, tmp_path):
     again, summary, jax_again = sweep(model, str(tmp_path / "b.csv"))
     assert "0 priced" in summary and "4 from cache" in summary
     assert not jax_again
+    # nor pandas, numpy or the other commands: the table is plain rows, the commands load on use
+    assert "HEAVY []" in LAST["stderr"]
     assert imports(model) == seen  # the model file was not imported
     # the same table: every column but whether the row came from the cache
     assert without(again, "cached") == without(first, "cached")

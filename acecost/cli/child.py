@@ -6,12 +6,34 @@ whether SIGINT is already owned here, and to announce the model code it is
 about to run. That state lives here, importing nothing, so the commands
 never import the supervisor (which imports the click group, to run it in
 the child).
+
+A sweep whose every point is cached runs no model code, so the supervisor
+first runs it in its own process (*probing*, a second interpreter costs a
+third of such a sweep's time); the moment the command announces model code
+(:func:`phase`), :class:`HandOff` unwinds it, and the supervisor runs the
+whole command again in a child, as for any other command.
 """
 from __future__ import annotations
 
 import os
 
-_state: dict = {"handled": False, "report_fd": None}
+_state: dict = {"handled": False, "report_fd": None, "probing": False}
+
+
+class HandOff(BaseException):
+    """Raised by :func:`phase` in a probing supervisor: this command runs model code, in a child.
+
+    A ``BaseException``, as ``SystemExit`` is: no command's error handling may catch it."""
+
+
+def probe(on: bool = True) -> None:
+    """Run the command here until it announces model code (the supervisor's process only)."""
+    _state["probing"] = on
+
+
+def probing() -> bool:
+    """Whether this is the supervisor's own process, answering only what needs no model code."""
+    return _state["probing"]
 
 
 def own_signals() -> None:
@@ -35,7 +57,11 @@ def in_child() -> bool:
 
 
 def phase(text: str) -> None:
-    """Tell the supervisor what the child is about to run (a model's code): its error names it."""
+    """Tell the supervisor what the child is about to run (a model's code): its error names it.
+
+    In the probing supervisor, nothing has been written yet: :class:`HandOff` ends the probe."""
+    if _state["probing"]:
+        raise HandOff(text)
     fd = _state["report_fd"]
     if fd is not None:
         _say(fd, "phase " + " ".join(text.split()))

@@ -35,6 +35,8 @@ CHILD_ENV = "ACECOST_CHILD"
 SWITCH_ENV = "ACECOST_SUPERVISE"
 #: Commands that import user models.
 SUPERVISED = frozenset({"analyze", "check", "sweep", "plot"})
+#: Commands tried in this process first: a fully cached sweep runs no model code (:func:`probe_here`).
+PROBED = frozenset({"sweep"})
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _CHILD_CODE = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                f"signal.pthread_sigmask(signal.SIG_UNBLOCK, [getattr(signal, s) for s in {_SIGNALS}]); "
@@ -57,6 +59,8 @@ def start() -> None:
         signal.signal(sig, _on_terminate)
     argv = sys.argv[1:]
     if os.environ.get(SWITCH_ENV) != "0" and hasattr(os, "killpg") and needs_child(argv):  # POSIX only
+        if command(argv) in PROBED and "--no-cache" not in argv:
+            probe_here(argv)  # returns only when the command is about to run model code
         sys.exit(supervise(argv))
 
 
@@ -66,15 +70,34 @@ def _console_script() -> bool:
     return name == "acecost" and getattr(main, "__file__", None) == sys.argv[0] and CHILD_ENV not in os.environ
 
 
+def command(argv: list[str]) -> str | None:
+    """The command's name: the first argument that is not ``--debug``."""
+    return next((a for a in argv if a != "--debug"), None)
+
+
 def needs_child(argv: list[str]) -> bool:
     """A command that imports a model; help and version never do."""
     if any(a in ("-h", "--help", "--version") for a in argv):
         return False
-    for arg in argv:
-        if arg == "--debug":
-            continue
-        return arg in SUPERVISED
-    return False
+    return command(argv) in SUPERVISED
+
+
+def probe_here(argv: list[str]) -> None:
+    """Run the command in this process until it announces model code (:func:`acecost.cli.child.phase`).
+
+    What it answers without model code (a sweep served from its cache) ends
+    the process here with the command's exit code; otherwise nothing has been
+    written, and the caller runs the whole command in a child.
+    """
+    from acecost.cli.child import HandOff, probe
+
+    probe()
+    try:
+        from acecost.cli.group import main
+
+        main.main(args=argv, prog_name="acecost")  # exits with the command's code
+    except HandOff:
+        probe(False)
 
 
 # ------------------------------------------------------------------ parent

@@ -6,8 +6,9 @@ import sys
 import click
 
 from acecost.cli.common import check_writable, stderr, target_options, user_errors
-from acecost.cli.child import in_child, phase
+from acecost.cli.child import in_child, phase, probing
 from acecost.metrics import TOTALS, format_count
+from acecost.sweeps.rows import missing
 from acecost.report.safe_text import unsurrogate
 
 #: column headers: a metric's narrow header from the table of metrics, then the sweep's own columns
@@ -68,24 +69,27 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
         sort_key = table.parse_sort(sort, columns)
         pair = table.parse_pair(pareto, columns) if pareto else None
         cache = None if no_cache else Cache(cache_dir)
-        runner = make_executor(executor, jobs, isolated=in_child())  # a point's crash is its own row
+        if probing() and (no_cache or executor not in (None, "", "local")):  # model code ahead: in a child
+            phase(f"sweeping {target}")  # (before connecting to a cluster twice)
+        # isolated: a point's crash is its own row (the supervisor's own process names the same executor)
+        runner = make_executor(executor, jobs, isolated=in_child() or probing())
         progress = _Progress(quiet)
-        phase(f"sweeping {target}")
         try:
             outcome = run_sweep(ModelSpec.of(target, entry), space, fixed=options, sample=sample, seed=seed,
-                                executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance)
+                                executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance,
+                                on_model=lambda: phase(f"sweeping {target}"))
         finally:
             progress.stop()
-        df = outcome.df
+        rows = outcome.rows
         if pair:
-            df = table.pareto(df, *pair)
-        df = table.sort(df, sort_key)
+            rows = rows.pareto(*pair)
+        rows = rows.sorted_by(sort_key)
         if output:
-            table.write(df, output)
+            table.write(rows, output)
         shown = not quiet and (not output or sys.stdout.isatty())
         if shown:
-            _print_table(df, outcome.parameters, target)
-    _summary(outcome, output, len(df) if pair else None, failures_shown=shown)
+            _print_table(rows, target)
+    _summary(outcome, output, len(rows) if pair else None, failures_shown=shown)
     if outcome.failed:
         raise click.exceptions.Exit(1)
 
@@ -94,25 +98,30 @@ class _Progress:
     """A progress bar on stderr while points complete (only on a terminal)."""
 
     def __init__(self, quiet: bool):
+        self.bar, self.task = None, None
+        if quiet or not stderr.is_terminal:  # nothing to draw: rich.progress is not even imported
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn("pricing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=stderr, transient=True, disable=quiet or not stderr.is_terminal)
-        self.task = None
+                            console=stderr, transient=True)
 
     def start(self, total: int, cached: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task("points", total=total, completed=cached)
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("points", total=total, completed=cached)
 
     def advance(self, result: dict) -> None:
-        self.bar.advance(self.task)
+        if self.bar is not None:
+            self.bar.advance(self.task)
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _cell(name, value) -> str:
-    if value is None or (not isinstance(value, str) and _isna(value)):
+    if missing(value):
         return ""
     if name in TOTALS:
         return TOTALS[name].format(value)
@@ -125,22 +134,13 @@ def _cell(name, value) -> str:
     return str(value)
 
 
-def _isna(value) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 #: Columns the terminal table gives up first when it is wider than the terminal (the parameters
 #: and ACE always stay; every column is in the file ``-o`` writes).
 DROP_ORDER = ("seconds", "elementwise_ops", "warnings", "cpu64", "binary_macs", "cached", "size_bits", "macs",
               "complete")
 
 
-def _print_table(df, parameters, title) -> None:
+def _print_table(rows, title) -> None:
     """The table fits the terminal (80 columns when piped): no cell is cut short; columns the width
     cannot hold are left out, least telling first (``DROP_ORDER``), and named under the table."""
     from rich import box
@@ -155,13 +155,14 @@ def _print_table(df, parameters, title) -> None:
     def text(value) -> str:  # the user's file names, values and errors are shown as written, never as markup
         return escape(printable(value))
 
-    shown = [*parameters, *(k for k in SHOWN_TOTALS if not (TOTALS[k].kind == "time" and df[k].isna().all())),
+    parameters, records = rows.parameters, rows.rows
+    shown = [*parameters, *(k for k in SHOWN_TOTALS
+                            if not (TOTALS[k].kind == "time" and all(missing(v) for v in rows.column(k)))),
              "warnings", "seconds"]  # a time column only where --hardware gave one
-    if (df["complete"] == False).any():  # noqa: E712 - a nullable column
+    if any(v is False for v in rows.column("complete")):
         shown.append("complete")
-    if df["cached"].any():
+    if any(rows.column("cached")):
         shown.append("cached")
-    records = df.to_dict("records")
     plain = {n: [printable(_cell(n, rec[n])) for rec in records] for n in shown}
     cells = {n: [escape(c) for c in column] for n, column in plain.items()}
     console = Console()
@@ -201,10 +202,10 @@ def _print_table(df, parameters, title) -> None:
             names.remove(name)
             hidden.append(COLUMN_LABELS.get(name, name))
     fold = width(table(names, rows=probe_rows)) > console.width  # the parameters alone are wider: wrapped, never cut
-    failures = [" ".join(f"{p}={rec[p]}" for p in parameters) + f": {rec['error']}"
+    failures = [" ".join(f"{p}={rec[p]}" for p in parameters if rec[p] is not None) + f": {rec['error']}"
                 for rec in records if rec["error"]]
     # the title on a line of its own: a table's title wraps at the table's width, mid-phrase
-    console.print(f"{text(title)}: {len(df)} points", soft_wrap=True, highlight=False)
+    console.print(f"{text(title)}: {len(rows)} points", soft_wrap=True, highlight=False)
     console.print(table(names, fold))
     if hidden:
         console.print(f"[dim]not shown at {console.width} columns: {', '.join(hidden)} "
@@ -215,7 +216,7 @@ def _print_table(df, parameters, title) -> None:
 
 
 def _summary(outcome, output, kept, failures_shown: bool) -> None:
-    n = len(outcome.df)
+    n = len(outcome.rows)
     parts = [f"{n} point{'s' if n != 1 else ''}: {outcome.computed} priced ({outcome.executor}), {outcome.cached} from cache"]
     if outcome.failed:
         parts.append(f"{outcome.failed} failed")
@@ -226,8 +227,8 @@ def _summary(outcome, output, kept, failures_shown: bool) -> None:
         line += f"; wrote {output}"
     click.echo(f"acecost: {unsurrogate(line)}", err=True)
     if outcome.failed and not failures_shown:
-        first = outcome.df[outcome.df["error"].notna()].iloc[0]
-        where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters)
+        first = outcome.rows.failed[0]
+        where = ", ".join(f"{p}={first[p]}" for p in outcome.parameters if first[p] is not None)
         click.echo(f"acecost: first failure ({where}): {first['error']}", err=True)
 
 

@@ -2,8 +2,9 @@
 
 ``space`` parses grids, space files and samples; ``model`` builds one
 point's target; ``worker`` prices it; ``executors`` run points here, in a
-process pool or on a Dask cluster; ``cache`` keeps each point's report;
-``table`` holds the result rows.
+process pool or on a Dask cluster; ``cache`` keeps each point's report
+(``plan``: what a fully cached sweep needs); ``rows`` holds the result table
+without pandas, ``table`` its files and the ``DataFrame``.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def sweep(model: str | Callable, grid: dict | list | None = None, *, points: lis
     runner = make_executor(executor, jobs)
     outcome = run_sweep(spec, the_space, fixed=options, sample=sample, seed=seed, executor=runner,
                         cache=Cache(cache_dir) if cache else None)
-    df = outcome.df
+    df = outcome.rows.frame()
     if pareto:
         x, y = ("ace", "size_bits") if pareto is True else pareto
         df = table.pareto(df, x, y)

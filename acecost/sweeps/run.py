@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from acecost.errors import AcecostError
 from acecost.options import cache_defaults
@@ -34,7 +34,7 @@ BUILD_USERS = {"resolution": ("family", "zoo"), "batch": ("family", "zoo"),
 class Outcome:
     """What a sweep did: the table, and how many points were computed, cached and failed."""
 
-    df: Any
+    rows: table.Rows
     computed: int = 0
     cached: int = 0
     failed: int = 0
@@ -177,8 +177,12 @@ def _served(space: Space, sample, seed, cache: Cache, key: str) -> tuple[list, l
 def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sample: int | None = None,
               seed: int = 0, executor=None, cache: Cache | None = None,
               on_start: Callable[[int, int], None] | None = None,
-              on_result: Callable[[dict], None] | None = None) -> Outcome:
-    """Price the points of ``space`` for ``spec``; see :func:`acecost.sweep` for the options."""
+              on_result: Callable[[dict], None] | None = None,
+              on_model: Callable[[], None] | None = None) -> Outcome:
+    """Price the points of ``space`` for ``spec``; see :func:`acecost.sweep` for the options.
+
+    ``on_model`` is called once the cache cannot answer every point, before the model is
+    imported (the command line tells its supervisor there, :func:`acecost.cli.child.phase`)."""
     from acecost.sweeps.executors import make_executor
 
     start = time.perf_counter()
@@ -195,9 +199,11 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
             if on_start:
                 on_start(len(points), len(points))
             rows = [table.row(point, hit, True) for point, hit in zip(points, hits)]
-            return Outcome(table.frame(rows, space.names()), cached=len(points),
+            return Outcome(table.Rows(space.names(), rows), cached=len(points),
                            seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
                            parameters=space.names())
+        if on_model:
+            on_model()
         if hasattr(executor, "prestart"):  # workers import jax while this process imports the model
             # how many points there will be (a model parameter named like an option may add some)
             expected = min(sample, space.size) if sample else space.size if space.size <= MAX_POINTS else 0
@@ -241,8 +247,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
     finally:
         executor.close()
     rows = [table.row(points[i], *results[i]) for i in range(len(points))]
-    df = table.frame(rows, names)
-    failed = int(df["error"].notna().sum())
-    return Outcome(df, computed=len(todo), cached=len(tasks) - len(todo), failed=failed,
+    result = table.Rows(names, rows)
+    return Outcome(result, computed=len(todo), cached=len(tasks) - len(todo), failed=len(result.failed),
                    seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
                    parameters=names)

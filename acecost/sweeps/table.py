@@ -1,22 +1,20 @@
 """The result table: one row per point, its files, its sort and its Pareto filter.
 
 Parameter columns come first (in the order the space gave them), then the
-:data:`RESULT_COLUMNS`. Integer totals use pandas' nullable ``Int64`` so a
-failed point is an empty cell, not a float that would round a large count.
+:data:`RESULT_COLUMNS`. A sweep's table is plain rows (:mod:`acecost.sweeps.rows`,
+no pandas); :func:`frame` makes the ``DataFrame`` where one is wanted, with
+pandas' nullable ``Int64`` so a failed point is an empty cell, not a float
+that would round a large count.
 """
 from __future__ import annotations
 
-import datetime
-import json
-import math
 from pathlib import Path
 
 from acecost.errors import AcecostError
-from acecost.metrics import TOTALS as METRIC_TOTALS, by_name
+from acecost.metrics import by_name
+from acecost.sweeps.rows import RESULT_COLUMNS, TOTALS, Rows, frame, front, json_line
 
-#: a column per total of the table of metrics, in the report's order, then weight preparation and completeness
-TOTALS = (*METRIC_TOTALS, "weight_prep_ops", "complete")
-RESULT_COLUMNS = (*TOTALS, "warnings", "seconds", "cached", "error")
+__all__ = ["RESULT_COLUMNS", "TOTALS", "Rows", "frame", "row", "write", "read", "pareto", "json_line"]
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
 
@@ -36,29 +34,6 @@ def row(params: dict, result: dict, cached: bool) -> dict:
     return out
 
 
-def frame(rows: list[dict], names: list[str]):
-    """The DataFrame of ``rows``; ``names`` are the parameter columns."""
-    import pandas as pd
-
-    df = pd.DataFrame(rows, columns=[*names, *RESULT_COLUMNS])
-    for name in names:  # 16 stays 16 beside 0.5: a mixed column keeps each value as given
-        values = [r.get(name) for r in rows]
-        if len({type(v) for v in values if v is not None}) > 1:
-            df[name] = pd.Series(values, dtype=object, index=df.index)
-    for name in (*(k for k, m in METRIC_TOTALS.items() if k != "cpu64" and m.kind != "time"),
-                 "weight_prep_ops", "warnings"):
-        df[name] = df[name].astype("Int64")
-    for name in (k for k, m in METRIC_TOTALS.items() if m.kind == "time"):  # seconds; empty without --hardware
-        df[name] = df[name].astype("float64")
-    cpu = df["cpu64"].dropna()
-    df["cpu64"] = df["cpu64"].astype("Int64" if all(float(v).is_integer() for v in cpu) else "float64")
-    df["complete"] = df["complete"].astype("boolean")
-    df["cached"] = df["cached"].astype(bool)
-    df["error"] = df["error"].astype(object).where(df["error"].notna(), None)
-    df.attrs["parameters"] = list(names)
-    return df
-
-
 def output_format(path: str) -> str:
     """The format of ``--output`` from its extension; checked before any point runs."""
     fmt = FORMATS.get(Path(path).suffix.lower())
@@ -76,30 +51,21 @@ def output_format(path: str) -> str:
     return fmt
 
 
-def write(df, path: str) -> None:
+def write(table, path: str) -> None:
+    """Write ``table`` (:class:`Rows`, or a ``DataFrame`` from :func:`frame` or :func:`acecost.sweep`)."""
     fmt = output_format(path)
+    rows = table if isinstance(table, Rows) else None
     try:
-        if fmt == "csv":
-            df.to_csv(path, index=False)
-        elif fmt == "parquet":
-            df.to_parquet(path, index=False)
-        else:
-            lines = [json_line(record) for record in records(df)]
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.writelines(lines)
+        if fmt == "parquet":
+            (table.frame() if rows is not None else table).to_parquet(path, index=False)
+            return
+        if rows is None:
+            rows = Rows(list(table.attrs.get("parameters") or [c for c in table.columns if c not in RESULT_COLUMNS]),
+                        records(table))
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(rows.csv() if fmt == "csv" else rows.jsonl())
     except OSError as exc:
         raise AcecostError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _json_value(v):
-    """TOML dates and times (a space file's) are written as ISO 8601 strings, as CSV writes them."""
-    if isinstance(v, (datetime.date, datetime.time)):
-        return v.isoformat()
-    raise TypeError(f"a {type(v).__name__} cannot be written as JSON")
-
-
-def json_line(record: dict) -> str:
-    return json.dumps(record, default=_json_value, allow_nan=False) + "\n"
 
 
 def check_values(values, path: str) -> None:
@@ -131,11 +97,7 @@ def _plain(v):
             return None
     except (TypeError, ValueError):
         pass
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
-        return v
-    return v
+    return v.item() if hasattr(v, "item") else v
 
 
 def read(path: str):
@@ -187,17 +149,6 @@ def parse_sort(spec: str | None, columns: list[str]) -> tuple[str, bool] | None:
     return name, descending
 
 
-def sort(df, key: tuple[str, bool] | None):
-    if key is None:
-        return df
-    name, descending = key
-    try:
-        return df.sort_values(name, ascending=not descending, na_position="last", kind="stable")
-    except TypeError:  # a parameter column holding numbers and strings: sort as text
-        return df.sort_values(name, ascending=not descending, na_position="last", kind="stable",
-                              key=lambda col: col.astype(str))
-
-
 def parse_pair(spec: str, columns: list[str]) -> tuple[str, str]:
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 2 or not all(parts):
@@ -210,22 +161,11 @@ def parse_pair(spec: str, columns: list[str]) -> tuple[str, str]:
 
 
 def pareto(df, x: str = "ace", y: str = "size_bits"):
-    """Rows not dominated in (x, y), both lower-is-better; failed points drop out.
-
-    A row is dominated when another costs no more on both and strictly less
-    on one; equal rows do not dominate each other, so both stay.
-    """
+    """The rows of a ``DataFrame`` not dominated in (x, y) (:func:`acecost.sweeps.rows.front`),
+    keeping their index; failed points drop out."""
     ok = df[df["error"].isna() & df[x].notna() & df[y].notna()]
     try:
         xs, ys = [float(v) for v in ok[x]], [float(v) for v in ok[y]]
     except (TypeError, ValueError):
         raise AcecostError(f"--pareto {x},{y}: both columns must hold numbers") from None
-    order = sorted(range(len(ok)), key=lambda i: (xs[i], ys[i]))
-    keep, best_y, last = [], math.inf, None
-    for i in order:
-        xi, yi = xs[i], ys[i]
-        if yi < best_y or (xi, yi) == last:
-            keep.append(i)
-            if yi < best_y:
-                best_y, last = yi, (xi, yi)
-    return ok.iloc[sorted(keep)]
+    return ok.iloc[front(xs, ys)]
