@@ -9,6 +9,7 @@ circle through a lazy import counts as much as one at the top.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,28 @@ def test_at_most_eight_modules_at_the_top():
 def test_every_folder_says_what_it_takes_and_gives(package):
     doc = ast.get_docstring(ast.parse(MODULES[package].read_text(encoding="utf-8")))
     assert doc and len(doc.split()) >= 12, f"{package}/__init__.py needs a docstring"
+
+
+ROOT = PACKAGE.parent
+#: text the project ships: code, docs, configuration, data
+TEXT = (".py", ".md", ".toml", ".txt", ".json", ".csv", ".cfg", ".ini", ".yml", ".yaml", ".sh")
+SKIPPED = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache"}
+
+
+def _shipped_text() -> list[Path]:
+    out = []
+    for folder, dirs, files in os.walk(ROOT):  # pruned: never into a virtual environment or .git
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED and not d.endswith(".egg-info"))
+        out += [Path(folder) / f for f in sorted(files) if Path(f).suffix in TEXT or f in ("Makefile", "run")]
+    return out
+
+
+def test_no_merge_conflict_markers():
+    """A merge left half-resolved shows both sides of a README as one code block: no file keeps the
+    markers a conflicted merge writes."""
+    files = _shipped_text()
+    assert any(p.name == "README.md" for p in files) and len(files) > 100  # the walk reaches the docs
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in files
+             for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if line.startswith(("<<<<<<< ", ">>>>>>> "))]
+    assert found == []
