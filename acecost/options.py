@@ -313,18 +313,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("scales", parse_scales, "strict", choices=SCALES_MODES, reuse=REWALK,
            help="codes: price a quantized operand by its codes even where its scale varies along "
                 "the contraction, the AQT/QKeras convention."),
-    Option("levels", parse_levels, None, choices=LEVELS_MODES,
+    Option("levels", parse_levels, None, choices=LEVELS_MODES, reuse=REWALK,
            help="measured: price a weight operand at no more bits than its concrete values need "
                 "(distinct values per output channel; needs arrays as parameters or --weights). "
                 "Default: inferred."),
-    Option("sparsity", parse_sparsity, None, choices=SPARSITY_MODES,
+    Option("sparsity", parse_sparsity, None, choices=SPARSITY_MODES, reuse=REWALK,
            help="discount: count only multiplications by a nonzero weight (needs arrays as parameters "
                 "or --weights). Default: dense."),
     Option("weights", parse_weights, None, metavar="FILE", engine=False, python=check_weights,
+           reuse=REWALK,
            help="The parameters' values: a .npz, .safetensors or Flax .msgpack file or an Orbax "
                 "checkpoint directory whose keys are the parameter paths (see README)."),
-    # read when the report is built (roofline time), not by the walk
-    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml",
+    # read when the report is built (roofline time), not by the walk; re-walked, not re-priced, so a
+    # walk without a device never has to lose or gain the time fields
+    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml", reuse=REWALK,
            help="Roofline time per layer on a device: h100-sxm, a100-sxm, tpu-v5e, tpu-v4, jetson-agx-orin, "
                 "or a TOML/JSON file of one device (memory_bandwidth, peak)."),
 )
