@@ -107,3 +107,12 @@ def test_help_renders_the_defaults_in_brackets():
     out = CliRunner().invoke(main, ["analyze", "--help"], terminal_width=200).output
     assert "[default: 224]" in out and "[default: acecost_model]" in out and "(224)" not in out
     assert "searched, not anchored" in out
+
+
+def test_a_misspelt_command_gets_a_suggestion():
+    """The commands are imported on use; a name that is none of them still gets click's suggestion."""
+    from click.testing import CliRunner
+
+    r = CliRunner().invoke(main, ["swep", "model.py"])
+    assert r.exit_code == 2
+    assert "No such command 'swep'" in r.output and "Did you mean 'sweep'?" in r.output, r.output

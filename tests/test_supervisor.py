@@ -351,10 +351,11 @@ def test_help_and_zoo_list_start_no_child_and_import_no_jax(models, tmp_path):
 # ------------------------------------------------------- a sweep answered from its cache
 
 
-def in_process(args, models, cwd) -> tuple[subprocess.CompletedProcess, dict]:
+def in_process(args, models, cwd, **extra) -> tuple[subprocess.CompletedProcess, dict]:
     """The console script run in a probe interpreter: its result, whether it started a child process
     (the supervisor's record) and imported jax."""
-    probe = ("import runpy, sys; sys.argv = [{script!r}, *{args!r}]\n"
+    probe = ("import os, runpy, sys; sys.argv = [{script!r}, *{args!r}]\n"
+             "sys.path[0] = os.path.dirname({script!r})  # as when the script itself is run\n"
              "code = 0\n"
              "try:\n    runpy.run_path({script!r}, run_name='__main__')\n"
              "except SystemExit as exc:\n    code = exc.code\n"
@@ -362,7 +363,7 @@ def in_process(args, models, cwd) -> tuple[subprocess.CompletedProcess, dict]:
              "print('PROBE', supervisor._state['child'] is not None, 'jax' in sys.modules, file=sys.stderr)\n"
              "sys.exit(code)\n")
     r = subprocess.run([sys.executable, "-c", probe.format(script=ACECOST, args=args)], cwd=cwd,
-                       env=_env(models), capture_output=True, text=True, timeout=TIMEOUT)
+                       env=_env(models, **extra), capture_output=True, text=True, timeout=TIMEOUT)
     *said, last = r.stderr.strip().splitlines()
     child, jax = last.split()[1:]
     r.stderr = "".join(line + "\n" for line in said)  # what the command itself said
@@ -391,6 +392,19 @@ def test_a_cached_sweep_is_answered_without_a_child(models, tmp_path):
     assert r.stdout.count("3 points") == 1  # the table's title, once
     summary = [line for line in lines(r.stderr) if line.startswith("acecost: ")]
     assert len(summary) == 1 and "1 priced" in summary[0] and "2 from cache" in summary[0], r.stderr
+
+
+def test_a_cached_sweep_of_a_module_is_answered_without_a_child(models, tmp_path):
+    """A ``pkg.module:attr`` target's plan is keyed by sys.path: the supervisor looks it up with the
+    path its child has (no console-script directory), so the plan the child stored is found."""
+    sweep = ["sweep", "mlp:acecost_model", "--cache-dir", str(tmp_path / "cache"), "-j", "1", "-q",
+             "--grid", "float_bits=8,16", "-o", "out.csv"]
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(models), os.environ.get("PYTHONPATH")) if p)}
+    first = run(sweep, models, tmp_path, **env)
+    assert first.returncode == 0 and "2 priced" in first.stderr, first.stderr
+    r, seen = in_process(sweep, models, tmp_path, **env)
+    assert r.returncode == 0 and "2 from cache" in r.stderr, r.stderr
+    assert seen == {"child": False, "jax": False}
 
 
 def test_a_cached_sweeps_errors_are_said_once(models, tmp_path):

@@ -32,6 +32,12 @@ class LazyGroup(AcecostGroup):
             self.add_command(getattr(importlib.import_module(COMMANDS[cmd_name]), cmd_name))
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in COMMANDS:  # a misspelt command: click suggests from the commands it holds
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="acecost")

@@ -91,6 +91,11 @@ def probe_here(argv: list[str]) -> None:
     """
     from acecost.cli.child import HandOff, probe
 
+    # the path the child has (``python -P``: not the console script's directory), so a plan keyed
+    # by sys.path (a ``pkg.module`` target) is the one the child stored
+    script_dir = os.path.dirname(os.path.realpath(sys.argv[0]))
+    if sys.path and sys.path[0] and os.path.realpath(sys.path[0]) == script_dir:
+        del sys.path[0]
     probe()
     try:
         from acecost.cli.group import main

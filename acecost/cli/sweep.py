@@ -116,7 +116,7 @@ class _Progress:
             self.bar.advance(self.task)
 
     def stop(self) -> None:
-        if self.bar is not None:
+        if self.task is not None:  # started: rich prints a newline on a dumb terminal even unstarted
             self.bar.stop()
 
 

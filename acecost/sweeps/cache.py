@@ -27,6 +27,7 @@ from typing import Any
 
 from acecost.errors import AcecostError
 from acecost.sweeps import sources
+from acecost.sweeps.rows import iso_dates
 
 #: Bump when the stored entry or the key material changes meaning.
 CACHE_FORMAT = 3
@@ -187,7 +188,8 @@ class Cache:
         """Store a priced point: its report, seconds and the digests of the files its model loaded."""
         if result.get("error") is not None or not isinstance(result.get("sources"), dict):
             return  # a failed point, or one whose files could not all be read: priced again next time
-        report = json.loads(json.dumps(result["report"]))
+        # (a space file's TOML date-times among the report's parameters are kept as ISO 8601 text)
+        report = json.loads(json.dumps(result["report"], default=iso_dates))
         entry = {"report": report, "seconds": result["seconds"], "error": None,
                  "sources": result["sources"], "digest": entry_digest(report, result["sources"])}
         if not valid_entry(entry):

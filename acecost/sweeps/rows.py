@@ -37,13 +37,16 @@ def missing(value) -> bool:
 
 @dataclass
 class Rows:
-    """The table: ``parameters`` (the space's names, in order), then :data:`RESULT_COLUMNS`."""
+    """The table: ``parameters`` (the space's names, in order), then :data:`RESULT_COLUMNS`, each
+    row's cells already as its column holds them (:meth:`of` makes them so)."""
 
     parameters: list[str]
     rows: list[dict] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.rows = plain(self.rows, self.parameters)
+    @classmethod
+    def of(cls, parameters: list[str], rows: list[dict]) -> "Rows":
+        """The table of a sweep's rows (:func:`acecost.sweeps.table.row`): cells as the columns hold them."""
+        return cls(list(parameters), plain(rows, parameters))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -60,6 +63,8 @@ class Rows:
         return [r for r in self.rows if r["error"] is not None]
 
     def take(self, indices) -> "Rows":
+        """Some rows, their cells as they are (a cpu64 column of fractions stays float where the rows
+        kept are whole)."""
         return Rows(self.parameters, [self.rows[i] for i in indices])
 
     def sorted_by(self, key: tuple[str, bool] | None) -> "Rows":
@@ -93,6 +98,9 @@ class Rows:
 
     def csv(self) -> str:
         """The table as CSV, as ``DataFrame.to_csv(index=False)`` writes it."""
+        if any(isinstance(r.get(p), datetime.datetime) for r in self.rows for p in self.parameters):
+            # a column of TOML date-times: pandas' own format (a date alone when every one is midnight)
+            return self.frame().to_csv(index=False, lineterminator="\n")
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(self.columns)
@@ -178,12 +186,12 @@ def _csv_cell(value) -> str:
     return str(value)
 
 
-def _json_value(v):
-    """TOML dates and times (a space file's) are written as ISO 8601 strings, as CSV writes them."""
-    if isinstance(v, (datetime.date, datetime.time)):
-        return v.isoformat()
-    raise TypeError(f"a {type(v).__name__} cannot be written as JSON")
+def iso_dates(value):
+    """JSON for a TOML date, time or date-time (a space file's): ISO 8601 text."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} cannot be written as JSON")
 
 
 def json_line(record: dict) -> str:
-    return json.dumps(record, default=_json_value, allow_nan=False) + "\n"
+    return json.dumps(record, default=iso_dates, allow_nan=False) + "\n"

@@ -199,7 +199,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
             if on_start:
                 on_start(len(points), len(points))
             rows = [table.row(point, hit, True) for point, hit in zip(points, hits)]
-            return Outcome(table.Rows(space.names(), rows), cached=len(points),
+            return Outcome(table.Rows.of(space.names(), rows), cached=len(points),
                            seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
                            parameters=space.names())
         if on_model:
@@ -247,7 +247,7 @@ def run_sweep(spec: ModelSpec, space: Space, *, fixed: dict | None = None, sampl
     finally:
         executor.close()
     rows = [table.row(points[i], *results[i]) for i in range(len(points))]
-    result = table.Rows(names, rows)
+    result = table.Rows.of(names, rows)
     return Outcome(result, computed=len(todo), cached=len(tasks) - len(todo), failed=len(result.failed),
                    seconds=time.perf_counter() - start, executor=getattr(executor, "name", ""),
                    parameters=names)

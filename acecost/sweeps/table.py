@@ -52,18 +52,23 @@ def output_format(path: str) -> str:
 
 
 def write(table, path: str) -> None:
-    """Write ``table`` (:class:`Rows`, or a ``DataFrame`` from :func:`frame` or :func:`acecost.sweep`)."""
+    """Write ``table``: :class:`Rows` (a sweep's, no pandas), or a ``DataFrame`` (from :func:`frame`
+    or :func:`acecost.sweep`, every column it has, by pandas)."""
     fmt = output_format(path)
-    rows = table if isinstance(table, Rows) else None
     try:
-        if fmt == "parquet":
-            (table.frame() if rows is not None else table).to_parquet(path, index=False)
-            return
-        if rows is None:
-            rows = Rows(list(table.attrs.get("parameters") or [c for c in table.columns if c not in RESULT_COLUMNS]),
-                        records(table))
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            fh.write(rows.csv() if fmt == "csv" else rows.jsonl())
+        if isinstance(table, Rows):
+            if fmt == "parquet":
+                table.frame().to_parquet(path, index=False)
+                return
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(table.csv() if fmt == "csv" else table.jsonl())
+        elif fmt == "csv":
+            table.to_csv(path, index=False)
+        elif fmt == "parquet":
+            table.to_parquet(path, index=False)
+        else:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.writelines(json_line(record) for record in records(table))
     except OSError as exc:
         raise AcecostError(f"cannot write {path}: {exc.strerror or exc}") from None
 
