@@ -19,7 +19,7 @@ from acecost.report.model import BitsOrigin
 
 def elements(shape: Sequence[int]) -> int:
     """How many elements a shape holds (its dimensions may be numpy integers)."""
-    return prod(int(d) for d in shape)
+    return prod(map(int, shape))
 
 
 def memory_traffic(lhs_shape: Sequence[int], rhs_shape: Sequence[int], out_shape: Sequence[int],
