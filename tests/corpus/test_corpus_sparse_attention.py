@@ -130,6 +130,27 @@ def test_bigbird_block_sparse(T, block, rand):
     check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(kernels, leaf_count(args[0])))
 
 
+def test_bigbird_block_sparse_products_one_by_one():
+    # the 16 products of one block-sparse layer (scores and context of each
+    # part), T = 16 in 8 blocks of b = 2, r = 1, head size 8
+    T, b, r = 16, 2, 1
+    fn, args = bigbird("block_sparse", T, b, r)
+    H, dh, middle = BB["H"], BB["d"] // BB["H"], T // b - 4
+
+    def part(query_blocks, keys):
+        return [B * H * query_blocks * b * keys * dh] * 2  # q @ k.T, p @ v
+
+    expected = (part(1, T) * 2                                 # first and last block: global
+                + part(1, (4 + r) * b) * 2                     # second and second-to-last
+                + part(middle, 3 * b) + part(middle, r * b)    # middle: sliding, random
+                + part(middle, b) * 2)                         # middle: first and last (global) block
+    rep = acecost.analyze(fn, *args)
+    layer0 = [rec.macs for rec in rep.layers
+              if "layer/0/" in rec.name and "bigbird_block_sparse_attention" in rec.name]
+    assert sorted(layer0) == sorted(expected)
+    assert sum(expected) == attention(B, H, b, block_sparse_keys(T, b, r), dh)
+
+
 def test_bigbird_block_sparse_is_not_full_attention():
     # same config, T = 16 (8 blocks of 2): per head, the block-sparse layers
     # multiply 2 query rows by 2 * 16 + 2 * 5 * 2 + 4 * 6 * 2 = 100 keys for
