@@ -149,6 +149,13 @@ def test_bigbird_block_sparse_products_one_by_one():
               if "layer/0/" in rec.name and "bigbird_block_sparse_attention" in rec.name]
     assert sorted(layer0) == sorted(expected)
     assert sum(expected) == attention(B, H, b, block_sparse_keys(T, b, r), dh)
+    # the band and random masks are einsums with no contracting dimension:
+    # one multiply per output element, elementwise work and no MACs
+    band = B * middle * b * 3 * b                    # "blq,blk->blqk"
+    rand_mask = B * H * (T // b - 2) * b * r * b     # "blq,bhlk->bhlqk"
+    masks = {name.rsplit("/", 1)[-1]: ops for name, ops in rep.elementwise_by_layer.items()
+             if "layer/0/" in name and name.endswith("lqk")}
+    assert masks == {"blq,blk->blqk": band, "blq,bhlk->bhlqk": rand_mask}
 
 
 def test_bigbird_block_sparse_is_not_full_attention():
