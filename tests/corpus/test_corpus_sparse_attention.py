@@ -18,6 +18,7 @@ import functools
 import math
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import pytest
 
