@@ -96,6 +96,18 @@ CASES = {
     # a float parameter through elementwise work and a reshape keeps its cause
     "parameter_through_elementwise": (lambda p, x: jnp.sign(x) @ jnp.tanh(p["w"] * 2.0).reshape(8, 3),
                                       {"w": S((24,), F32)}, (X,), {}, [(1, I, None, 16, FB, C.FLOAT_PARAMETER)]),
+    # data meets a float parameter constant along an axis (a bias, a class token): the account is the
+    # data's, whichever operand comes first (a quantized bias would leave the sum unstructured)
+    "parameter_added_before_data": (lambda p, x: (p["b"] + x) @ jnp.sign(p["w"]), {"b": S((8,), F32), "w": W},
+                                    (X,), {}, [(16, FB, C.MODEL_INPUT, 1, I, None)]),
+    "parameter_concatenated_before_data": (
+        lambda p, x: jnp.concatenate([p["cls"][None, :], x]) @ jnp.sign(p["w"]), {"cls": S((8,), F32), "w": W},
+        (X,), {}, [(16, FB, C.MODEL_INPUT, 1, I, None)]),
+    "data_before_parameter": (lambda p, x: (x + p["b"]) @ jnp.sign(p["w"]), {"b": S((8,), F32), "w": W},
+                              (X,), {}, [(16, FB, C.MODEL_INPUT, 1, I, None)]),
+    # two values that vary alike: the first's account
+    "two_parameters": (lambda p, x: jnp.sign(x) @ (p["a"] + p["b"]), {"a": W, "b": W}, (X,), {},
+                       [(1, I, None, 16, FB, C.FLOAT_PARAMETER)]),
     # a loop carry that is a dot's output keeps that cause through the fixpoint: ``h + x`` is
     # first of all ``h``, the last dot's output once the carry has settled
     "loop_carry": (_scan_of_dots, {"w": S((8, 3), F32), "v": V, "u": S((5, 8), F32)}, (X,), {},

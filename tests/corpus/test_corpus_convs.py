@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
+from acecost.report.model import FallbackCause
 from corpus_common import (FLOAT_BITS, Layers, abstract, attention, check, conv_out, float_size, leaf_count,
                            need, sds)
 
@@ -209,6 +210,10 @@ def test_clip_two_towers_and_logits():
     # embedding tables (lookups only), class embedding, norms, logit_scale: 32 bits
     check(rep, macs=macs, ace=ACE * macs, size_bits=float_size(kernels, leaf_count(params)))
     assert [r.macs for r in rep.layers if r.name == "FlaxCLIPModule"] == [TEXTS * PROJ * IMAGES]
+    # the image tokens (class token concatenated before the patches) are data: their account is
+    # the patch conv's output, not the class-token parameter
+    q = next(r for r in rep.layers if r.name.endswith("vision_model/encoder/layers/0/self_attn/q_proj"))
+    assert q.bits_a_cause is not FallbackCause.FLOAT_PARAMETER and "patch_embedding" in q.bits_a_source
 
 
 # ------------------------------------------- XLA's cost of one grouped conv

@@ -32,13 +32,16 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     counts; its level set varies along their axes and along every axis an
     unstructured operand (a scale, an offset) varies along.
     """
-    evidence, all_const, all_neutral, first_unknown = [], True, True, None
+    evidence, all_const, all_neutral, first_unknown, widest = [], True, True, None, -1
     for v in ins:  # one pass: this runs for most equations of a model
         lv = v.levels
         neutral = lv.const or not v.vary  # is_neutral(v), inlined
         if lv.count is None:
-            if first_unknown is None:
-                first_unknown = lv
+            # the account that goes on: the operand varying along the most axes, the first of them (a
+            # bias, a gain, a per-token norm or a class token concatenated before the patches is
+            # constant along some axis: the data it meets explains the result)
+            if first_unknown is None or len(v.vary) > widest:
+                first_unknown, widest = lv, len(v.vary)
         elif not neutral:
             evidence.append(v)
         all_const = all_const and lv.const
