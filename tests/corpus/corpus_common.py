@@ -58,6 +58,19 @@ def causal_lm(model, batch: int, seq: int):
     return fn, variables
 
 
+def hf_flax(cls_name: str, config, input_shape):
+    """A transformers Flax model built with no init run (``_do_init=False``), and its abstract
+    parameters from ``jax.eval_shape`` of its own ``init_weights``."""
+    import functools
+
+    need("transformers")
+    import transformers
+
+    model = getattr(transformers, cls_name)(config, _do_init=False)
+    init = functools.partial(model.init_weights, input_shape=input_shape)
+    return model, abstract(jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+
 def leaf_count(tree) -> int:
     """Number of scalars in a parameter tree (counted, not costed)."""
     return sum(math.prod(a.shape) for a in jax.tree.leaves(tree))

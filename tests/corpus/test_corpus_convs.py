@@ -25,7 +25,6 @@ with the in-bounds taps, counted here one by one.
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +32,7 @@ import pytest
 
 import acecost
 from acecost.report.model import FallbackCause
-from corpus_common import (FLOAT_BITS, Layers, abstract, attention, check, conv_out, float_size, leaf_count,
+from corpus_common import (hf_flax, FLOAT_BITS, Layers, attention, check, conv_out, float_size, leaf_count,
                            need, sds)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -44,14 +43,7 @@ ACE = FLOAT_BITS * FLOAT_BITS
 B = 2
 
 
-def build(cls_name: str, config, input_shape):
-    """The Flax model (no init run) and its abstract variables."""
-    need("transformers")
-    import transformers
-
-    model = getattr(transformers, cls_name)(config, _do_init=False)
-    init = functools.partial(model.init_weights, input_shape=input_shape)
-    return model, abstract(jax.eval_shape(init, jax.random.PRNGKey(0)))
+build = hf_flax  # the model and its abstract parameters
 
 
 def encoder_layer(net: Layers, batch: int, tokens: int, d: int, heads: int, ff: int) -> int:

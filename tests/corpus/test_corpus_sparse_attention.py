@@ -14,7 +14,6 @@ tables used only by lookups, T5's relative-bias tables, norms, biases).
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import pytest
 
 import acecost
-from corpus_common import FLOAT_BITS, abstract, attention, check, dense, float_size, leaf_count, need, sds
+from corpus_common import hf_flax, FLOAT_BITS, attention, check, dense, float_size, leaf_count, need, sds
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -33,14 +32,7 @@ B = 2
 ACE = FLOAT_BITS * FLOAT_BITS
 
 
-def build(cls_name: str, config, input_shape):
-    """The Flax model (no init run) and its abstract parameters."""
-    need("transformers")
-    import transformers
-
-    model = getattr(transformers, cls_name)(config, _do_init=False)
-    init = functools.partial(model.init_weights, input_shape=input_shape)
-    return model, abstract(jax.eval_shape(init, jax.random.PRNGKey(0)))
+build = hf_flax  # the model and its abstract parameters
 
 
 def ids(length: int):

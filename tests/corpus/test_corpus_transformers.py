@@ -9,14 +9,12 @@ scalar that enters a contraction and 32 per other float32 scalar.
 """
 from __future__ import annotations
 
-import functools
 
-import jax
 import jax.numpy as jnp
 import pytest
 
 import acecost
-from corpus_common import (FLOAT_BITS, abstract, attention, check, dense, float_size, leaf_count,
+from corpus_common import (hf_flax, FLOAT_BITS, attention, check, dense, float_size, leaf_count,
                            need, sds)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -27,14 +25,7 @@ B, T = 2, 8  # batch, sequence length
 ACE = FLOAT_BITS * FLOAT_BITS
 
 
-def build(cls_name: str, config, input_shape):
-    """The Flax model (no init run) and its abstract parameters."""
-    need("transformers")
-    import transformers
-
-    model = getattr(transformers, cls_name)(config, _do_init=False)
-    init = functools.partial(model.init_weights, input_shape=input_shape)
-    return model, abstract(jax.eval_shape(init, jax.random.PRNGKey(0)))
+build = hf_flax  # the model and its abstract parameters
 
 
 def ids(length: int = T):
