@@ -324,9 +324,8 @@ OPTIONS: tuple[Option, ...] = (
            reuse=REWALK,
            help="The parameters' values: a .npz, .safetensors or Flax .msgpack file or an Orbax "
                 "checkpoint directory whose keys are the parameter paths (see README)."),
-    # read when the report is built (roofline time), not by the walk; re-walked, not re-priced, so a
-    # walk without a device never has to lose or gain the time fields
-    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml", reuse=REWALK,
+    # read when the report is built (roofline time), not by the walk: a re-price times the records
+    Option("hardware", parse_hardware, None, metavar="NAME|FILE.toml", reuse=REPRICE,
            help="Roofline time per layer on a device: h100-sxm, a100-sxm, tpu-v5e, tpu-v4, jetson-agx-orin, "
                 "or a TOML/JSON file of one device (memory_bandwidth, peak)."),
 )

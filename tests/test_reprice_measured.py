@@ -26,6 +26,25 @@ def test_a_measured_or_timed_report_reprices_exactly(options):
         assert base.reprice(bits=bits).totals.memory_bits == fresh.totals.memory_bits is not None
 
 
+@pytest.mark.parametrize("walked,device", [(None, "h100-sxm"), ("a100-sxm", "tpu-v5e"), (None, "jetson-agx-orin")])
+@pytest.mark.parametrize("options", [{}, dict(levels="measured"), dict(sparsity="discount")])
+def test_a_device_is_a_re_price(walked, device, options):
+    """Another device (or one where the walk had none) changes no width: the re-priced report, times,
+    bounds, classes, notes and meta included, is a fresh analysis with that device."""
+    w = example_weights()
+    base = acecost.analyze(example, w, X, hardware=walked, **options)
+    for bits in OVERRIDES[:3]:
+        fresh = acecost.analyze(example, w, X, overrides=bits, hardware=device, **options)
+        repriced = base.reprice(bits=bits, hardware=device)
+        assert_same(repriced, fresh)
+        assert repriced.to_dict()["meta"] == fresh.to_dict()["meta"] and repriced.warnings == fresh.warnings
+        assert repriced.totals.time_s == fresh.totals.time_s is not None
+        assert [r.time_s for r in repriced.layers] == [r.time_s for r in fresh.layers]
+    # the device sticks: a re-price without one keeps it
+    assert base.reprice(hardware=device).reprice(bits=["w1=2,"]).totals.time_s == acecost.analyze(
+        example, w, X, overrides=["w1=2,"], hardware=device, **options).totals.time_s
+
+
 def test_memory_traffic_follows_an_override_of_a_float_operand():
     """x [8,256] float32 @ w1 [256,512] float32 -> [8,512] float32, then @ w2 [512,10]: overridden
     to 4 bits, w1 is held at 4 bits (256*512*4) where it was held at its storage width (32)."""

@@ -147,8 +147,9 @@ def test_every_option_declares_its_reuse_and_a_new_one_is_traced_again():
     assert {o.name: o.reuse for o in OPTIONS} == {
         "float_bits": REPRICE, "bits": REPRICE, "while_trips": REWALK, "mode": RETRACE, "cond": REWALK,
         "scales": REWALK,
-        # the concrete weights and the device leave the jaxpr as it is: the trace is walked again
-        "levels": REWALK, "sparsity": REWALK, "weights": REWALK, "hardware": REWALK}
+        # the concrete weights leave the jaxpr as it is: the trace is walked again; a device only
+        # times the records: re-priced
+        "levels": REWALK, "sparsity": REWALK, "weights": REWALK, "hardware": REPRICE}
     assert Option("a_future_option", parse_int, None, help="").reuse == RETRACE
     assert by_reuse({"bits": [], "scales": "codes", "a_future_option": 0.5}) == {
         REPRICE: {"bits": []}, REWALK: {"scales": "codes"}, RETRACE: {"a_future_option": 0.5}}

@@ -299,9 +299,10 @@ class Report:
     #: a report loaded from JSON
     pricing: Any = field(default=None, compare=False, repr=False)
 
-    def reprice(self, bits=None, float_bits=None) -> "Report":
-        """This report priced again with the ``--bits`` overrides ``bits`` (replacing its own) and
-        ``float_bits``: what ``analyze`` with those options gives, without tracing or walking
+    def reprice(self, bits=None, float_bits=None, hardware=None) -> "Report":
+        """This report priced again with the ``--bits`` overrides ``bits`` (replacing its own),
+        ``float_bits`` and the device ``hardware`` (a name or a TOML/JSON file; default: the
+        report's): what ``analyze`` with those options gives, without tracing or walking
         (:mod:`acecost.report.reprice`; parameter records whose width stays are shared). Raises an
         ``AcecostError`` where that would not be exact (from JSON, a ``cond`` chosen by cost)."""
         if self.pricing is None:
@@ -309,7 +310,7 @@ class Report:
 
             raise AcecostError("this report holds no walk to re-price (one loaded from JSON, or built by "
                                "hand); analyse the model again")
-        return self.pricing.reprice(self, bits=bits, float_bits=float_bits)
+        return self.pricing.reprice(self, bits=bits, float_bits=float_bits, hardware=hardware)
 
     # ------------------------------------------------------------ views
     @property

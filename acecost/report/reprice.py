@@ -96,9 +96,9 @@ class Pricing:
         name = record.name
         return self.text(name + w.body + exact_pattern(name) + w.tail)
 
-    def reprice(self, report: Report, bits=None, float_bits=None) -> Report:
+    def reprice(self, report: Report, bits=None, float_bits=None, hardware=None) -> Report:
         """The report of the same walk with the overrides ``bits`` (all of them: the report's own
-        are replaced) and ``float_bits`` (default: the report's)."""
+        are replaced), ``float_bits`` and ``hardware`` (default: the report's)."""
         if self.inexact:
             raise NotRepriceable(f"this report cannot be re-priced exactly ({self.inexact}); analyse it again")
         fb = report.meta.get("float_bits", self.float_bits) if float_bits is None else \
@@ -106,6 +106,11 @@ class Pricing:
         overrides = self.overrides(bits)
         if fb != self.float_bits and any(r.sides[0].float_decided for r in self.every):
             raise NotRepriceable(f"float_bits {fb!r} changes how a group-wise scale is priced; analyse it again")
+        hw = self.hardware
+        if hardware is not None:  # a device times the records; it changes no width
+            from acecost.report.hardware import load_hardware
+
+            hw = load_hardware(OPTION["hardware"].check(hardware, "hardware"))
         picks = [(self.matching(o[0]), o) for o in overrides]
         every, uses, hidden = [], {}, set()
         widths = self._capped.get(fb)
@@ -154,10 +159,10 @@ class Pricing:
             if w.kind == "float_fallback":
                 fallback.add(text)
         warnings = list(dict.fromkeys(texts)) + self.tail
-        return self._report(report, every, uses, warnings, frozenset(fallback), fb)
+        return self._report(report, every, uses, warnings, frozenset(fallback), fb, hw)
 
     def _report(self, report: Report, every: list[OpRecord], uses: dict, warnings: list[str],
-                fallback: frozenset, fb) -> Report:
+                fallback: frozenset, fb, hw) -> Report:
         prep = [r for r in every if r.weight_prep]
         records = every if self.prep_in_totals or not prep else [r for r in every if not r.weight_prep]
         params = list(report.params)  # the records of parameters whose width stays are shared
@@ -188,7 +193,7 @@ class Pricing:
         meta = dict(report.meta)
         meta["float_bits"] = fb
         state = Pricing(every, self.prep_in_totals, self.float_bits, self.user_names, self.template, self.tail,
-                        self.totals, self.inexact, self.hardware, self._matches, self._capped, self._compiled,
+                        self.totals, self.inexact, hw, self._matches, self._capped, self._compiled,
                         self._stores, self._params, self._texts)
         new = Report(totals=totals, layers=records, params=params,
                       elementwise_by_category=dict(report.elementwise_by_category),
@@ -197,10 +202,10 @@ class Pricing:
                       branches=[dict(e) for e in report.branches], meta=meta, phases=phases,
                       weight_prep_layers=[] if self.prep_in_totals else prep, fallback_warnings=fallback,
                       pricing=state)
-        if self.hardware is not None:  # times follow the widths (and the warnings their notes)
+        if hw is not None:  # times follow the widths (and the warnings their notes)
             from acecost.report.hardware import apply_hardware
 
-            apply_hardware(new, self.hardware)
+            apply_hardware(new, hw)
         return new
 
 
@@ -232,10 +237,11 @@ def pricing_of(tally, every: list[OpRecord], prep_in_totals: bool, float_bits, u
     return Pricing(every, prep_in_totals, float_bits, user_names, template, tail, totals, inexact)
 
 
-def reprice(report: Report, bits=None, float_bits=None) -> Report:
-    """``report`` priced again with the ``--bits`` overrides ``bits`` and ``float_bits``: what a fresh
-    ``analyze`` with those options (and the report's others) gives, without tracing or walking."""
+def reprice(report: Report, bits=None, float_bits=None, hardware=None) -> Report:
+    """``report`` priced again with the ``--bits`` overrides ``bits``, ``float_bits`` and the device
+    ``hardware``: what a fresh ``analyze`` with those options (and the report's others) gives,
+    without tracing or walking."""
     if report.pricing is None:
         raise NotRepriceable("this report holds no walk to re-price (one loaded from JSON, or built by "
                              "hand); analyse the model again")
-    return report.pricing.reprice(report, bits=bits, float_bits=float_bits)
+    return report.pricing.reprice(report, bits=bits, float_bits=float_bits, hardware=hardware)

@@ -179,10 +179,12 @@ def reused(model: LoadedModel, task: Task):
     traced = kept[1]
     walked = _WALKS.get(walk)
     if walked is None:
-        base = {**kwargs, "overrides": [], "float_bits": kwargs.get("float_bits", OPTION["float_bits"].default)}
+        base = {**kwargs, "overrides": [], "float_bits": kwargs.get("float_bits", OPTION["float_bits"].default),
+                "hardware": None}
         walked = _keep(_WALKS, walk, _walk(traced, base, walk_traced, analyze_target))
     try:
-        return walked.reprice(bits=kinds[REPRICE].get("bits") or [], float_bits=kinds[REPRICE].get("float_bits"))
+        return walked.reprice(bits=kinds[REPRICE].get("bits") or [], float_bits=kinds[REPRICE].get("float_bits"),
+                              hardware=kinds[REPRICE].get("hardware"))
     except NotRepriceable:
         return _walk(traced, kwargs, walk_traced, analyze_target)
 
