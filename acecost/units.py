@@ -91,6 +91,10 @@ def _from_number(raw: object, what: str) -> Decimal | None:
 
 
 def _split(raw: object, what: str, example: str) -> tuple[Decimal, str]:
+    """A quantity and its unit: a typed number (TOML/JSON) has none (``""``)."""
+    value = _from_number(raw, what)
+    if value is not None:
+        return value, ""
     if not isinstance(raw, str):
         raise ConfigError(f"invalid {what} {raw!r}: expected a number or a string like {example}")
     m = _QTY.match(raw)
@@ -104,9 +108,6 @@ def _split(raw: object, what: str, example: str) -> tuple[Decimal, str]:
 
 def parse_count(raw: object, what: str = "count") -> Number:
     """``5e9``, ``4.2G``, ``900M``, ``1.5k`` -> a non-negative number."""
-    value = _from_number(raw, what)
-    if value is not None:
-        return _exact(value)
     value, unit = _split(raw, what, "5e9, 4.2G, 900M or 1.5k")
     if unit not in _DECIMAL:
         hint = ""
@@ -120,9 +121,6 @@ def parse_count(raw: object, what: str = "count") -> Number:
 
 def parse_size_bits(raw: object, what: str = "size") -> Number:
     """``4MB``, ``32Mbit``, ``1.5GiB``, ``32e6`` (bits) -> a size in bits."""
-    value = _from_number(raw, what)
-    if value is not None:
-        return _exact(value)
     value, unit = _split(raw, what, "4MB, 32Mbit, 1.5GiB or 32e6 (bits)")
     if unit == "":
         return _exact(value)
@@ -151,9 +149,6 @@ def parse_size_bits(raw: object, what: str = "size") -> Number:
 
 def parse_percent(raw: object, what: str = "percentage") -> float:
     """``2%``, ``2.5 %`` or ``2`` -> 2.0, 2.5, 2.0 (percent)."""
-    value = _from_number(raw, what)
-    if value is not None:
-        return float(value)
     value, unit = _split(raw, what, "2% or 0.5%")
     if unit not in ("", "%"):
         raise ConfigError(f"invalid {what} {raw!r}: expected a percentage like 2%")
@@ -283,9 +278,6 @@ def format_time(seconds: Number | None) -> str:
 
 def parse_time(raw: object, what: str = "time") -> Number:
     """``2ms``, ``150us``, ``0.5s``, ``1.5e-4`` (seconds) -> seconds."""
-    value = _from_number(raw, what)
-    if value is not None:
-        return float(value)
     value, unit = _split(raw, what, "2ms, 150us, 0.5s or 1.5e-4 (seconds)")
     if unit == "":
         return float(value)
