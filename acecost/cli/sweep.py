@@ -69,15 +69,18 @@ def sweep(target, grids, space_file, sample, seed, jobs, executor, no_cache, cac
         sort_key = table.parse_sort(sort, columns)
         pair = table.parse_pair(pareto, columns) if pareto else None
         cache = None if no_cache else Cache(cache_dir)
+        def model_ahead() -> None:  # the supervisor's error names this (a probe hands off here)
+            phase(f"sweeping {target}")
+
         if probing() and (no_cache or executor not in (None, "", "local")):  # model code ahead: in a child
-            phase(f"sweeping {target}")  # (before connecting to a cluster twice)
+            model_ahead()  # (before connecting to a cluster twice)
         # isolated: a point's crash is its own row (the supervisor's own process names the same executor)
         runner = make_executor(executor, jobs, isolated=in_child() or probing())
         progress = _Progress(quiet)
         try:
             outcome = run_sweep(ModelSpec.of(target, entry), space, fixed=options, sample=sample, seed=seed,
                                 executor=runner, cache=cache, on_start=progress.start, on_result=progress.advance,
-                                on_model=lambda: phase(f"sweeping {target}"))
+                                on_model=model_ahead)
         finally:
             progress.stop()
         rows = outcome.rows

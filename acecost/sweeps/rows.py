@@ -18,6 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from acecost.errors import AcecostError
 from acecost.metrics import TOTALS as METRIC_TOTALS
 
 #: a column per total of the table of metrics, in the report's order, then weight preparation and completeness
@@ -82,8 +83,6 @@ class Rows:
 
     def pareto(self, x: str, y: str) -> "Rows":
         """Rows not dominated in (x, y), both lower-is-better; failed points drop out (:func:`front`)."""
-        from acecost.errors import AcecostError
-
         ok = [i for i, r in enumerate(self.rows)
               if r["error"] is None and not missing(r.get(x)) and not missing(r.get(y))]
         try:
@@ -179,11 +178,7 @@ def plain(rows: list[dict], parameters: list[str]) -> list[dict]:
 
 
 def _csv_cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    return "" if value is None else str(value)  # a float's str is its shortest repr, as pandas writes it
 
 
 def iso_dates(value):

@@ -179,12 +179,13 @@ def reused(model: LoadedModel, task: Task):
     traced = kept[1]
     walked = _WALKS.get(walk)
     if walked is None:
-        base = {**kwargs, "overrides": [], "float_bits": kwargs.get("float_bits", OPTION["float_bits"].default),
-                "hardware": None}
+        # walked with every re-priced option at its default: what ``Report.reprice`` takes (by the
+        # options' names) sets them per point
+        repriced = {OPTION[k].api_name for k in kinds[REPRICE]}
+        base = {k: v for k, v in kwargs.items() if k not in repriced}
         walked = _keep(_WALKS, walk, _walk(traced, base, walk_traced, analyze_target))
     try:
-        return walked.reprice(bits=kinds[REPRICE].get("bits") or [], float_bits=kinds[REPRICE].get("float_bits"),
-                              hardware=kinds[REPRICE].get("hardware"))
+        return walked.reprice(**kinds[REPRICE])
     except NotRepriceable:
         return _walk(traced, kwargs, walk_traced, analyze_target)
 

@@ -32,7 +32,7 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
     counts; its level set varies along their axes and along every axis an
     unstructured operand (a scale, an offset) varies along.
     """
-    evidence, all_const, all_neutral, first_unknown, widest = [], True, True, None, -1
+    evidence, all_const, all_neutral, account, widest = [], True, True, None, -1
     for v in ins:  # one pass: this runs for most equations of a model
         lv = v.levels
         neutral = lv.const or not v.vary  # is_neutral(v), inlined
@@ -40,8 +40,8 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
             # the account that goes on: the operand varying along the most axes, the first of them (a
             # bias, a gain, a per-token norm or a class token concatenated before the patches is
             # constant along some axis: the data it meets explains the result)
-            if first_unknown is None or len(v.vary) > widest:
-                first_unknown, widest = lv, len(v.vary)
+            if len(v.vary) > widest:
+                account, widest = lv, len(v.vary)
         elif not neutral:
             evidence.append(v)
         all_const = all_const and lv.const
@@ -51,7 +51,7 @@ def combine(ins: Sequence[Value], prim: str, scope: str) -> Levels:
             return Levels(count=1, const=True, why="constant")
         if all_neutral:
             return Levels(count=1, why="one value per tensor")
-        lv = first_unknown
+        lv = account
         if lv.lo is None and lv.hi is None and not lv.integral and lv.tag is None \
                 and not lv.const and not lv.axes:
             return lv  # the same as unknown(lv.why, cause=lv.cause), without a copy
